@@ -1,0 +1,166 @@
+import https from "node:https";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { CrdBackupError, KubeApiError } from "../errors.ts";
+import { parseJson, type JsonValue } from "./json.ts";
+import { DEFAULT_RETRY, withRetries, type RetryPolicy } from "./retry.ts";
+
+export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+export interface KubeRequest {
+  method?: HttpMethod;
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: string;
+  contentType?: string;
+  signal?: AbortSignal;
+}
+
+export interface KubeResponse {
+  status: number;
+  text: string;
+}
+
+export interface KubeClientOptions {
+  /** Connections kept open to the API server. */
+  maxSockets?: number;
+  /** Per-request timeout, from send to the last byte of the body. */
+  timeoutMs?: number;
+  retry?: RetryPolicy;
+}
+
+/**
+ * A thin HTTP client for the Kubernetes API that returns raw response text: the typed models of
+ * @kubernetes/client-node rename and drop fields and lose int64 precision, and a backup must not.
+ * KubeConfig supplies TLS material and credentials (refreshed per request, so exec plugins and
+ * expiring tokens work); they are never logged or put into error messages.
+ */
+export class KubeClient {
+  readonly server: string;
+  private readonly kc: KubeConfig;
+  private readonly agent: https.Agent;
+  private readonly timeoutMs: number;
+  private readonly retry: RetryPolicy;
+
+  private constructor(kc: KubeConfig, agent: https.Agent, options: KubeClientOptions) {
+    this.kc = kc;
+    this.server = kc.getCurrentCluster()!.server.replace(/\/+$/, "");
+    this.agent = agent;
+    this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.retry = options.retry ?? DEFAULT_RETRY;
+  }
+
+  static async create(kc: KubeConfig, options: KubeClientOptions = {}): Promise<KubeClient> {
+    const tls: https.RequestOptions = {};
+    await kc.applyToHTTPSOptions(tls);
+    const agent = new https.Agent({
+      keepAlive: true,
+      maxSockets: options.maxSockets ?? 16,
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+      pfx: tls.pfx,
+      passphrase: tls.passphrase,
+      servername: tls.servername,
+      rejectUnauthorized: tls.rejectUnauthorized,
+    });
+    return new KubeClient(kc, agent, options);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  /** One request with retries on transient failures; a non-2xx answer throws KubeApiError. */
+  request(req: KubeRequest): Promise<KubeResponse> {
+    return withRetries(this.retry, req.signal, () => this.send(req));
+  }
+
+  async getJson(path: string, query?: KubeRequest["query"], signal?: AbortSignal): Promise<JsonValue> {
+    const res = await this.request({ path, query, signal });
+    return parseJson(res.text);
+  }
+
+  url(path: string, query?: KubeRequest["query"]): URL {
+    const url = new URL(this.server + path);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    return url;
+  }
+
+  private async send(req: KubeRequest): Promise<KubeResponse> {
+    const method = req.method ?? "GET";
+    const url = this.url(req.path, req.query);
+    const auth: https.RequestOptions = { headers: {} };
+    await this.kc.applyToHTTPSOptions(auth);
+    const headers: Record<string, string> = { Accept: "application/json" };
+    const authorization = (auth.headers as Record<string, string | undefined>)["Authorization"];
+    if (authorization) headers["Authorization"] = authorization;
+    const impersonate = (auth.headers as Record<string, string | undefined>)["Impersonate-User"];
+    if (impersonate) headers["Impersonate-User"] = impersonate;
+    if (req.body !== undefined) headers["Content-Type"] = req.contentType ?? "application/json";
+
+    return new Promise<KubeResponse>((resolve, reject) => {
+      const r = https.request(
+        url,
+        { method, headers, agent: this.agent, auth: auth.auth, signal: req.signal, timeout: this.timeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("error", reject);
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            const status = res.statusCode ?? 0;
+            if (status >= 200 && status < 300) return resolve({ status, text });
+            const retryAfter = Number(res.headers["retry-after"]);
+            reject(
+              apiError(method, req.path, status, text, Number.isFinite(retryAfter) ? retryAfter : undefined),
+            );
+          });
+        },
+      );
+      r.on("timeout", () =>
+        r.destroy(
+          Object.assign(new Error(`no complete answer within ${this.timeoutMs} ms`), { code: "ETIMEDOUT" }),
+        ),
+      );
+      r.on("error", (e: Error & { code?: string }) => {
+        if (req.signal?.aborted)
+          return reject(new CrdBackupError("ABORTED", "cancelled", { method, path: req.path }));
+        reject(
+          new CrdBackupError(
+            "KUBE_UNREACHABLE",
+            `${method} ${req.path}: cannot reach the Kubernetes API at ${this.server}: ${e.message}`,
+            { method, path: req.path, cause: e.code },
+            { cause: e },
+          ),
+        );
+      });
+      r.end(req.body);
+    });
+  }
+}
+
+function apiError(
+  method: string,
+  path: string,
+  status: number,
+  text: string,
+  retryAfter?: number,
+): KubeApiError {
+  let message = `HTTP ${status}`;
+  let reason: string | undefined;
+  try {
+    const s = JSON.parse(text) as { kind?: string; message?: string; reason?: string };
+    if (s.kind === "Status") {
+      message = s.message ?? message;
+      reason = s.reason;
+    }
+  } catch {
+    // not a Status object (a proxy's page, say): the status code alone has to do
+  }
+  return new KubeApiError(status, `${method} ${path}: ${status}${reason ? ` ${reason}` : ""}: ${message}`, {
+    method,
+    path,
+    reason,
+    retryAfterSeconds: retryAfter,
+  });
+}

@@ -1,0 +1,78 @@
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { inject } from "vitest";
+import { KubeClient } from "../../src/kube/client.ts";
+import { loadKubeConfig } from "../../src/kube/config.ts";
+import type { EnvironmentInfo } from "../env/environment.ts";
+
+export function testEnv(): EnvironmentInfo {
+  return inject("env");
+}
+
+export async function clientFor(kubeconfig: string): Promise<KubeClient> {
+  return KubeClient.create(loadKubeConfig({ kubeconfig }));
+}
+
+/** The environment's admin (system:masters) client. */
+export function adminClient(): Promise<KubeClient> {
+  return clientFor(testEnv().kubeconfig);
+}
+
+/** A name no other test or run has used: the cluster has no garbage collection, so tests never reuse names. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString("hex")}`;
+}
+
+export async function createCrd(admin: KubeClient, crd: object): Promise<void> {
+  await admin.request({
+    method: "POST",
+    path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+    body: JSON.stringify(crd),
+  });
+}
+
+export async function waitForCrdEstablished(
+  admin: KubeClient,
+  name: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const res = await admin.request({
+      path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
+    });
+    const conditions = (
+      JSON.parse(res.text) as { status?: { conditions?: { type: string; status: string }[] } }
+    ).status?.conditions;
+    if (conditions?.some((c) => c.type === "Established" && c.status === "True")) return;
+    await sleep(100);
+  }
+  throw new Error(`CRD ${name} not Established within ${timeoutMs} ms`);
+}
+
+export async function createNamespace(admin: KubeClient, name: string): Promise<void> {
+  await admin.request({
+    method: "POST",
+    path: "/api/v1/namespaces",
+    body: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name } }),
+  });
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+export async function mapConcurrent<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return results;
+}

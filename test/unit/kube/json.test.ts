@@ -1,0 +1,24 @@
+import { describe, expect, it } from "vitest";
+import { isJsonObject, parseJson, stringifyJson } from "../../../src/kube/json.ts";
+
+describe("lossless JSON", () => {
+  it("keeps int64 values beyond 2^53 exactly, where JSON.parse would not", () => {
+    const text = '{"a":9007199254740993,"b":-9223372036854775808,"c":9223372036854775807}';
+    expect(JSON.stringify(JSON.parse(text))).not.toBe(text); // the problem is real
+    expect(stringifyJson(parseJson(text))).toBe(text);
+  });
+
+  it("round-trips Go's number forms, unicode and nesting byte for byte", () => {
+    const text =
+      '{"f":0.1,"g":1e+21,"h":-0,"i":1.5e-7,"j":[1,2,3.25],"k":"héllo ✓ \\u0000 \\ud83d\\ude00","l":{"m":null,"n":true}}';
+    const back = stringifyJson(parseJson(text));
+    expect(parseJson(back)).toEqual(parseJson(text));
+    expect(back).toContain('"h":-0');
+    expect(back).toContain('"g":1e+21');
+  });
+
+  it("leaves ordinary numbers as numbers", () => {
+    const v = parseJson('{"n":42,"x":0.5}');
+    expect(isJsonObject(v) && v["n"]).toBe(42);
+  });
+});
