@@ -9,7 +9,8 @@ export type ErrorCode =
   | "KUBE_API" // the Kubernetes API answered with an error
   | "KUBE_UNREACHABLE" // no answer from the Kubernetes API
   | "STORAGE" // the storage backend failed
-  | "NOT_FOUND" // a snapshot or object that does not exist
+  | "NOT_FOUND" // a snapshot or storage object that does not exist
+  | "ALREADY_EXISTS" // a create-only write found the key taken
   | "ARCHIVE_INVALID" // corrupt, truncated, tampered or unknown-version archive
   | "ABORTED"; // cancelled by a signal
 
@@ -35,17 +36,26 @@ export class KubeApiError extends CrdBackupError {
   readonly status: number;
   readonly reason: string | undefined;
   readonly retryAfterSeconds: number | undefined;
+  /** metadata.continue of a 410 Status: the server's inconsistent continuation of an expired list. */
+  readonly continueToken: string | undefined;
 
   constructor(
     status: number,
     message: string,
-    context: { method: string; path: string; reason?: string; retryAfterSeconds?: number },
+    context: {
+      method: string;
+      path: string;
+      reason?: string;
+      retryAfterSeconds?: number;
+      continueToken?: string;
+    },
   ) {
-    super("KUBE_API", message, context);
+    super("KUBE_API", message, { method: context.method, path: context.path, reason: context.reason });
     this.name = "KubeApiError";
     this.status = status;
     this.reason = context.reason;
     this.retryAfterSeconds = context.retryAfterSeconds;
+    this.continueToken = context.continueToken;
   }
 }
 

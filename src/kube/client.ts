@@ -2,6 +2,7 @@ import https from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { CrdBackupError, KubeApiError } from "../errors.ts";
 import { parseJson, type JsonValue } from "./json.ts";
+import { RateLimiter } from "./rate-limit.ts";
 import { DEFAULT_RETRY, withRetries, type RetryPolicy } from "./retry.ts";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -26,6 +27,9 @@ export interface KubeClientOptions {
   /** Per-request timeout, from send to the last byte of the body. */
   timeoutMs?: number;
   retry?: RetryPolicy;
+  /** Client-side rate limit: requests per second (0: none) and the burst allowed above it. */
+  qps?: number;
+  burst?: number;
 }
 
 /**
@@ -40,6 +44,7 @@ export class KubeClient {
   private readonly agent: https.Agent;
   private readonly timeoutMs: number;
   private readonly retry: RetryPolicy;
+  private readonly limiter: RateLimiter;
 
   private constructor(kc: KubeConfig, agent: https.Agent, options: KubeClientOptions) {
     this.kc = kc;
@@ -47,6 +52,7 @@ export class KubeClient {
     this.agent = agent;
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.retry = options.retry ?? DEFAULT_RETRY;
+    this.limiter = new RateLimiter(options.qps ?? 0, options.burst ?? 1);
   }
 
   static async create(kc: KubeConfig, options: KubeClientOptions = {}): Promise<KubeClient> {
@@ -87,6 +93,7 @@ export class KubeClient {
   }
 
   private async send(req: KubeRequest): Promise<KubeResponse> {
+    await this.limiter.acquire(req.signal);
     const method = req.method ?? "GET";
     const url = this.url(req.path, req.query);
     const auth: https.RequestOptions = { headers: {} };
@@ -148,11 +155,18 @@ function apiError(
 ): KubeApiError {
   let message = `HTTP ${status}`;
   let reason: string | undefined;
+  let continueToken: string | undefined;
   try {
-    const s = JSON.parse(text) as { kind?: string; message?: string; reason?: string };
+    const s = JSON.parse(text) as {
+      kind?: string;
+      message?: string;
+      reason?: string;
+      metadata?: { continue?: string };
+    };
     if (s.kind === "Status") {
       message = s.message ?? message;
       reason = s.reason;
+      continueToken = s.metadata?.continue || undefined;
     }
   } catch {
     // not a Status object (a proxy's page, say): the status code alone has to do
@@ -162,5 +176,6 @@ function apiError(
     path,
     reason,
     retryAfterSeconds: retryAfter,
+    continueToken,
   });
 }

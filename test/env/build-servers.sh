@@ -4,7 +4,7 @@
 # the first run pays for the build. Prints the cache directory on stdout.
 set -euo pipefail
 
-KUBE_VERSION=${KUBE_VERSION:-v1.36.5}          # newest 1.36 patch the module proxy serves
+KUBE_VERSION=${KUBE_VERSION:-v1.36.4}  # newest 1.36 patch the checksum database knows (v1.36.5 is not in it)
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 # MinIO publishes no semver tags (RELEASE.* dates), so the proxy only serves pseudo-versions;
 # this is the final commit of the (now archived) community repository.

@@ -1,0 +1,41 @@
+import type { Readable } from "node:stream";
+
+/**
+ * The storage contract every backend meets (test/integration/storage.test.ts runs one suite over
+ * all of them). Keys are relative, `/`-separated and made only by storage/layout.ts. Errors use
+ * the codes NOT_FOUND, ALREADY_EXISTS and STORAGE.
+ */
+export interface StorageBackend {
+  /** Where this backend points, for messages: never contains credentials. */
+  readonly location: string;
+
+  /**
+   * Streams `body` to `key`. The key becomes visible only when the whole body is stored; a
+   * failed or aborted write leaves nothing behind (no partial file, no open multipart upload).
+   */
+  write(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<{ size: number }>;
+
+  /** Stores small `data` at `key` only if nothing is there yet (ALREADY_EXISTS otherwise). */
+  createExclusive(key: string, data: Buffer, options?: { signal?: AbortSignal }): Promise<void>;
+
+  /** The whole value, streamed (NOT_FOUND if absent). */
+  read(key: string, options?: { signal?: AbortSignal }): Promise<Readable>;
+
+  /** Size of `key`, or undefined if absent. */
+  stat(key: string): Promise<{ size: number } | undefined>;
+
+  /** Every key under `prefix`, in lexical order. */
+  list(prefix: string): AsyncIterable<{ key: string; size: number }>;
+
+  /** Removes `key`; removing an absent key is not an error. */
+  remove(key: string): Promise<void>;
+
+  /** Removes what interrupted writes under `prefix` left behind (temp files, multipart uploads); returns how many. */
+  cleanupIncomplete(prefix: string): Promise<number>;
+}
+
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}

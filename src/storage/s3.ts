@@ -1,0 +1,244 @@
+import type { Readable } from "node:stream";
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type ServerSideEncryption,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { CrdBackupError } from "../errors.ts";
+import type { StorageBackend } from "./backend.ts";
+
+export interface S3Options {
+  bucket: string;
+  /** Key prefix inside the bucket, without leading or trailing slash ("" for the bucket root). */
+  prefix: string;
+  /** A custom endpoint (MinIO, Ceph, R2, ...); otherwise AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, then AWS. */
+  endpoint?: string;
+  region?: string;
+  /** Path-style addressing; defaults to on for a custom endpoint, where virtual hosts rarely resolve. */
+  forcePathStyle?: boolean;
+  serverSideEncryption?: ServerSideEncryption;
+  kmsKeyId?: string;
+  /**
+   * "when_required" (default) sends checksums only where S3 demands them, which every
+   * S3-compatible store accepts; "when_supported" adds CRC checksums to every upload (AWS, new MinIO).
+   * Archives carry their own SHA-256 either way.
+   */
+  checksums?: "when_required" | "when_supported";
+  /** Multipart part size in bytes; memory held by one upload is about partSize x queueSize. */
+  partSize?: number;
+  queueSize?: number;
+  /** Explicit credentials for library callers; otherwise the standard AWS chain (env, profile, IRSA, IMDS). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+/** An S3-compatible bucket. Credentials come from the standard AWS chain and are never logged. */
+export class S3Backend implements StorageBackend {
+  readonly location: string;
+  private readonly client: S3Client;
+  private readonly options: S3Options;
+
+  constructor(options: S3Options) {
+    this.options = options;
+    this.location = `s3://${options.bucket}${options.prefix ? `/${options.prefix}` : ""}`;
+    const endpoint =
+      options.endpoint ?? process.env["AWS_ENDPOINT_URL_S3"] ?? process.env["AWS_ENDPOINT_URL"];
+    const checksums = options.checksums === "when_supported" ? "WHEN_SUPPORTED" : "WHEN_REQUIRED";
+    this.client = new S3Client({
+      endpoint: endpoint || undefined,
+      region: options.region ?? process.env["AWS_REGION"] ?? process.env["AWS_DEFAULT_REGION"] ?? "us-east-1",
+      forcePathStyle: options.forcePathStyle ?? Boolean(endpoint),
+      requestChecksumCalculation: checksums,
+      responseChecksumValidation: checksums,
+      maxAttempts: 5,
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+    });
+  }
+
+  private key(key: string): string {
+    return this.options.prefix ? `${this.options.prefix}/${key}` : key;
+  }
+
+  private encryption(): { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string } {
+    return {
+      ...(this.options.serverSideEncryption
+        ? { ServerSideEncryption: this.options.serverSideEncryption }
+        : {}),
+      ...(this.options.kmsKeyId ? { SSEKMSKeyId: this.options.kmsKeyId } : {}),
+    };
+  }
+
+  async write(
+    key: string,
+    body: Readable,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ size: number }> {
+    let size = 0;
+    body.on("data", (c: Buffer) => (size += c.length));
+    // lib-storage buffers at most partSize x queueSize and aborts the multipart upload on error
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.options.bucket, Key: this.key(key), Body: body, ...this.encryption() },
+      partSize: this.options.partSize ?? 8 * 1024 * 1024,
+      queueSize: this.options.queueSize ?? 2,
+      leavePartsOnError: false,
+    });
+    const onAbort = () => void upload.abort().catch(() => undefined);
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      await upload.done();
+      return { size };
+    } catch (e) {
+      body.destroy();
+      throw this.wrap(e, "write", key);
+    } finally {
+      options.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async createExclusive(key: string, data: Buffer, options: { signal?: AbortSignal } = {}): Promise<void> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.options.bucket,
+          Key: this.key(key),
+          Body: data,
+          IfNoneMatch: "*", // conditional create: never overwrite a snapshot's manifest
+          ContentType: "application/json",
+          ...this.encryption(),
+        }),
+        { abortSignal: options.signal },
+      );
+    } catch (e) {
+      const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 412 || status === 409) {
+        throw new CrdBackupError("ALREADY_EXISTS", `${this.location}/${key} already exists`, { key });
+      }
+      throw this.wrap(e, "write", key);
+    }
+  }
+
+  async read(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+    try {
+      const res = await this.client.send(
+        new GetObjectCommand({ Bucket: this.options.bucket, Key: this.key(key) }),
+        {
+          abortSignal: options.signal,
+        },
+      );
+      return res.Body as Readable;
+    } catch (e) {
+      throw this.wrap(e, "read", key);
+    }
+  }
+
+  async stat(key: string): Promise<{ size: number } | undefined> {
+    try {
+      const res = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.key(key) }),
+      );
+      return { size: res.ContentLength ?? 0 };
+    } catch (e) {
+      const err = this.wrap(e, "stat", key);
+      if (err.code === "NOT_FOUND") return undefined;
+      throw err;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<{ key: string; size: number }> {
+    const strip = this.options.prefix ? this.options.prefix.length + 1 : 0;
+    let token: string | undefined;
+    do {
+      let res;
+      try {
+        res = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.options.bucket,
+            Prefix: this.key(prefix),
+            ContinuationToken: token,
+          }),
+        );
+      } catch (e) {
+        throw this.wrap(e, "list", prefix);
+      }
+      for (const o of res.Contents ?? []) if (o.Key) yield { key: o.Key.slice(strip), size: o.Size ?? 0 };
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async remove(key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.key(key) }));
+    } catch (e) {
+      const err = this.wrap(e, "remove", key);
+      if (err.code !== "NOT_FOUND") throw err;
+    }
+  }
+
+  async cleanupIncomplete(prefix: string): Promise<number> {
+    let removed = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    try {
+      do {
+        const res = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.options.bucket,
+            Prefix: this.key(prefix),
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
+        );
+        for (const u of res.Uploads ?? []) {
+          await this.client.send(
+            new AbortMultipartUploadCommand({
+              Bucket: this.options.bucket,
+              Key: u.Key,
+              UploadId: u.UploadId,
+            }),
+          );
+          removed++;
+        }
+        keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;
+        uploadIdMarker = res.IsTruncated ? res.NextUploadIdMarker : undefined;
+      } while (keyMarker);
+    } catch (e) {
+      throw this.wrap(e, "clean up", prefix);
+    }
+    return removed;
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+
+  private wrap(e: unknown, op: string, key: string): CrdBackupError {
+    if (e instanceof CrdBackupError) return e;
+    const err = e as Error & { name?: string; $metadata?: { httpStatusCode?: number }; code?: string };
+    const where = `${this.location}/${key}`;
+    if (err.name === "AbortError") return new CrdBackupError("ABORTED", `${op} ${where}: cancelled`, { key });
+    if (err.name === "NoSuchKey" || err.name === "NotFound" || err.$metadata?.httpStatusCode === 404) {
+      if (err.name === "NoSuchBucket") {
+        return new CrdBackupError("STORAGE", `bucket ${this.options.bucket} does not exist`, { key });
+      }
+      return new CrdBackupError("NOT_FOUND", `${where} does not exist`, { key });
+    }
+    // the SDK's messages name the operation and status, never the credentials
+    const detail =
+      err.code === "ECONNREFUSED"
+        ? "connection refused (is the endpoint right and the store up?)"
+        : err.message;
+    return new CrdBackupError(
+      "STORAGE",
+      `${op} ${where}: ${err.name ?? "error"}: ${detail}`,
+      { key, op },
+      { cause: e },
+    );
+  }
+}
