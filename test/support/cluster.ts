@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { inject } from "vitest";
 import { KubeClient } from "../../src/kube/client.ts";
+export { mapConcurrent } from "../../src/concurrency.ts";
 import { loadKubeConfig } from "../../src/kube/config.ts";
 import type { EnvironmentInfo } from "../env/environment.ts";
 
@@ -56,23 +57,4 @@ export async function createNamespace(admin: KubeClient, name: string): Promise<
     path: "/api/v1/namespaces",
     body: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name } }),
   });
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-export async function mapConcurrent<T, R>(
-  items: T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        results[i] = await fn(items[i]!);
-      }
-    }),
-  );
-  return results;
 }
