@@ -1,0 +1,162 @@
+/**
+ * Constants and types of the snapshot format (docs/format.md, version 1). Everything a reader or
+ * writer must agree on lives here, so a format change starts in one file.
+ */
+import { randomBytes } from "node:crypto";
+import { CrdBackupError } from "../errors.ts";
+
+/** The only format version this code reads and writes; readers refuse any other. */
+export const FORMAT_VERSION = 1;
+export const ARCHIVE_FORMAT = "crd-backup-archive";
+
+/** Storage keys relative to `snapshots/<id>/`. */
+export const ARCHIVE_KEY = "archive.tar.gz";
+export const MANIFEST_KEY = "manifest.json";
+
+/** Fixed entry names: the header is always first, the index always last. */
+export const HEADER_ENTRY = "crd-backup-archive.json";
+export const INDEX_ENTRY = "index.jsonl";
+export const CLUSTER_SCOPE = "_cluster";
+
+/** The pax record carrying the SHA-256 of each entry body. */
+export const PAX_SHA256 = "CRDBACKUP.sha256";
+/**
+ * The pax record carrying an object's uid in the source cluster. Bodies lose metadata.uid (the API
+ * server owns it), but restore needs it to relink owner references, so it travels beside the body.
+ */
+export const PAX_UID = "CRDBACKUP.uid";
+/** Kubernetes uids are UUIDs; this is looser, but keeps a uid one safe token. */
+export const UID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Untrusted-input limits: checked from the tar header, before a body is read. */
+export const MAX_NAME_BYTES = 1024;
+export const MAX_ENTRY_SIZE = 16 * 1024 * 1024;
+/** The index grows with the object count and is streamed, never buffered, so it may be larger. */
+export const MAX_INDEX_SIZE = 4 * 1024 * 1024 * 1024;
+
+export const SNAPSHOT_ID_PATTERN = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$/;
+export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
+
+export type EntryKind = "header" | "crd" | "namespace" | "object" | "index";
+
+/** Where an object sits in the archive: its resource, and its namespace unless cluster-scoped. */
+export interface ObjectRef {
+  group: string;
+  version: string;
+  plural: string;
+  namespace?: string;
+  name: string;
+}
+
+/** Body of crd-backup-archive.json. */
+export interface ArchiveHeader {
+  format: typeof ARCHIVE_FORMAT;
+  formatVersion: number;
+  snapshotId: string;
+}
+
+/** One line of index.jsonl. Field order here is the canonical serialisation order. */
+export interface IndexRecord {
+  entry: string;
+  sha256: string;
+  size: number;
+  kind: "crd" | "namespace" | "object";
+  uid?: string;
+  apiVersion?: string;
+  resourceKind?: string;
+  group?: string;
+  version?: string;
+  plural?: string;
+  namespace?: string;
+  name: string;
+  ownerUids?: string[];
+}
+
+export interface EntryCounts {
+  crds: number;
+  namespaces: number;
+  objects: number;
+}
+
+/** What the writer reports, and what the manifest records, about a finished archive. */
+export interface ArchiveTotals {
+  /** SHA-256 and size of the compressed bytes, as stored. */
+  sha256: string;
+  size: number;
+  /** Tar entries, header and index included. */
+  entries: number;
+  indexSha256: string;
+  /** Lines of index.jsonl: one per crd, namespace and object entry. */
+  indexEntries: number;
+  counts: EntryCounts;
+}
+
+/** What a reader checks the archive against; usually taken from the manifest. */
+export interface ArchiveExpectation {
+  sha256: string;
+  size: number;
+  snapshotId?: string;
+  entries?: number;
+  indexSha256?: string;
+  indexEntries?: number;
+  counts?: EntryCounts;
+}
+
+export interface ArchiveSummary {
+  snapshotId: string;
+  sha256: string;
+  size: number;
+  entries: number;
+  crds: number;
+  namespaces: number;
+  objects: number;
+  indexSha256: string;
+}
+
+/** A new snapshot ID for `at`: UTC time, so IDs sort by start time, plus randomness. */
+export function newSnapshotId(at: Date = new Date()): string {
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+  return `${stamp}-${randomBytes(4).toString("hex")}`;
+}
+
+export function isSnapshotId(value: unknown): value is string {
+  return typeof value === "string" && SNAPSHOT_ID_PATTERN.test(value);
+}
+
+/** Every bad-archive failure is this one error code; the message is one line and names the entry. */
+export function archiveInvalid(
+  message: string,
+  context: Record<string, string | number | undefined> = {},
+): CrdBackupError {
+  return new CrdBackupError("ARCHIVE_INVALID", message, context);
+}
+
+/** Refuse a version this code does not understand, before reading anything else. */
+export function checkFormatVersion(version: unknown, snapshotId: string | undefined, where: string): void {
+  const who = snapshotId === undefined ? where : `snapshot ${snapshotId}`;
+  if (typeof version === "number" && Number.isInteger(version) && version > FORMAT_VERSION) {
+    throw archiveInvalid(
+      `${who}: archive format version ${version} is newer than this crd-backup understands (${FORMAT_VERSION}); upgrade crd-backup`,
+      { snapshotId, formatVersion: version },
+    );
+  }
+  if (version === undefined) throw archiveInvalid(`${who}: formatVersion is missing`, { snapshotId });
+  if (version !== FORMAT_VERSION) {
+    // A lossless parse may hand over {rawJSON: "1.0"}; show the text as written.
+    const text = JSON.stringify(version) ?? String(version);
+    throw archiveInvalid(`${who}: unsupported archive format version ${text}`, { snapshotId });
+  }
+}
+
+/** Quote untrusted text for a one-line message: escaped and bounded. */
+export function quote(text: string): string {
+  const shown = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  // JSON.stringify escapes quotes and control characters; these three also break lines on screen.
+  return JSON.stringify(shown).replace(
+    /[\u0085\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}

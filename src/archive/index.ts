@@ -1,0 +1,34 @@
+/** The archive format: names, manifest, streaming writer and verifying reader (docs/format.md). */
+export {
+  ARCHIVE_FORMAT,
+  ARCHIVE_KEY,
+  FORMAT_VERSION,
+  HEADER_ENTRY,
+  INDEX_ENTRY,
+  MANIFEST_KEY,
+  MAX_ENTRY_SIZE,
+  MAX_INDEX_SIZE,
+  MAX_NAME_BYTES,
+  PAX_SHA256,
+  PAX_UID,
+  isSnapshotId,
+  newSnapshotId,
+} from "./format.ts";
+export type {
+  ArchiveExpectation,
+  ArchiveHeader,
+  ArchiveSummary,
+  ArchiveTotals,
+  EntryCounts,
+  EntryKind,
+  IndexRecord,
+  ObjectRef,
+} from "./format.ts";
+export { crdEntryName, namespaceEntryName, objectEntryName, parseEntryName, resourceKey } from "./names.ts";
+export type { ContentEntryName, ParsedEntryName } from "./names.ts";
+export { expectedArchive, parseManifest, serializeManifest } from "./manifest.ts";
+export type { Manifest, ManifestResource, ResourceError } from "./manifest.ts";
+export { ArchiveWriter } from "./writer.ts";
+export type { ArchiveWriterOptions, EntryMeta } from "./writer.ts";
+export { readArchive, verifyArchive } from "./reader.ts";
+export type { ArchiveEntry, ArchiveSource } from "./reader.ts";

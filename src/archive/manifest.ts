@@ -1,0 +1,230 @@
+/**
+ * manifest.json: the record that makes a snapshot exist. Parsing checks the format version before
+ * anything else (a newer format may have a different shape), then every field and invariant, so the
+ * rest of crd-backup can trust a Manifest value. Serialising runs the same checks, so a manifest
+ * that would be refused is never written.
+ */
+import type { JsonObject } from "../kube/json.ts";
+import { isJsonObject, parseJson } from "../kube/json.ts";
+import {
+  ARCHIVE_KEY,
+  FORMAT_VERSION,
+  SHA256_PATTERN,
+  archiveInvalid,
+  checkFormatVersion,
+  isSnapshotId,
+  quote,
+  type ArchiveExpectation,
+  type EntryCounts,
+} from "./format.ts";
+
+export interface ResourceError {
+  reason: string;
+  message: string;
+}
+
+export interface ManifestResource {
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+  namespaced: boolean;
+  storageVersion: string;
+  servedVersions: string[];
+  count: number;
+  bytes: number;
+  listResourceVersion: string;
+  /** false if a continue token expired and the listing had to restart. */
+  consistent: boolean;
+  errors: ResourceError[];
+}
+
+export interface Manifest {
+  formatVersion: number;
+  toolVersion: string;
+  snapshotId: string;
+  status: "complete" | "partial";
+  cluster: { uid: string; server: string; serverVersion: string };
+  startedAt: string;
+  finishedAt: string;
+  options: JsonObject;
+  resources: ManifestResource[];
+  counts: EntryCounts;
+  archive: { key: typeof ARCHIVE_KEY; size: number; sha256: string; entries: number };
+  index: { sha256: string; entries: number };
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** Field readers that name the offending path, e.g. `resources[2].count`. */
+class Fields {
+  readonly #who: string;
+  constructor(who: string) {
+    this.#who = who;
+  }
+  fail(path: string, what: string): never {
+    throw archiveInvalid(`${this.#who}: ${path} ${what}`, { field: path });
+  }
+  object(v: unknown, path: string): JsonObject {
+    if (!isJsonObject(v as JsonObject)) this.fail(path, "must be an object");
+    return v as JsonObject;
+  }
+  string(v: unknown, path: string): string {
+    if (typeof v !== "string") this.fail(path, "must be a string");
+    return v;
+  }
+  count(v: unknown, path: string): number {
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)
+      this.fail(path, "must be a non-negative integer");
+    return v;
+  }
+  boolean(v: unknown, path: string): boolean {
+    if (typeof v !== "boolean") this.fail(path, "must be true or false");
+    return v;
+  }
+  sha256(v: unknown, path: string): string {
+    if (typeof v !== "string" || !SHA256_PATTERN.test(v)) this.fail(path, "must be 64 lowercase hex digits");
+    return v;
+  }
+  time(v: unknown, path: string): string {
+    if (typeof v !== "string" || !RFC3339.test(v) || Number.isNaN(Date.parse(v))) {
+      this.fail(path, "must be an RFC 3339 timestamp");
+    }
+    return v;
+  }
+  array<T>(v: unknown, path: string, item: (x: unknown, path: string) => T): T[] {
+    if (!Array.isArray(v)) this.fail(path, "must be an array");
+    return v.map((x, i) => item(x, `${path}[${i}]`));
+  }
+}
+
+function validate(doc: JsonObject): Manifest {
+  const snapshotId = isSnapshotId(doc["snapshotId"]) ? doc["snapshotId"] : undefined;
+  checkFormatVersion(doc["formatVersion"], snapshotId, "manifest");
+  // Typed explicitly so TypeScript treats f.fail() (returning never) as ending the flow.
+  const f: Fields = new Fields(snapshotId === undefined ? "manifest" : `manifest of snapshot ${snapshotId}`);
+  if (snapshotId === undefined) f.fail("snapshotId", "must be a snapshot ID like 20261122T041500Z-1a2b3c4d");
+
+  const status = doc["status"];
+  if (status !== "complete" && status !== "partial") f.fail("status", 'must be "complete" or "partial"');
+
+  const c = f.object(doc["cluster"], "cluster");
+  const server = f.string(c["server"], "cluster.server");
+  let url: URL | undefined;
+  try {
+    url = new URL(server);
+  } catch {
+    f.fail("cluster.server", "must be a URL");
+  }
+  if (url.username !== "" || url.password !== "") f.fail("cluster.server", "must not contain credentials");
+  const cluster = {
+    uid: f.string(c["uid"], "cluster.uid"),
+    server,
+    serverVersion: f.string(c["serverVersion"], "cluster.serverVersion"),
+  };
+
+  const resources = f.array(doc["resources"], "resources", (v, p) => {
+    const r = f.object(v, p);
+    return {
+      group: f.string(r["group"], `${p}.group`),
+      version: f.string(r["version"], `${p}.version`),
+      plural: f.string(r["plural"], `${p}.plural`),
+      kind: f.string(r["kind"], `${p}.kind`),
+      namespaced: f.boolean(r["namespaced"], `${p}.namespaced`),
+      storageVersion: f.string(r["storageVersion"], `${p}.storageVersion`),
+      servedVersions: f.array(r["servedVersions"], `${p}.servedVersions`, (x, q) => f.string(x, q)),
+      count: f.count(r["count"], `${p}.count`),
+      bytes: f.count(r["bytes"], `${p}.bytes`),
+      listResourceVersion: f.string(r["listResourceVersion"], `${p}.listResourceVersion`),
+      consistent: f.boolean(r["consistent"], `${p}.consistent`),
+      errors: f.array(r["errors"], `${p}.errors`, (x, q) => {
+        const e = f.object(x, q);
+        return {
+          reason: f.string(e["reason"], `${q}.reason`),
+          message: f.string(e["message"], `${q}.message`),
+        };
+      }),
+    };
+  });
+
+  const n = f.object(doc["counts"], "counts");
+  const counts = {
+    crds: f.count(n["crds"], "counts.crds"),
+    namespaces: f.count(n["namespaces"], "counts.namespaces"),
+    objects: f.count(n["objects"], "counts.objects"),
+  };
+  const a = f.object(doc["archive"], "archive");
+  if (a["key"] !== ARCHIVE_KEY) f.fail("archive.key", `must be ${quote(ARCHIVE_KEY)}`);
+  const archive = {
+    key: ARCHIVE_KEY as typeof ARCHIVE_KEY,
+    size: f.count(a["size"], "archive.size"),
+    sha256: f.sha256(a["sha256"], "archive.sha256"),
+    entries: f.count(a["entries"], "archive.entries"),
+  };
+  const i = f.object(doc["index"], "index");
+  const index = {
+    sha256: f.sha256(i["sha256"], "index.sha256"),
+    entries: f.count(i["entries"], "index.entries"),
+  };
+
+  // The invariants of docs/format.md: a manifest that breaks one was not written by a correct writer.
+  const objectSum = resources.reduce((sum, r) => sum + r.count, 0);
+  if (counts.objects !== objectSum)
+    f.fail("counts.objects", `is ${counts.objects} but resources[].count add up to ${objectSum}`);
+  const indexed = counts.crds + counts.namespaces + counts.objects;
+  if (index.entries !== indexed)
+    f.fail("index.entries", `is ${index.entries} but counts add up to ${indexed}`);
+  if (archive.entries !== index.entries + 2)
+    f.fail("archive.entries", `must be index.entries + 2 (${index.entries + 2})`);
+  if (status === "complete" && resources.some((r) => r.errors.length > 0)) {
+    f.fail("status", 'is "complete" but a resource has errors');
+  }
+
+  return {
+    formatVersion: FORMAT_VERSION,
+    toolVersion: f.string(doc["toolVersion"], "toolVersion"),
+    snapshotId,
+    status,
+    cluster,
+    startedAt: f.time(doc["startedAt"], "startedAt"),
+    finishedAt: f.time(doc["finishedAt"], "finishedAt"),
+    options: f.object(doc["options"], "options"),
+    resources,
+    counts,
+    archive,
+    index,
+  };
+}
+
+/** Parse and validate manifest.json; throws ARCHIVE_INVALID with a one-line message. */
+export function parseManifest(text: string): Manifest {
+  let doc;
+  try {
+    // Lossless: options may hold numbers a float64 would change.
+    doc = parseJson(text);
+  } catch {
+    throw archiveInvalid("manifest is not valid JSON");
+  }
+  if (!isJsonObject(doc)) throw archiveInvalid("manifest is not a JSON object");
+  return validate(doc);
+}
+
+/** manifest.json text: validated, keys in the documented order, two-space indented, final newline. */
+export function serializeManifest(manifest: Manifest): string {
+  // Round-tripping through validate fixes the key order and refuses what a reader would refuse.
+  const checked = validate(manifest as unknown as JsonObject);
+  return `${JSON.stringify(checked, null, 2)}\n`;
+}
+
+/** What the archive of a snapshot must match, for readArchive and verifyArchive. */
+export function expectedArchive(manifest: Manifest): ArchiveExpectation {
+  return {
+    snapshotId: manifest.snapshotId,
+    sha256: manifest.archive.sha256,
+    size: manifest.archive.size,
+    entries: manifest.archive.entries,
+    indexSha256: manifest.index.sha256,
+    indexEntries: manifest.index.entries,
+    counts: manifest.counts,
+  };
+}
