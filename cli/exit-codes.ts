@@ -15,3 +15,9 @@ export function exitCodeFor(e: unknown): number {
   if (isCrdBackupError(e) && e.code === "USAGE") return EXIT.USAGE;
   return EXIT.FAILURE;
 }
+
+/** The error as one line: its message's first line, never a stack trace. */
+export function oneLine(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  return message.split("\n")[0]!.trim() || (e instanceof Error ? e.name : "unknown error");
+}

@@ -1,32 +1,50 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
 import { TOOL_VERSION } from "../src/version.ts";
-import { exitCodeFor, EXIT } from "./exit-codes.ts";
+import { inspectCommand } from "./commands/inspect.ts";
+import { listCommand } from "./commands/list.ts";
+import { snapshotCommand } from "./commands/snapshot.ts";
+import { verifyCommand } from "./commands/verify.ts";
+import { EXIT, exitCodeFor, oneLine } from "./exit-codes.ts";
+import type { RunContext } from "./run.ts";
 
-export function buildProgram(): Command {
+export function buildProgram(ctx: RunContext): Command {
   const program = new Command("crd-backup")
     .description(
       "Back up and restore every Kubernetes custom resource to S3-compatible storage or a local directory.",
     )
     .version(TOOL_VERSION, "-V, --version")
     .showHelpAfterError("(run crd-backup --help for usage)")
+    .enablePositionalOptions()
     .exitOverride();
+  for (const cmd of [snapshotCommand(ctx), listCommand(), inspectCommand(), verifyCommand()]) {
+    cmd.exitOverride().showHelpAfterError(`(run crd-backup ${cmd.name()} --help for usage)`);
+    program.addCommand(cmd);
+  }
   return program;
 }
 
-async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+async function main(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  const ctx: RunContext = { signal: controller.signal, exitCode: EXIT.OK };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(130); // a second signal: stop now
+    process.stderr.write(`crd-backup: ${signal}: stopping; nothing incomplete will be left visible\n`);
+    controller.abort(new Error(`interrupted by ${signal}`));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
-    await program.parseAsync(argv);
+    await buildProgram(ctx).parseAsync(argv);
+    return ctx.exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
-      // commander already printed help, the version, or the usage error
-      process.exitCode = e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
-      return;
+      // commander has printed the help, the version or the usage error already
+      return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
-    process.stderr.write(`crd-backup: ${(e as Error).message.split("\n")[0]}\n`);
-    process.exitCode = exitCodeFor(e);
+    process.stderr.write(`crd-backup: ${controller.signal.aborted ? "interrupted: " : ""}${oneLine(e)}\n`);
+    return exitCodeFor(e);
   }
 }
 
-await main(process.argv);
+process.exitCode = await main(process.argv);

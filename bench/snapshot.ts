@@ -1,0 +1,172 @@
+/**
+ * Snapshot benchmark (issue 3): 50 CRDs x 2,000 objects of about 2 KiB in a real test cluster.
+ * Baseline, measured in the same run: the same paginated LIST calls with bodies discarded.
+ * Targets: snapshot wall time <= 1.3x the baseline; peak RSS <= 300 MB, and no higher at
+ * 100k objects than at 50k.
+ *
+ *   node bench/snapshot.ts [--crds 50] [--objects-per-crd 2000] [--page-size 500] [--concurrency 4]
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { mapConcurrent } from "../src/concurrency.ts";
+import { KubeClient } from "../src/kube/client.ts";
+import { loadKubeConfig } from "../src/kube/config.ts";
+import { collectionPath } from "../src/kube/discovery.ts";
+import { exportLines, startEnvironment, stopEnvironment } from "../test/env/environment.ts";
+import { rawListAll, timeCli } from "./support.ts";
+
+const { values } = parseArgs({
+  options: {
+    crds: { type: "string", default: "50" },
+    "objects-per-crd": { type: "string", default: "2000" },
+    "page-size": { type: "string", default: "500" },
+    concurrency: { type: "string", default: "4" },
+  },
+});
+const CRDS = Number(values.crds);
+const PER_CRD = Number(values["objects-per-crd"]);
+const PAGE = Number(values["page-size"]);
+const CONCURRENCY = Number(values.concurrency);
+const GROUP = "bench.crd-backup.io";
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+const env = await startEnvironment();
+try {
+  const client = await KubeClient.create(loadKubeConfig({ kubeconfig: env.kubeconfig }), { maxSockets: 32 });
+  const plurals = Array.from({ length: CRDS }, (_, i) => `things${String(i).padStart(2, "0")}`);
+
+  log(`seeding ${CRDS} CRDs x ${PER_CRD} objects`);
+  const seedStart = performance.now();
+  for (const plural of plurals) {
+    await client.request({
+      method: "POST",
+      path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+      body: JSON.stringify({
+        apiVersion: "apiextensions.k8s.io/v1",
+        kind: "CustomResourceDefinition",
+        metadata: { name: `${plural}.${GROUP}` },
+        spec: {
+          group: GROUP,
+          scope: "Namespaced",
+          names: { plural, kind: `Thing${plural.slice(6)}` },
+          versions: [
+            {
+              name: "v1",
+              served: true,
+              storage: true,
+              schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
+            },
+          ],
+        },
+      }),
+    });
+  }
+  await new Promise((r) => setTimeout(r, 3000)); // let every CRD become Established
+  for (const ns of ["bench-a", "bench-b", "bench-c", "bench-d"]) {
+    await client.request({
+      method: "POST",
+      path: "/api/v1/namespaces",
+      body: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } }),
+    });
+  }
+  const filler = "x".repeat(1700);
+  const jobs = plurals.flatMap((plural) => Array.from({ length: PER_CRD }, (_, i) => ({ plural, i })));
+  let done = 0;
+  await mapConcurrent(jobs, 24, async ({ plural, i }) => {
+    const ns = `bench-${"abcd"[i % 4]}`;
+    await client.request({
+      method: "POST",
+      path: collectionPath(GROUP, "v1", plural, ns),
+      body: JSON.stringify({
+        apiVersion: `${GROUP}/v1`,
+        kind: `Thing${plural.slice(6)}`,
+        metadata: { name: `obj-${i}`, labels: { app: "bench", shard: String(i % 10) } },
+        spec: { index: i, counter: JSON.rawJSON("9007199254740993"), payload: filler, tags: ["a", "b", "c"] },
+      }),
+    });
+    if (++done % 10000 === 0) log(`  ${done} objects`);
+  });
+  const seeded = jobs.length;
+  log(`seeded ${seeded} objects in ${((performance.now() - seedStart) / 1000).toFixed(0)} s`);
+
+  const cliEnv = {
+    ...process.env,
+    ...Object.fromEntries(
+      exportLines(env)
+        .split("\n")
+        .map((l) => /^export (\w+)='(.*)'$/.exec(l)!.slice(1, 3) as [string, string]),
+    ),
+  };
+  const tls = {
+    ca: readFileSync(env.caCert),
+    cert: readFileSync(env.kubeconfig.replace(/kubeconfig$/, "pki/admin.crt")),
+    key: readFileSync(env.kubeconfig.replace(/kubeconfig$/, "pki/admin.key")),
+  };
+  const paths = plurals.map((p) => collectionPath(GROUP, "v1", p));
+  const snapshotArgs = (extra: string[]) => [
+    "snapshot",
+    "--storage",
+    `s3://${env.s3.bucket}/bench`,
+    "--page-size",
+    String(PAGE),
+    "--concurrency",
+    String(CONCURRENCY),
+    "--qps",
+    "0",
+    "--include-groups",
+    GROUP,
+    "-o",
+    "json",
+    "--log-level",
+    "warn",
+    ...extra,
+  ];
+
+  await rawListAll(client, paths, PAGE, CONCURRENCY, tls); // warm the watch cache and connections
+  await timeCli(snapshotArgs([]), cliEnv); // and the CLI's first start (module compile cache)
+
+  const runs: { baseline: number; snapshot: number; rssAll: number; rssHalf: number }[] = [];
+  for (let round = 0; round < 3; round++) {
+    const baseline = await rawListAll(client, paths, PAGE, CONCURRENCY, tls);
+    const all = await timeCli(snapshotArgs([]), cliEnv);
+    const objects = (JSON.parse(all.stdout) as { counts: { objects: number } }).counts.objects;
+    if (objects !== seeded) throw new Error(`snapshot captured ${objects} objects, expected ${seeded}`);
+    const half = await timeCli(
+      snapshotArgs(["--include-resources", plurals.slice(0, CRDS / 2).join(",")]),
+      cliEnv,
+    );
+    runs.push({
+      baseline: baseline.seconds,
+      snapshot: all.seconds,
+      rssAll: all.peakRssMiB,
+      rssHalf: half.peakRssMiB,
+    });
+    log(
+      `round ${round + 1}: baseline ${baseline.seconds.toFixed(2)} s, snapshot ${all.seconds.toFixed(2)} s, RSS ${all.peakRssMiB.toFixed(0)} MiB (half: ${half.peakRssMiB.toFixed(0)} MiB)`,
+    );
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const baseline = median(runs.map((r) => r.baseline));
+  const snapshot = median(runs.map((r) => r.snapshot));
+  const rssAll = Math.max(...runs.map((r) => r.rssAll));
+  const rssHalf = Math.max(...runs.map((r) => r.rssHalf));
+  const ratio = snapshot / baseline;
+  console.log(
+    `objects: ${seeded} (${CRDS} CRDs x ${PER_CRD}), page size ${PAGE}, concurrency ${CONCURRENCY}`,
+  );
+  console.log(
+    `baseline (raw paginated LIST, bodies discarded): ${baseline.toFixed(2)} s, ${(seeded / baseline).toFixed(0)} objects/s`,
+  );
+  console.log(
+    `crd-backup snapshot to MinIO:                    ${snapshot.toFixed(2)} s, ${(seeded / snapshot).toFixed(0)} objects/s`,
+  );
+  console.log(
+    `ratio snapshot/baseline: ${ratio.toFixed(2)} (target <= 1.30) ${ratio <= 1.3 ? "PASS" : "FAIL"}`,
+  );
+  console.log(
+    `peak RSS: ${rssAll.toFixed(0)} MiB at ${seeded} objects, ${rssHalf.toFixed(0)} MiB at ${seeded / 2} (target <= 300 MB and no growth) ${rssAll * 1.048576 <= 300 && rssAll <= rssHalf * 1.1 ? "PASS" : "FAIL"}`,
+  );
+  client.close();
+} finally {
+  await stopEnvironment(env);
+}

@@ -1,0 +1,165 @@
+import { Option, type Command } from "commander";
+import { CrdBackupError } from "../src/errors.ts";
+import { KubeClient } from "../src/kube/client.ts";
+import { loadKubeConfig } from "../src/kube/config.ts";
+import { createLogger, type Logger, type LogLevel } from "../src/report/log.ts";
+import { splitList, validateSelector, type Filters } from "../src/snapshot/filters.ts";
+import type { StorageBackend } from "../src/storage/backend.ts";
+import { openStorage } from "../src/storage/location.ts";
+
+/** Flags every command shares, as commander hands them over. */
+export interface CommonFlags {
+  output: "text" | "json";
+  logLevel: LogLevel;
+}
+
+export interface KubeFlags {
+  kubeconfig?: string;
+  context?: string;
+  qps: number;
+  burst: number;
+  requestTimeout: number;
+}
+
+export interface StorageFlags {
+  storage?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3PathStyle?: boolean;
+  s3Sse?: "AES256" | "aws:kms";
+  s3SseKmsKeyId?: string;
+  s3Checksums: "when_required" | "when_supported";
+}
+
+export interface FilterFlags {
+  includeGroups?: string[];
+  excludeGroups?: string[];
+  includeResources?: string[];
+  excludeResources?: string[];
+  includeNamespaces?: string[];
+  excludeNamespaces?: string[];
+  selector?: string;
+}
+
+export function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1)
+      throw new CrdBackupError("USAGE", `${name} must be a whole number >= 1, not "${value}"`);
+    return n;
+  };
+}
+
+function nonNegative(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0)
+      throw new CrdBackupError("USAGE", `${name} must be a number >= 0, not "${value}"`);
+    return n;
+  };
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+export function addCommonOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
+    .addOption(
+      new Option("--log-level <level>", "log detail on stderr")
+        .choices(["debug", "info", "warn", "error"])
+        .default("info"),
+    );
+}
+
+export function addKubeOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      "--kubeconfig <path>",
+      "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)",
+    )
+    .option("--context <name>", "kubeconfig context (default: the current context)")
+    .option("--qps <n>", "client-side limit on API requests per second (0: none)", nonNegative("--qps"), 50)
+    .option("--burst <n>", "requests allowed at once above --qps", positiveInt("--burst"), 100)
+    .option(
+      "--request-timeout <seconds>",
+      "time limit for one API request",
+      positiveInt("--request-timeout"),
+      60,
+    );
+}
+
+export function addStorageOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      "--storage <location>",
+      "s3://bucket/prefix, file://path or a path (default: $CRD_BACKUP_STORAGE or ./crd-backups)",
+    )
+    .option(
+      "--s3-endpoint <url>",
+      "S3-compatible endpoint (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, or AWS)",
+    )
+    .option("--s3-region <region>", "S3 region (default: $AWS_REGION or us-east-1)")
+    .option("--s3-path-style", "path-style bucket addressing (default: on when an endpoint is set)")
+    .option("--no-s3-path-style", "virtual-hosted bucket addressing")
+    .addOption(new Option("--s3-sse <mode>", "server-side encryption").choices(["AES256", "aws:kms"]))
+    .option("--s3-sse-kms-key-id <id>", "KMS key for --s3-sse aws:kms")
+    .addOption(
+      new Option("--s3-checksums <when>", "when to send S3 request checksums")
+        .choices(["when_required", "when_supported"])
+        .default("when_required"),
+    );
+}
+
+export function addFilterOptions(cmd: Command): Command {
+  return cmd
+    .option("--include-groups <globs>", "only these API groups (comma-separated globs, repeatable)", collect)
+    .option("--exclude-groups <globs>", "skip these API groups", collect)
+    .option("--include-resources <globs>", "only these resources: plural.group or plural (globs)", collect)
+    .option("--exclude-resources <globs>", "skip these resources", collect)
+    .option(
+      "--include-namespaces <globs>",
+      "only objects in these namespaces (cluster-scoped objects are kept)",
+      collect,
+    )
+    .option("--exclude-namespaces <globs>", "skip objects in these namespaces", collect)
+    .option("-l, --selector <selector>", "only objects matching this label selector");
+}
+
+export function filtersFrom(flags: FilterFlags): Filters {
+  return {
+    includeGroups: splitList(flags.includeGroups),
+    excludeGroups: splitList(flags.excludeGroups),
+    includeResources: splitList(flags.includeResources),
+    excludeResources: splitList(flags.excludeResources),
+    includeNamespaces: splitList(flags.includeNamespaces),
+    excludeNamespaces: splitList(flags.excludeNamespaces),
+    selector: validateSelector(flags.selector),
+  };
+}
+
+export function storageFrom(flags: StorageFlags): StorageBackend {
+  if (flags.s3SseKmsKeyId && flags.s3Sse !== "aws:kms") {
+    throw new CrdBackupError("USAGE", "--s3-sse-kms-key-id needs --s3-sse aws:kms");
+  }
+  return openStorage(flags.storage, {
+    endpoint: flags.s3Endpoint,
+    region: flags.s3Region,
+    forcePathStyle: flags.s3PathStyle,
+    serverSideEncryption: flags.s3Sse,
+    kmsKeyId: flags.s3SseKmsKeyId,
+    checksums: flags.s3Checksums,
+  });
+}
+
+export async function kubeClientFrom(flags: KubeFlags, maxSockets: number): Promise<KubeClient> {
+  return KubeClient.create(loadKubeConfig({ kubeconfig: flags.kubeconfig, context: flags.context }), {
+    qps: flags.qps,
+    burst: flags.burst,
+    timeoutMs: flags.requestTimeout * 1000,
+    maxSockets,
+  });
+}
+
+export function loggerFrom(flags: CommonFlags): Logger {
+  return createLogger({ level: flags.logLevel });
+}

@@ -1,0 +1,223 @@
+import { ArchiveWriter } from "../archive/writer.ts";
+import { FORMAT_VERSION, ARCHIVE_KEY, newSnapshotId } from "../archive/format.ts";
+import { serializeManifest, type Manifest, type ManifestResource } from "../archive/manifest.ts";
+import { mapConcurrent } from "../concurrency.ts";
+import { CrdBackupError, KubeApiError } from "../errors.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { clusterIdentity } from "../kube/cluster.ts";
+import { collectionPath, discoverCrds, type CrdInfo } from "../kube/discovery.ts";
+import { isJsonObject, parseJson, stringifyJson, type JsonObject } from "../kube/json.ts";
+import { listPages, newListOutcome } from "../kube/list.ts";
+import { silentLogger, type Logger } from "../report/log.ts";
+import type { StorageBackend } from "../storage/backend.ts";
+import { archiveKey, manifestKey } from "../storage/layout.ts";
+import { TOOL_VERSION } from "../version.ts";
+import { cleanObject } from "./clean.ts";
+import { namespaceSelected, resourceSelected, type Filters } from "./filters.ts";
+
+export interface SnapshotOptions {
+  filters: Filters;
+  /** Objects per list call. */
+  pageSize: number;
+  /** Resources listed at once. */
+  concurrency: number;
+  signal?: AbortSignal;
+  log?: Logger;
+  onProgress?: (progress: SnapshotProgress) => void;
+  /** Recorded in the manifest as the options the snapshot was taken with. */
+  recordedOptions?: JsonObject;
+}
+
+export interface SnapshotProgress {
+  resources: number;
+  resourcesDone: number;
+  objects: number;
+  bytes: number;
+}
+
+export interface SnapshotResult {
+  id: string;
+  manifest: Manifest;
+  location: string;
+}
+
+/**
+ * Takes one snapshot: cluster → clean → archive → storage, streamed, so memory holds a page of
+ * objects per resource in flight and never the cluster. The archive is uploaded first and the
+ * manifest written last, create-only: until then the snapshot does not exist, and on any fatal
+ * error the upload is aborted and nothing is left behind. A resource that cannot be listed is
+ * recorded with its reason and the snapshot is marked partial; the others are still captured.
+ */
+export async function takeSnapshot(
+  client: KubeClient,
+  storage: StorageBackend,
+  options: SnapshotOptions,
+): Promise<SnapshotResult> {
+  const log = options.log ?? silentLogger;
+  const startedAt = new Date();
+  const cluster = await clusterIdentity(client, options.signal);
+  const id = newSnapshotId(startedAt);
+  const abort = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
+  const writer = new ArchiveWriter(id, { signal });
+  const upload = storage.write(archiveKey(id), writer.stream, { signal });
+  upload.catch((e: unknown) => abort.abort(e)); // a failed upload stops the listing at once
+  const progress: SnapshotProgress = { resources: 0, resourcesDone: 0, objects: 0, bytes: 0 };
+  log.info("snapshot started", { id, storage: storage.location, cluster: cluster.server });
+
+  try {
+    const crds = await discoverCrds(client, { pageSize: options.pageSize, signal }, async (info, raw) => {
+      if (!resourceSelected(options.filters, info.group, info.plural)) return;
+      // list items of built-in kinds come without kind and apiVersion; a GET puts them first, in this order
+      const crd = { kind: "CustomResourceDefinition", apiVersion: "apiextensions.k8s.io/v1", ...raw };
+      const { object } = cleanObject(crd, { dropStatus: true });
+      await writer.addCrd(info.name, Buffer.from(stringifyJson(object)));
+    });
+    const selected = crds.filter((c) => resourceSelected(options.filters, c.group, c.plural));
+    progress.resources = selected.length;
+    options.onProgress?.({ ...progress });
+
+    const namespaces = new Set<string>();
+    const resources = await mapConcurrent(selected, options.concurrency, async (crd) => {
+      const resource = await captureResource(client, writer, crd, options, signal, progress, namespaces, log);
+      progress.resourcesDone++;
+      options.onProgress?.({ ...progress });
+      return resource;
+    });
+
+    const namespaceErrors = await captureNamespaces(client, writer, [...namespaces].sort(), signal, log);
+    const totals = await writer.finish();
+    await upload;
+
+    const partial = resources.some((r) => r.errors.length > 0) || namespaceErrors > 0;
+    const manifest: Manifest = {
+      formatVersion: FORMAT_VERSION,
+      toolVersion: TOOL_VERSION,
+      snapshotId: id,
+      status: partial ? "partial" : "complete",
+      cluster,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      options: options.recordedOptions ?? {},
+      resources,
+      counts: totals.counts,
+      archive: { key: ARCHIVE_KEY, size: totals.size, sha256: totals.sha256, entries: totals.entries },
+      index: { sha256: totals.indexSha256, entries: totals.indexEntries },
+    };
+    await storage.createExclusive(manifestKey(id), Buffer.from(serializeManifest(manifest)), { signal });
+    log.info("snapshot written", {
+      id,
+      status: manifest.status,
+      objects: totals.counts.objects,
+      bytes: totals.size,
+    });
+    return { id, manifest, location: storage.location };
+  } catch (e) {
+    abort.abort(e);
+    writer.abort(e);
+    await upload.catch(() => undefined);
+    throw e;
+  }
+}
+
+async function captureResource(
+  client: KubeClient,
+  writer: ArchiveWriter,
+  crd: CrdInfo,
+  options: SnapshotOptions,
+  signal: AbortSignal,
+  progress: SnapshotProgress,
+  namespaces: Set<string>,
+  log: Logger,
+): Promise<ManifestResource> {
+  const resource: ManifestResource = {
+    group: crd.group,
+    version: crd.listVersion ?? crd.storageVersion,
+    plural: crd.plural,
+    kind: crd.kind,
+    namespaced: crd.namespaced,
+    storageVersion: crd.storageVersion,
+    servedVersions: crd.servedVersions,
+    count: 0,
+    bytes: 0,
+    listResourceVersion: "",
+    consistent: true,
+    errors: [],
+  };
+  if (crd.problem || !crd.listVersion) {
+    resource.errors.push({ reason: "NotListable", message: `CRD ${crd.name} is ${crd.problem}` });
+    log.warn("resource skipped", { resource: crd.name, reason: crd.problem });
+    return resource;
+  }
+  const outcome = newListOutcome();
+  const path = collectionPath(crd.group, crd.listVersion, crd.plural);
+  try {
+    for await (const page of listPages(
+      client,
+      path,
+      { pageSize: options.pageSize, labelSelector: options.filters.selector, signal },
+      outcome,
+    )) {
+      for (const item of page) {
+        const metadata = isJsonObject(item["metadata"]) ? item["metadata"] : {};
+        const namespace =
+          crd.namespaced && typeof metadata["namespace"] === "string" ? metadata["namespace"] : undefined;
+        if (!namespaceSelected(options.filters, namespace)) continue;
+        const { object, uid } = cleanObject(item);
+        const body = Buffer.from(stringifyJson(object));
+        const ref = {
+          group: crd.group,
+          version: crd.listVersion,
+          plural: crd.plural,
+          namespace,
+          name: String(metadata["name"]),
+        };
+        await writer.addObject(ref, body, { uid });
+        resource.count++;
+        resource.bytes += body.length;
+        progress.objects++;
+        progress.bytes += body.length;
+        if (namespace) namespaces.add(namespace);
+      }
+      options.onProgress?.({ ...progress });
+    }
+  } catch (e) {
+    if (!(e instanceof KubeApiError)) throw e; // storage, archive or connectivity failures end the snapshot
+    resource.errors.push({ reason: e.reason ?? `HTTP${e.status}`, message: e.message });
+    log.warn("resource incomplete", { resource: crd.name, status: e.status, reason: e.reason });
+  }
+  resource.listResourceVersion = outcome.resourceVersion;
+  resource.consistent = outcome.consistent;
+  if (!outcome.consistent) {
+    log.warn("listing was not consistent: a continue token expired", { resource: crd.name });
+  }
+  return resource;
+}
+
+/** The namespaces that hold captured objects, so a restore can recreate them with their labels. */
+async function captureNamespaces(
+  client: KubeClient,
+  writer: ArchiveWriter,
+  names: string[],
+  signal: AbortSignal,
+  log: Logger,
+): Promise<number> {
+  let errors = 0;
+  for (const name of names) {
+    try {
+      const ns = parseJson((await client.request({ path: `/api/v1/namespaces/${name}`, signal })).text);
+      if (!isJsonObject(ns)) throw new CrdBackupError("KUBE_API", `namespace ${name}: not an object`);
+      const { object } = cleanObject({ kind: "Namespace", apiVersion: "v1", ...ns }, { dropStatus: true });
+      await writer.addNamespace(name, Buffer.from(stringifyJson(object)));
+    } catch (e) {
+      if (!(e instanceof KubeApiError)) throw e;
+      if (e.status === 404) {
+        log.warn("namespace deleted during the snapshot", { namespace: name });
+        continue;
+      }
+      errors++;
+      log.warn("namespace not captured", { namespace: name, status: e.status, reason: e.reason });
+    }
+  }
+  return errors;
+}
