@@ -8,11 +8,11 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { mapConcurrent } from "../src/concurrency.ts";
 import { KubeClient } from "../src/kube/client.ts";
 import { loadKubeConfig } from "../src/kube/config.ts";
 import { collectionPath } from "../src/kube/discovery.ts";
 import { exportLines, startEnvironment, stopEnvironment } from "../test/env/environment.ts";
+import { BENCH_GROUP as GROUP, seedBench } from "./seed.ts";
 import { rawListAll, timeCli } from "./support.ts";
 
 const { values } = parseArgs({
@@ -27,66 +27,16 @@ const CRDS = Number(values.crds);
 const PER_CRD = Number(values["objects-per-crd"]);
 const PAGE = Number(values["page-size"]);
 const CONCURRENCY = Number(values.concurrency);
-const GROUP = "bench.crd-backup.io";
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 const env = await startEnvironment();
 try {
   const client = await KubeClient.create(loadKubeConfig({ kubeconfig: env.kubeconfig }), { maxSockets: 32 });
-  const plurals = Array.from({ length: CRDS }, (_, i) => `things${String(i).padStart(2, "0")}`);
 
   log(`seeding ${CRDS} CRDs x ${PER_CRD} objects`);
   const seedStart = performance.now();
-  for (const plural of plurals) {
-    await client.request({
-      method: "POST",
-      path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-      body: JSON.stringify({
-        apiVersion: "apiextensions.k8s.io/v1",
-        kind: "CustomResourceDefinition",
-        metadata: { name: `${plural}.${GROUP}` },
-        spec: {
-          group: GROUP,
-          scope: "Namespaced",
-          names: { plural, kind: `Thing${plural.slice(6)}` },
-          versions: [
-            {
-              name: "v1",
-              served: true,
-              storage: true,
-              schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
-            },
-          ],
-        },
-      }),
-    });
-  }
-  await new Promise((r) => setTimeout(r, 3000)); // let every CRD become Established
-  for (const ns of ["bench-a", "bench-b", "bench-c", "bench-d"]) {
-    await client.request({
-      method: "POST",
-      path: "/api/v1/namespaces",
-      body: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } }),
-    });
-  }
-  const filler = "x".repeat(1700);
-  const jobs = plurals.flatMap((plural) => Array.from({ length: PER_CRD }, (_, i) => ({ plural, i })));
-  let done = 0;
-  await mapConcurrent(jobs, 24, async ({ plural, i }) => {
-    const ns = `bench-${"abcd"[i % 4]}`;
-    await client.request({
-      method: "POST",
-      path: collectionPath(GROUP, "v1", plural, ns),
-      body: JSON.stringify({
-        apiVersion: `${GROUP}/v1`,
-        kind: `Thing${plural.slice(6)}`,
-        metadata: { name: `obj-${i}`, labels: { app: "bench", shard: String(i % 10) } },
-        spec: { index: i, counter: JSON.rawJSON("9007199254740993"), payload: filler, tags: ["a", "b", "c"] },
-      }),
-    });
-    if (++done % 10000 === 0) log(`  ${done} objects`);
-  });
-  const seeded = jobs.length;
+  const plurals = await seedBench(client, CRDS, PER_CRD, log);
+  const seeded = CRDS * PER_CRD;
   log(`seeded ${seeded} objects in ${((performance.now() - seedStart) / 1000).toFixed(0)} s`);
 
   const cliEnv = {

@@ -1,10 +1,8 @@
 import { execFile } from "node:child_process";
 import https from "node:https";
-import { fileURLToPath } from "node:url";
+import { CLI_MAIN as CLI, cliNodeFlags } from "../cli/node-flags.ts";
 import { mapConcurrent } from "../src/concurrency.ts";
 import type { KubeClient } from "../src/kube/client.ts";
-
-const CLI = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
 
 export interface Timed {
   seconds: number;
@@ -18,7 +16,7 @@ export function timeCli(args: string[], env: NodeJS.ProcessEnv): Promise<Timed> 
     const start = performance.now();
     execFile(
       "/usr/bin/time",
-      ["-f", "crd-backup-peak-rss-kib=%M", process.execPath, CLI, ...args],
+      ["-f", "crd-backup-peak-rss-kib=%M", process.execPath, ...cliNodeFlags(), CLI, ...args],
       { env, maxBuffer: 256 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const seconds = (performance.now() - start) / 1000;

@@ -137,7 +137,7 @@ export function filtersFrom(flags: FilterFlags): Filters {
   };
 }
 
-export function storageFrom(flags: StorageFlags): StorageBackend {
+export function storageFrom(flags: StorageFlags): Promise<StorageBackend> {
   if (flags.s3SseKmsKeyId && flags.s3Sse !== "aws:kms") {
     throw new CrdBackupError("USAGE", "--s3-sse-kms-key-id needs --s3-sse aws:kms");
   }

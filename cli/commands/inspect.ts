@@ -19,7 +19,7 @@ export function inspectCommand(): Command {
   addCommonOptions(cmd);
   cmd.option("--objects", "also list every entry of the archive (reads and verifies the whole archive)");
   cmd.action(async (ref: string, flags: CommonFlags & StorageFlags & { objects?: boolean }) => {
-    const storage = storageFrom(flags);
+    const storage = await storageFrom(flags);
     const { id, manifest: m } = await resolveSnapshot(storage, ref);
     const resources = m.resources.map((r) => ({
       group: r.group,

@@ -15,7 +15,7 @@ export function listCommand(): Command {
   addStorageOptions(cmd);
   addCommonOptions(cmd);
   cmd.action(async (flags: CommonFlags & StorageFlags) => {
-    const storage = storageFrom(flags);
+    const storage = await storageFrom(flags);
     const log = loggerFrom(flags);
     const snapshots = await listSnapshots(storage, (id, e) =>
       log.warn("unreadable manifest", { id, error: e.message }),

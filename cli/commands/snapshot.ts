@@ -33,7 +33,7 @@ export function snapshotCommand(ctx: RunContext): Command {
     .option("--concurrency <n>", "resources listed at once", positiveInt("--concurrency"), 4)
     .action(async (flags: Flags) => {
       const filters = filtersFrom(flags);
-      const storage = storageFrom(flags);
+      const storage = await storageFrom(flags);
       const client = await kubeClientFrom(flags, flags.concurrency + 2);
       const progress =
         flags.output === "text" ? progressDisplay() : { update: () => undefined, done: () => undefined };

@@ -18,7 +18,7 @@ export function verifyCommand(): Command {
   addStorageOptions(cmd);
   addCommonOptions(cmd);
   cmd.action(async (ref: string, flags: CommonFlags & StorageFlags) => {
-    const storage = storageFrom(flags);
+    const storage = await storageFrom(flags);
     const { id, manifest } = await resolveSnapshot(storage, ref);
     const summary = await verifyArchive(await openArchive(storage, id), expectedArchive(manifest));
     if (flags.output === "json") {

@@ -33,6 +33,12 @@ import { EntryOrder } from "./order.ts";
 import { describeEntry, indexLine } from "./records.ts";
 import { IndexSpool } from "./spool.ts";
 
+/**
+ * gzip's fastest level: a snapshot's time is spent competing with the API server for CPU, and
+ * level 1 costs about a third of the default level's CPU for archives ~15% larger.
+ */
+const GZIP_LEVEL = 1;
+
 export interface ArchiveWriterOptions {
   /** Modification time of every entry; defaults to when the writer was created. */
   mtime?: Date;
@@ -119,7 +125,7 @@ export class ArchiveWriter {
       },
     });
     this.stream = meter;
-    pipeline(this.#pack, coalesce(BATCH_BYTES), createGzip(), meter, (err) => {
+    pipeline(this.#pack, coalesce(BATCH_BYTES), createGzip({ level: GZIP_LEVEL }), meter, (err) => {
       if (err) this.#fail(meter.errored ?? err); // the consumer's own error, not "premature close"
     });
 

@@ -29,7 +29,16 @@ function keepNumberText(_key: string, value: unknown, context?: ReviverContext):
   return value;
 }
 
+/**
+ * Number texts a float64 may not reproduce: 16+ digit runs (integers beyond 2^53, long
+ * fractions), exponents, trailing fractional zeros, tiny fixed-point values and negative zero.
+ * Matches inside strings are harmless: they only send the text down the careful path.
+ */
+const RISKY_NUMBER = /\d{16}|\d[eE]|\.\d*0(?![\d.])|\.0{6}|-0(?![\d.])/;
+
 export function parseJson(text: string): JsonValue {
+  // the reviver costs several times a plain parse, and most pages have no number at risk
+  if (!RISKY_NUMBER.test(text)) return JSON.parse(text) as JsonValue;
   return JSON.parse(text, keepNumberText as (key: string, value: unknown) => unknown) as JsonValue;
 }
 

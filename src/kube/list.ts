@@ -19,12 +19,20 @@ export interface ListOutcome {
   expiredTokens: number;
 }
 
+interface Page {
+  items: JsonObject[];
+  token: string | undefined;
+}
+
 /**
- * Pages through a collection with limit/continue, yielding one page at a time so the caller's
- * memory stays bounded by a page. An expired continue token (410) is continued with the token
- * the server returns for that purpose: every key is still visited exactly once, in order, but
- * later pages may be newer than earlier ones, so the outcome is marked inconsistent rather than
- * the listing silently restarting (which would duplicate what was already written).
+ * Pages through a collection with limit/continue, yielding one page at a time. The next page is
+ * requested before the current one is handed over, so the API server works while the caller
+ * processes: memory holds at most two pages per listing, never the collection.
+ *
+ * An expired continue token (410) is continued with the token the server returns for that
+ * purpose: every key is still visited exactly once, in order, but later pages may be newer than
+ * earlier ones, so the outcome is marked inconsistent rather than the listing silently restarting
+ * (which would duplicate what was already written).
  */
 export async function* listPages(
   client: KubeClient,
@@ -32,38 +40,48 @@ export async function* listPages(
   options: ListOptions,
   outcome: ListOutcome = newListOutcome(),
 ): AsyncGenerator<JsonObject[], ListOutcome> {
-  let token: string | undefined;
-  do {
-    let text: string;
-    try {
-      text = (
-        await client.request({
+  const fetchPage = async (token: string | undefined): Promise<Page> => {
+    for (;;) {
+      try {
+        const { text } = await client.request({
           path,
           query: { limit: options.pageSize, continue: token, labelSelector: options.labelSelector },
           signal: options.signal,
-        })
-      ).text;
-    } catch (e) {
-      if (e instanceof KubeApiError && e.status === 410 && token !== undefined && e.continueToken) {
-        outcome.consistent = false;
-        outcome.expiredTokens++;
-        token = e.continueToken;
-        continue;
+        });
+        return parsePage(path, text, outcome);
+      } catch (e) {
+        if (e instanceof KubeApiError && e.status === 410 && token !== undefined && e.continueToken) {
+          outcome.consistent = false;
+          outcome.expiredTokens++;
+          token = e.continueToken;
+          continue;
+        }
+        throw e;
       }
-      throw e;
     }
-    const list = parseJson(text);
-    if (!isJsonObject(list) || !Array.isArray(list["items"]) || !isJsonObject(list["metadata"])) {
-      throw new KubeApiError(200, `GET ${path}: the answer is not a list`, { method: "GET", path });
-    }
-    const metadata = list["metadata"];
-    if (outcome.pages === 0) outcome.resourceVersion = String(metadata["resourceVersion"] ?? "");
-    outcome.pages++;
-    token =
-      typeof metadata["continue"] === "string" && metadata["continue"] ? metadata["continue"] : undefined;
-    yield list["items"].filter(isJsonObject);
-  } while (token !== undefined);
+  };
+  let next: Promise<Page> | undefined = fetchPage(undefined);
+  while (next) {
+    const page: Page = await next;
+    next = page.token !== undefined ? fetchPage(page.token) : undefined;
+    // an abandoned prefetch must not surface as an unhandled rejection
+    next?.catch(() => undefined);
+    yield page.items;
+  }
   return outcome;
+}
+
+function parsePage(path: string, text: string, outcome: ListOutcome): Page {
+  const list = parseJson(text);
+  if (!isJsonObject(list) || !Array.isArray(list["items"]) || !isJsonObject(list["metadata"])) {
+    throw new KubeApiError(200, `GET ${path}: the answer is not a list`, { method: "GET", path });
+  }
+  const metadata = list["metadata"];
+  if (outcome.pages === 0) outcome.resourceVersion = String(metadata["resourceVersion"] ?? "");
+  outcome.pages++;
+  const token =
+    typeof metadata["continue"] === "string" && metadata["continue"] ? metadata["continue"] : undefined;
+  return { items: list["items"].filter(isJsonObject), token };
 }
 
 export function newListOutcome(): ListOutcome {

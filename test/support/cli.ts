@@ -1,8 +1,7 @@
 import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { testEnv } from "./cluster.ts";
 
-const MAIN = fileURLToPath(new URL("../../cli/main.ts", import.meta.url));
+import { CLI_MAIN as MAIN, cliNodeFlags } from "../../cli/node-flags.ts";
 
 export interface CliResult {
   code: number | null;
@@ -29,7 +28,7 @@ export function runCli(
   options: { env?: Record<string, string>; input?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
+    const child = spawn(process.execPath, [...cliNodeFlags(), MAIN, ...args], {
       env: {
         PATH: process.env["PATH"] ?? "",
         HOME: process.env["HOME"] ?? "/tmp",

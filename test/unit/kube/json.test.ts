@@ -22,3 +22,22 @@ describe("lossless JSON", () => {
     expect(isJsonObject(v) && v["n"]).toBe(42);
   });
 });
+
+describe("lossless JSON's fast path", () => {
+  it.each([
+    ["a big integer", '{"a":[1,{"b":12345678901234567}]}'],
+    ["an exponent", '{"a":1E+2}'],
+    ["a trailing zero", '{"a":1.50}'],
+    ["a tiny fixed-point number", '{"a":0.0000001}'],
+    ["negative zero", '{"a":-0}'],
+    ["a long fraction", '{"a":0.30000000000000004}'],
+  ])("takes the careful path for %s", (_what, text) => {
+    expect(stringifyJson(parseJson(text))).toBe(text);
+  });
+
+  it("round-trips a typical object on the plain path", () => {
+    const text =
+      '{"metadata":{"name":"x","resourceVersion":"123"},"spec":{"n":42,"r":0.25,"neg":-7,"s":"-0 1e5"}}';
+    expect(stringifyJson(parseJson(text))).toBe(text);
+  });
+});

@@ -1,0 +1,40 @@
+import { isJsonObject, type JsonValue } from "../kube/json.ts";
+
+export interface FieldChange {
+  /** A JSON-path-like location: `.spec.replicas`, `.metadata.labels["app"]`, `.spec.ports[0]`. */
+  path: string;
+  op: "added" | "removed" | "changed";
+}
+
+function key(path: string, k: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`;
+}
+
+function same(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * Field-level differences from `from` to `to`, deepest changed paths first found, at most `limit`
+ * (a diff is for a human to read, and a report must stay small). Values are never included:
+ * paths only, so a report cannot leak object contents.
+ */
+export function diffJson(from: JsonValue | undefined, to: JsonValue | undefined, limit = 20): FieldChange[] {
+  const out: FieldChange[] = [];
+  const walk = (a: JsonValue | undefined, b: JsonValue | undefined, path: string) => {
+    if (out.length >= limit || same(a, b)) return;
+    if (a === undefined) return void out.push({ path: path || ".", op: "added" });
+    if (b === undefined) return void out.push({ path: path || ".", op: "removed" });
+    if (isJsonObject(a) && isJsonObject(b)) {
+      for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walk(a[k], b[k], key(path, k));
+      return;
+    }
+    if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
+      a.forEach((v, i) => walk(v, b[i], `${path}[${i}]`));
+      return;
+    }
+    out.push({ path: path || ".", op: "changed" });
+  };
+  walk(from, to, "");
+  return out;
+}

@@ -1,0 +1,64 @@
+import { CrdBackupError } from "../errors.ts";
+import type { Filters } from "../snapshot/filters.ts";
+
+export type ExistingPolicy = "skip" | "update" | "fail";
+export const EXISTING_POLICIES: readonly ExistingPolicy[] = ["skip", "update", "fail"];
+
+export interface RestoreOptions {
+  filters: Filters;
+  /** Source namespace → target namespace. */
+  namespaceMap: Map<string, string>;
+  existing: ExistingPolicy;
+  /** Per-resource overrides, keyed by `plural.group`. */
+  existingFor: Map<string, ExistingPolicy>;
+  restoreStatus: boolean;
+  dryRun: boolean;
+  /** How long to wait for each CRD to become Established and NamesAccepted. */
+  waitTimeoutMs: number;
+  concurrency: number;
+  signal?: AbortSignal;
+  /** Label added to everything the restore creates (a drill uses it to clean up). */
+  createdLabel?: { key: string; value: string };
+}
+
+function pair(flag: string, value: string): [string, string] {
+  const i = value.indexOf("=");
+  if (i <= 0 || i === value.length - 1)
+    throw new CrdBackupError("USAGE", `${flag} takes KEY=VALUE, not "${value}"`);
+  return [value.slice(0, i), value.slice(i + 1)];
+}
+
+export function parseNamespaceMap(values: string[]): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const v of values) {
+    const [from, to] = pair("--namespace-map", v);
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(to)) {
+      throw new CrdBackupError("USAGE", `--namespace-map ${v}: "${to}" is not a valid namespace name`);
+    }
+    map.set(from, to);
+  }
+  return map;
+}
+
+export function parseExistingFor(values: string[]): Map<string, ExistingPolicy> {
+  const map = new Map<string, ExistingPolicy>();
+  for (const v of values) {
+    const [resource, policy] = pair("--existing-for", v);
+    if (!EXISTING_POLICIES.includes(policy as ExistingPolicy)) {
+      throw new CrdBackupError(
+        "USAGE",
+        `--existing-for ${v}: policy must be one of ${EXISTING_POLICIES.join(", ")}`,
+      );
+    }
+    map.set(resource, policy as ExistingPolicy);
+  }
+  return map;
+}
+
+export function policyFor(
+  options: Pick<RestoreOptions, "existing" | "existingFor">,
+  plural: string,
+  group: string,
+): ExistingPolicy {
+  return options.existingFor.get(`${plural}.${group}`) ?? options.existingFor.get(plural) ?? options.existing;
+}

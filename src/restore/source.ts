@@ -1,0 +1,63 @@
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import { expectedArchive, type Manifest } from "../archive/manifest.ts";
+import { readArchive, type ArchiveEntry } from "../archive/reader.ts";
+import { CrdBackupError } from "../errors.ts";
+import type { StorageBackend } from "../storage/backend.ts";
+import { openArchive, resolveSnapshot } from "../storage/snapshots.ts";
+
+/**
+ * A snapshot fetched to a local temp file and verified end to end (format version, every entry
+ * hash, the index, the whole-archive digest) before anything is written to a cluster. Later passes
+ * re-read the local copy, so storage is read once and memory never holds the archive.
+ */
+export class VerifiedSnapshot implements AsyncDisposable {
+  readonly id: string;
+  readonly manifest: Manifest;
+  private readonly file: string;
+  private readonly dir: string;
+
+  private constructor(id: string, manifest: Manifest, dir: string) {
+    this.id = id;
+    this.manifest = manifest;
+    this.dir = dir;
+    this.file = path.join(dir, "archive.tar.gz");
+  }
+
+  /** `visit` sees every verified entry of the first pass (to build a plan without a second read). */
+  static async fetch(
+    storage: StorageBackend,
+    ref: string,
+    visit: (entry: ArchiveEntry) => void | Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<VerifiedSnapshot> {
+    const { id, manifest } = await resolveSnapshot(storage, ref);
+    const dir = await mkdtemp(path.join(os.tmpdir(), "crd-backup-restore-"));
+    const snapshot = new VerifiedSnapshot(id, manifest, dir);
+    try {
+      await pipeline(await openArchive(storage, id, signal), createWriteStream(snapshot.file), { signal });
+      for await (const entry of snapshot.entries()) await visit(entry);
+    } catch (e) {
+      await snapshot[Symbol.asyncDispose]();
+      if (e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID") {
+        throw new CrdBackupError("ARCHIVE_INVALID", `snapshot ${id}: ${e.message}; nothing was restored`, {
+          id,
+        });
+      }
+      throw e;
+    }
+    return snapshot;
+  }
+
+  /** The verified entries again, from the local copy. */
+  async *entries(): AsyncGenerator<ArchiveEntry> {
+    yield* readArchive(createReadStream(this.file), expectedArchive(this.manifest));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
