@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { TOOL_VERSION } from "../src/version.ts";
 import { inspectCommand } from "./commands/inspect.ts";
 import { listCommand } from "./commands/list.ts";
+import { restoreCommand } from "./commands/restore.ts";
 import { snapshotCommand } from "./commands/snapshot.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { EXIT, exitCodeFor, oneLine } from "./exit-codes.ts";
@@ -16,7 +17,13 @@ export function buildProgram(ctx: RunContext): Command {
     .showHelpAfterError("(run crd-backup --help for usage)")
     .enablePositionalOptions()
     .exitOverride();
-  for (const cmd of [snapshotCommand(ctx), listCommand(), inspectCommand(), verifyCommand()]) {
+  for (const cmd of [
+    snapshotCommand(ctx),
+    restoreCommand(ctx),
+    listCommand(),
+    inspectCommand(),
+    verifyCommand(),
+  ]) {
     cmd.exitOverride().showHelpAfterError(`(run crd-backup ${cmd.name()} --help for usage)`);
     program.addCommand(cmd);
   }

@@ -11,6 +11,7 @@ export type ErrorCode =
   | "STORAGE" // the storage backend failed
   | "NOT_FOUND" // a snapshot or storage object that does not exist
   | "ALREADY_EXISTS" // a create-only write found the key taken
+  | "CONFLICT" // the target cluster holds something a restore may not touch
   | "ARCHIVE_INVALID" // corrupt, truncated, tampered or unknown-version archive
   | "ABORTED"; // cancelled by a signal
 

@@ -1,0 +1,106 @@
+import { writeFile } from "node:fs/promises";
+import { Command, Option } from "commander";
+import {
+  EXISTING_POLICIES,
+  parseExistingFor,
+  parseNamespaceMap,
+  type ExistingPolicy,
+} from "../../src/restore/options.ts";
+import { summarize } from "../../src/restore/report.ts";
+import { restoreSnapshot } from "../../src/restore/restore.ts";
+import { EXIT } from "../exit-codes.ts";
+import {
+  addCommonOptions,
+  addFilterOptions,
+  addKubeOptions,
+  addStorageOptions,
+  filtersFrom,
+  kubeClientFrom,
+  loggerFrom,
+  positiveInt,
+  storageFrom,
+  type CommonFlags,
+  type FilterFlags,
+  type KubeFlags,
+  type StorageFlags,
+} from "../options.ts";
+import { printJson, printLines } from "../output.ts";
+import type { RunContext } from "../run.ts";
+
+type Flags = CommonFlags &
+  KubeFlags &
+  StorageFlags &
+  FilterFlags & {
+    namespaceMap?: string[];
+    existing: ExistingPolicy;
+    existingFor?: string[];
+    restoreStatus?: boolean;
+    dryRun?: boolean;
+    waitTimeout: number;
+    concurrency: number;
+    report?: string;
+  };
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+export function restoreCommand(ctx: RunContext): Command {
+  const cmd = new Command("restore")
+    .description("restore a snapshot: CRDs first, then namespaces, then objects in dependency order")
+    .argument("<snapshot>", 'a snapshot id, or "latest"');
+  addKubeOptions(cmd);
+  addStorageOptions(cmd);
+  addFilterOptions(cmd);
+  addCommonOptions(cmd);
+  cmd
+    .option(
+      "--namespace-map <old=new>",
+      "restore objects of namespace old into namespace new (repeatable)",
+      collect,
+    )
+    .addOption(
+      new Option("--existing <policy>", "what to do with objects that already exist")
+        .choices(EXISTING_POLICIES)
+        .default("skip"),
+    )
+    .option(
+      "--existing-for <resource=policy>",
+      "per-resource override, e.g. certificates.cert-manager.io=update (repeatable)",
+      collect,
+    )
+    .option("--restore-status", "also restore status (through the /status subresource where the CRD has one)")
+    .option("--dry-run", "plan and validate every write with server-side dry run; change nothing")
+    .option(
+      "--wait-timeout <seconds>",
+      "how long to wait for each CRD to be Established",
+      positiveInt("--wait-timeout"),
+      60,
+    )
+    .option("--concurrency <n>", "objects written at once", positiveInt("--concurrency"), 8)
+    .option("--report <file>", "write the full per-object report as JSON")
+    .action(async (ref: string, flags: Flags) => {
+      const options = {
+        filters: filtersFrom(flags),
+        namespaceMap: parseNamespaceMap(flags.namespaceMap ?? []),
+        existing: flags.existing,
+        existingFor: parseExistingFor(flags.existingFor ?? []),
+        restoreStatus: Boolean(flags.restoreStatus),
+        dryRun: Boolean(flags.dryRun),
+        waitTimeoutMs: flags.waitTimeout * 1000,
+        concurrency: flags.concurrency,
+        signal: ctx.signal,
+      };
+      const storage = await storageFrom(flags);
+      const client = await kubeClientFrom(flags, flags.concurrency + 2);
+      try {
+        const report = await restoreSnapshot(client, storage, ref, options, loggerFrom(flags));
+        if (flags.report) await writeFile(flags.report, JSON.stringify(report, null, 2) + "\n");
+        if (flags.output === "json") printJson(report);
+        else printLines(summarize(report));
+        ctx.exitCode =
+          report.status === "success" ? EXIT.OK : report.status === "partial" ? EXIT.PARTIAL : EXIT.FAILURE;
+      } finally {
+        client.close();
+      }
+    });
+  return cmd;
+}

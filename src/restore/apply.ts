@@ -1,0 +1,391 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { diffJson } from "../diff/json-diff.ts";
+import { CrdBackupError, KubeApiError } from "../errors.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { collectionPath, CRD_PATH, describeCrd } from "../kube/discovery.ts";
+import { isJsonObject, parseJson, stringifyJson, type JsonObject, type JsonValue } from "../kube/json.ts";
+import type { Logger } from "../report/log.ts";
+import { cleanObject } from "../snapshot/clean.ts";
+import { getJson, objectPath, OwnerLookup } from "./live.ts";
+import { comparableForm } from "./normalize.ts";
+import type { RestoreOptions } from "./options.ts";
+import type { ItemPlan, RestorePlan } from "./plan.ts";
+import { Pool } from "./pool.ts";
+import type { ReportBuilder } from "./report.ts";
+
+const FIELD_MANAGER = "crd-backup";
+/** Reports carry a field-level diff for this many differing objects; the rest say only that they differ. */
+const MAX_DIFFS = 200;
+
+interface Context {
+  client: KubeClient;
+  plan: RestorePlan;
+  options: RestoreOptions;
+  report: ReportBuilder;
+  log: Logger;
+  /** Source uid -> uid in the target cluster, filled as owners are restored or found. */
+  uids: Map<string, string>;
+  owners: OwnerLookup;
+  diffs: number;
+}
+
+function query(options: RestoreOptions, extra: Record<string, string> = {}) {
+  return { ...(options.dryRun ? { dryRun: "All" } : {}), ...extra };
+}
+
+function serverMessage(e: unknown): string {
+  return e instanceof KubeApiError ? e.message.replace(/^\S+ \S+: /, "") : (e as Error).message;
+}
+
+/** Permanent answers fail one object; anything else (unreachable, aborted, storage) ends the restore. */
+function isPerObject(e: unknown): boolean {
+  return e instanceof KubeApiError;
+}
+
+export async function executePlan(
+  client: KubeClient,
+  plan: RestorePlan,
+  options: RestoreOptions,
+  report: ReportBuilder,
+  log: Logger,
+): Promise<void> {
+  const ctx: Context = {
+    client,
+    plan,
+    options,
+    report,
+    log,
+    uids: new Map(),
+    owners: new OwnerLookup(client),
+    diffs: 0,
+  };
+  const refused = plan.items.filter(
+    (i) => i.action === "conflict" && i.resource.policy === "fail" && !i.resource.conflict,
+  );
+  if (refused.length > 0) {
+    const first = refused[0]!;
+    throw new CrdBackupError(
+      "CONFLICT",
+      `${refused.length} objects already exist and --existing fail was given (first: ${first.resource.key} ${first.namespace ? `${first.namespace}/` : ""}${first.name}); nothing was written`,
+    );
+  }
+  await restoreCrds(ctx);
+  await restoreNamespaces(ctx);
+  for (const item of plan.items) if (item.liveUid && item.uid) ctx.uids.set(item.uid, item.liveUid);
+
+  const byEntry = new Map(plan.items.map((i) => [i.entry, i]));
+  const phases = [...new Set(plan.items.map((i) => i.phase))].sort((a, b) => a - b);
+  for (const phase of phases) {
+    const pool = new Pool(options.concurrency);
+    // one pass over the verified local copy per phase: bodies are read as they are needed
+    for await (const entry of plan.snapshot.entries()) {
+      if (entry.kind !== "object") continue;
+      const item = byEntry.get(entry.name);
+      if (!item || item.phase !== phase) continue;
+      const body = entry.body;
+      await pool.submit(() => restoreObject(ctx, item, body));
+    }
+    await pool.drain();
+  }
+}
+
+async function restoreCrds(ctx: Context): Promise<void> {
+  const { client, plan, options, report } = ctx;
+  const bodies = new Map<string, Buffer>();
+  for await (const entry of plan.snapshot.entries())
+    if (entry.kind === "crd") bodies.set(entry.record.name, entry.body);
+  for (const crd of plan.crds) {
+    if (crd.action === "unchanged") {
+      report.add({
+        kind: "crd",
+        resource: "customresourcedefinitions",
+        name: crd.name,
+        outcome: "unchanged",
+      });
+      continue;
+    }
+    if (crd.action === "differs") {
+      // a live CRD is compared, never replaced: changing a schema under running operators is their owners' call
+      report.add({
+        kind: "crd",
+        resource: "customresourcedefinitions",
+        name: crd.name,
+        outcome: "skipped",
+        reason: "exists and differs from the snapshot; left as it is",
+        diff: crd.diff,
+      });
+      continue;
+    }
+    try {
+      await client.request({
+        method: "POST",
+        path: CRD_PATH,
+        query: query(options),
+        body: bodies.get(crd.name)!.toString("utf8"),
+      });
+      if (!options.dryRun) await waitEstablished(ctx, crd.name);
+      report.add({
+        kind: "crd",
+        resource: "customresourcedefinitions",
+        name: crd.name,
+        outcome: options.dryRun ? "would-create" : "created",
+      });
+    } catch (e) {
+      if (!isPerObject(e) && !(e instanceof CrdBackupError && e.code === "CONFLICT")) throw e;
+      report.add({
+        kind: "crd",
+        resource: "customresourcedefinitions",
+        name: crd.name,
+        outcome: "failed",
+        reason: serverMessage(e),
+      });
+      for (const r of plan.resources.values())
+        if (r.key === crd.name) r.conflict = `its CRD could not be restored: ${serverMessage(e)}`;
+    }
+  }
+  for (const r of plan.resources.values()) {
+    if (!r.crdLive && !options.dryRun && !r.conflict) {
+      const live = await getJson(client, `${CRD_PATH}/${r.key}`);
+      if (live) r.statusSubresource = describeCrd(live).statusVersions.includes(r.version);
+    }
+  }
+}
+
+async function waitEstablished(ctx: Context, name: string): Promise<void> {
+  const deadline = Date.now() + ctx.options.waitTimeoutMs;
+  for (;;) {
+    const crd = await getJson(ctx.client, `${CRD_PATH}/${name}`, ctx.options.signal);
+    const conditions =
+      isJsonObject(crd?.["status"]) && Array.isArray(crd["status"]["conditions"])
+        ? crd["status"]["conditions"]
+        : [];
+    const ok = (type: string) =>
+      conditions.some((c) => isJsonObject(c) && c["type"] === type && c["status"] === "True");
+    if (ok("Established") && ok("NamesAccepted")) return;
+    if (Date.now() > deadline) {
+      throw new CrdBackupError(
+        "CONFLICT",
+        `CRD ${name} was not Established and NamesAccepted within ${ctx.options.waitTimeoutMs / 1000}s`,
+      );
+    }
+    await sleep(200, undefined, { signal: ctx.options.signal });
+  }
+}
+
+async function restoreNamespaces(ctx: Context): Promise<void> {
+  const { client, plan, options, report } = ctx;
+  for (const ns of plan.namespaces) {
+    if (ns.exists) continue;
+    const md = isJsonObject(ns.captured?.["metadata"]) ? ns.captured["metadata"] : {};
+    const body = {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: {
+        name: ns.name,
+        ...(md["labels"] ? { labels: md["labels"] } : {}),
+        ...(md["annotations"] ? { annotations: md["annotations"] } : {}),
+      },
+    };
+    try {
+      await client.request({
+        method: "POST",
+        path: "/api/v1/namespaces",
+        query: query(options),
+        body: stringifyJson(body as JsonValue),
+      });
+      report.add({
+        kind: "namespace",
+        resource: "namespaces",
+        name: ns.name,
+        outcome: options.dryRun ? "would-create" : "created",
+      });
+    } catch (e) {
+      if (e instanceof KubeApiError && e.status === 409) continue;
+      if (!isPerObject(e)) throw e;
+      report.add({
+        kind: "namespace",
+        resource: "namespaces",
+        name: ns.name,
+        outcome: "failed",
+        reason: serverMessage(e),
+      });
+    }
+  }
+}
+
+/** The object as it will be sent: mapped namespace, relinked owners, status apart. */
+async function prepareBody(
+  ctx: Context,
+  item: ItemPlan,
+  raw: Buffer,
+): Promise<{ body: JsonObject; status: JsonValue | undefined; warnings: string[] }> {
+  const obj = parseJson(raw.toString("utf8")) as JsonObject;
+  const { object } = cleanObject(obj);
+  const status = object["status"];
+  delete object["status"];
+  const metadata = object["metadata"] as JsonObject;
+  if (item.namespace) metadata["namespace"] = item.namespace;
+  const warnings: string[] = [];
+  if (ctx.options.createdLabel) {
+    metadata["labels"] = {
+      ...(isJsonObject(metadata["labels"]) ? metadata["labels"] : {}),
+      [ctx.options.createdLabel.key]: ctx.options.createdLabel.value,
+    };
+  }
+  if (Array.isArray(metadata["ownerReferences"])) {
+    const kept: JsonValue[] = [];
+    for (const ref of metadata["ownerReferences"]) {
+      if (!isJsonObject(ref)) continue;
+      const oldUid = String(ref["uid"]);
+      let uid = ctx.uids.get(oldUid);
+      if (!uid)
+        uid = await ctx.owners.uidOf(
+          String(ref["apiVersion"]),
+          String(ref["kind"]),
+          item.namespace,
+          String(ref["name"]),
+        );
+      if (uid) kept.push({ ...ref, uid });
+      else if (ctx.options.dryRun && ctx.plan.items.some((i) => i.uid === oldUid))
+        kept.push(ref); // created by this restore
+      else
+        warnings.push(
+          `owner ${ref["kind"]} ${ref["name"]} is neither in the restore nor in the cluster: ownerReference dropped`,
+        );
+    }
+    if (kept.length > 0) metadata["ownerReferences"] = kept;
+    else delete metadata["ownerReferences"];
+  }
+  return { body: object, status, warnings };
+}
+
+async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise<void> {
+  const { client, options, report } = ctx;
+  const r = item.resource;
+  const entry = { kind: "object" as const, resource: r.key, namespace: item.namespace, name: item.name };
+  if (item.action === "conflict") return report.add({ ...entry, outcome: "conflict", reason: item.reason });
+  if (item.action === "unchanged") return report.add({ ...entry, outcome: "unchanged" });
+  if (item.action === "skip")
+    return report.add({
+      ...entry,
+      outcome: "skipped",
+      reason: item.reason,
+      diff: await liveDiff(ctx, item, raw),
+    });
+
+  let prepared: Awaited<ReturnType<typeof prepareBody>>;
+  try {
+    prepared = await prepareBody(ctx, item, raw);
+  } catch (e) {
+    if (!isPerObject(e)) throw e;
+    return report.add({ ...entry, outcome: "failed", reason: serverMessage(e) });
+  }
+  const { body, status, warnings } = prepared;
+  const path = objectPath(r.group, r.version, r.plural, item.namespace, item.name);
+  const unvalidated = !r.crdLive
+    ? "its CRD is not installed yet"
+    : item.namespace && ctx.plan.namespaces.some((n) => n.name === item.namespace && !n.exists)
+      ? "its namespace does not exist yet"
+      : undefined;
+  if (options.dryRun && unvalidated) {
+    // the server cannot validate an object whose kind or namespace a dry run did not really create
+    return report.add({
+      ...entry,
+      outcome: item.action === "create" ? "would-create" : "would-update",
+      reason: `not validated: ${unvalidated}`,
+      ...(warnings.length ? { warnings } : {}),
+    });
+  }
+  if (!options.restoreStatus || !r.statusSubresource) {
+    // without a status subresource status is an ordinary field: it goes with the object only on request
+    if (options.restoreStatus && status !== undefined) body["status"] = status;
+  }
+  try {
+    let uid: string | undefined;
+    if (item.action === "create") {
+      try {
+        const res = await client.request({
+          method: "POST",
+          path: collectionPath(r.group, r.version, r.plural, item.namespace),
+          query: query(options),
+          body: stringifyJson(body),
+        });
+        uid = readUid(res.text);
+      } catch (e) {
+        if (!(e instanceof KubeApiError && e.status === 409) || r.policy !== "update") throw e;
+        item.action = "update"; // appeared since the plan was made
+      }
+    }
+    if (item.action === "update") {
+      const res = await client.request({
+        method: "PATCH",
+        path,
+        query: query(options, { fieldManager: FIELD_MANAGER, force: "true" }),
+        body: stringifyJson(body),
+        contentType: "application/apply-patch+yaml",
+      });
+      uid = readUid(res.text);
+    }
+    if (uid && item.uid && !options.dryRun) ctx.uids.set(item.uid, uid);
+    if (options.restoreStatus && r.statusSubresource && status !== undefined && !options.dryRun) {
+      const md = body["metadata"] as JsonObject;
+      await client.request({
+        method: "PATCH",
+        path: `${path}/status`,
+        query: { fieldManager: FIELD_MANAGER, force: "true" },
+        contentType: "application/apply-patch+yaml",
+        body: stringifyJson({
+          apiVersion: body["apiVersion"] ?? null,
+          kind: body["kind"] ?? null,
+          metadata: { name: md["name"] ?? null, ...(item.namespace ? { namespace: item.namespace } : {}) },
+          status,
+        }),
+      });
+    }
+    const outcome = options.dryRun
+      ? item.action === "create"
+        ? "would-create"
+        : "would-update"
+      : item.action === "create"
+        ? "created"
+        : "updated";
+    report.add({ ...entry, outcome, ...(warnings.length ? { warnings } : {}) });
+  } catch (e) {
+    if (!isPerObject(e)) throw e;
+    const reason =
+      e instanceof KubeApiError && e.status === 409
+        ? "already exists (appeared after the plan was made)"
+        : serverMessage(e);
+    report.add({
+      ...entry,
+      outcome:
+        item.action === "create" && e instanceof KubeApiError && e.status === 409 ? "skipped" : "failed",
+      reason,
+    });
+  }
+}
+
+function readUid(text: string): string | undefined {
+  const obj = parseJson(text);
+  return isJsonObject(obj) && isJsonObject(obj["metadata"]) && typeof obj["metadata"]["uid"] === "string"
+    ? obj["metadata"]["uid"]
+    : undefined;
+}
+
+async function liveDiff(ctx: Context, item: ItemPlan, raw: Buffer) {
+  if (ctx.diffs >= MAX_DIFFS) return undefined;
+  ctx.diffs++;
+  const r = item.resource;
+  const live = await getJson(ctx.client, objectPath(r.group, r.version, r.plural, item.namespace, item.name));
+  if (!live) return undefined;
+  const snap = parseJson(raw.toString("utf8")) as JsonObject;
+  const md = isJsonObject(snap["metadata"]) ? snap["metadata"] : {};
+  const withStatus = ctx.options.restoreStatus;
+  return diffJson(
+    comparableForm(live, { withStatus }),
+    comparableForm(
+      { ...snap, metadata: { ...md, ...(item.namespace ? { namespace: item.namespace } : {}) } },
+      { withStatus },
+    ),
+  );
+}

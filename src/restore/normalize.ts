@@ -1,0 +1,31 @@
+import { isJsonObject, type JsonObject, type JsonValue } from "../kube/json.ts";
+import { cleanObject } from "../snapshot/clean.ts";
+
+/** JSON text with object keys sorted, so equal objects compare equal however they were encoded. */
+export function canonicalJson(value: JsonValue | undefined): string {
+  if (value === undefined) return "undefined";
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (isJsonObject(value)) {
+    const keys = Object.keys(value).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * The part of an object a restore is responsible for: no server-owned metadata, owner references
+ * without uids (those are relinked to whatever the owners' uids are now), status only when it is
+ * being restored. A live object and a snapshot object with equal forms are "unchanged".
+ */
+export function comparableForm(obj: JsonObject, options: { withStatus: boolean }): JsonObject {
+  const { object } = cleanObject(obj, { dropStatus: !options.withStatus });
+  const metadata = object["metadata"] as JsonObject;
+  if (Array.isArray(metadata["ownerReferences"])) {
+    metadata["ownerReferences"] = metadata["ownerReferences"].map((r) => {
+      if (!isJsonObject(r)) return r;
+      const { uid: _uid, ...rest } = r;
+      return rest;
+    });
+  }
+  return object;
+}

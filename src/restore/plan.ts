@@ -1,0 +1,226 @@
+import type { ManifestResource } from "../archive/manifest.ts";
+import { diffJson, type FieldChange } from "../diff/json-diff.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { isJsonObject, parseJson, type JsonObject } from "../kube/json.ts";
+import { parseSelector } from "../kube/selector.ts";
+import { namespaceSelected, resourceSelected } from "../snapshot/filters.ts";
+import type { StorageBackend } from "../storage/backend.ts";
+import { getJson, liveCrd, liveObjects, digestOf, type LiveObject } from "./live.ts";
+import { canonicalJson } from "./normalize.ts";
+import { policyFor, type ExistingPolicy, type RestoreOptions } from "./options.ts";
+import { restorePhases } from "./order.ts";
+import { VerifiedSnapshot } from "./source.ts";
+
+export interface ResourcePlan {
+  key: string;
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+  namespaced: boolean;
+  policy: ExistingPolicy;
+  /** The CRD is served live already (before this restore). */
+  crdLive: boolean;
+  statusSubresource: boolean;
+  /** Why no object of this resource can be restored (a conflicting live CRD). */
+  conflict?: string;
+  live: Map<string, LiveObject>;
+}
+
+export type CrdAction = "create" | "unchanged" | "differs";
+export interface CrdPlan {
+  name: string;
+  action: CrdAction;
+  diff?: FieldChange[];
+}
+
+export type ItemAction = "create" | "update" | "unchanged" | "skip" | "conflict";
+export interface ItemPlan {
+  entry: string;
+  resource: ResourcePlan;
+  sourceNamespace?: string;
+  namespace?: string;
+  name: string;
+  uid?: string;
+  ownerUids: string[];
+  hasStatus: boolean;
+  action: ItemAction;
+  reason?: string;
+  liveUid?: string;
+  phase: number;
+}
+
+export interface NamespacePlan {
+  name: string;
+  source: string;
+  exists: boolean;
+  captured?: JsonObject;
+}
+
+export interface RestorePlan {
+  snapshot: VerifiedSnapshot;
+  resources: Map<string, ResourcePlan>;
+  crds: CrdPlan[];
+  namespaces: NamespacePlan[];
+  items: ItemPlan[];
+}
+
+const resourceKeyOf = (plural: string, group: string) => `${plural}.${group}`;
+
+async function planResource(
+  client: KubeClient,
+  r: ManifestResource,
+  options: RestoreOptions,
+): Promise<ResourcePlan> {
+  const plan: ResourcePlan = {
+    key: resourceKeyOf(r.plural, r.group),
+    group: r.group,
+    version: r.version,
+    plural: r.plural,
+    kind: r.kind,
+    namespaced: r.namespaced,
+    policy: policyFor(options, r.plural, r.group),
+    crdLive: false,
+    statusSubresource: false,
+    live: new Map(),
+  };
+  const live = await liveCrd(client, plan.key, options.signal);
+  if (!live) return plan;
+  plan.crdLive = true;
+  plan.statusSubresource = live.info.statusVersions.includes(r.version);
+  if (!live.info.servedVersions.includes(r.version)) {
+    plan.conflict = `the live CRD ${plan.key} does not serve ${r.version}, the version the snapshot stored (it serves ${live.info.servedVersions.join(", ") || "nothing"})`;
+  } else if (live.info.namespaced !== r.namespaced) {
+    plan.conflict = `the live CRD ${plan.key} is ${live.info.namespaced ? "Namespaced" : "Cluster"}-scoped, the snapshot's was not`;
+  } else {
+    plan.live = await liveObjects(
+      client,
+      r.group,
+      r.version,
+      r.plural,
+      options.restoreStatus,
+      options.signal,
+    );
+  }
+  return plan;
+}
+
+/** The part of a CRD a restore would write: everything but server-owned metadata and status. */
+function crdSpecForm(crd: JsonObject): JsonObject {
+  const md = isJsonObject(crd["metadata"]) ? crd["metadata"] : {};
+  return { labels: md["labels"] ?? {}, annotations: md["annotations"] ?? {}, spec: crd["spec"] ?? {} };
+}
+
+/**
+ * Builds the plan: fetch and verify the whole snapshot first (nothing is written before it checks
+ * out), read the live state of every resource it holds, then decide per CRD, namespace and object
+ * what the restore will do and in which phase.
+ */
+export async function buildPlan(
+  client: KubeClient,
+  storage: StorageBackend,
+  ref: string,
+  options: RestoreOptions,
+): Promise<RestorePlan> {
+  const snapshot = await VerifiedSnapshot.fetch(storage, ref, () => undefined, options.signal);
+  try {
+    const selected = snapshot.manifest.resources.filter((r) =>
+      resourceSelected(options.filters, r.group, r.plural),
+    );
+    const resources = new Map<string, ResourcePlan>();
+    for (const r of selected)
+      resources.set(resourceKeyOf(r.plural, r.group), await planResource(client, r, options));
+
+    const selector = options.filters.selector ? parseSelector(options.filters.selector) : undefined;
+    const crds: CrdPlan[] = [];
+    const items: ItemPlan[] = [];
+    const captured = new Map<string, JsonObject>();
+    for await (const entry of snapshot.entries()) {
+      if (entry.kind === "crd") {
+        if (!resources.has(entry.record.name)) continue;
+        const body = parseJson(entry.body.toString("utf8")) as JsonObject;
+        const live = await liveCrd(client, entry.record.name, options.signal);
+        if (!live) crds.push({ name: entry.record.name, action: "create" });
+        else {
+          const same = canonicalJson(crdSpecForm(body)) === canonicalJson(crdSpecForm(live.raw));
+          crds.push(
+            same
+              ? { name: entry.record.name, action: "unchanged" }
+              : {
+                  name: entry.record.name,
+                  action: "differs",
+                  diff: diffJson(crdSpecForm(live.raw), crdSpecForm(body)),
+                },
+          );
+        }
+      } else if (entry.kind === "namespace") {
+        captured.set(entry.record.name, parseJson(entry.body.toString("utf8")) as JsonObject);
+      } else if (entry.kind === "object") {
+        const resource = resources.get(resourceKeyOf(entry.ref.plural, entry.ref.group));
+        if (!resource || !namespaceSelected(options.filters, entry.ref.namespace)) continue;
+        const body = parseJson(entry.body.toString("utf8")) as JsonObject;
+        const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
+        if (selector && !selector((isJsonObject(md["labels"]) ? md["labels"] : {}) as Record<string, string>))
+          continue;
+        const namespace =
+          entry.ref.namespace === undefined
+            ? undefined
+            : (options.namespaceMap.get(entry.ref.namespace) ?? entry.ref.namespace);
+        const item: ItemPlan = {
+          entry: entry.name,
+          resource,
+          sourceNamespace: entry.ref.namespace,
+          namespace,
+          name: entry.ref.name,
+          uid: entry.record.uid,
+          ownerUids: entry.record.ownerUids ?? [],
+          hasStatus: body["status"] !== undefined,
+          action: "create",
+          phase: 0,
+        };
+        const live = resource.live.get(`${namespace ?? ""}/${entry.ref.name}`);
+        if (resource.conflict) {
+          item.action = "conflict";
+          item.reason = resource.conflict;
+        } else if (live && resource.policy === "fail") {
+          item.liveUid = live.uid;
+          item.action = "conflict";
+          item.reason = "already exists (--existing fail)";
+        } else if (live) {
+          item.liveUid = live.uid;
+          const wanted = digestOf(
+            { ...body, metadata: { ...md, ...(namespace ? { namespace } : {}) } },
+            options.restoreStatus,
+          );
+          if (wanted === live.digest) item.action = "unchanged";
+          else if (resource.policy === "update") item.action = "update";
+          else {
+            item.action = "skip";
+            item.reason = "exists and differs from the snapshot (--existing skip)";
+          }
+        }
+        items.push(item);
+      }
+    }
+
+    const phases = restorePhases(
+      items.map((i) => ({ uid: i.uid, ownerUids: i.ownerUids, namespaced: i.resource.namespaced })),
+    );
+    items.forEach((item, i) => (item.phase = phases[i]!));
+
+    const namespaces: NamespacePlan[] = [];
+    const targets = new Map<string, string>();
+    for (const item of items) {
+      if (item.namespace && (item.action === "create" || item.action === "update"))
+        targets.set(item.namespace, item.sourceNamespace!);
+    }
+    for (const [name, source] of [...targets].sort()) {
+      const exists = (await getJson(client, `/api/v1/namespaces/${name}`, options.signal)) !== undefined;
+      namespaces.push({ name, source, exists, captured: captured.get(source) });
+    }
+    return { snapshot, resources, crds, namespaces, items };
+  } catch (e) {
+    await snapshot[Symbol.asyncDispose]();
+    throw e;
+  }
+}
