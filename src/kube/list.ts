@@ -1,6 +1,7 @@
 import { KubeApiError } from "../errors.ts";
 import type { KubeClient } from "./client.ts";
 import { isJsonObject, parseJson, type JsonObject } from "./json.ts";
+import { arrayElements, objectMembers, skipWhitespace } from "./json-scan.ts";
 
 export interface ListOptions {
   /** Objects per page (the API server's `limit`). */
@@ -19,9 +20,15 @@ export interface ListOutcome {
   expiredTokens: number;
 }
 
-interface Page {
-  items: JsonObject[];
+interface Page<T> {
+  items: T;
   token: string | undefined;
+}
+
+/** A page as text, with the [start, end) span of every item: for callers that keep bytes as served. */
+export interface RawPage {
+  text: string;
+  items: [number, number][];
 }
 
 /**
@@ -34,13 +41,33 @@ interface Page {
  * earlier ones, so the outcome is marked inconsistent rather than the listing silently restarting
  * (which would duplicate what was already written).
  */
-export async function* listPages(
+export function listPages(
   client: KubeClient,
   path: string,
   options: ListOptions,
   outcome: ListOutcome = newListOutcome(),
 ): AsyncGenerator<JsonObject[], ListOutcome> {
-  const fetchPage = async (token: string | undefined): Promise<Page> => {
+  return paged(client, path, options, outcome, parsePage);
+}
+
+/** listPages without parsing: each page's text and its items' spans (see json-scan.ts). */
+export function listRawPages(
+  client: KubeClient,
+  path: string,
+  options: ListOptions,
+  outcome: ListOutcome = newListOutcome(),
+): AsyncGenerator<RawPage, ListOutcome> {
+  return paged(client, path, options, outcome, scanPage);
+}
+
+async function* paged<T>(
+  client: KubeClient,
+  path: string,
+  options: ListOptions,
+  outcome: ListOutcome,
+  parse: (path: string, text: string, outcome: ListOutcome) => Page<T>,
+): AsyncGenerator<T, ListOutcome> {
+  const fetchPage = async (token: string | undefined): Promise<Page<T>> => {
     for (;;) {
       try {
         const { text } = await client.request({
@@ -48,7 +75,7 @@ export async function* listPages(
           query: { limit: options.pageSize, continue: token, labelSelector: options.labelSelector },
           signal: options.signal,
         });
-        return parsePage(path, text, outcome);
+        return parse(path, text, outcome);
       } catch (e) {
         if (e instanceof KubeApiError && e.status === 410 && token !== undefined && e.continueToken) {
           outcome.consistent = false;
@@ -60,9 +87,9 @@ export async function* listPages(
       }
     }
   };
-  let next: Promise<Page> | undefined = fetchPage(undefined);
+  let next: Promise<Page<T>> | undefined = fetchPage(undefined);
   while (next) {
-    const page: Page = await next;
+    const page: Page<T> = await next;
     next = page.token !== undefined ? fetchPage(page.token) : undefined;
     // an abandoned prefetch must not surface as an unhandled rejection
     next?.catch(() => undefined);
@@ -71,17 +98,34 @@ export async function* listPages(
   return outcome;
 }
 
-function parsePage(path: string, text: string, outcome: ListOutcome): Page {
+function parsePage(path: string, text: string, outcome: ListOutcome): Page<JsonObject[]> {
   const list = parseJson(text);
   if (!isJsonObject(list) || !Array.isArray(list["items"]) || !isJsonObject(list["metadata"])) {
     throw new KubeApiError(200, `GET ${path}: the answer is not a list`, { method: "GET", path });
   }
-  const metadata = list["metadata"];
+  return { items: list["items"].filter(isJsonObject), token: pageMetadata(list["metadata"], outcome) };
+}
+
+function scanPage(path: string, text: string, outcome: ListOutcome): Page<RawPage> {
+  const { members } = objectMembers(text, skipWhitespace(text, 0));
+  const items = members.find((m) => m.key === "items");
+  const metadata = members.find((m) => m.key === "metadata");
+  if (!metadata)
+    throw new KubeApiError(200, `GET ${path}: the answer is not a list`, { method: "GET", path });
+  // a list's metadata holds only strings and counts: a plain parse is exact
+  const token = pageMetadata(
+    JSON.parse(text.slice(metadata.valueStart, metadata.end)) as JsonObject,
+    outcome,
+  );
+  const spans =
+    items && text.charCodeAt(items.valueStart) === 0x5b ? arrayElements(text, items.valueStart) : [];
+  return { items: { text, items: spans }, token };
+}
+
+function pageMetadata(metadata: JsonObject, outcome: ListOutcome): string | undefined {
   if (outcome.pages === 0) outcome.resourceVersion = String(metadata["resourceVersion"] ?? "");
   outcome.pages++;
-  const token =
-    typeof metadata["continue"] === "string" && metadata["continue"] ? metadata["continue"] : undefined;
-  return { items: list["items"].filter(isJsonObject), token };
+  return typeof metadata["continue"] === "string" && metadata["continue"] ? metadata["continue"] : undefined;
 }
 
 export function newListOutcome(): ListOutcome {

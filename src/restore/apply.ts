@@ -245,13 +245,16 @@ async function prepareBody(
           item.namespace,
           String(ref["name"]),
         );
+      const inRestore = ctx.plan.items.some((i) => i.uid === oldUid);
       if (uid) kept.push({ ...ref, uid });
-      else if (ctx.options.dryRun && ctx.plan.items.some((i) => i.uid === oldUid))
-        kept.push(ref); // created by this restore
-      else
-        warnings.push(
-          `owner ${ref["kind"]} ${ref["name"]} is neither in the restore nor in the cluster: ownerReference dropped`,
-        );
+      else if (ctx.options.dryRun && inRestore)
+        kept.push(ref); // a dry run creates no owner to link to
+      else {
+        const why = inRestore
+          ? "could not be restored and is not in the cluster"
+          : "is neither in the restore nor in the cluster";
+        warnings.push(`owner ${ref["kind"]} ${ref["name"]} ${why}: ownerReference dropped`);
+      }
     }
     if (kept.length > 0) metadata["ownerReferences"] = kept;
     else delete metadata["ownerReferences"];

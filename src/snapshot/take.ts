@@ -7,12 +7,13 @@ import type { KubeClient } from "../kube/client.ts";
 import { clusterIdentity } from "../kube/cluster.ts";
 import { collectionPath, discoverCrds, type CrdInfo } from "../kube/discovery.ts";
 import { isJsonObject, parseJson, stringifyJson, type JsonObject } from "../kube/json.ts";
-import { listPages, newListOutcome } from "../kube/list.ts";
+import { listRawPages, newListOutcome } from "../kube/list.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { archiveKey, manifestKey } from "../storage/layout.ts";
 import { TOOL_VERSION } from "../version.ts";
 import { cleanObject } from "./clean.ts";
+import { cleanObjectText } from "./clean-text.ts";
 import { namespaceSelected, resourceSelected, type Filters } from "./filters.ts";
 
 export interface SnapshotOptions {
@@ -152,27 +153,25 @@ async function captureResource(
   const outcome = newListOutcome();
   const path = collectionPath(crd.group, crd.listVersion, crd.plural);
   try {
-    for await (const page of listPages(
+    for await (const page of listRawPages(
       client,
       path,
       { pageSize: options.pageSize, labelSelector: options.filters.selector, signal },
       outcome,
     )) {
-      for (const item of page) {
-        const metadata = isJsonObject(item["metadata"]) ? item["metadata"] : {};
-        const namespace =
-          crd.namespaced && typeof metadata["namespace"] === "string" ? metadata["namespace"] : undefined;
+      for (const [start] of page.items) {
+        const cleaned = cleanObjectText(page.text, start);
+        const namespace = crd.namespaced ? cleaned.namespace : undefined;
         if (!namespaceSelected(options.filters, namespace)) continue;
-        const { object, uid } = cleanObject(item);
-        const body = Buffer.from(stringifyJson(object));
+        const body = Buffer.from(cleaned.body);
         const ref = {
           group: crd.group,
           version: crd.listVersion,
           plural: crd.plural,
           namespace,
-          name: String(metadata["name"]),
+          name: cleaned.name,
         };
-        await writer.addObject(ref, body, { uid });
+        await writer.addObject(ref, body, { uid: cleaned.uid });
         resource.count++;
         resource.bytes += body.length;
         progress.objects++;

@@ -275,4 +275,47 @@ describe("crd-backup restore", () => {
     const absent = await admin.request({ path: `/api/v1/namespaces/${fresh}` }).catch((e) => e);
     expect((absent as KubeApiError).status).toBe(404);
   });
+
+  it("reports an object the server refuses with the server's message, restores the rest, and exits 3 (partial)", async () => {
+    // tighten the live schema: the snapshot's widgets with 4 replicas no longer validate
+    await admin.request({
+      method: "PATCH",
+      path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.${fx.group}`,
+      contentType: "application/json-patch+json",
+      body: JSON.stringify([
+        {
+          op: "add",
+          path: "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/replicas/maximum",
+          value: 3,
+        },
+      ]),
+    });
+    const [from] = fx.namespaces;
+    const fresh = uniqueName("rt-partial");
+    const res = await runCli([
+      "restore",
+      snapshotId,
+      "--storage",
+      storage,
+      "--include-namespaces",
+      from!,
+      "--namespace-map",
+      `${from}=${fresh}`,
+      "-o",
+      "json",
+    ]);
+    expect(res.code).toBe(3);
+    const report = JSON.parse(res.stdout) as RestoreReport;
+    expect(report.status).toBe("partial");
+    const failed = report.entries.filter((e) => e.outcome === "failed");
+    expect(failed.map((e) => e.name).sort()).toEqual(["widget-0004", "widget-0009"]); // i % 5 == 4
+    expect(failed[0]!.reason).toMatch(/Invalid.*spec\.replicas.*3/);
+    expect(report.counts.created).toBeGreaterThan(10);
+    // widget-0004 owned gadget-0004: with its owner refused, the reference is dropped, with a warning
+    const orphan = report.entries.find((e) => e.name === "gadget-0004")!;
+    expect(orphan.outcome).toBe("created");
+    expect(orphan.warnings?.[0]).toMatch(
+      /owner Widget widget-0004 could not be restored and is not in the cluster: ownerReference dropped/,
+    );
+  });
 });

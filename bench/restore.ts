@@ -1,0 +1,145 @@
+/**
+ * Restore benchmark (issue 4): 50,000 objects across 25 CRDs restored into an empty test cluster.
+ * Baseline, measured in the same run on another empty cluster: the same CRDs and namespaces
+ * created, then raw concurrent create calls of the same objects at the same concurrency.
+ * Targets: restore wall time <= 1.3x the baseline; peak RSS <= 300 MB.
+ *
+ *   node bench/restore.ts [--crds 25] [--objects-per-crd 2000] [--concurrency 8]
+ */
+import { createReadStream, mkdtempSync, readdirSync } from "node:fs";
+import https from "node:https";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { readArchive } from "../src/archive/reader.ts";
+import { mapConcurrent } from "../src/concurrency.ts";
+import { KubeClient } from "../src/kube/client.ts";
+import { loadKubeConfig } from "../src/kube/config.ts";
+import { collectionPath, CRD_PATH } from "../src/kube/discovery.ts";
+import { startEnvironment, stopEnvironment, type EnvironmentInfo } from "../test/env/environment.ts";
+import { BENCH_GROUP, seedBench } from "./seed.ts";
+import { timeCli } from "./support.ts";
+
+const { values } = parseArgs({
+  options: {
+    crds: { type: "string", default: "25" },
+    "objects-per-crd": { type: "string", default: "2000" },
+    concurrency: { type: "string", default: "8" },
+  },
+});
+const CRDS = Number(values.crds);
+const PER_CRD = Number(values["objects-per-crd"]);
+const CONCURRENCY = Number(values.concurrency);
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const client = (env: EnvironmentInfo, maxSockets = 32) =>
+  KubeClient.create(loadKubeConfig({ kubeconfig: env.kubeconfig }), { maxSockets });
+
+async function waitEstablished(c: KubeClient, name: string): Promise<void> {
+  for (;;) {
+    const crd = JSON.parse((await c.request({ path: `${CRD_PATH}/${name}` })).text) as {
+      status?: { conditions?: { type: string; status: string }[] };
+    };
+    if (crd.status?.conditions?.some((x) => x.type === "Established" && x.status === "True")) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// 1. a snapshot of 50k objects, taken by crd-backup from a seeded cluster
+const dir = mkdtempSync(path.join(os.tmpdir(), "crd-backup-bench-restore-"));
+const source = await startEnvironment();
+try {
+  log(`seeding ${CRDS} CRDs x ${PER_CRD} objects`);
+  await seedBench(await client(source), CRDS, PER_CRD, log);
+  await timeCli(["snapshot", "--storage", dir, "--qps", "0", "--log-level", "warn"], {
+    ...process.env,
+    KUBECONFIG: source.kubeconfig,
+  });
+} finally {
+  await stopEnvironment(source);
+}
+const id = readdirSync(path.join(dir, "snapshots"))[0]!;
+
+// the baseline's inputs, read before its clock starts
+const crds: string[] = [];
+const objects: { path: string; body: string }[] = [];
+for await (const e of readArchive(createReadStream(path.join(dir, "snapshots", id, "archive.tar.gz")))) {
+  if (e.kind === "crd") crds.push(e.body.toString());
+  if (e.kind === "object") {
+    const r = e.ref;
+    objects.push({
+      path: collectionPath(r.group, r.version, r.plural, r.namespace),
+      body: e.body.toString(),
+    });
+  }
+}
+log(`snapshot ${id}: ${crds.length} CRDs, ${objects.length} objects`);
+
+const runs: { baseline: number; restore: number; rss: number }[] = [];
+for (let round = 0; round < 2; round++) {
+  // 2. baseline on an empty cluster: CRDs, namespaces, then raw concurrent creates
+  let env = await startEnvironment();
+  try {
+    const c = await client(env, CONCURRENCY);
+    const start = performance.now();
+    for (const crd of crds) await c.request({ method: "POST", path: CRD_PATH, body: crd });
+    for (const crd of crds)
+      await waitEstablished(c, (JSON.parse(crd) as { metadata: { name: string } }).metadata.name);
+    for (const ns of ["bench-a", "bench-b", "bench-c", "bench-d"]) {
+      await c.request({
+        method: "POST",
+        path: "/api/v1/namespaces",
+        body: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } }),
+      });
+    }
+    await mapConcurrent(objects, CONCURRENCY, (o) =>
+      c.request({ method: "POST", path: o.path, body: o.body }),
+    );
+    const baseline = (performance.now() - start) / 1000;
+    c.close();
+    await stopEnvironment(env);
+
+    // 3. crd-backup restore into another empty cluster, same concurrency
+    env = await startEnvironment();
+    const res = await timeCli(
+      [
+        "restore",
+        id,
+        "--storage",
+        dir,
+        "--concurrency",
+        String(CONCURRENCY),
+        "--qps",
+        "0",
+        "--log-level",
+        "warn",
+        "-o",
+        "json",
+      ],
+      { ...process.env, KUBECONFIG: env.kubeconfig },
+    );
+    const created = (JSON.parse(res.stdout) as { counts: { created: number } }).counts.created;
+    if (created !== objects.length + crds.length + 4) throw new Error(`restore created ${created}`);
+    runs.push({ baseline, restore: res.seconds, rss: res.peakRssMiB });
+    log(
+      `round ${round + 1}: baseline ${baseline.toFixed(2)} s, restore ${res.seconds.toFixed(2)} s, RSS ${res.peakRssMiB.toFixed(0)} MiB`,
+    );
+  } finally {
+    await stopEnvironment(env);
+  }
+}
+https.globalAgent.destroy();
+const best = (xs: number[]) => Math.min(...xs);
+const baseline = best(runs.map((r) => r.baseline));
+const restore = best(runs.map((r) => r.restore));
+const rss = Math.max(...runs.map((r) => r.rss));
+console.log(`objects: ${objects.length} across ${crds.length} CRDs, concurrency ${CONCURRENCY}`);
+console.log(
+  `baseline (CRDs, namespaces, raw concurrent creates): ${baseline.toFixed(2)} s, ${(objects.length / baseline).toFixed(0)} objects/s`,
+);
+console.log(
+  `crd-backup restore (verify, plan, apply, report):   ${restore.toFixed(2)} s, ${(objects.length / restore).toFixed(0)} objects/s`,
+);
+console.log(
+  `ratio restore/baseline: ${(restore / baseline).toFixed(2)} (target <= 1.30) ${restore / baseline <= 1.3 ? "PASS" : "FAIL"}`,
+);
+console.log(`peak RSS: ${rss.toFixed(0)} MiB (target <= 300 MB) ${rss * 1.048576 <= 300 ? "PASS" : "FAIL"}`);
