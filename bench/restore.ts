@@ -17,7 +17,7 @@ import { KubeClient } from "../src/kube/client.ts";
 import { loadKubeConfig } from "../src/kube/config.ts";
 import { collectionPath, CRD_PATH } from "../src/kube/discovery.ts";
 import { startEnvironment, stopEnvironment, type EnvironmentInfo } from "../test/env/environment.ts";
-import { BENCH_GROUP, seedBench } from "./seed.ts";
+import { seedBench } from "./seed.ts";
 import { timeCli } from "./support.ts";
 
 const { values } = parseArgs({
