@@ -4,6 +4,29 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + "\n");
 }
 
+/**
+ * A report as indented JSON, written piece by piece: a restore's report has an entry per object,
+ * and building it as one string would cost as much memory as the whole restore.
+ */
+export async function writeReportJson(
+  out: NodeJS.WritableStream,
+  report: { entries: unknown[] } & Record<string, unknown>,
+): Promise<void> {
+  const { entries, ...head } = report;
+  const write = (s: string) =>
+    out.write(s) ? Promise.resolve() : new Promise<void>((resolve) => out.once("drain", () => resolve()));
+  const opening = JSON.stringify(head, null, 2).replace(/\n}$/, ',\n  "entries": [');
+  await write(opening);
+  for (let i = 0; i < entries.length; i += 500) {
+    const chunk = entries
+      .slice(i, i + 500)
+      .map((e) => "\n    " + JSON.stringify(e, null, 2).replaceAll("\n", "\n    "))
+      .join(",");
+    await write((i > 0 ? "," : "") + chunk);
+  }
+  await write(entries.length > 0 ? "\n  ]\n}\n" : "]\n}\n");
+}
+
 export function printLines(lines: string[]): void {
   if (lines.length > 0) process.stdout.write(lines.join("\n") + "\n");
 }

@@ -1,4 +1,5 @@
-import { writeFile } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { finished } from "node:stream/promises";
 import { Command, Option } from "commander";
 import {
   EXISTING_POLICIES,
@@ -24,7 +25,7 @@ import {
   type KubeFlags,
   type StorageFlags,
 } from "../options.ts";
-import { printJson, printLines } from "../output.ts";
+import { printLines, writeReportJson } from "../output.ts";
 import type { RunContext } from "../run.ts";
 
 type Flags = CommonFlags &
@@ -93,8 +94,13 @@ export function restoreCommand(ctx: RunContext): Command {
       const client = await kubeClientFrom(flags, flags.concurrency + 2);
       try {
         const report = await restoreSnapshot(client, storage, ref, options, loggerFrom(flags));
-        if (flags.report) await writeFile(flags.report, JSON.stringify(report, null, 2) + "\n");
-        if (flags.output === "json") printJson(report);
+        if (flags.report) {
+          const file = createWriteStream(flags.report);
+          await writeReportJson(file, { ...report });
+          file.end();
+          await finished(file);
+        }
+        if (flags.output === "json") await writeReportJson(process.stdout, { ...report });
         else printLines(summarize(report));
         ctx.exitCode =
           report.status === "success" ? EXIT.OK : report.status === "partial" ? EXIT.PARTIAL : EXIT.FAILURE;

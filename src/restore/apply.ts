@@ -23,8 +23,9 @@ interface Context {
   options: RestoreOptions;
   report: ReportBuilder;
   log: Logger;
-  /** Source uid -> uid in the target cluster, filled as owners are restored or found. */
+  /** Source uid -> uid in the target cluster, for the objects some other object names as owner. */
   uids: Map<string, string>;
+  owned: Set<string>;
   owners: OwnerLookup;
   diffs: number;
 }
@@ -56,6 +57,8 @@ export async function executePlan(
     report,
     log,
     uids: new Map(),
+    // only owners need their new uid remembered: most objects own nothing
+    owned: new Set(plan.items.flatMap((i) => i.ownerUids)),
     owners: new OwnerLookup(client),
     diffs: 0,
   };
@@ -71,7 +74,8 @@ export async function executePlan(
   }
   await restoreCrds(ctx);
   await restoreNamespaces(ctx);
-  for (const item of plan.items) if (item.liveUid && item.uid) ctx.uids.set(item.uid, item.liveUid);
+  for (const item of plan.items)
+    if (item.liveUid && item.uid && ctx.owned.has(item.uid)) ctx.uids.set(item.uid, item.liveUid);
 
   const byEntry = new Map(plan.items.map((i) => [i.entry, i]));
   const phases = [...new Set(plan.items.map((i) => i.phase))].sort((a, b) => a - b);
@@ -329,7 +333,7 @@ async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise
       });
       uid = readUid(res.text);
     }
-    if (uid && item.uid && !options.dryRun) ctx.uids.set(item.uid, uid);
+    if (uid && item.uid && !options.dryRun && ctx.owned.has(item.uid)) ctx.uids.set(item.uid, uid);
     if (options.restoreStatus && r.statusSubresource && status !== undefined && !options.dryRun) {
       const md = body["metadata"] as JsonObject;
       await client.request({
