@@ -9,6 +9,8 @@ export const EXIT = {
   USAGE: 2,
   /** Partial: the run finished, but some resources or objects could not be handled. */
   PARTIAL: 3,
+  /** diff: the two sides differ. */
+  DIFFERENT: 4,
 } as const;
 
 export function exitCodeFor(e: unknown): number {

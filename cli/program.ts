@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { TOOL_VERSION } from "../src/version.ts";
+import { diffCommand } from "./commands/diff.ts";
 import { inspectCommand } from "./commands/inspect.ts";
 import { listCommand } from "./commands/list.ts";
 import { restoreCommand } from "./commands/restore.ts";
@@ -23,6 +24,7 @@ export function buildProgram(ctx: RunContext): Command {
     listCommand(),
     inspectCommand(),
     verifyCommand(),
+    diffCommand(ctx),
   ]) {
     cmd.exitOverride().showHelpAfterError(`(run crd-backup ${cmd.name()} --help for usage)`);
     program.addCommand(cmd);

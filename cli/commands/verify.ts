@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { expectedArchive } from "../../src/archive/manifest.ts";
+import { CrdBackupError } from "../../src/errors.ts";
 import { verifyArchive } from "../../src/archive/reader.ts";
 import { openArchive, resolveSnapshot } from "../../src/storage/snapshots.ts";
 import {
@@ -20,7 +21,13 @@ export function verifyCommand(): Command {
   cmd.action(async (ref: string, flags: CommonFlags & StorageFlags) => {
     const storage = await storageFrom(flags);
     const { id, manifest } = await resolveSnapshot(storage, ref);
-    const summary = await verifyArchive(await openArchive(storage, id), expectedArchive(manifest));
+    const summary = await verifyArchive(await openArchive(storage, id), expectedArchive(manifest)).catch(
+      (e: unknown) => {
+        throw e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID"
+          ? new CrdBackupError("ARCHIVE_INVALID", `snapshot ${id} is damaged: ${e.message}`, { id })
+          : e;
+      },
+    );
     if (flags.output === "json") {
       printJson({ id, ok: true, ...summary });
     } else {

@@ -222,7 +222,16 @@ async function prepareBody(
   ctx: Context,
   item: ItemPlan,
   raw: Buffer,
-): Promise<{ body: JsonObject; status: JsonValue | undefined; warnings: string[] }> {
+): Promise<{ body: JsonObject | string; status: JsonValue | undefined; warnings: string[] }> {
+  // the common case needs no rewrite: the archived bytes are sent as they are, unparsed
+  if (
+    !item.hasStatus &&
+    item.ownerUids.length === 0 &&
+    item.namespace === item.sourceNamespace &&
+    !ctx.options.createdLabel
+  ) {
+    return { body: raw.toString("utf8"), status: undefined, warnings: [] };
+  }
   const obj = parseJson(raw.toString("utf8")) as JsonObject;
   const { object } = cleanObject(obj);
   const status = object["status"];
@@ -305,8 +314,11 @@ async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise
   }
   if (!options.restoreStatus || !r.statusSubresource) {
     // without a status subresource status is an ordinary field: it goes with the object only on request
-    if (options.restoreStatus && status !== undefined) body["status"] = status;
+    if (options.restoreStatus && status !== undefined && typeof body !== "string") body["status"] = status;
   }
+  const text = typeof body === "string" ? body : stringifyJson(body);
+  // only an owner's new uid is needed later: other answers need not be parsed
+  const isOwner = item.uid !== undefined && ctx.owned.has(item.uid);
   try {
     let uid: string | undefined;
     if (item.action === "create") {
@@ -315,9 +327,9 @@ async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise
           method: "POST",
           path: collectionPath(r.group, r.version, r.plural, item.namespace),
           query: query(options),
-          body: stringifyJson(body),
+          body: text,
         });
-        uid = readUid(res.text);
+        uid = isOwner ? readUid(res.text) : undefined;
       } catch (e) {
         if (!(e instanceof KubeApiError && e.status === 409) || r.policy !== "update") throw e;
         item.action = "update"; // appeared since the plan was made
@@ -328,13 +340,19 @@ async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise
         method: "PATCH",
         path,
         query: query(options, { fieldManager: FIELD_MANAGER, force: "true" }),
-        body: stringifyJson(body),
+        body: text,
         contentType: "application/apply-patch+yaml",
       });
-      uid = readUid(res.text);
+      uid = isOwner ? readUid(res.text) : undefined;
     }
-    if (uid && item.uid && !options.dryRun && ctx.owned.has(item.uid)) ctx.uids.set(item.uid, uid);
-    if (options.restoreStatus && r.statusSubresource && status !== undefined && !options.dryRun) {
+    if (uid && item.uid && !options.dryRun) ctx.uids.set(item.uid, uid);
+    if (
+      options.restoreStatus &&
+      r.statusSubresource &&
+      status !== undefined &&
+      !options.dryRun &&
+      typeof body !== "string"
+    ) {
       const md = body["metadata"] as JsonObject;
       await client.request({
         method: "PATCH",

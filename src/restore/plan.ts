@@ -2,6 +2,7 @@ import type { ManifestResource } from "../archive/manifest.ts";
 import { diffJson, type FieldChange } from "../diff/json-diff.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { isJsonObject, parseJson, type JsonObject } from "../kube/json.ts";
+import { objectMembers } from "../kube/json-scan.ts";
 import { parseSelector } from "../kube/selector.ts";
 import { namespaceSelected, resourceSelected } from "../snapshot/filters.ts";
 import type { StorageBackend } from "../storage/backend.ts";
@@ -158,10 +159,16 @@ export async function buildPlan(
       } else if (entry.kind === "object") {
         const resource = resources.get(resourceKeyOf(entry.ref.plural, entry.ref.group));
         if (!resource || !namespaceSelected(options.filters, entry.ref.namespace)) continue;
-        const body = parseJson(entry.body.toString("utf8")) as JsonObject;
-        const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
-        if (selector && !selector((isJsonObject(md["labels"]) ? md["labels"] : {}) as Record<string, string>))
-          continue;
+        // planning reads only what it needs: the top-level keys, and labels when a selector asks
+        const text = entry.body.toString("utf8");
+        const { members } = objectMembers(text, 0);
+        if (selector) {
+          const meta = members.find((m) => m.key === "metadata");
+          const md = meta
+            ? (JSON.parse(text.slice(meta.valueStart, meta.end)) as { labels?: Record<string, string> })
+            : {};
+          if (!selector(md.labels ?? {})) continue;
+        }
         const namespace =
           entry.ref.namespace === undefined
             ? undefined
@@ -174,7 +181,7 @@ export async function buildPlan(
           name: entry.ref.name,
           uid: entry.record.uid,
           ownerUids: entry.record.ownerUids ?? [],
-          hasStatus: body["status"] !== undefined,
+          hasStatus: members.some((m) => m.key === "status"),
           action: "create",
           phase: 0,
         };
@@ -188,6 +195,8 @@ export async function buildPlan(
           item.reason = "already exists (--existing fail)";
         } else if (live) {
           item.liveUid = live.uid;
+          const body = parseJson(text) as JsonObject;
+          const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
           const wanted = digestOf(
             { ...body, metadata: { ...md, ...(namespace ? { namespace } : {}) } },
             options.restoreStatus,

@@ -323,7 +323,9 @@ describe("crd-backup snapshot to a local directory, and bad input", () => {
     const bad = await runCli(["verify", id, "--storage", dir]);
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
-    expect(bad.stderr).toMatch(/^crd-backup: .*(corrupt|sha256|checksum|does not match)/i);
+    expect(bad.stderr).toMatch(
+      new RegExp(`^crd-backup: snapshot ${id} is damaged: .*(corrupt|sha256|checksum|does not match)`, "i"),
+    );
   });
 
   it("refuses wrong flags with exit 2 and one line", async () => {

@@ -1,0 +1,79 @@
+import { Command } from "commander";
+import { diffSnapshot } from "../../src/diff/snapshot-diff.ts";
+import { EXIT } from "../exit-codes.ts";
+import {
+  addCommonOptions,
+  addFilterOptions,
+  addKubeOptions,
+  addStorageOptions,
+  filtersFrom,
+  kubeClientFrom,
+  positiveInt,
+  storageFrom,
+  type CommonFlags,
+  type FilterFlags,
+  type KubeFlags,
+  type StorageFlags,
+} from "../options.ts";
+import { printJson, printLines } from "../output.ts";
+import type { RunContext } from "../run.ts";
+
+type Flags = CommonFlags & KubeFlags & StorageFlags & FilterFlags & { status?: boolean; maxDetails: number };
+
+export function diffCommand(ctx: RunContext): Command {
+  const cmd = new Command("diff")
+    .description(
+      "compare a snapshot with the live cluster, or with another snapshot (exit 4 when they differ)",
+    )
+    .argument("<snapshot>", 'a snapshot id, or "latest"')
+    .argument("[other]", "another snapshot to compare with, instead of the live cluster");
+  addKubeOptions(cmd);
+  addStorageOptions(cmd);
+  addFilterOptions(cmd);
+  addCommonOptions(cmd);
+  cmd
+    .option("--status", "compare status too")
+    .option(
+      "--max-details <n>",
+      "field-level diffs for at most this many changed objects",
+      positiveInt("--max-details"),
+      100,
+    )
+    .action(async (ref: string, other: string | undefined, flags: Flags) => {
+      const options = {
+        filters: filtersFrom(flags),
+        withStatus: Boolean(flags.status),
+        maxDetails: flags.maxDetails,
+        signal: ctx.signal,
+      };
+      const storage = await storageFrom(flags);
+      const client = other === undefined ? await kubeClientFrom(flags, 8) : undefined;
+      try {
+        const result = await diffSnapshot(storage, ref, client ? { client } : { snapshot: other! }, options);
+        if (flags.output === "json") printJson(result);
+        else {
+          const lines = [
+            `snapshot ${result.snapshotId} vs ${result.against}: ${result.identical ? "identical" : "different"}`,
+          ];
+          for (const r of result.resources) {
+            const n = r.onlyInSnapshot.length + r.onlyInOther.length + r.changed.length;
+            if (n === 0) continue;
+            lines.push(
+              `${r.resource}: ${r.onlyInSnapshot.length} only in the snapshot, ${r.onlyInOther.length} only in ${result.against === "live" ? "the cluster" : result.against}, ${r.changed.length} changed`,
+            );
+            for (const k of r.onlyInSnapshot) lines.push(`  - ${k}`);
+            for (const k of r.onlyInOther) lines.push(`  + ${k}`);
+            for (const c of r.changed)
+              lines.push(
+                `  ~ ${c.object}${c.diff ? `: ${c.diff.map((d) => `${d.op} ${d.path}`).join(", ")}` : ""}`,
+              );
+          }
+          printLines(lines);
+        }
+        ctx.exitCode = result.identical ? EXIT.OK : EXIT.DIFFERENT;
+      } finally {
+        client?.close();
+      }
+    });
+  return cmd;
+}

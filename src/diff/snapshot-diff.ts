@@ -1,0 +1,203 @@
+import type { ArchiveEntry } from "../archive/reader.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { isJsonObject, parseJson, type JsonObject } from "../kube/json.ts";
+import { parseSelector } from "../kube/selector.ts";
+import { getJson, liveCrd, liveObjects, objectPath, digestOf } from "../restore/live.ts";
+import { comparableForm } from "../restore/normalize.ts";
+import { VerifiedSnapshot } from "../restore/source.ts";
+import { namespaceSelected, resourceSelected, type Filters } from "../snapshot/filters.ts";
+import type { StorageBackend } from "../storage/backend.ts";
+import { diffJson, type FieldChange } from "./json-diff.ts";
+
+export interface DiffOptions {
+  filters: Filters;
+  /** Compare status too (it changes constantly on live objects, so it is left out by default). */
+  withStatus: boolean;
+  /** Field-level diffs are computed for this many changed objects; the rest are listed by name. */
+  maxDetails: number;
+  signal?: AbortSignal;
+}
+
+export interface ResourceDiff {
+  /** plural.group */
+  resource: string;
+  version: string;
+  onlyInSnapshot: string[];
+  onlyInOther: string[];
+  changed: { object: string; diff?: FieldChange[] }[];
+}
+
+export interface DiffResult {
+  snapshotId: string;
+  /** "live", or the other snapshot's id. */
+  against: string;
+  identical: boolean;
+  resources: ResourceDiff[];
+}
+
+interface Side {
+  /** `namespace/name` -> digest of the comparable form, per resource key. */
+  digests: Map<string, Map<string, string>>;
+  body(resource: string, object: string): Promise<JsonObject | undefined>;
+}
+
+const objectKey = (namespace: string | undefined, name: string) => `${namespace ?? ""}/${name}`;
+
+function selectedEntry(
+  entry: ArchiveEntry,
+  options: DiffOptions,
+  selector?: (l: Record<string, string>) => boolean,
+) {
+  if (entry.kind !== "object") return undefined;
+  if (!resourceSelected(options.filters, entry.ref.group, entry.ref.plural)) return undefined;
+  if (!namespaceSelected(options.filters, entry.ref.namespace)) return undefined;
+  const body = parseJson(entry.body.toString("utf8")) as JsonObject;
+  const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
+  if (selector && !selector((isJsonObject(md["labels"]) ? md["labels"] : {}) as Record<string, string>))
+    return undefined;
+  return {
+    resource: `${entry.ref.plural}.${entry.ref.group}`,
+    key: objectKey(entry.ref.namespace, entry.ref.name),
+    body,
+  };
+}
+
+/** One side from a verified snapshot: digests in memory, bodies re-read on demand (bounded by maxDetails). */
+async function snapshotSide(snapshot: VerifiedSnapshot, options: DiffOptions): Promise<Side> {
+  const selector = options.filters.selector ? parseSelector(options.filters.selector) : undefined;
+  const digests = new Map<string, Map<string, string>>();
+  for (const r of snapshot.manifest.resources) {
+    if (resourceSelected(options.filters, r.group, r.plural))
+      digests.set(`${r.plural}.${r.group}`, new Map());
+  }
+  for await (const entry of snapshot.entries()) {
+    const e = selectedEntry(entry, options, selector);
+    if (e) digests.get(e.resource)?.set(e.key, digestOf(e.body, options.withStatus));
+  }
+  return {
+    digests,
+    async body(resource, object) {
+      for await (const entry of snapshot.entries()) {
+        const e = selectedEntry(entry, options, selector);
+        if (e && e.resource === resource && e.key === object) return e.body;
+      }
+      return undefined;
+    },
+  };
+}
+
+/** The live side: every object of the snapshot's resources, listed at the snapshot's versions. */
+async function liveSide(client: KubeClient, snapshot: VerifiedSnapshot, options: DiffOptions): Promise<Side> {
+  const digests = new Map<string, Map<string, string>>();
+  const versions = new Map<string, { group: string; version: string; plural: string }>();
+  for (const r of snapshot.manifest.resources) {
+    if (!resourceSelected(options.filters, r.group, r.plural)) continue;
+    const key = `${r.plural}.${r.group}`;
+    versions.set(key, r);
+    const crd = await liveCrd(client, key, options.signal);
+    const map = new Map<string, string>();
+    if (crd?.info.servedVersions.includes(r.version)) {
+      for (const [k, v] of await liveObjects(
+        client,
+        r.group,
+        r.version,
+        r.plural,
+        options.withStatus,
+        options.signal,
+      )) {
+        const ns = k.slice(0, k.indexOf("/"));
+        if (!r.namespaced || namespaceSelected(options.filters, ns)) map.set(k, v.digest);
+      }
+    }
+    digests.set(key, map);
+  }
+  return {
+    digests,
+    async body(resource, object) {
+      const r = versions.get(resource)!;
+      const slash = object.indexOf("/");
+      return getJson(
+        client,
+        objectPath(
+          r.group,
+          r.version,
+          r.plural,
+          object.slice(0, slash) || undefined,
+          object.slice(slash + 1),
+        ),
+      );
+    },
+  };
+}
+
+async function compare(a: Side, b: Side, options: DiffOptions): Promise<ResourceDiff[]> {
+  const out: ResourceDiff[] = [];
+  let details = 0;
+  for (const [resource, left] of a.digests) {
+    const right = b.digests.get(resource) ?? new Map<string, string>();
+    const diff: ResourceDiff = { resource, version: "", onlyInSnapshot: [], onlyInOther: [], changed: [] };
+    for (const [key, digest] of left) {
+      const other = right.get(key);
+      if (other === undefined) diff.onlyInSnapshot.push(key);
+      else if (other !== digest) {
+        let fields: FieldChange[] | undefined;
+        if (details++ < options.maxDetails) {
+          const [x, y] = await Promise.all([a.body(resource, key), b.body(resource, key)]);
+          if (x && y) fields = diffJson(comparableForm(x, options), comparableForm(y, options));
+        }
+        diff.changed.push({ object: key, ...(fields ? { diff: fields } : {}) });
+      }
+    }
+    for (const key of right.keys()) if (!left.has(key)) diff.onlyInOther.push(key);
+    for (const list of [diff.onlyInSnapshot, diff.onlyInOther]) list.sort();
+    diff.changed.sort((p, q) => (p.object < q.object ? -1 : 1));
+    out.push(diff);
+  }
+  for (const [resource, right] of b.digests) {
+    if (a.digests.has(resource) || right.size === 0) continue;
+    out.push({
+      resource,
+      version: "",
+      onlyInSnapshot: [],
+      onlyInOther: [...right.keys()].sort(),
+      changed: [],
+    });
+  }
+  return out;
+}
+
+/**
+ * Compares a snapshot with the live cluster, or with another snapshot: per resource, objects only
+ * on one side and objects that changed, with changed field paths (never values). Server-owned
+ * fields and owner uids are ignored; status only on request.
+ */
+export async function diffSnapshot(
+  storage: StorageBackend,
+  ref: string,
+  other: { client: KubeClient } | { snapshot: string },
+  options: DiffOptions,
+): Promise<DiffResult> {
+  await using snapshot = await VerifiedSnapshot.fetch(storage, ref, () => undefined, options.signal);
+  const a = await snapshotSide(snapshot, options);
+  const versions = new Map(snapshot.manifest.resources.map((r) => [`${r.plural}.${r.group}`, r.version]));
+  let resources: ResourceDiff[];
+  let against: string;
+  if ("client" in other) {
+    against = "live";
+    resources = await compare(a, await liveSide(other.client, snapshot, options), options);
+  } else {
+    await using second = await VerifiedSnapshot.fetch(
+      storage,
+      other.snapshot,
+      () => undefined,
+      options.signal,
+    );
+    against = second.id;
+    resources = await compare(a, await snapshotSide(second, options), options);
+  }
+  for (const r of resources) r.version = versions.get(r.resource) ?? "";
+  const identical = resources.every(
+    (r) => !r.onlyInSnapshot.length && !r.onlyInOther.length && !r.changed.length,
+  );
+  return { snapshotId: snapshot.id, against, identical, resources };
+}
