@@ -72,6 +72,28 @@ export class KubeClient {
     return new KubeClient(kc, agent, options);
   }
 
+  private cached: { at: number; headers: Record<string, string>; basic: string | undefined } | undefined;
+
+  /**
+   * Credentials from the kubeconfig, asked for at most every 30 s: client-node rereads certificate
+   * files on every call, and exec plugins and token files renew well within that. A 401 drops the
+   * cache so a retry asks again.
+   */
+  private async credentials(): Promise<{ headers: Record<string, string>; basic: string | undefined }> {
+    if (this.cached && performance.now() - this.cached.at < 30_000) return this.cached;
+    const opts: https.RequestOptions = { headers: {} };
+    await this.kc.applyToHTTPSOptions(opts);
+    const given = opts.headers as Record<string, string | undefined>;
+    const headers: Record<string, string> = {};
+    for (const name of ["Authorization", "Impersonate-User"]) if (given[name]) headers[name] = given[name];
+    this.cached = {
+      at: performance.now(),
+      headers,
+      basic: typeof opts.auth === "string" ? opts.auth : undefined,
+    };
+    return this.cached;
+  }
+
   close(): void {
     this.agent.destroy();
   }
@@ -96,19 +118,14 @@ export class KubeClient {
     await this.limiter.acquire(req.signal);
     const method = req.method ?? "GET";
     const url = this.url(req.path, req.query);
-    const auth: https.RequestOptions = { headers: {} };
-    await this.kc.applyToHTTPSOptions(auth);
-    const headers: Record<string, string> = { Accept: "application/json" };
-    const authorization = (auth.headers as Record<string, string | undefined>)["Authorization"];
-    if (authorization) headers["Authorization"] = authorization;
-    const impersonate = (auth.headers as Record<string, string | undefined>)["Impersonate-User"];
-    if (impersonate) headers["Impersonate-User"] = impersonate;
+    const auth = await this.credentials();
+    const headers: Record<string, string> = { Accept: "application/json", ...auth.headers };
     if (req.body !== undefined) headers["Content-Type"] = req.contentType ?? "application/json";
 
     return new Promise<KubeResponse>((resolve, reject) => {
       const r = https.request(
         url,
-        { method, headers, agent: this.agent, auth: auth.auth, signal: req.signal, timeout: this.timeoutMs },
+        { method, headers, agent: this.agent, auth: auth.basic, signal: req.signal, timeout: this.timeoutMs },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
@@ -117,6 +134,7 @@ export class KubeClient {
             const text = Buffer.concat(chunks).toString("utf8");
             const status = res.statusCode ?? 0;
             if (status >= 200 && status < 300) return resolve({ status, text });
+            if (status === 401) this.cached = undefined; // an expired token: the next attempt asks afresh
             const retryAfter = Number(res.headers["retry-after"]);
             reject(
               apiError(method, req.path, status, text, Number.isFinite(retryAfter) ? retryAfter : undefined),

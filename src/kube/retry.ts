@@ -22,8 +22,9 @@ const TRANSIENT_CODES = new Set([
 ]);
 
 /** A failure another attempt may cure: throttling, a server error, a dropped or slow connection. */
-export function isTransient(e: unknown): boolean {
-  if (e instanceof KubeApiError) return TRANSIENT_STATUS.has(e.status);
+export function isTransient(e: unknown, attempt = 0): boolean {
+  // a 401 is retried once: a cached token may have expired a moment ago (KubeClient then asks afresh)
+  if (e instanceof KubeApiError) return TRANSIENT_STATUS.has(e.status) || (e.status === 401 && attempt === 0);
   // a TLS or DNS failure is permanent; a reset, refusal or time-out may pass
   const code = e instanceof CrdBackupError ? e.context["cause"] : (e as { code?: string } | undefined)?.code;
   return typeof code === "string" && TRANSIENT_CODES.has(code);
@@ -46,7 +47,7 @@ export async function withRetries<T>(
     try {
       return await attempt(n);
     } catch (e) {
-      if (n + 1 >= policy.attempts || !isTransient(e) || signal?.aborted) throw e;
+      if (n + 1 >= policy.attempts || !isTransient(e, n) || signal?.aborted) throw e;
       const retryAfter = e instanceof KubeApiError ? e.retryAfterSeconds : undefined;
       await sleep(backoffDelay(policy, n, retryAfter), undefined, { signal });
     }
