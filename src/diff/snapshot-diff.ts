@@ -38,7 +38,8 @@ export interface DiffResult {
 interface Side {
   /** `namespace/name` -> digest of the comparable form, per resource key. */
   digests: Map<string, Map<string, string>>;
-  body(resource: string, object: string): Promise<JsonObject | undefined>;
+  /** The bodies of `wanted` (`resource object` keys), fetched together: one pass over an archive. */
+  bodies(wanted: Set<string>): Promise<Map<string, JsonObject>>;
 }
 
 const objectKey = (namespace: string | undefined, name: string) => `${namespace ?? ""}/${name}`;
@@ -76,12 +77,14 @@ async function snapshotSide(snapshot: VerifiedSnapshot, options: DiffOptions): P
   }
   return {
     digests,
-    async body(resource, object) {
+    async bodies(wanted) {
+      const found = new Map<string, JsonObject>();
+      if (wanted.size === 0) return found;
       for await (const entry of snapshot.entries()) {
         const e = selectedEntry(entry, options, selector);
-        if (e && e.resource === resource && e.key === object) return e.body;
+        if (e && wanted.has(`${e.resource} ${e.key}`)) found.set(`${e.resource} ${e.key}`, e.body);
       }
-      return undefined;
+      return found;
     },
   };
 }
@@ -113,26 +116,30 @@ async function liveSide(client: KubeClient, snapshot: VerifiedSnapshot, options:
   }
   return {
     digests,
-    async body(resource, object) {
-      const r = versions.get(resource)!;
-      const slash = object.indexOf("/");
-      return getJson(
-        client,
-        objectPath(
+    async bodies(wanted) {
+      const found = new Map<string, JsonObject>();
+      for (const key of wanted) {
+        const [resource, object] = key.split(" ") as [string, string];
+        const r = versions.get(resource)!;
+        const slash = object.indexOf("/");
+        const path = objectPath(
           r.group,
           r.version,
           r.plural,
           object.slice(0, slash) || undefined,
           object.slice(slash + 1),
-        ),
-      );
+        );
+        const body = await getJson(client, path, options.signal);
+        if (body) found.set(key, body);
+      }
+      return found;
     },
   };
 }
 
 async function compare(a: Side, b: Side, options: DiffOptions): Promise<ResourceDiff[]> {
   const out: ResourceDiff[] = [];
-  let details = 0;
+  const detailed = new Set<string>();
   for (const [resource, left] of a.digests) {
     const right = b.digests.get(resource) ?? new Map<string, string>();
     const diff: ResourceDiff = { resource, version: "", onlyInSnapshot: [], onlyInOther: [], changed: [] };
@@ -140,12 +147,8 @@ async function compare(a: Side, b: Side, options: DiffOptions): Promise<Resource
       const other = right.get(key);
       if (other === undefined) diff.onlyInSnapshot.push(key);
       else if (other !== digest) {
-        let fields: FieldChange[] | undefined;
-        if (details++ < options.maxDetails) {
-          const [x, y] = await Promise.all([a.body(resource, key), b.body(resource, key)]);
-          if (x && y) fields = diffJson(comparableForm(x, options), comparableForm(y, options));
-        }
-        diff.changed.push({ object: key, ...(fields ? { diff: fields } : {}) });
+        diff.changed.push({ object: key });
+        if (detailed.size < options.maxDetails) detailed.add(`${resource} ${key}`);
       }
     }
     for (const key of right.keys()) if (!left.has(key)) diff.onlyInOther.push(key);
@@ -162,6 +165,15 @@ async function compare(a: Side, b: Side, options: DiffOptions): Promise<Resource
       onlyInOther: [...right.keys()].sort(),
       changed: [],
     });
+  }
+  // field-level diffs for the first changed objects, with each side's bodies fetched in one go
+  const [x, y] = await Promise.all([a.bodies(detailed), b.bodies(detailed)]);
+  for (const r of out) {
+    for (const c of r.changed) {
+      const left = x.get(`${r.resource} ${c.object}`);
+      const right = y.get(`${r.resource} ${c.object}`);
+      if (left && right) c.diff = diffJson(comparableForm(left, options), comparableForm(right, options));
+    }
   }
   return out;
 }
