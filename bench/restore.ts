@@ -15,7 +15,7 @@ import { readArchive } from "../src/archive/reader.ts";
 import { mapConcurrent } from "../src/concurrency.ts";
 import { KubeClient } from "../src/kube/client.ts";
 import { loadKubeConfig } from "../src/kube/config.ts";
-import { collectionPath, CRD_PATH } from "../src/kube/discovery.ts";
+import { collectionPath, CRD_PATH, waitForCrdReady } from "../src/kube/discovery.ts";
 import { startEnvironment, stopEnvironment, type EnvironmentInfo } from "../test/env/environment.ts";
 import { seedBench } from "./seed.ts";
 import { timeCli } from "./support.ts";
@@ -33,16 +33,6 @@ const CONCURRENCY = Number(values.concurrency);
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 const client = (env: EnvironmentInfo, maxSockets = 32) =>
   KubeClient.create(loadKubeConfig({ kubeconfig: env.kubeconfig }), { maxSockets });
-
-async function waitEstablished(c: KubeClient, name: string): Promise<void> {
-  for (;;) {
-    const crd = JSON.parse((await c.request({ path: `${CRD_PATH}/${name}` })).text) as {
-      status?: { conditions?: { type: string; status: string }[] };
-    };
-    if (crd.status?.conditions?.some((x) => x.type === "Established" && x.status === "True")) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 // 1. a snapshot of 50k objects, taken by crd-backup from a seeded cluster
 const dir = mkdtempSync(path.join(os.tmpdir(), "crd-backup-bench-restore-"));
@@ -83,7 +73,9 @@ for (let round = 0; round < 2; round++) {
     const start = performance.now();
     for (const crd of crds) await c.request({ method: "POST", path: CRD_PATH, body: crd });
     for (const crd of crds)
-      await waitEstablished(c, (JSON.parse(crd) as { metadata: { name: string } }).metadata.name);
+      await waitForCrdReady(c, (JSON.parse(crd) as { metadata: { name: string } }).metadata.name, {
+        timeoutMs: 60_000,
+      });
     for (const ns of ["bench-a", "bench-b", "bench-c", "bench-d"]) {
       await c.request({
         method: "POST",

@@ -1,6 +1,6 @@
 import { mapConcurrent } from "../src/concurrency.ts";
 import type { KubeClient } from "../src/kube/client.ts";
-import { collectionPath } from "../src/kube/discovery.ts";
+import { collectionPath, waitForCrdReady } from "../src/kube/discovery.ts";
 
 export const BENCH_GROUP = "bench.crd-backup.io";
 
@@ -36,7 +36,8 @@ export async function seedBench(
       }),
     });
   }
-  await new Promise((r) => setTimeout(r, 3000)); // let every CRD become Established
+  for (const plural of plurals)
+    await waitForCrdReady(client, `${plural}.${BENCH_GROUP}`, { timeoutMs: 60_000 });
   for (const ns of ["bench-a", "bench-b", "bench-c", "bench-d"]) {
     await client.request({
       method: "POST",

@@ -1,5 +1,7 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { CrdBackupError } from "../errors.ts";
 import type { KubeClient } from "./client.ts";
-import { isJsonObject, type JsonObject, type JsonValue } from "./json.ts";
+import { isJsonObject, parseJson, type JsonObject, type JsonValue } from "./json.ts";
 import { listPages } from "./list.ts";
 
 export const CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
@@ -30,16 +32,48 @@ function obj(v: JsonValue | undefined): JsonObject {
   return isJsonObject(v) ? v : {};
 }
 
+/** Whether the CRD's status has condition `type` True. */
+export function crdCondition(raw: JsonObject, type: string): boolean {
+  const conditions = obj(raw["status"])["conditions"];
+  return (
+    Array.isArray(conditions) &&
+    conditions.some((c) => isJsonObject(c) && c["type"] === type && c["status"] === "True")
+  );
+}
+
+/**
+ * Waits until the API server serves a CRD: Established (its storage and handlers are up) and
+ * NamesAccepted (no clash with another CRD's names). CONFLICT when it does not within `timeoutMs`.
+ */
+export async function waitForCrdReady(
+  client: KubeClient,
+  name: string,
+  options: { timeoutMs: number; signal?: AbortSignal },
+): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const raw = parseJson(
+      (await client.request({ path: `${CRD_PATH}/${name}`, signal: options.signal })).text,
+    );
+    if (isJsonObject(raw) && crdCondition(raw, "Established") && crdCondition(raw, "NamesAccepted")) return;
+    if (Date.now() > deadline) {
+      throw new CrdBackupError(
+        "CONFLICT",
+        `CRD ${name} was not Established and NamesAccepted within ${options.timeoutMs / 1000}s`,
+        { crd: name },
+      );
+    }
+    await sleep(100, undefined, { signal: options.signal });
+  }
+}
+
 export function describeCrd(raw: JsonObject): CrdInfo {
   const spec = obj(raw["spec"]);
   const names = obj(spec["names"]);
   const versions = (Array.isArray(spec["versions"]) ? spec["versions"] : []).filter(isJsonObject);
   const served = versions.filter((v) => v["served"] === true).map((v) => str(v["name"]));
   const storage = str(versions.find((v) => v["storage"] === true)?.["name"]);
-  const conditions = (
-    Array.isArray(obj(raw["status"])["conditions"]) ? (obj(raw["status"])["conditions"] as JsonValue[]) : []
-  ).filter(isJsonObject);
-  const established = conditions.some((c) => c["type"] === "Established" && c["status"] === "True");
+  const established = crdCondition(raw, "Established");
   const listVersion = served.includes(storage) ? storage : served[0];
   const name = str(obj(raw["metadata"])["name"]);
   return {

@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { diffJson } from "../diff/json-diff.ts";
 import { CrdBackupError, KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { collectionPath, CRD_PATH, describeCrd } from "../kube/discovery.ts";
+import { collectionPath, CRD_PATH, describeCrd, waitForCrdReady } from "../kube/discovery.ts";
 import { isJsonObject, parseJson, stringifyJson, type JsonObject, type JsonValue } from "../kube/json.ts";
 import type { Logger } from "../report/log.ts";
 import { cleanObject } from "../snapshot/clean.ts";
@@ -127,7 +126,8 @@ async function restoreCrds(ctx: Context): Promise<void> {
         query: query(options),
         body: bodies.get(crd.name)!.toString("utf8"),
       });
-      if (!options.dryRun) await waitEstablished(ctx, crd.name);
+      if (!options.dryRun)
+        await waitForCrdReady(client, crd.name, { timeoutMs: options.waitTimeoutMs, signal: options.signal });
       report.add({
         kind: "crd",
         resource: "customresourcedefinitions",
@@ -152,27 +152,6 @@ async function restoreCrds(ctx: Context): Promise<void> {
       const live = await getJson(client, `${CRD_PATH}/${r.key}`);
       if (live) r.statusSubresource = describeCrd(live).statusVersions.includes(r.version);
     }
-  }
-}
-
-async function waitEstablished(ctx: Context, name: string): Promise<void> {
-  const deadline = Date.now() + ctx.options.waitTimeoutMs;
-  for (;;) {
-    const crd = await getJson(ctx.client, `${CRD_PATH}/${name}`, ctx.options.signal);
-    const conditions =
-      isJsonObject(crd?.["status"]) && Array.isArray(crd["status"]["conditions"])
-        ? crd["status"]["conditions"]
-        : [];
-    const ok = (type: string) =>
-      conditions.some((c) => isJsonObject(c) && c["type"] === type && c["status"] === "True");
-    if (ok("Established") && ok("NamesAccepted")) return;
-    if (Date.now() > deadline) {
-      throw new CrdBackupError(
-        "CONFLICT",
-        `CRD ${name} was not Established and NamesAccepted within ${ctx.options.waitTimeoutMs / 1000}s`,
-      );
-    }
-    await sleep(200, undefined, { signal: ctx.options.signal });
   }
 }
 

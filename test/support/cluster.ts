@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { inject } from "vitest";
 import { KubeClient } from "../../src/kube/client.ts";
 export { mapConcurrent } from "../../src/concurrency.ts";
 import { loadKubeConfig } from "../../src/kube/config.ts";
+import { waitForCrdReady } from "../../src/kube/discovery.ts";
 import type { EnvironmentInfo } from "../env/environment.ts";
 
 export function testEnv(): EnvironmentInfo {
@@ -32,23 +32,8 @@ export async function createCrd(admin: KubeClient, crd: object): Promise<void> {
   });
 }
 
-export async function waitForCrdEstablished(
-  admin: KubeClient,
-  name: string,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const res = await admin.request({
-      path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
-    });
-    const conditions = (
-      JSON.parse(res.text) as { status?: { conditions?: { type: string; status: string }[] } }
-    ).status?.conditions;
-    if (conditions?.some((c) => c.type === "Established" && c.status === "True")) return;
-    await sleep(100);
-  }
-  throw new Error(`CRD ${name} not Established within ${timeoutMs} ms`);
+export function waitForCrdEstablished(admin: KubeClient, name: string, timeoutMs = 30_000): Promise<void> {
+  return waitForCrdReady(admin, name, { timeoutMs });
 }
 
 export async function createNamespace(admin: KubeClient, name: string): Promise<void> {
