@@ -189,7 +189,7 @@ export async function diffSnapshot(
   other: { client: KubeClient } | { snapshot: string },
   options: DiffOptions,
 ): Promise<DiffResult> {
-  await using snapshot = await VerifiedSnapshot.fetch(storage, ref, () => undefined, options.signal);
+  await using snapshot = await VerifiedSnapshot.fetch(storage, ref, options.signal);
   const a = await snapshotSide(snapshot, options);
   const versions = new Map(snapshot.manifest.resources.map((r) => [`${r.plural}.${r.group}`, r.version]));
   let resources: ResourceDiff[];
@@ -198,12 +198,7 @@ export async function diffSnapshot(
     against = "live";
     resources = await compare(a, await liveSide(other.client, snapshot, options), options);
   } else {
-    await using second = await VerifiedSnapshot.fetch(
-      storage,
-      other.snapshot,
-      () => undefined,
-      options.signal,
-    );
+    await using second = await VerifiedSnapshot.fetch(storage, other.snapshot, options.signal);
     against = second.id;
     resources = await compare(a, await snapshotSide(second, options), options);
   }

@@ -123,7 +123,7 @@ export async function buildPlan(
   ref: string,
   options: RestoreOptions,
 ): Promise<RestorePlan> {
-  const snapshot = await VerifiedSnapshot.fetch(storage, ref, () => undefined, options.signal);
+  const snapshot = await VerifiedSnapshot.fetch(storage, ref, options.signal);
   try {
     const selected = snapshot.manifest.resources.filter((r) =>
       resourceSelected(options.filters, r.group, r.plural),

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { expectedArchive, type Manifest } from "../archive/manifest.ts";
-import { readArchive, type ArchiveEntry } from "../archive/reader.ts";
+import { readArchive, verifyArchive, type ArchiveEntry } from "../archive/reader.ts";
 import { CrdBackupError } from "../errors.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { openArchive, resolveSnapshot } from "../storage/snapshots.ts";
@@ -27,19 +27,14 @@ export class VerifiedSnapshot implements AsyncDisposable {
     this.file = path.join(dir, "archive.tar.gz");
   }
 
-  /** `visit` sees every verified entry of the first pass (to build a plan without a second read). */
-  static async fetch(
-    storage: StorageBackend,
-    ref: string,
-    visit: (entry: ArchiveEntry) => void | Promise<void>,
-    signal?: AbortSignal,
-  ): Promise<VerifiedSnapshot> {
+  /** Downloads the snapshot and verifies every byte of it; throws ARCHIVE_INVALID before anything is returned. */
+  static async fetch(storage: StorageBackend, ref: string, signal?: AbortSignal): Promise<VerifiedSnapshot> {
     const { id, manifest } = await resolveSnapshot(storage, ref);
     const dir = await mkdtemp(path.join(os.tmpdir(), "crd-backup-restore-"));
     const snapshot = new VerifiedSnapshot(id, manifest, dir);
     try {
       await pipeline(await openArchive(storage, id, signal), createWriteStream(snapshot.file), { signal });
-      for await (const entry of snapshot.entries()) await visit(entry);
+      await verifyArchive(createReadStream(snapshot.file), expectedArchive(manifest));
     } catch (e) {
       await snapshot[Symbol.asyncDispose]();
       if (e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID") {
