@@ -13,15 +13,6 @@ export interface Filters {
   selector?: string;
 }
 
-export const NO_FILTERS: Filters = {
-  includeGroups: [],
-  excludeGroups: [],
-  includeResources: [],
-  excludeResources: [],
-  includeNamespaces: [],
-  excludeNamespaces: [],
-};
-
 const cache = new Map<string, RegExp>();
 
 /** Shell-style globs: `*` matches any run of characters, `?` one; nothing else is special. */

@@ -16,17 +16,8 @@ export function manifestKey(id: string): string {
   return `${SNAPSHOTS_PREFIX}${id}/${MANIFEST_KEY}`;
 }
 
-export function snapshotPrefix(id: string): string {
-  return `${SNAPSHOTS_PREFIX}${id}/`;
-}
-
 /** The snapshot id a manifest key belongs to, or undefined for any other key. */
 export function snapshotIdOfManifest(key: string): string | undefined {
   const m = /^snapshots\/([^/]+)\/manifest\.json$/.exec(key);
   return m && isSnapshotId(m[1]!) ? m[1] : undefined;
-}
-
-export function snapshotTime(id: string): Date {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(id)!;
-  return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
 }

@@ -1,0 +1,29 @@
+/** crd-backup as a library: the same operations the CLI runs, with explicit exports. */
+export { CrdBackupError, KubeApiError, isCrdBackupError } from "./errors.ts";
+export type { ErrorCode } from "./errors.ts";
+export { TOOL_VERSION } from "./version.ts";
+
+export { KubeClient } from "./kube/client.ts";
+export type { KubeClientOptions, KubeRequest, KubeResponse } from "./kube/client.ts";
+export { loadKubeConfig } from "./kube/config.ts";
+export type { KubeConfigOptions } from "./kube/config.ts";
+export { parseJson, stringifyJson } from "./kube/json.ts";
+export type { JsonObject, JsonValue } from "./kube/json.ts";
+
+export { takeSnapshot } from "./snapshot/take.ts";
+export type { SnapshotOptions, SnapshotProgress, SnapshotResult } from "./snapshot/take.ts";
+export type { Filters } from "./snapshot/filters.ts";
+
+export { restoreSnapshot } from "./restore/restore.ts";
+export type { ExistingPolicy, RestoreOptions } from "./restore/options.ts";
+export type { RestoreReport, ReportEntry, Outcome } from "./restore/report.ts";
+
+export { diffSnapshot } from "./diff/snapshot-diff.ts";
+export type { DiffOptions, DiffResult, ResourceDiff } from "./diff/snapshot-diff.ts";
+
+export type { StorageBackend } from "./storage/backend.ts";
+export { openStorage } from "./storage/location.ts";
+export { listSnapshots, resolveSnapshot } from "./storage/snapshots.ts";
+export type { StoredSnapshot } from "./storage/snapshots.ts";
+
+export * as archive from "./archive/index.ts";
