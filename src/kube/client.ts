@@ -1,7 +1,6 @@
 import https from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { CrdBackupError, KubeApiError } from "../errors.ts";
-import { parseJson, type JsonValue } from "./json.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { DEFAULT_RETRY, withRetries, type RetryPolicy } from "./retry.ts";
 
@@ -101,11 +100,6 @@ export class KubeClient {
   /** One request with retries on transient failures; a non-2xx answer throws KubeApiError. */
   request(req: KubeRequest): Promise<KubeResponse> {
     return withRetries(this.retry, req.signal, () => this.send(req));
-  }
-
-  async getJson(path: string, query?: KubeRequest["query"], signal?: AbortSignal): Promise<JsonValue> {
-    const res = await this.request({ path, query, signal });
-    return parseJson(res.text);
   }
 
   url(path: string, query?: KubeRequest["query"]): URL {
