@@ -124,7 +124,7 @@ async function restoreCrds(ctx: Context): Promise<void> {
         method: "POST",
         path: CRD_PATH,
         query: query(options),
-        body: bodies.get(crd.name)!.toString("utf8"),
+        body: withCreatedLabel(bodies.get(crd.name)!.toString("utf8"), options),
       });
       if (!options.dryRun)
         await waitForCrdReady(client, crd.name, { timeoutMs: options.waitTimeoutMs, signal: options.signal });
@@ -155,6 +155,18 @@ async function restoreCrds(ctx: Context): Promise<void> {
   }
 }
 
+/** A CRD's archived text, with the created label added when the restore marks what it creates. */
+function withCreatedLabel(text: string, options: RestoreOptions): string {
+  if (!options.createdLabel) return text;
+  const crd = parseJson(text) as JsonObject;
+  const metadata = crd["metadata"] as JsonObject;
+  metadata["labels"] = {
+    ...(isJsonObject(metadata["labels"]) ? metadata["labels"] : {}),
+    [options.createdLabel.key]: options.createdLabel.value,
+  };
+  return stringifyJson(crd);
+}
+
 async function restoreNamespaces(ctx: Context): Promise<void> {
   const { client, plan, options, report } = ctx;
   for (const ns of plan.namespaces) {
@@ -165,7 +177,14 @@ async function restoreNamespaces(ctx: Context): Promise<void> {
       kind: "Namespace",
       metadata: {
         name: ns.name,
-        ...(md["labels"] ? { labels: md["labels"] } : {}),
+        ...(md["labels"] || options.createdLabel
+          ? {
+              labels: {
+                ...(isJsonObject(md["labels"]) ? md["labels"] : {}),
+                ...(options.createdLabel ? { [options.createdLabel.key]: options.createdLabel.value } : {}),
+              },
+            }
+          : {}),
         ...(md["annotations"] ? { annotations: md["annotations"] } : {}),
       },
     };

@@ -1,6 +1,8 @@
 import { CrdBackupError } from "../errors.ts";
 import type { Filters } from "../snapshot/filters.ts";
 
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
 export type ExistingPolicy = "skip" | "update" | "fail";
 export const EXISTING_POLICIES: readonly ExistingPolicy[] = ["skip", "update", "fail"];
 
@@ -8,6 +10,8 @@ export interface RestoreOptions {
   filters: Filters;
   /** Source namespace → target namespace. */
   namespaceMap: Map<string, string>;
+  /** Prepended to every namespace that namespaceMap does not name (a drill's scratch namespaces). */
+  namespacePrefix?: string;
   existing: ExistingPolicy;
   /** Per-resource overrides, keyed by `plural.group`. */
   existingFor: Map<string, ExistingPolicy>;
@@ -32,12 +36,33 @@ export function parseNamespaceMap(values: string[]): Map<string, string> {
   const map = new Map<string, string>();
   for (const v of values) {
     const [from, to] = pair("--namespace-map", v);
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(to)) {
+    if (!NAMESPACE_NAME.test(to)) {
       throw new CrdBackupError("USAGE", `--namespace-map ${v}: "${to}" is not a valid namespace name`);
     }
     map.set(from, to);
   }
   return map;
+}
+
+export function validateNamespacePrefix(prefix: string): string {
+  if (!/^[a-z0-9][-a-z0-9]*$/.test(prefix) || prefix.length > 40) {
+    throw new CrdBackupError(
+      "USAGE",
+      `--namespace-prefix "${prefix}": use lower-case letters, digits and "-", starting with a letter or digit, at most 40 characters`,
+    );
+  }
+  return prefix;
+}
+
+/** Where objects of a source namespace go; an error message instead when that name is not valid. */
+export function targetNamespace(
+  options: Pick<RestoreOptions, "namespaceMap" | "namespacePrefix">,
+  source: string,
+): { name: string; invalid?: string } {
+  const name = options.namespaceMap.get(source) ?? `${options.namespacePrefix ?? ""}${source}`;
+  if (name.length > 63 || !NAMESPACE_NAME.test(name))
+    return { name, invalid: `target namespace "${name}" is not a valid name (at most 63 characters)` };
+  return { name };
 }
 
 export function parseExistingFor(values: string[]): Map<string, ExistingPolicy> {

@@ -5,12 +5,11 @@ import { isJsonObject, parseJson, type JsonObject } from "../kube/json.ts";
 import { objectMembers } from "../kube/json-scan.ts";
 import { parseSelector } from "../kube/selector.ts";
 import { namespaceSelected, resourceSelected } from "../snapshot/filters.ts";
-import type { StorageBackend } from "../storage/backend.ts";
 import { getJson, liveCrd, liveObjects, digestOf, type LiveObject } from "./live.ts";
 import { canonicalJson } from "./normalize.ts";
-import { policyFor, type ExistingPolicy, type RestoreOptions } from "./options.ts";
+import { policyFor, targetNamespace, type ExistingPolicy, type RestoreOptions } from "./options.ts";
 import { restorePhases } from "./order.ts";
-import { VerifiedSnapshot } from "./source.ts";
+import type { VerifiedSnapshot } from "./source.ts";
 
 export interface ResourcePlan {
   key: string;
@@ -113,123 +112,118 @@ function crdSpecForm(crd: JsonObject): JsonObject {
 }
 
 /**
- * Builds the plan: fetch and verify the whole snapshot first (nothing is written before it checks
- * out), read the live state of every resource it holds, then decide per CRD, namespace and object
+ * Builds the plan for a verified snapshot (nothing is written before the whole archive checks
+ * out): read the live state of every resource it holds, then decide per CRD, namespace and object
  * what the restore will do and in which phase.
  */
 export async function buildPlan(
   client: KubeClient,
-  storage: StorageBackend,
-  ref: string,
+  snapshot: VerifiedSnapshot,
   options: RestoreOptions,
 ): Promise<RestorePlan> {
-  const snapshot = await VerifiedSnapshot.fetch(storage, ref, options.signal);
-  try {
-    const selected = snapshot.manifest.resources.filter((r) =>
-      resourceSelected(options.filters, r.group, r.plural),
-    );
-    const resources = new Map<string, ResourcePlan>();
-    for (const r of selected)
-      resources.set(resourceKeyOf(r.plural, r.group), await planResource(client, r, options));
+  const selected = snapshot.manifest.resources.filter((r) =>
+    resourceSelected(options.filters, r.group, r.plural),
+  );
+  const resources = new Map<string, ResourcePlan>();
+  for (const r of selected)
+    resources.set(resourceKeyOf(r.plural, r.group), await planResource(client, r, options));
 
-    const selector = options.filters.selector ? parseSelector(options.filters.selector) : undefined;
-    const crds: CrdPlan[] = [];
-    const items: ItemPlan[] = [];
-    const captured = new Map<string, JsonObject>();
-    for await (const entry of snapshot.entries()) {
-      if (entry.kind === "crd") {
-        if (!resources.has(entry.record.name)) continue;
-        const body = parseJson(entry.body.toString("utf8")) as JsonObject;
-        const live = await liveCrd(client, entry.record.name, options.signal);
-        if (!live) crds.push({ name: entry.record.name, action: "create" });
-        else {
-          const same = canonicalJson(crdSpecForm(body)) === canonicalJson(crdSpecForm(live.raw));
-          crds.push(
-            same
-              ? { name: entry.record.name, action: "unchanged" }
-              : {
-                  name: entry.record.name,
-                  action: "differs",
-                  diff: diffJson(crdSpecForm(live.raw), crdSpecForm(body)),
-                },
-          );
-        }
-      } else if (entry.kind === "namespace") {
-        captured.set(entry.record.name, parseJson(entry.body.toString("utf8")) as JsonObject);
-      } else if (entry.kind === "object") {
-        const resource = resources.get(resourceKeyOf(entry.ref.plural, entry.ref.group));
-        if (!resource || !namespaceSelected(options.filters, entry.ref.namespace)) continue;
-        // planning reads only what it needs: the top-level keys, and labels when a selector asks
-        const text = entry.body.toString("utf8");
-        const { members } = objectMembers(text, 0);
-        if (selector) {
-          const meta = members.find((m) => m.key === "metadata");
-          const md = meta
-            ? (JSON.parse(text.slice(meta.valueStart, meta.end)) as { labels?: Record<string, string> })
-            : {};
-          if (!selector(md.labels ?? {})) continue;
-        }
-        const namespace =
-          entry.ref.namespace === undefined
-            ? undefined
-            : (options.namespaceMap.get(entry.ref.namespace) ?? entry.ref.namespace);
-        const item: ItemPlan = {
-          entry: entry.name,
-          resource,
-          sourceNamespace: entry.ref.namespace,
-          namespace,
-          name: entry.ref.name,
-          uid: entry.record.uid,
-          ownerUids: entry.record.ownerUids ?? [],
-          hasStatus: members.some((m) => m.key === "status"),
-          action: "create",
-          phase: 0,
-        };
-        const live = resource.live.get(`${namespace ?? ""}/${entry.ref.name}`);
-        if (resource.conflict) {
-          item.action = "conflict";
-          item.reason = resource.conflict;
-        } else if (live && resource.policy === "fail") {
-          item.liveUid = live.uid;
-          item.action = "conflict";
-          item.reason = "already exists (--existing fail)";
-        } else if (live) {
-          item.liveUid = live.uid;
-          const body = parseJson(text) as JsonObject;
-          const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
-          const wanted = digestOf(
-            { ...body, metadata: { ...md, ...(namespace ? { namespace } : {}) } },
-            options.restoreStatus,
-          );
-          if (wanted === live.digest) item.action = "unchanged";
-          else if (resource.policy === "update") item.action = "update";
-          else {
-            item.action = "skip";
-            item.reason = "exists and differs from the snapshot (--existing skip)";
-          }
-        }
-        items.push(item);
+  const selector = options.filters.selector ? parseSelector(options.filters.selector) : undefined;
+  const crds: CrdPlan[] = [];
+  const items: ItemPlan[] = [];
+  const captured = new Map<string, JsonObject>();
+  for await (const entry of snapshot.entries()) {
+    if (entry.kind === "crd") {
+      if (!resources.has(entry.record.name)) continue;
+      const body = parseJson(entry.body.toString("utf8")) as JsonObject;
+      const live = await liveCrd(client, entry.record.name, options.signal);
+      if (!live) crds.push({ name: entry.record.name, action: "create" });
+      else {
+        const same = canonicalJson(crdSpecForm(body)) === canonicalJson(crdSpecForm(live.raw));
+        crds.push(
+          same
+            ? { name: entry.record.name, action: "unchanged" }
+            : {
+                name: entry.record.name,
+                action: "differs",
+                diff: diffJson(crdSpecForm(live.raw), crdSpecForm(body)),
+              },
+        );
       }
+    } else if (entry.kind === "namespace") {
+      captured.set(entry.record.name, parseJson(entry.body.toString("utf8")) as JsonObject);
+    } else if (entry.kind === "object") {
+      const resource = resources.get(resourceKeyOf(entry.ref.plural, entry.ref.group));
+      if (!resource || !namespaceSelected(options.filters, entry.ref.namespace)) continue;
+      // planning reads only what it needs: the top-level keys, and labels when a selector asks
+      const text = entry.body.toString("utf8");
+      const { members } = objectMembers(text, 0);
+      if (selector) {
+        const meta = members.find((m) => m.key === "metadata");
+        const md = meta
+          ? (JSON.parse(text.slice(meta.valueStart, meta.end)) as { labels?: Record<string, string> })
+          : {};
+        if (!selector(md.labels ?? {})) continue;
+      }
+      const target =
+        entry.ref.namespace === undefined ? undefined : targetNamespace(options, entry.ref.namespace);
+      const namespace = target?.name;
+      const item: ItemPlan = {
+        entry: entry.name,
+        resource,
+        sourceNamespace: entry.ref.namespace,
+        namespace,
+        name: entry.ref.name,
+        uid: entry.record.uid,
+        ownerUids: entry.record.ownerUids ?? [],
+        hasStatus: members.some((m) => m.key === "status"),
+        action: "create",
+        phase: 0,
+      };
+      const live = resource.live.get(`${namespace ?? ""}/${entry.ref.name}`);
+      if (resource.conflict) {
+        item.action = "conflict";
+        item.reason = resource.conflict;
+      } else if (target?.invalid) {
+        item.action = "conflict";
+        item.reason = target.invalid;
+      } else if (live && resource.policy === "fail") {
+        item.liveUid = live.uid;
+        item.action = "conflict";
+        item.reason = "already exists (--existing fail)";
+      } else if (live) {
+        item.liveUid = live.uid;
+        const body = parseJson(text) as JsonObject;
+        const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
+        const wanted = digestOf(
+          { ...body, metadata: { ...md, ...(namespace ? { namespace } : {}) } },
+          options.restoreStatus,
+        );
+        if (wanted === live.digest) item.action = "unchanged";
+        else if (resource.policy === "update") item.action = "update";
+        else {
+          item.action = "skip";
+          item.reason = "exists and differs from the snapshot (--existing skip)";
+        }
+      }
+      items.push(item);
     }
-
-    const phases = restorePhases(
-      items.map((i) => ({ uid: i.uid, ownerUids: i.ownerUids, namespaced: i.resource.namespaced })),
-    );
-    items.forEach((item, i) => (item.phase = phases[i]!));
-
-    const namespaces: NamespacePlan[] = [];
-    const targets = new Map<string, string>();
-    for (const item of items) {
-      if (item.namespace && (item.action === "create" || item.action === "update"))
-        targets.set(item.namespace, item.sourceNamespace!);
-    }
-    for (const [name, source] of [...targets].sort()) {
-      const exists = (await getJson(client, `/api/v1/namespaces/${name}`, options.signal)) !== undefined;
-      namespaces.push({ name, source, exists, captured: captured.get(source) });
-    }
-    return { snapshot, resources, crds, namespaces, items };
-  } catch (e) {
-    await snapshot[Symbol.asyncDispose]();
-    throw e;
   }
+
+  const phases = restorePhases(
+    items.map((i) => ({ uid: i.uid, ownerUids: i.ownerUids, namespaced: i.resource.namespaced })),
+  );
+  items.forEach((item, i) => (item.phase = phases[i]!));
+
+  const namespaces: NamespacePlan[] = [];
+  const targets = new Map<string, string>();
+  for (const item of items) {
+    if (item.namespace && (item.action === "create" || item.action === "update"))
+      targets.set(item.namespace, item.sourceNamespace!);
+  }
+  for (const [name, source] of [...targets].sort()) {
+    const exists = (await getJson(client, `/api/v1/namespaces/${name}`, options.signal)) !== undefined;
+    namespaces.push({ name, source, exists, captured: captured.get(source) });
+  }
+  return { snapshot, resources, crds, namespaces, items };
 }

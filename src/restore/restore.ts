@@ -5,6 +5,7 @@ import { executePlan } from "./apply.ts";
 import type { RestoreOptions } from "./options.ts";
 import { buildPlan } from "./plan.ts";
 import { ReportBuilder, type RestoreReport } from "./report.ts";
+import { VerifiedSnapshot } from "./source.ts";
 
 /**
  * Restores a snapshot: verify everything, plan against the live cluster, then write in the order
@@ -18,19 +19,26 @@ export async function restoreSnapshot(
   options: RestoreOptions,
   log: Logger = silentLogger,
 ): Promise<RestoreReport> {
-  const plan = await buildPlan(client, storage, ref, options);
-  try {
-    log.info("restore planned", {
-      snapshot: plan.snapshot.id,
-      crds: plan.crds.length,
-      namespaces: plan.namespaces.filter((n) => !n.exists).length,
-      objects: plan.items.length,
-      dryRun: options.dryRun,
-    });
-    const report = new ReportBuilder(plan.snapshot.id, options.dryRun);
-    await executePlan(client, plan, options, report, log);
-    return report.build();
-  } finally {
-    await plan.snapshot[Symbol.asyncDispose]();
-  }
+  await using snapshot = await VerifiedSnapshot.fetch(storage, ref, options.signal);
+  return await restoreVerified(client, snapshot, options, log); // await: the snapshot is disposed on return
+}
+
+/** The restore of a snapshot already fetched and verified (a drill times the two apart). */
+export async function restoreVerified(
+  client: KubeClient,
+  snapshot: VerifiedSnapshot,
+  options: RestoreOptions,
+  log: Logger = silentLogger,
+): Promise<RestoreReport> {
+  const plan = await buildPlan(client, snapshot, options);
+  log.info("restore planned", {
+    snapshot: snapshot.id,
+    crds: plan.crds.length,
+    namespaces: plan.namespaces.filter((n) => !n.exists).length,
+    objects: plan.items.length,
+    dryRun: options.dryRun,
+  });
+  const report = new ReportBuilder(snapshot.id, options.dryRun);
+  await executePlan(client, plan, options, report, log);
+  return report.build();
 }

@@ -1,0 +1,60 @@
+import { rename, writeFile } from "node:fs/promises";
+import path from "node:path";
+
+/**
+ * Prometheus metrics in the text exposition format: written to a file for node_exporter's
+ * textfile collector (CronJob runs), or served on /metrics (schedule mode).
+ */
+export interface Sample {
+  labels?: Record<string, string>;
+  value: number;
+}
+
+export interface Metric {
+  name: string;
+  help: string;
+  type: "gauge" | "counter";
+  samples: Sample[];
+}
+
+const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+const escapeHelp = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+
+function formatValue(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return String(v);
+}
+
+export function formatMetrics(metrics: Metric[]): string {
+  const lines: string[] = [];
+  for (const m of metrics) {
+    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(m.name)) throw new Error(`invalid metric name ${m.name}`);
+    lines.push(`# HELP ${m.name} ${escapeHelp(m.help)}`, `# TYPE ${m.name} ${m.type}`);
+    for (const s of m.samples) {
+      const labels = Object.entries(s.labels ?? {})
+        .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+        .join(",");
+      lines.push(`${m.name}${labels ? `{${labels}}` : ""} ${formatValue(s.value)}`);
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * Replaces the file atomically (temp file in the same directory, then rename): the textfile
+ * collector must never read a half-written file, or it drops every metric in it.
+ */
+export async function writeMetricsFile(file: string, metrics: Metric[]): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  await writeFile(tmp, formatMetrics(metrics));
+  await rename(tmp, file);
+}
+
+export const gauge = (name: string, help: string, samples: Sample[] | number): Metric => ({
+  name,
+  help,
+  type: "gauge",
+  samples: typeof samples === "number" ? [{ value: samples }] : samples,
+});
