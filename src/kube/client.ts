@@ -117,13 +117,28 @@ export class KubeClient {
     if (req.body !== undefined) headers["Content-Type"] = req.contentType ?? "application/json";
 
     return new Promise<KubeResponse>((resolve, reject) => {
+      const failed = (e: Error & { code?: string }, detail = e.message) => {
+        if (req.signal?.aborted)
+          return reject(new CrdBackupError("ABORTED", "cancelled", { method, path: req.path }));
+        reject(
+          new CrdBackupError(
+            "KUBE_UNREACHABLE",
+            `${method} ${req.path}: cannot reach the Kubernetes API at ${this.server}: ${detail}`,
+            { method, path: req.path, cause: e.code },
+            { cause: e },
+          ),
+        );
+      };
       const r = https.request(
         url,
         { method, headers, agent: this.agent, auth: auth.basic, signal: req.signal, timeout: this.timeoutMs },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("error", reject);
+          // Node says only "aborted": name the request and what happened, like any other lost connection
+          res.on("error", (e: Error & { code?: string }) =>
+            failed(e, "the connection dropped in the middle of the answer"),
+          );
           res.on("end", () => {
             const text = Buffer.concat(chunks).toString("utf8");
             const status = res.statusCode ?? 0;
@@ -141,18 +156,7 @@ export class KubeClient {
           Object.assign(new Error(`no complete answer within ${this.timeoutMs} ms`), { code: "ETIMEDOUT" }),
         ),
       );
-      r.on("error", (e: Error & { code?: string }) => {
-        if (req.signal?.aborted)
-          return reject(new CrdBackupError("ABORTED", "cancelled", { method, path: req.path }));
-        reject(
-          new CrdBackupError(
-            "KUBE_UNREACHABLE",
-            `${method} ${req.path}: cannot reach the Kubernetes API at ${this.server}: ${e.message}`,
-            { method, path: req.path, cause: e.code },
-            { cause: e },
-          ),
-        );
-      });
+      r.on("error", failed);
       r.end(req.body);
     });
   }
