@@ -117,7 +117,10 @@ export class KubeClient {
     if (req.body !== undefined) headers["Content-Type"] = req.contentType ?? "application/json";
 
     return new Promise<KubeResponse>((resolve, reject) => {
+      let timedOut: Error | undefined;
       const failed = (e: Error & { code?: string }, detail = e.message) => {
+        clearTimeout(deadline);
+        if (timedOut) [e, detail] = [timedOut, timedOut.message];
         if (req.signal?.aborted)
           return reject(new CrdBackupError("ABORTED", "cancelled", { method, path: req.path }));
         reject(
@@ -131,7 +134,7 @@ export class KubeClient {
       };
       const r = https.request(
         url,
-        { method, headers, agent: this.agent, auth: auth.basic, signal: req.signal, timeout: this.timeoutMs },
+        { method, headers, agent: this.agent, auth: auth.basic, signal: req.signal },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
@@ -140,6 +143,7 @@ export class KubeClient {
             failed(e, "the connection dropped in the middle of the answer"),
           );
           res.on("end", () => {
+            clearTimeout(deadline);
             const text = Buffer.concat(chunks).toString("utf8");
             const status = res.statusCode ?? 0;
             if (status >= 200 && status < 300) return resolve({ status, text });
@@ -151,11 +155,14 @@ export class KubeClient {
           });
         },
       );
-      r.on("timeout", () =>
-        r.destroy(
-          Object.assign(new Error(`no complete answer within ${this.timeoutMs} ms`), { code: "ETIMEDOUT" }),
-        ),
-      );
+      // one limit from send to the last byte: a socket timeout restarts with every byte that
+      // arrives, so an answer trickling in would never time out
+      const deadline = setTimeout(() => {
+        timedOut = Object.assign(new Error(`no complete answer within ${this.timeoutMs} ms`), {
+          code: "ETIMEDOUT",
+        });
+        r.destroy(timedOut);
+      }, this.timeoutMs);
       r.on("error", failed);
       r.end(req.body);
     });
