@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { TOOL_VERSION } from "../src/version.ts";
 import { diffCommand } from "./commands/diff.ts";
+import { exportCommand } from "./commands/export.ts";
 import { inspectCommand } from "./commands/inspect.ts";
 import { listCommand } from "./commands/list.ts";
 import { restoreCommand } from "./commands/restore.ts";
@@ -25,6 +26,7 @@ export function buildProgram(ctx: RunContext): Command {
     inspectCommand(),
     verifyCommand(),
     diffCommand(ctx),
+    exportCommand(ctx),
   ]) {
     cmd.exitOverride().showHelpAfterError(`(run crd-backup ${cmd.name()} --help for usage)`);
     program.addCommand(cmd);
