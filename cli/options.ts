@@ -4,6 +4,7 @@ import { KubeClient } from "../src/kube/client.ts";
 import { loadKubeConfig } from "../src/kube/config.ts";
 import { createLogger, type Logger, type LogLevel } from "../src/report/log.ts";
 import { splitList, validateSelector, type Filters } from "../src/snapshot/filters.ts";
+import { durationBefore, isEmptyPolicy, type RetentionPolicy } from "../src/retention/policy.ts";
 import type { StorageBackend } from "../src/storage/backend.ts";
 import { openStorage } from "../src/storage/location.ts";
 
@@ -123,6 +124,51 @@ export function addFilterOptions(cmd: Command): Command {
     )
     .option("--exclude-namespaces <globs>", "skip objects in these namespaces", collect)
     .option("-l, --selector <selector>", "only objects matching this label selector");
+}
+
+export interface RetentionFlags {
+  keepLast?: number;
+  keepHourly?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
+  keepYearly?: number;
+  keepWithin?: string;
+}
+
+/** restic's --keep-* flags (src/retention/policy.ts has the semantics). */
+export function addRetentionOptions(cmd: Command): Command {
+  return cmd
+    .option("--keep-last <n>", "keep the newest n snapshots", positiveInt("--keep-last"))
+    .option(
+      "--keep-hourly <n>",
+      "keep the newest snapshot of each of the last n hours that have one",
+      positiveInt("--keep-hourly"),
+    )
+    .option("--keep-daily <n>", "... of each of the last n days (UTC)", positiveInt("--keep-daily"))
+    .option("--keep-weekly <n>", "... of each of the last n ISO weeks", positiveInt("--keep-weekly"))
+    .option("--keep-monthly <n>", "... of each of the last n months", positiveInt("--keep-monthly"))
+    .option("--keep-yearly <n>", "... of each of the last n years", positiveInt("--keep-yearly"))
+    .option(
+      "--keep-within <duration>",
+      "keep every snapshot within this of the newest, e.g. 36h, 7d, 2w, 1y6m",
+    );
+}
+
+/** The policy the flags give, or undefined when none was given. */
+export function retentionFrom(flags: RetentionFlags): RetentionPolicy | undefined {
+  const policy: RetentionPolicy = {
+    last: flags.keepLast,
+    hourly: flags.keepHourly,
+    daily: flags.keepDaily,
+    weekly: flags.keepWeekly,
+    monthly: flags.keepMonthly,
+    yearly: flags.keepYearly,
+    within: flags.keepWithin,
+  };
+  if (isEmptyPolicy(policy)) return undefined;
+  if (policy.within !== undefined) durationBefore(policy.within, new Date()); // a bad duration is a usage error now, not after the snapshot
+  return policy;
 }
 
 export function filtersFrom(flags: FilterFlags): Filters {

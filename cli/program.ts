@@ -1,10 +1,13 @@
 import { Command, CommanderError } from "commander";
 import { TOOL_VERSION } from "../src/version.ts";
 import { diffCommand } from "./commands/diff.ts";
+import { drillCommand } from "./commands/drill.ts";
 import { exportCommand } from "./commands/export.ts";
 import { inspectCommand } from "./commands/inspect.ts";
 import { listCommand } from "./commands/list.ts";
+import { pruneCommand } from "./commands/prune.ts";
 import { restoreCommand } from "./commands/restore.ts";
+import { scheduleCommand } from "./commands/schedule.ts";
 import { snapshotCommand } from "./commands/snapshot.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { EXIT, exitCodeFor, oneLine } from "./exit-codes.ts";
@@ -26,6 +29,9 @@ export function buildProgram(ctx: RunContext): Command {
     inspectCommand(),
     verifyCommand(),
     diffCommand(ctx),
+    pruneCommand(),
+    scheduleCommand(ctx),
+    drillCommand(ctx),
     exportCommand(ctx),
   ]) {
     cmd.exitOverride().showHelpAfterError(`(run crd-backup ${cmd.name()} --help for usage)`);

@@ -1,26 +1,37 @@
 import { Command } from "commander";
-import { takeSnapshot } from "../../src/snapshot/take.ts";
-import { EXIT } from "../exit-codes.ts";
+import { CrdBackupError } from "../../src/errors.ts";
+import { writeMetricsFile } from "../../src/report/metrics.ts";
+import { emptyRunState, previousRunState, snapshotMetrics } from "../../src/report/snapshot-metrics.ts";
+import { runSnapshotJob } from "../../src/schedule/job.ts";
+import { EXIT, oneLine } from "../exit-codes.ts";
+import { pruneSummary } from "./prune.ts";
 import {
   addCommonOptions,
   addFilterOptions,
   addKubeOptions,
+  addRetentionOptions,
   addStorageOptions,
   filtersFrom,
   kubeClientFrom,
   loggerFrom,
   positiveInt,
+  retentionFrom,
   storageFrom,
   type CommonFlags,
   type FilterFlags,
   type KubeFlags,
+  type RetentionFlags,
   type StorageFlags,
 } from "../options.ts";
 import { formatBytes, printJson, printLines } from "../output.ts";
 import { progressDisplay } from "../progress.ts";
 import type { RunContext } from "../run.ts";
 
-type Flags = CommonFlags & KubeFlags & StorageFlags & FilterFlags & { pageSize: number; concurrency: number };
+type Flags = CommonFlags &
+  KubeFlags &
+  StorageFlags &
+  FilterFlags &
+  RetentionFlags & { pageSize: number; concurrency: number; metricsFile?: string };
 
 export function snapshotCommand(ctx: RunContext): Command {
   const cmd = new Command("snapshot").description("back up every custom resource (and its CRD) to storage");
@@ -28,29 +39,45 @@ export function snapshotCommand(ctx: RunContext): Command {
   addStorageOptions(cmd);
   addFilterOptions(cmd);
   addCommonOptions(cmd);
+  addRetentionOptions(cmd);
   cmd
     .option("--page-size <n>", "objects per list call", positiveInt("--page-size"), 500)
     .option("--concurrency <n>", "resources listed at once", positiveInt("--concurrency"), 4)
+    .option("--metrics-file <file>", "write the run's metrics in Prometheus textfile format")
     .action(async (flags: Flags) => {
       const filters = filtersFrom(flags);
+      const retention = retentionFrom(flags);
       const storage = await storageFrom(flags);
       const client = await kubeClientFrom(flags, flags.concurrency + 2);
       const progress =
         flags.output === "text" ? progressDisplay() : { update: () => undefined, done: () => undefined };
+      const log = loggerFrom(flags);
       try {
-        const result = await takeSnapshot(client, storage, {
-          filters,
-          pageSize: flags.pageSize,
-          concurrency: flags.concurrency,
-          signal: ctx.signal,
-          log: loggerFrom(flags),
-          onProgress: progress.update,
-          recordedOptions: {
-            pageSize: flags.pageSize,
-            concurrency: flags.concurrency,
-            filters: { ...filters, selector: filters.selector ?? null },
+        const job = await runSnapshotJob(
+          client,
+          storage,
+          flags.metricsFile ? await previousRunState(flags.metricsFile) : emptyRunState(),
+          {
+            snapshot: {
+              filters,
+              pageSize: flags.pageSize,
+              concurrency: flags.concurrency,
+              signal: ctx.signal,
+              log,
+              onProgress: progress.update,
+              recordedOptions: {
+                pageSize: flags.pageSize,
+                concurrency: flags.concurrency,
+                filters: { ...filters, selector: filters.selector ?? null },
+              },
+            },
+            retention,
+            log,
           },
-        });
+        );
+        if (flags.metricsFile) await writeMetricsFile(flags.metricsFile, snapshotMetrics(job.state));
+        if (!job.snapshot) throw job.error;
+        const result = job.snapshot;
         progress.done();
         const m = result.manifest;
         if (flags.output === "json") {
@@ -60,6 +87,7 @@ export function snapshotCommand(ctx: RunContext): Command {
             storage: result.location,
             counts: m.counts,
             archive: m.archive,
+            ...(job.prune ? { pruned: job.prune.clusters.flatMap((c) => c.remove.map((d) => d.id)) } : {}),
             resources: m.resources.map((r) => ({
               group: r.group,
               version: r.version,
@@ -78,7 +106,14 @@ export function snapshotCommand(ctx: RunContext): Command {
             ...failed.map(
               (r) => `  not captured: ${r.plural}.${r.group}: ${r.errors.map((e) => e.message).join("; ")}`,
             ),
+            ...(job.prune ? pruneSummary(job.prune) : []),
           ]);
+        }
+        if (job.error) {
+          throw new CrdBackupError(
+            "STORAGE",
+            `snapshot ${result.id} was taken, but retention failed: ${oneLine(job.error)}`,
+          );
         }
         ctx.exitCode = m.status === "partial" ? EXIT.PARTIAL : EXIT.OK;
       } finally {

@@ -30,8 +30,12 @@ export interface StorageBackend {
   /** Removes `key`; removing an absent key is not an error. */
   remove(key: string): Promise<void>;
 
-  /** Removes what interrupted writes under `prefix` left behind (temp files, multipart uploads); returns how many. */
-  cleanupIncomplete(prefix: string): Promise<number>;
+  /**
+   * Removes what interrupted writes under `prefix` left behind (temp files, multipart uploads);
+   * returns how many. With `olderThan`, only what was started before then: a write in progress
+   * elsewhere (another cluster's snapshot sharing the prefix) must not be cut off.
+   */
+  cleanupIncomplete(prefix: string, options?: { olderThan?: Date }): Promise<number>;
 }
 
 export async function readAll(stream: Readable): Promise<Buffer> {

@@ -150,7 +150,7 @@ export class LocalBackend implements StorageBackend {
     }
   }
 
-  async cleanupIncomplete(prefix: string): Promise<number> {
+  async cleanupIncomplete(prefix: string, options: { olderThan?: Date } = {}): Promise<number> {
     let removed = 0;
     const walk = async (dir: string): Promise<void> => {
       const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
@@ -158,6 +158,10 @@ export class LocalBackend implements StorageBackend {
         const full = path.join(dir, entry.name);
         if (entry.isDirectory()) await walk(full);
         else if (entry.name.includes(TMP_MARK) && path.relative(this.root, full).startsWith(prefix)) {
+          if (options.olderThan) {
+            const stat = await fs.stat(full).catch(() => undefined);
+            if (!stat || stat.mtime >= options.olderThan) continue;
+          }
           await fs.rm(full, { force: true });
           removed++;
         }

@@ -181,7 +181,7 @@ export class S3Backend implements StorageBackend {
     }
   }
 
-  async cleanupIncomplete(prefix: string): Promise<number> {
+  async cleanupIncomplete(prefix: string, options: { olderThan?: Date } = {}): Promise<number> {
     let removed = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
@@ -196,6 +196,7 @@ export class S3Backend implements StorageBackend {
           }),
         );
         for (const u of res.Uploads ?? []) {
+          if (options.olderThan && (!u.Initiated || u.Initiated >= options.olderThan)) continue;
           await this.client.send(
             new AbortMultipartUploadCommand({
               Bucket: this.options.bucket,

@@ -1,0 +1,68 @@
+import { Command } from "commander";
+import { CrdBackupError } from "../../src/errors.ts";
+import { prune, type PruneReport } from "../../src/retention/prune.ts";
+import { DEFAULT_GRACE_MS } from "../../src/schedule/job.ts";
+import {
+  addCommonOptions,
+  addRetentionOptions,
+  addStorageOptions,
+  loggerFrom,
+  retentionFrom,
+  storageFrom,
+  type CommonFlags,
+  type RetentionFlags,
+  type StorageFlags,
+} from "../options.ts";
+import { printJson, printLines } from "../output.ts";
+
+type Flags = CommonFlags & StorageFlags & RetentionFlags & { cluster?: string[]; dryRun?: boolean };
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** One line per cluster, then the snapshots that go (or would go) and why the others stay. */
+export function pruneSummary(report: PruneReport): string[] {
+  const verb = report.dryRun ? "would remove" : "removed";
+  const lines: string[] = [];
+  for (const c of report.clusters) {
+    lines.push(`cluster ${c.uid} (${c.server}): keep ${c.keep.length}, ${verb} ${c.remove.length}`);
+    for (const d of c.remove) lines.push(`  ${verb} ${d.id}`);
+    for (const d of c.keep) lines.push(`  keep ${d.id} (${d.reasons.join(", ")})`);
+  }
+  if (report.orphans.length > 0)
+    lines.push(`${verb} ${report.orphans.length} unfinished snapshots: ${report.orphans.join(", ")}`);
+  if (report.incompleteWrites > 0) lines.push(`removed ${report.incompleteWrites} unfinished uploads`);
+  for (const u of report.unreadable) lines.push(`  left alone (unreadable manifest): ${u.id}: ${u.reason}`);
+  return lines;
+}
+
+export function pruneCommand(): Command {
+  const cmd = new Command("prune").description(
+    "remove snapshots a retention policy does not keep, per cluster (restic-style --keep-* rules)",
+  );
+  addStorageOptions(cmd);
+  addRetentionOptions(cmd);
+  addCommonOptions(cmd);
+  cmd
+    .option("--cluster <uid>", "only this cluster's snapshots (its kube-system uid; repeatable)", collect)
+    .option("--dry-run", "list what would be removed; remove nothing")
+    .action(async (flags: Flags) => {
+      const policy = retentionFrom(flags);
+      if (!policy) {
+        throw new CrdBackupError(
+          "USAGE",
+          "no retention policy: give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly, --keep-within",
+        );
+      }
+      const storage = await storageFrom(flags);
+      const report = await prune(storage, {
+        policy,
+        clusters: flags.cluster,
+        dryRun: Boolean(flags.dryRun),
+        graceMs: DEFAULT_GRACE_MS,
+        log: loggerFrom(flags),
+      });
+      if (flags.output === "json") printJson(report);
+      else printLines(pruneSummary(report));
+    });
+  return cmd;
+}

@@ -1,0 +1,128 @@
+import { Command } from "commander";
+import { writeMetricsFile } from "../../src/report/metrics.ts";
+import { emptyRunState, previousRunState, snapshotMetrics } from "../../src/report/snapshot-metrics.ts";
+import { runSnapshotJob } from "../../src/schedule/job.ts";
+import { serveMetrics } from "../../src/schedule/metrics-server.ts";
+import { runOnSchedule, validateSchedule } from "../../src/schedule/scheduler.ts";
+import { oneLine } from "../exit-codes.ts";
+import {
+  addCommonOptions,
+  addFilterOptions,
+  addKubeOptions,
+  addRetentionOptions,
+  addStorageOptions,
+  filtersFrom,
+  kubeClientFrom,
+  loggerFrom,
+  positiveInt,
+  retentionFrom,
+  storageFrom,
+  type CommonFlags,
+  type FilterFlags,
+  type KubeFlags,
+  type RetentionFlags,
+  type StorageFlags,
+} from "../options.ts";
+import type { RunContext } from "../run.ts";
+
+type Flags = CommonFlags &
+  KubeFlags &
+  StorageFlags &
+  FilterFlags &
+  RetentionFlags & {
+    cron: string;
+    timezone?: string;
+    pageSize: number;
+    concurrency: number;
+    metricsFile?: string;
+    metricsAddr?: string;
+  };
+
+export function scheduleCommand(ctx: RunContext): Command {
+  const cmd = new Command("schedule").description(
+    "take snapshots on a cron schedule until SIGTERM/SIGINT, with retention after each (for hosts without a CronJob)",
+  );
+  addKubeOptions(cmd);
+  addStorageOptions(cmd);
+  addFilterOptions(cmd);
+  addCommonOptions(cmd);
+  addRetentionOptions(cmd);
+  cmd
+    .requiredOption(
+      "--cron <expr>",
+      'when to snapshot: 5 cron fields, or 6 with seconds first ("0 */6 * * *")',
+    )
+    .option("--timezone <zone>", "IANA time zone the expression is read in (default: the host's)")
+    .option("--page-size <n>", "objects per list call", positiveInt("--page-size"), 500)
+    .option("--concurrency <n>", "resources listed at once", positiveInt("--concurrency"), 4)
+    .option("--metrics-addr <host:port>", "serve Prometheus metrics on http://host:port/metrics")
+    .option("--metrics-file <file>", "also write the metrics in Prometheus textfile format after each run")
+    .action(async (flags: Flags) => {
+      validateSchedule(flags.cron, flags.timezone);
+      const filters = filtersFrom(flags);
+      const retention = retentionFrom(flags);
+      const storage = await storageFrom(flags);
+      const client = await kubeClientFrom(flags, flags.concurrency + 2);
+      const log = loggerFrom(flags);
+      let state = flags.metricsFile ? await previousRunState(flags.metricsFile) : emptyRunState();
+      const server = flags.metricsAddr
+        ? await serveMetrics(flags.metricsAddr, () => snapshotMetrics(state))
+        : undefined;
+      if (server) log.info("serving metrics", { url: `http://${server.address}/metrics` });
+      try {
+        await runOnSchedule(
+          {
+            cron: flags.cron,
+            timeZone: flags.timezone,
+            signal: ctx.signal,
+            log,
+            onSkip: () => (state = { ...state, skipped: state.skipped + 1 }),
+          },
+          async () => {
+            log.info("snapshot started");
+            const job = await runSnapshotJob(client, storage, state, {
+              snapshot: {
+                filters,
+                pageSize: flags.pageSize,
+                concurrency: flags.concurrency,
+                signal: ctx.signal,
+                log,
+                recordedOptions: {
+                  pageSize: flags.pageSize,
+                  concurrency: flags.concurrency,
+                  filters: { ...filters, selector: filters.selector ?? null },
+                  schedule: flags.cron,
+                },
+              },
+              retention,
+              log,
+            });
+            // a run abandoned because we are stopping is not a failed backup
+            if (ctx.signal.aborted && !job.snapshot) {
+              log.info("snapshot in flight abandoned: nothing of it is visible");
+              return;
+            }
+            state = job.state;
+            const m = job.snapshot?.manifest;
+            const pruned = job.prune?.clusters.reduce((n, c) => n + c.remove.length, 0);
+            if (m) {
+              log.info("snapshot finished", {
+                snapshot: job.snapshot!.id,
+                status: m.status,
+                objects: m.counts.objects,
+                seconds: state.lastRun?.durationSeconds,
+                pruned,
+              });
+            }
+            if (job.error)
+              log.error(m ? "retention failed" : "snapshot failed", { error: oneLine(job.error) });
+            if (flags.metricsFile) await writeMetricsFile(flags.metricsFile, snapshotMetrics(state));
+          },
+        );
+      } finally {
+        await server?.close();
+        client.close();
+      }
+    });
+  return cmd;
+}

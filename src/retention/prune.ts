@@ -1,0 +1,125 @@
+import { isSnapshotId } from "../archive/format.ts";
+import { CrdBackupError } from "../errors.ts";
+import type { Logger } from "../report/log.ts";
+import { silentLogger } from "../report/log.ts";
+import type { StorageBackend } from "../storage/backend.ts";
+import { archiveKey, manifestKey, SNAPSHOTS_PREFIX, snapshotIdOfManifest } from "../storage/layout.ts";
+import { listSnapshots } from "../storage/snapshots.ts";
+import { applyPolicy, type Decision, type RetentionPolicy } from "./policy.ts";
+
+export interface PruneOptions {
+  policy: RetentionPolicy;
+  /** Only the snapshots of these clusters (kube-system uids); every cluster when absent. */
+  clusters?: string[];
+  dryRun: boolean;
+  /**
+   * Leftovers (archives without a manifest, unfinished uploads) younger than this may belong to a
+   * snapshot in progress, perhaps another cluster's sharing the prefix: they are left alone.
+   */
+  graceMs: number;
+  now?: Date;
+  log?: Logger;
+}
+
+export interface ClusterPrune {
+  uid: string;
+  server: string;
+  keep: Decision[];
+  remove: Decision[];
+}
+
+export interface PruneReport {
+  dryRun: boolean;
+  clusters: ClusterPrune[];
+  /** Snapshots whose manifest could not be read: never removed, reported for a human to look at. */
+  unreadable: { id: string; reason: string }[];
+  /** Archives of snapshots that never finished (no manifest), removed past the grace period. */
+  orphans: string[];
+  /** Unfinished multipart uploads or temp files removed. */
+  incompleteWrites: number;
+}
+
+/** The time a snapshot id starts with (20261122T041500Z-…). */
+function idTime(id: string): Date {
+  const t = id.slice(0, 16);
+  return new Date(
+    `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)}T${t.slice(9, 11)}:${t.slice(11, 13)}:${t.slice(13, 15)}Z`,
+  );
+}
+
+/**
+ * Applies a retention policy to every cluster's snapshots separately (several clusters may share
+ * one prefix), then removes what it does not keep. A snapshot is removed manifest first: from
+ * that moment it is no longer complete, so a crash half-way leaves only an archive that nothing
+ * lists, which the next prune removes. Only keys of crd-backup's layout are ever touched.
+ */
+export async function prune(storage: StorageBackend, options: PruneOptions): Promise<PruneReport> {
+  const log = options.log ?? silentLogger;
+  const now = options.now ?? new Date();
+  const report: PruneReport = {
+    dryRun: options.dryRun,
+    clusters: [],
+    unreadable: [],
+    orphans: [],
+    incompleteWrites: 0,
+  };
+  const snapshots = await listSnapshots(storage, (id, e) =>
+    report.unreadable.push({ id, reason: e.message }),
+  );
+
+  const byCluster = new Map<string, typeof snapshots>();
+  for (const s of snapshots) {
+    const uid = s.manifest.cluster.uid;
+    if (options.clusters && !options.clusters.includes(uid)) continue;
+    byCluster.set(uid, [...(byCluster.get(uid) ?? []), s]);
+  }
+  for (const [uid, list] of [...byCluster].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const decisions = applyPolicy(
+      list.map((s) => ({
+        id: s.id,
+        time: new Date(s.manifest.startedAt),
+        complete: s.manifest.status === "complete",
+      })),
+      options.policy,
+    );
+    const keep = decisions.filter((d) => d.keep);
+    if (keep.length === 0) {
+      // applyPolicy always keeps the newest snapshot; this guards the invariant, not a user choice
+      throw new CrdBackupError(
+        "USAGE",
+        `retention would remove every snapshot of cluster ${uid}; nothing was removed`,
+      );
+    }
+    report.clusters.push({
+      uid,
+      server: list.at(-1)!.manifest.cluster.server,
+      keep,
+      remove: decisions.filter((d) => !d.keep),
+    });
+  }
+
+  // archives whose manifest never came: interrupted snapshots, or a prune interrupted between its two deletes
+  const complete = new Set(snapshots.map((s) => s.id));
+  for (const u of report.unreadable) complete.add(u.id);
+  const cutoff = new Date(now.getTime() - options.graceMs);
+  for await (const { key } of storage.list(SNAPSHOTS_PREFIX)) {
+    const m = /^snapshots\/([^/]+)\/archive\.tar\.gz$/.exec(key);
+    if (!m || !isSnapshotId(m[1]!) || complete.has(m[1]!) || snapshotIdOfManifest(key)) continue;
+    if (idTime(m[1]!) < cutoff) report.orphans.push(m[1]!);
+  }
+
+  if (options.dryRun) return report;
+  for (const c of report.clusters) {
+    for (const d of c.remove) {
+      await storage.remove(manifestKey(d.id));
+      await storage.remove(archiveKey(d.id));
+      log.info("snapshot removed", { snapshot: d.id, cluster: c.uid });
+    }
+  }
+  for (const id of report.orphans) {
+    await storage.remove(archiveKey(id));
+    log.info("unfinished snapshot removed", { snapshot: id });
+  }
+  report.incompleteWrites = await storage.cleanupIncomplete(SNAPSHOTS_PREFIX, { olderThan: cutoff });
+  return report;
+}
