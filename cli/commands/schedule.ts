@@ -79,7 +79,7 @@ export function scheduleCommand(ctx: RunContext): Command {
             onSkip: () => (state = { ...state, skipped: state.skipped + 1 }),
           },
           async () => {
-            log.info("snapshot started");
+            log.info("scheduled run started");
             const job = await runSnapshotJob(client, storage, state, {
               snapshot: {
                 filters,
@@ -102,11 +102,12 @@ export function scheduleCommand(ctx: RunContext): Command {
               log.info("snapshot in flight abandoned: nothing of it is visible");
               return;
             }
-            state = job.state;
+            // ticks skipped while this run went on were counted in the meantime
+            state = { ...job.state, skipped: state.skipped };
             const m = job.snapshot?.manifest;
             const pruned = job.prune?.clusters.reduce((n, c) => n + c.remove.length, 0);
             if (m) {
-              log.info("snapshot finished", {
+              log.info("scheduled run finished", {
                 snapshot: job.snapshot!.id,
                 status: m.status,
                 objects: m.counts.objects,
