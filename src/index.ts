@@ -21,6 +21,19 @@ export type { RestoreReport, ReportEntry, Outcome } from "./restore/report.ts";
 export { diffSnapshot } from "./diff/snapshot-diff.ts";
 export type { DiffOptions, DiffResult, ResourceDiff } from "./diff/snapshot-diff.ts";
 
+export { exportSnapshot } from "./export/export.ts";
+export type { ExportOptions, ExportResult } from "./export/export.ts";
+
+export { runDrill, DRILL_LABEL } from "./drill/drill.ts";
+export type { DrillOptions, DrillReport } from "./drill/drill.ts";
+
+export { applyPolicy } from "./retention/policy.ts";
+export type { RetentionPolicy, Decision } from "./retention/policy.ts";
+export { prune } from "./retention/prune.ts";
+export type { PruneOptions, PruneReport } from "./retention/prune.ts";
+export { runSnapshotJob } from "./schedule/job.ts";
+export { runOnSchedule } from "./schedule/scheduler.ts";
+
 export type { StorageBackend } from "./storage/backend.ts";
 export { openStorage } from "./storage/location.ts";
 export { listSnapshots, resolveSnapshot } from "./storage/snapshots.ts";
