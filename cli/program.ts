@@ -6,6 +6,7 @@ import { exportCommand } from "./commands/export.ts";
 import { inspectCommand } from "./commands/inspect.ts";
 import { listCommand } from "./commands/list.ts";
 import { pruneCommand } from "./commands/prune.ts";
+import { rbacCommand } from "./commands/rbac.ts";
 import { restoreCommand } from "./commands/restore.ts";
 import { scheduleCommand } from "./commands/schedule.ts";
 import { snapshotCommand } from "./commands/snapshot.ts";
@@ -33,6 +34,7 @@ export function buildProgram(ctx: RunContext): Command {
     scheduleCommand(ctx),
     drillCommand(ctx),
     exportCommand(ctx),
+    rbacCommand(ctx),
   ]) {
     cmd.exitOverride().showHelpAfterError(`(run crd-backup ${cmd.name()} --help for usage)`);
     program.addCommand(cmd);
