@@ -34,6 +34,10 @@ export type { PruneOptions, PruneReport } from "./retention/prune.ts";
 export { runSnapshotJob } from "./schedule/job.ts";
 export { runOnSchedule } from "./schedule/scheduler.ts";
 
+export { buildClusterRole } from "./rbac/role.ts";
+export { clusterRoleFor } from "./rbac/discover.ts";
+export type { ClusterRole, RbacMode } from "./rbac/role.ts";
+
 export type { StorageBackend } from "./storage/backend.ts";
 export { openStorage } from "./storage/location.ts";
 export { listSnapshots, resolveSnapshot } from "./storage/snapshots.ts";
