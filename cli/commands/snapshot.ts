@@ -1,5 +1,4 @@
 import { Command } from "commander";
-import { CrdBackupError } from "../../src/errors.ts";
 import { writeMetricsFile } from "../../src/report/metrics.ts";
 import { emptyRunState, previousRunState, snapshotMetrics } from "../../src/report/snapshot-metrics.ts";
 import { runSnapshotJob } from "../../src/schedule/job.ts";
@@ -109,13 +108,13 @@ export function snapshotCommand(ctx: RunContext): Command {
             ...(job.prune ? pruneSummary(job.prune) : []),
           ]);
         }
+        // the snapshot is there and usable: partial, not a failure that a CronJob would retry
         if (job.error) {
-          throw new CrdBackupError(
-            "STORAGE",
-            `snapshot ${result.id} was taken, but retention failed: ${oneLine(job.error)}`,
+          process.stderr.write(
+            `crd-backup: snapshot ${result.id} was taken, but retention failed: ${oneLine(job.error)}\n`,
           );
         }
-        ctx.exitCode = m.status === "partial" ? EXIT.PARTIAL : EXIT.OK;
+        ctx.exitCode = m.status === "partial" || job.error ? EXIT.PARTIAL : EXIT.OK;
       } finally {
         progress.done();
         client.close();
