@@ -5,7 +5,7 @@ import { collectionPath, CRD_PATH, describeCrd, waitForCrdReady } from "../kube/
 import { isJsonObject, parseJson, stringifyJson, type JsonObject, type JsonValue } from "../kube/json.ts";
 import type { Logger } from "../report/log.ts";
 import { cleanObject } from "../snapshot/clean.ts";
-import { getJson, objectPath, OwnerLookup } from "./live.ts";
+import { digestOf, getJson, objectPath, OwnerLookup } from "./live.ts";
 import { comparableForm } from "./normalize.ts";
 import type { RestoreOptions } from "./options.ts";
 import type { ItemPlan, RestorePlan } from "./plan.ts";
@@ -329,8 +329,15 @@ async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise
         });
         uid = isOwner ? readUid(res.text) : undefined;
       } catch (e) {
-        if (!(e instanceof KubeApiError && e.status === 409) || r.policy !== "update") throw e;
-        item.action = "update"; // appeared since the plan was made
+        if (!(e instanceof KubeApiError && e.status === 409)) throw e;
+        // a create whose answer was lost (a reset, a time-out) and was retried finds its own object
+        const mine = options.dryRun ? undefined : await sameAsSent(ctx, path, text);
+        if (mine) {
+          uid = mine.uid;
+          warnings.push("the create's answer was lost and its retry found the object already there, as sent");
+        } else if (r.policy === "update")
+          item.action = "update"; // appeared since the plan was made
+        else throw e;
       }
     }
     if (item.action === "update") {
@@ -386,6 +393,16 @@ async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise
       reason,
     });
   }
+}
+
+/** The live object at `path` when it is what `sent` would have created (the comparable form restore uses). */
+async function sameAsSent(ctx: Context, path: string, sent: string): Promise<{ uid: string } | undefined> {
+  const live = await getJson(ctx.client, path, ctx.options.signal);
+  if (!live) return undefined;
+  const wanted = parseJson(sent) as JsonObject;
+  if (digestOf(live, false) !== digestOf(wanted, false)) return undefined;
+  const uid = isJsonObject(live["metadata"]) ? live["metadata"]["uid"] : undefined;
+  return typeof uid === "string" ? { uid } : undefined;
 }
 
 function readUid(text: string): string | undefined {

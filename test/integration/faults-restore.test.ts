@@ -202,11 +202,9 @@ describe("restore under kube-apiserver faults", () => {
       converged(run.afterSansStatus, beforeSansStatus, run.map);
     });
 
-    // KNOWN BUG (src/restore/apply.ts, not fixed here): the create reached the server, its answer
-    // was lost, and the retry got 409 AlreadyExists. restoreObject takes the 409 for an object
-    // that "appeared after the plan was made": it reports it skipped and never writes its status.
-    // The restore exits 0 although those objects lack their status. Remove `.fails` once fixed.
-    it.fails("and with its status, each reported created", () => {
+    // the retried create finds the object its lost answer made: it is reported created, and its
+    // status is written like any other's
+    it("and with its status, each reported created", () => {
       converged(run.after, before, run.map);
       expect(outcomes(run.report, "object").sort()).toEqual(createdAndPolicy());
     });
