@@ -1,0 +1,299 @@
+/**
+ * CPU harness for the snapshot pipeline, without a cluster: LIST pages in exactly the API
+ * server's format (as bench/seed.ts's objects come back from kube-apiserver, managedFields and
+ * all) are replayed through the real takeSnapshot (scan -> clean -> archive writer -> gzip) into a
+ * storage backend that discards the bytes. Prints client CPU per object, and per stage.
+ *
+ *   node bench/pipeline.ts [--crds 20] [--objects-per-crd 1000] [--page-size 500] [--concurrency 4]
+ *                          [--rounds 5] [--pages DIR] [--only STAGE] [--profile FILE]
+ *
+ * --pages DIR replays recorded responses instead (files DIR/<crd>/<n>.json, one LIST page each, in
+ * order), as a check that the synthetic pages cost what real ones do.
+ * --profile FILE writes a V8 CPU profile of the measured rounds only (open it in Chrome DevTools).
+ */
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { join } from "node:path";
+import { Writable, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { parseArgs } from "node:util";
+import { ArchiveWriter } from "../src/archive/writer.ts";
+import { newSnapshotId } from "../src/archive/format.ts";
+import { KubeApiError } from "../src/errors.ts";
+import type { KubeClient, KubeRequest, KubeResponse } from "../src/kube/client.ts";
+import { collectionPath, CRD_PATH } from "../src/kube/discovery.ts";
+import { listRawPages } from "../src/kube/list.ts";
+import { cleanObjectText } from "../src/snapshot/clean-text.ts";
+import { takeSnapshot } from "../src/snapshot/take.ts";
+import type { StorageBackend } from "../src/storage/backend.ts";
+import { BENCH_GROUP as GROUP } from "./seed.ts";
+
+const { values } = parseArgs({
+  options: {
+    crds: { type: "string", default: "20" },
+    "objects-per-crd": { type: "string", default: "1000" },
+    "page-size": { type: "string", default: "500" },
+    concurrency: { type: "string", default: "4" },
+    rounds: { type: "string", default: "5" },
+    pages: { type: "string" },
+    only: { type: "string" },
+    profile: { type: "string" },
+  },
+});
+const CRDS = Number(values.crds);
+const PER_CRD = Number(values["objects-per-crd"]);
+const PAGE = Number(values["page-size"]);
+const CONCURRENCY = Number(values.concurrency);
+const ROUNDS = Number(values.rounds);
+
+const pad = (n: number, width: number) => String(n).padStart(width, "0");
+const uid = (n: number) => `b372bb1b-8cd8-4f33-b689-${pad(n, 12)}`;
+const FILLER = "x".repeat(1700);
+
+/** One object as kube-apiserver serves it in a list: Go's field order, managedFields included. */
+function servedObject(plural: string, i: number, rv: number): string {
+  const kind = `Thing${plural.slice(6)}`;
+  const ts = "2026-11-22T08:05:48Z";
+  return JSON.stringify({
+    apiVersion: `${GROUP}/v1`,
+    kind,
+    metadata: {
+      creationTimestamp: ts,
+      generation: 1,
+      labels: { app: "bench", shard: String(i % 10) },
+      managedFields: [
+        {
+          apiVersion: `${GROUP}/v1`,
+          fieldsType: "FieldsV1",
+          fieldsV1: {
+            "f:metadata": { "f:labels": { ".": {}, "f:app": {}, "f:shard": {} } },
+            "f:spec": { ".": {}, "f:counter": {}, "f:index": {}, "f:payload": {}, "f:tags": {} },
+          },
+          manager: "unknown",
+          operation: "Update",
+          time: ts,
+        },
+      ],
+      name: `obj-${i}`,
+      namespace: `bench-${"abcd"[i % 4]}`,
+      resourceVersion: String(rv),
+      uid: uid(rv),
+    },
+    spec: { counter: JSON.rawJSON("9007199254740993"), index: i, payload: FILLER, tags: ["a", "b", "c"] },
+  });
+}
+
+/** The pages of each collection path, as the bytes the API server sends. */
+function synthesize(): Map<string, Buffer[]> {
+  const out = new Map<string, Buffer[]>();
+  let rv = 1000;
+  for (let c = 0; c < CRDS; c++) {
+    const plural = `things${pad(c, 2)}`;
+    const pages: Buffer[] = [];
+    for (let at = 0; at < PER_CRD; at += PAGE) {
+      const n = Math.min(PAGE, PER_CRD - at);
+      const items = Array.from({ length: n }, (_, k) => servedObject(plural, at + k, rv++)).join(",");
+      const more = at + n < PER_CRD;
+      const meta = more
+        ? `{"continue":"${Buffer.from(`${plural}/${at + n}`).toString("base64url")}","remainingItemCount":${PER_CRD - at - n},"resourceVersion":"${rv}"}`
+        : `{"resourceVersion":"${rv}"}`;
+      pages.push(
+        Buffer.from(
+          `{"apiVersion":"${GROUP}/v1","items":[${items}],"kind":"Thing${pad(c, 2)}List","metadata":${meta}}`,
+        ),
+      );
+    }
+    out.set(collectionPath(GROUP, "v1", plural), pages);
+  }
+  return out;
+}
+
+function recorded(dir: string): Map<string, Buffer[]> {
+  const out = new Map<string, Buffer[]>();
+  for (const [c, sub] of readdirSync(dir).sort().entries()) {
+    const files = readdirSync(join(dir, sub)).sort((a, b) => parseInt(a) - parseInt(b));
+    out.set(
+      collectionPath(GROUP, "v1", `things${pad(c, 2)}`),
+      files.map((f) => readFileSync(join(dir, sub, f))),
+    );
+  }
+  return out;
+}
+
+const collections = values.pages ? recorded(values.pages) : synthesize();
+const plurals = [...collections.keys()].map((p) => p.split("/").pop()!);
+const objects = [...collections.values()].flat().reduce((n, page) => {
+  const text = page.toString("latin1");
+  return n + (text.match(/"kind":"Thing\d+"/g)?.length ?? 0);
+}, 0);
+
+/** Each page by the continue token that asks for it. */
+const continued = new Map<string, Buffer>();
+for (const pages of collections.values()) {
+  for (let n = 1; n < pages.length; n++) {
+    const tail = pages[n - 1]!.subarray(-600).toString("latin1");
+    continued.set(/"continue":"([^"]+)"/.exec(tail)![1]!, pages[n]!);
+  }
+}
+
+function crdList(): string {
+  const items = plurals.map((plural) =>
+    JSON.stringify({
+      kind: "CustomResourceDefinition",
+      apiVersion: "apiextensions.k8s.io/v1",
+      metadata: { name: `${plural}.${GROUP}`, uid: uid(plurals.indexOf(plural)), resourceVersion: "1" },
+      spec: {
+        group: GROUP,
+        scope: "Namespaced",
+        names: { plural, kind: `Thing${plural.slice(6)}` },
+        versions: [
+          { name: "v1", served: true, storage: true, schema: { openAPIV3Schema: { type: "object" } } },
+        ],
+      },
+      status: { conditions: [{ type: "Established", status: "True" }] },
+    }),
+  );
+  return `{"apiVersion":"apiextensions.k8s.io/v1","items":[${items.join(",")}],"kind":"CustomResourceDefinitionList","metadata":{"resourceVersion":"1"}}`;
+}
+
+/**
+ * Answers like kube-apiserver, asynchronously (a macrotask per answer, as a socket would), and
+ * decodes each page from bytes as the real client does.
+ */
+function fakeClient(): KubeClient {
+  const crds = crdList();
+  const answer = async (req: KubeRequest): Promise<KubeResponse> => {
+    await new Promise((resolve) => setImmediate(resolve));
+    if (req.path === "/version") return { status: 200, text: '{"gitVersion":"v1.34.0"}' };
+    if (req.path === CRD_PATH) return { status: 200, text: crds };
+    const ns = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(req.path);
+    if (ns) {
+      const body = { kind: "Namespace", apiVersion: "v1", metadata: { name: ns[1], uid: uid(7) } };
+      return { status: 200, text: JSON.stringify(body) };
+    }
+    const pages = collections.get(req.path);
+    if (!pages) throw new KubeApiError(404, `GET ${req.path}: 404`, { method: "GET", path: req.path });
+    const token = req.query?.["continue"];
+    const page = token === undefined ? pages[0]! : continued.get(String(token))!;
+    return { status: 200, text: page.toString("utf8") };
+  };
+  return { server: "https://bench.invalid", request: answer } as unknown as KubeClient;
+}
+
+async function discard(body: Readable): Promise<number> {
+  let size = 0;
+  await pipeline(
+    body,
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        size += chunk.length;
+        callback();
+      },
+    }),
+  );
+  return size;
+}
+
+const storage: StorageBackend = {
+  location: "discard://",
+  write: async (_key, body) => ({ size: await discard(body) }),
+  createExclusive: async () => undefined,
+  read: () => Promise.reject(new Error("not readable")),
+  stat: async () => undefined,
+  list: async function* () {},
+  remove: async () => undefined,
+  cleanupIncomplete: async () => 0,
+};
+
+/** CPU (user + system) and wall time of `fn`, in µs per object. */
+async function measure(fn: () => Promise<unknown>): Promise<{ cpu: number; wall: number }> {
+  const cpu = process.cpuUsage();
+  const wall = performance.now();
+  await fn();
+  const used = process.cpuUsage(cpu);
+  return {
+    cpu: (used.user + used.system) / objects,
+    wall: ((performance.now() - wall) * 1000) / objects,
+  };
+}
+
+const client = fakeClient();
+const stages: Record<string, () => Promise<unknown>> = {
+  "decode+scan pages": async () => {
+    for (const path of collections.keys())
+      for await (const page of listRawPages(client, path, { pageSize: PAGE })) void page;
+  },
+  "decode+scan+clean": async () => {
+    for (const path of collections.keys())
+      for await (const page of listRawPages(client, path, { pageSize: PAGE }))
+        for (const [start] of page.items) cleanObjectText(page.text, start);
+  },
+  "archive writer only": async () => {
+    const writer = new ArchiveWriter(newSnapshotId(new Date()));
+    const consumed = discard(writer.stream);
+    for (const path of collections.keys()) {
+      const plural = path.split("/").pop()!;
+      for await (const page of listRawPages(client, path, { pageSize: PAGE })) {
+        const cleaned = page.items.map(([start]) => cleanObjectText(page.text, start));
+        const cpu = process.cpuUsage();
+        for (const c of cleaned) {
+          const ref = { group: GROUP, version: "v1", plural, namespace: c.namespace, name: c.name };
+          await writer.addObject(ref, Buffer.from(c.body), { uid: c.uid });
+        }
+        writerCpu += process.cpuUsage(cpu).user + process.cpuUsage(cpu).system;
+      }
+    }
+    await writer.finish();
+    await consumed;
+  },
+  "takeSnapshot (all)": () =>
+    takeSnapshot(client, storage, {
+      filters: {
+        includeGroups: [],
+        excludeGroups: [],
+        includeResources: [],
+        excludeResources: [],
+        includeNamespaces: [],
+        excludeNamespaces: [],
+      },
+      pageSize: PAGE,
+      concurrency: CONCURRENCY,
+    }),
+};
+let writerCpu = 0;
+
+process.stderr.write(
+  `pipeline: ${objects} objects (${collections.size} CRDs), page size ${PAGE}, concurrency ${CONCURRENCY}\n`,
+);
+const results: Record<string, { cpu: number; wall: number }[]> = {};
+const profiler = values.profile ? new Session() : undefined;
+if (profiler) {
+  profiler.connect();
+  await profiler.post("Profiler.enable");
+  await profiler.post("Profiler.setSamplingInterval", { interval: 100 });
+  await profiler.post("Profiler.start");
+}
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [name, fn] of Object.entries(stages)) {
+    if (values.only && !name.startsWith(values.only)) continue;
+    writerCpu = 0;
+    const r = await measure(fn);
+    if (name === "archive writer only") r.cpu = writerCpu / objects;
+    (results[name] ??= []).push(r);
+  }
+}
+if (profiler) {
+  const { profile } = await profiler.post("Profiler.stop");
+  writeFileSync(values.profile!, JSON.stringify(profile));
+  profiler.disconnect();
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+for (const [name, rs] of Object.entries(results)) {
+  const cpus = rs.map((r) => r.cpu);
+  console.log(
+    `${name.padEnd(22)} CPU ${median(cpus).toFixed(1).padStart(6)} µs/object (min ${Math.min(...cpus).toFixed(1)}, max ${Math.max(...cpus).toFixed(1)}), wall ${median(rs.map((r) => r.wall)).toFixed(1)} µs/object`,
+  );
+}
+console.log(
+  `peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB (harness, pages held in memory)`,
+);
