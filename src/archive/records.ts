@@ -38,6 +38,21 @@ export function parseEntryBody(entry: string, body: Buffer): Json {
 }
 
 /**
+ * What an index record takes from an entry body (besides metadata.name, which must equal the name
+ * in the entry name): for objects, their apiVersion, kind and owners' uids; for any entry without a
+ * CRDBACKUP.uid record, metadata.uid.
+ */
+export interface BodyFields {
+  name: unknown;
+  uid?: string | undefined;
+  apiVersion?: unknown;
+  kind?: unknown;
+  namespace?: unknown;
+  /** metadata.ownerReferences as found in the body; each must have a string uid. */
+  ownerReferences?: unknown;
+}
+
+/**
  * Derive the index record of a crd, namespace or object entry, checking that the body agrees with
  * its name. `originalUid` is the entry's CRDBACKUP.uid record; without one, the body's own
  * metadata.uid (if any) is the uid.
@@ -49,32 +64,54 @@ export function describeEntry(
   sha256: string,
   originalUid?: string,
 ): IndexRecord {
-  const bad = (why: string) => archiveInvalid(`archive entry ${quote(entry)}: ${why}`, { entry });
   const doc = parseEntryBody(entry, body);
   const metadata = isObject(doc["metadata"]) ? doc["metadata"] : {};
-  const name = metadata["name"];
-  const uid = originalUid ?? (typeof metadata["uid"] === "string" ? metadata["uid"] : undefined);
+  return describeFields(entry, parsed, body.length, sha256, originalUid, {
+    name: metadata["name"],
+    uid: typeof metadata["uid"] === "string" ? metadata["uid"] : undefined,
+    apiVersion: doc["apiVersion"],
+    kind: doc["kind"],
+    namespace: metadata["namespace"],
+    ownerReferences: metadata["ownerReferences"],
+  });
+}
+
+/**
+ * describeEntry for a caller that has already read the body's fields (a snapshot does, while it
+ * cleans each object's text): the same record and the same checks, without parsing the body again.
+ */
+export function describeFields(
+  entry: string,
+  parsed: ContentEntryName,
+  size: number,
+  sha256: string,
+  originalUid: string | undefined,
+  fields: BodyFields,
+): IndexRecord {
+  const bad = (why: string) => archiveInvalid(`archive entry ${quote(entry)}: ${why}`, { entry });
+  const name = fields.name;
+  const uid = originalUid ?? fields.uid;
   const expectedName = parsed.kind === "object" ? parsed.ref.name : parsed.name;
   if (name !== expectedName)
     throw bad(`metadata.name is ${quote(String(name))}, expected ${quote(expectedName)}`);
 
   // Only the fields that apply are set, so `"uid" in record` means there is one; order is indexLine's job.
-  const common: IndexRecord = { entry, sha256, size: body.length, kind: parsed.kind, name: expectedName };
+  const common: IndexRecord = { entry, sha256, size, kind: parsed.kind, name: expectedName };
   if (uid !== undefined) common.uid = uid;
   if (parsed.kind !== "object") return common;
 
   const { group, version, plural, namespace } = parsed.ref;
   const apiVersion = `${group}/${version}`;
-  if (doc["apiVersion"] !== apiVersion) {
-    throw bad(`apiVersion is ${quote(String(doc["apiVersion"]))}, expected ${quote(apiVersion)}`);
+  if (fields.apiVersion !== apiVersion) {
+    throw bad(`apiVersion is ${quote(String(fields.apiVersion))}, expected ${quote(apiVersion)}`);
   }
-  const resourceKind = doc["kind"];
+  const resourceKind = fields.kind;
   if (typeof resourceKind !== "string" || resourceKind === "") throw bad("kind is missing");
-  const bodyNamespace = metadata["namespace"] ?? "";
+  const bodyNamespace = fields.namespace ?? "";
   if (bodyNamespace !== (namespace ?? "")) {
     throw bad(`metadata.namespace is ${quote(String(bodyNamespace))}, expected ${quote(namespace ?? "")}`);
   }
-  const owners = Array.isArray(metadata["ownerReferences"]) ? (metadata["ownerReferences"] as unknown[]) : [];
+  const owners = Array.isArray(fields.ownerReferences) ? (fields.ownerReferences as unknown[]) : [];
   const ownerUids = owners.map((owner) => {
     if (!isObject(owner) || typeof owner["uid"] !== "string") throw bad("an ownerReference has no uid");
     return owner["uid"];

@@ -22,7 +22,9 @@ export class IndexSpool {
   readonly path: string;
   #handle: FileHandle | undefined;
   #pending: string[] = [];
-  #pendingBytes = 0;
+  #pendingLength = 0;
+  /** The write in progress, if any: writes go one at a time, in order. */
+  #writing: Promise<void> | undefined;
   readonly #hash = createHash("sha256");
   #size = 0;
   #lines = 0;
@@ -31,25 +33,38 @@ export class IndexSpool {
     this.path = join(dir, `crd-backup-index-${randomUUID()}.jsonl`);
   }
 
-  /** Callers await each append before the next; the writer's queue guarantees that. */
-  async append(line: string): Promise<void> {
-    const bytes = Buffer.byteLength(line, "utf8");
-    this.#hash.update(line, "utf8");
-    this.#size += bytes;
+  /**
+   * Buffers a line; every FLUSH_BYTES or so the batch goes to the file, and the write in progress
+   * is returned: await it before appending more (the writer does), so memory stays bounded.
+   */
+  append(line: string): Promise<void> | undefined {
     this.#lines += 1;
     this.#pending.push(line);
-    this.#pendingBytes += bytes;
-    if (this.#pendingBytes >= FLUSH_BYTES) await this.#flush();
+    this.#pendingLength += line.length;
+    if (this.#pendingLength < FLUSH_BYTES) return undefined;
+    return this.#flush();
   }
 
-  async #flush(): Promise<void> {
-    // "ax": append, and never into a file someone else created; 0600: object metadata is private.
-    this.#handle ??= await open(this.path, "ax", 0o600);
-    if (this.#pending.length === 0) return;
-    const data = this.#pending.join("");
+  #flush(): Promise<void> {
+    const data = Buffer.from(this.#pending.join(""), "utf8");
     this.#pending = [];
-    this.#pendingBytes = 0;
-    await this.#handle.writeFile(data, "utf8");
+    this.#pendingLength = 0;
+    this.#hash.update(data);
+    this.#size += data.length;
+    const previous = this.#writing ?? Promise.resolve();
+    const writing = previous.then(async () => {
+      // "ax": append, and never into a file someone else created; 0600: object metadata is private.
+      this.#handle ??= await open(this.path, "ax", 0o600);
+      if (data.length > 0) await this.#handle.writeFile(data);
+    });
+    this.#writing = writing;
+    writing.then(
+      () => {
+        if (this.#writing === writing) this.#writing = undefined;
+      },
+      () => undefined, // reported to whoever awaits the returned promise, or by seal
+    );
+    return writing;
   }
 
   /** Flush and close; after this the file is complete and can be read back. */
@@ -64,8 +79,9 @@ export class IndexSpool {
     return createReadStream(this.path);
   }
 
-  /** Idempotent, and safe whether or not the file was ever created. */
+  /** Idempotent, and safe whether or not the file was ever created, or a write is in progress. */
   async remove(): Promise<void> {
+    await this.#writing?.catch(() => undefined);
     const handle = this.#handle;
     this.#handle = undefined;
     await handle?.close().catch(() => undefined);

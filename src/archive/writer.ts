@@ -1,15 +1,18 @@
 /**
  * Streams an archive: entries in, gzip bytes out through `stream`, which an uploader consumes. The
- * writer knows nothing about storage. Memory stays bounded by what is in flight: each add resolves
- * only once its entry has been handed on to gzip (so a slow consumer slows the producer), and the
- * index goes to a temp file instead of memory.
+ * writer knows nothing about storage. Memory stays bounded by what is in flight: entries are
+ * copied into a batch that goes to gzip when full, and an add resolves only once gzip has room
+ * for more (so a slow consumer slows the producer); the index goes to a temp file instead of
+ * memory.
+ *
+ * The tar stream is written here, header blocks and all (see TarHeaders): a general tar packer
+ * costs several stream objects, callbacks and promises per entry, more than the rest of a
+ * snapshot's work on a ~2 KiB object.
  */
-import { createHash } from "node:crypto";
-import { once } from "node:events";
+import { createHash, hash as oneShotHash } from "node:crypto";
 import { Transform, pipeline, type Readable } from "node:stream";
 import { finished } from "node:stream/promises";
-import { createGzip } from "node:zlib";
-import * as tar from "tar-stream";
+import { createGzip, type Gzip, type ZlibOptions } from "node:zlib";
 import { CrdBackupError } from "../errors.ts";
 import {
   ARCHIVE_FORMAT,
@@ -30,7 +33,7 @@ import {
 } from "./format.ts";
 import { crdEntryName, namespaceEntryName, objectEntryName, type ContentEntryName } from "./names.ts";
 import { EntryOrder } from "./order.ts";
-import { describeEntry, indexLine } from "./records.ts";
+import { describeEntry, describeFields, indexLine, type BodyFields } from "./records.ts";
 import { IndexSpool } from "./spool.ts";
 
 /**
@@ -38,6 +41,13 @@ import { IndexSpool } from "./spool.ts";
  * level 1 costs about a third of the default level's CPU for archives ~15% larger.
  */
 const GZIP_LEVEL = 1;
+
+/**
+ * Entries are copied into batches of this size before they go to gzip: zlib runs every write as
+ * a separate thread-pool job, so small writes cost more than the compression. Two batches may
+ * wait in gzip's buffer, so one compresses while the next fills.
+ */
+const BATCH_BYTES = 64 * 1024;
 
 export interface ArchiveWriterOptions {
   /** Modification time of every entry; defaults to when the writer was created. */
@@ -52,45 +62,82 @@ export interface ArchiveWriterOptions {
 export interface EntryMeta {
   /** metadata.uid in the source cluster, when the body no longer has it (restore relinks owners by it). */
   uid?: string | undefined;
+  /**
+   * The body's fields the index needs, when the caller has just read them from the body (a
+   * snapshot does, while cleaning each object): the body is then not parsed again. They are
+   * checked against the entry name as a parsed body's would be; that they are the body's own is
+   * the caller's promise (verify recomputes every index line from the bodies).
+   */
+  fields?: BodyFields;
 }
 
 type State = "open" | "finishing" | "finished" | "aborted";
 
-/**
- * tar-stream emits many 512-byte blocks per entry, and zlib runs every write as a separate
- * thread-pool job; batching them makes small entries several times cheaper.
- */
-const BATCH_BYTES = 64 * 1024;
+const BLOCK = 512;
+const ZEROS = Buffer.alloc(2 * BLOCK);
+const TYPE_FILE = 0x30; // '0'
+const TYPE_PAX = 0x78; // 'x'
 
-function coalesce(limit: number): Transform {
-  let chunks: Buffer[] = [];
-  let size = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size < limit) return callback();
-      const batch = Buffer.concat(chunks, size);
-      chunks = [];
-      size = 0;
-      callback(null, batch);
-    },
-    flush(callback) {
-      callback(null, size > 0 ? Buffer.concat(chunks, size) : undefined);
-    },
-  });
+/**
+ * ustar header blocks as tar-stream wrote them (so archives stay byte for byte what they were):
+ * every header is named "PaxHeader" (the pax path record is authoritative), mode 0644, uid and
+ * gid 0, the snapshot's mtime; only the size, the type flag and the checksum vary.
+ */
+class TarHeaders {
+  readonly #template = Buffer.alloc(BLOCK);
+  /** Checksum of the template, with the checksum field counted as spaces. */
+  readonly #sum: number;
+
+  constructor(mtime: Date) {
+    const t = this.#template;
+    const octal = (value: number, digits: number) => `${value.toString(8).padStart(digits, "0")} `;
+    t.write("PaxHeader", 0, "latin1");
+    t.write(octal(0o644, 6), 100, "latin1");
+    t.write(octal(0, 6), 108, "latin1");
+    t.write(octal(0, 6), 116, "latin1");
+    t.write(octal((mtime.getTime() / 1000) | 0, 11), 136, "latin1");
+    t.write("ustar\u000000", 257, "latin1");
+    t.write(octal(0, 6), 329, "latin1");
+    t.write(octal(0, 6), 337, "latin1");
+    let sum = 8 * 0x20;
+    for (let i = 0; i < BLOCK; i++) if (i < 148 || i >= 156) sum += t[i]!;
+    this.#sum = sum;
+  }
+
+  /** One header block at `out[at]`. Sizes stay below 8 GiB (11 octal digits): entries are capped far lower. */
+  write(out: Buffer, at: number, type: number, size: number): void {
+    this.#template.copy(out, at);
+    const digits = size.toString(8).padStart(11, "0");
+    out.write(digits, at + 124, "latin1");
+    out[at + 135] = 0x20;
+    out[at + 156] = type;
+    let sum = this.#sum + type + 0x20;
+    for (let i = 0; i < 11; i++) sum += digits.charCodeAt(i);
+    out.write(`${sum.toString(8).padStart(6, "0")} `, at + 148, "latin1");
+  }
 }
 
-const sha256 = (data: Buffer | string): string => createHash("sha256").update(data).digest("hex");
+/** A pax record: its own length in decimal, a space, key=value, a newline. */
+function paxRecord(key: string, value: string): string {
+  const body = ` ${key}=${value}\n`;
+  const len = Buffer.byteLength(body);
+  let digits = String(len).length;
+  if (len + digits >= 10 ** digits) digits++;
+  return `${len + digits}${body}`;
+}
+
+const padding = (size: number): number => (BLOCK - (size % BLOCK)) % BLOCK;
+const sha256 = (data: Buffer): string => oneShotHash("sha256", data, "hex");
 const noop = (): void => undefined;
+const RESOLVED = Promise.resolve();
 
 export class ArchiveWriter {
   readonly snapshotId: string;
   /** The archive's gzip bytes. Consume it to the end, or the writer stalls (that is the backpressure). */
   readonly stream: Readable;
 
-  readonly #pack = tar.pack();
-  readonly #mtime: Date;
+  readonly #gzip: Gzip;
+  readonly #headers: TarHeaders;
   readonly #order = new EntryOrder();
   readonly #spool: IndexSpool;
   readonly #hash = createHash("sha256");
@@ -98,8 +145,11 @@ export class ArchiveWriter {
   #digest: string | undefined;
   #entries = 0;
   readonly #counts: EntryCounts = { crds: 0, namespaces: 0, objects: 0 };
-  /** Writes run one at a time, in call order; the chain itself never rejects. */
-  #queue: Promise<void> = Promise.resolve();
+  /** Tar bytes not yet handed to gzip: #batch[0, #used). */
+  #batch = Buffer.allocUnsafe(BATCH_BYTES);
+  #used = 0;
+  /** Pending while gzip's buffer is full; rejects if the writer fails first. */
+  #room: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
   #state: State = "open";
   #failure: unknown;
   #totals: ArchiveTotals | undefined;
@@ -109,7 +159,7 @@ export class ArchiveWriter {
   constructor(snapshotId: string, options: ArchiveWriterOptions = {}) {
     if (!isSnapshotId(snapshotId)) throw archiveInvalid(`invalid snapshot ID ${quote(snapshotId)}`);
     this.snapshotId = snapshotId;
-    this.#mtime = options.mtime ?? new Date();
+    this.#headers = new TarHeaders(options.mtime ?? new Date());
     this.#spool = new IndexSpool(options.tmpDir);
 
     // Hash and count the compressed bytes as they leave: that is what storage will hold.
@@ -125,15 +175,25 @@ export class ArchiveWriter {
       },
     });
     this.stream = meter;
-    pipeline(this.#pack, coalesce(BATCH_BYTES), createGzip({ level: GZIP_LEVEL }), meter, (err) => {
+    // zlib passes stream options on, though its types do not say so
+    const gzipOptions: ZlibOptions & { writableHighWaterMark: number } = {
+      level: GZIP_LEVEL,
+      writableHighWaterMark: 2 * BATCH_BYTES,
+    };
+    this.#gzip = createGzip(gzipOptions);
+    this.#gzip.on("drain", () => {
+      const room = this.#room;
+      this.#room = undefined;
+      room?.resolve();
+    });
+    pipeline(this.#gzip, meter, (err) => {
       if (err) this.#fail(meter.errored ?? err); // the consumer's own error, not "premature close"
     });
 
     const header = { format: ARCHIVE_FORMAT, formatVersion: FORMAT_VERSION, snapshotId };
     const headerBody = Buffer.from(JSON.stringify(header), "utf8");
     this.#order.accept(HEADER_ENTRY, { kind: "header" });
-    // A failure here is recorded in #failure and reported by every later call.
-    this.#enqueue(() => this.#writeEntry(HEADER_ENTRY, headerBody, sha256(headerBody))).catch(noop);
+    this.#writeEntry(HEADER_ENTRY, headerBody, sha256(headerBody));
 
     this.#signal = options.signal;
     if (this.#signal?.aborted) this.#onAbort();
@@ -141,8 +201,8 @@ export class ArchiveWriter {
   }
 
   /**
-   * Each add resolves once the entry has been handed on downstream; await it before the next add.
-   * A rejected add whose entry was invalid (bad name, body not matching it, out of order) leaves the
+   * Each add resolves once there is room for more downstream; await it before the next add. A
+   * rejected add whose entry was invalid (bad name, body not matching it, out of order) leaves the
    * writer usable; any other failure ends it.
    */
   addCrd(name: string, body: Buffer, meta: EntryMeta = {}): Promise<void> {
@@ -167,25 +227,26 @@ export class ArchiveWriter {
     if (this.#state !== "open") throw this.#unusable();
     this.#state = "finishing";
     try {
-      await this.#enqueue(async () => {
-        const index = await this.#spool.seal();
-        if (index.size > MAX_INDEX_SIZE)
-          throw archiveInvalid(`index.jsonl would exceed ${MAX_INDEX_SIZE} bytes`);
-        await this.#writeIndex(index.size, index.sha256);
-        this.#pack.finalize();
-        await finished(this.stream);
-        if (this.#digest === undefined) throw new Error("archive stream ended without a digest");
-        this.#totals = {
-          sha256: this.#digest,
-          size: this.#size,
-          entries: this.#entries,
-          indexSha256: index.sha256,
-          indexEntries: index.lines,
-          counts: { ...this.#counts },
-        };
-      });
+      this.#checkAlive();
+      const index = await this.#spool.seal();
+      if (index.size > MAX_INDEX_SIZE)
+        throw archiveInvalid(`index.jsonl would exceed ${MAX_INDEX_SIZE} bytes`);
+      await this.#writeIndex(index.size, index.sha256);
+      this.#append(ZEROS); // the end of the tar stream: two zero blocks
+      this.#flush();
+      this.#gzip.end();
+      await finished(this.stream);
+      if (this.#digest === undefined) throw new Error("archive stream ended without a digest");
+      this.#totals = {
+        sha256: this.#digest,
+        size: this.#size,
+        entries: this.#entries,
+        indexSha256: index.sha256,
+        indexEntries: index.lines,
+        counts: { ...this.#counts },
+      };
       this.#state = "finished";
-      return this.#totals!;
+      return this.#totals;
     } catch (err) {
       await this.abort(err);
       throw this.#failure;
@@ -206,30 +267,33 @@ export class ArchiveWriter {
       err ?? new CrdBackupError("ABORTED", `writing the archive of snapshot ${this.snapshotId} was aborted`),
     );
     this.#signal?.removeEventListener("abort", this.#onAbort);
-    await this.#queue;
     await this.#spool.remove().catch(noop); // never rejects: callers abort on their own error paths
   }
 
-  /** Validate synchronously, so a bad entry rejects only its own call and the archive stays usable. */
+  /**
+   * Validate, then write at once, in call order: a bad entry rejects only its own call and the
+   * archive stays usable. The returned promise is the backpressure.
+   */
   #add(name: () => [string, ContentEntryName], body: Buffer, meta: EntryMeta): Promise<void> {
-    let prepared: { entry: string; kind: ContentEntryName["kind"]; hash: string; line: string };
+    let room: Promise<void> | undefined;
     try {
-      prepared = this.#prepare(name, body, meta);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const { entry, kind, hash, line } = prepared;
-    return this.#enqueue(async () => {
-      await this.#writeEntry(entry, body, hash, meta.uid);
-      await this.#spool.append(line);
+      if (this.#state !== "open") throw this.#unusable();
+      this.#checkAlive();
+      const { entry, kind, hash, line } = this.#prepare(name, body, meta);
+      this.#writeEntry(entry, body, hash, meta.uid);
       if (kind === "crd") this.#counts.crds += 1;
       else if (kind === "namespace") this.#counts.namespaces += 1;
       else this.#counts.objects += 1;
-    });
+      const spooled = this.#spool.append(line);
+      room = spooled ? this.#guard(spooled) : undefined;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.#room) room = room ? Promise.all([room, this.#room.promise]).then(noop) : this.#room.promise;
+    return room ?? RESOLVED;
   }
 
   #prepare(name: () => [string, ContentEntryName], body: Buffer, meta: EntryMeta) {
-    if (this.#state !== "open") throw this.#unusable();
     const [entry, parsed] = name();
     if (body.length > MAX_ENTRY_SIZE) {
       throw archiveInvalid(`archive entry ${quote(entry)} is larger than ${MAX_ENTRY_SIZE} bytes`, { entry });
@@ -238,66 +302,119 @@ export class ArchiveWriter {
       throw archiveInvalid(`archive entry ${quote(entry)}: ${quote(meta.uid)} is not a valid uid`, { entry });
     }
     const hash = sha256(body);
-    const line = indexLine(describeEntry(entry, parsed, body, hash, meta.uid));
+    const record = meta.fields
+      ? describeFields(entry, parsed, body.length, hash, meta.uid, meta.fields)
+      : describeEntry(entry, parsed, body, hash, meta.uid);
+    const line = indexLine(record);
     this.#order.accept(entry, parsed); // last: it records the entry, so only once everything else passed
     return { entry, kind: parsed.kind, hash, line };
   }
 
-  #enqueue(task: () => Promise<void>): Promise<void> {
-    const run = this.#queue.then(async () => {
-      // A consumer that destroyed the stream may not have been noticed by the pipeline yet.
-      if (this.stream.destroyed) this.#fail(this.stream.errored ?? this.#closedEarly());
-      if (this.#failure !== undefined) throw this.#failure;
-      try {
-        await task();
-      } catch (err) {
-        // Report the first cause (say, the uploader's error) rather than tar-stream's "destroyed".
-        this.#fail(this.stream.errored ?? err);
-        throw this.#failure;
-      }
-    });
-    this.#queue = run.then(noop, noop);
-    return run;
-  }
-
-  /** Resolves once the pack has accepted the whole entry, i.e. when there is room downstream. */
-  #writeEntry(entry: string, body: Buffer, hash: string, uid?: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#pack.entry(this.#header(entry, body.length, hash, uid), body, (err) => {
-        if (err) return reject(err);
-        this.#entries += 1;
-        resolve();
-      });
+  /** A failure of the writer's own I/O ends the writer, and is what every later call reports. */
+  #guard(work: Promise<void>): Promise<void> {
+    return work.catch((err: unknown) => {
+      this.#fail(err);
+      throw this.#failure;
     });
   }
 
-  /** The index is streamed from the spool file, respecting backpressure like any entry. */
-  async #writeIndex(size: number, hash: string): Promise<void> {
-    let sink: ReturnType<tar.Pack["entry"]> | undefined;
-    const done = new Promise<void>((resolve, reject) => {
-      sink = this.#pack.entry(this.#header(INDEX_ENTRY, size, hash), (err) =>
-        err ? reject(err) : resolve(),
-      );
-    });
-    done.catch(noop); // awaited below; this only keeps an early rejection from being reported as unhandled
-    for await (const chunk of this.#spool.read()) {
-      if (!sink!.write(chunk as Buffer)) await Promise.race([once(sink!, "drain"), done]);
-    }
-    sink!.end(undefined);
-    await done;
+  /** Throws the failure that ended the writer, noticing a consumer that destroyed the stream. */
+  #checkAlive(): void {
+    // A consumer that destroyed the stream may not have been noticed by the pipeline yet.
+    if (this.stream.destroyed) this.#fail(this.stream.errored ?? this.#closedEarly());
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** Headers, body, padding: appended to the batch. */
+  #writeEntry(entry: string, body: Buffer, hash: string, uid?: string): void {
+    this.#writeHeaders(entry, body.length, hash, uid);
+    this.#append(body);
+    this.#append(ZEROS.subarray(0, padding(body.length)));
     this.#entries += 1;
   }
 
-  #header(name: string, size: number, hash: string, uid?: string): Parameters<tar.Pack["entry"]>[0] {
-    const pax: Record<string, string> = { [PAX_SHA256]: hash };
-    if (uid !== undefined) pax[PAX_UID] = uid;
-    return { name, size, type: "file", mode: 0o644, mtime: this.#mtime, pax };
+  /** The pax header block, the pax records and the ustar header block, contiguous in the batch. */
+  #writeHeaders(entry: string, size: number, hash: string, uid?: string): void {
+    let pax = paxRecord("path", entry) + paxRecord(PAX_SHA256, hash);
+    if (uid !== undefined) pax += paxRecord(PAX_UID, uid);
+    const paxSize = Buffer.byteLength(pax);
+    this.#reserve(BLOCK + paxSize + padding(paxSize) + BLOCK);
+    const out = this.#batch;
+    let at = this.#used;
+    this.#headers.write(out, at, TYPE_PAX, paxSize);
+    at += BLOCK;
+    at += out.write(pax, at, "utf8");
+    out.fill(0, at, at + padding(paxSize));
+    at += padding(paxSize);
+    this.#headers.write(out, at, TYPE_FILE, size);
+    this.#used = at + BLOCK;
+  }
+
+  /** The index is streamed from the spool file, waiting for room like any entry. */
+  async #writeIndex(size: number, hash: string): Promise<void> {
+    this.#writeHeaders(INDEX_ENTRY, size, hash);
+    let read = 0;
+    for await (const chunk of this.#spool.read()) {
+      this.#append(chunk as Buffer);
+      read += (chunk as Buffer).length;
+      if (this.#room) await this.#room.promise;
+      this.#checkAlive();
+    }
+    if (read !== size) throw new Error(`index.jsonl: spooled ${size} bytes, read back ${read}`);
+    this.#append(ZEROS.subarray(0, padding(size)));
+    this.#entries += 1;
+  }
+
+  /** Makes `bytes` contiguous bytes available in the batch (headers are never split). */
+  #reserve(bytes: number): void {
+    if (this.#used + bytes > this.#batch.length) this.#flush();
+    if (bytes > this.#batch.length) this.#batch = Buffer.allocUnsafe(bytes);
+  }
+
+  /** Copies `data` into the batch, handing full batches to gzip; large data goes to gzip as it is. */
+  #append(data: Buffer): void {
+    if (data.length >= BATCH_BYTES) {
+      this.#flush();
+      this.#write(data);
+      return;
+    }
+    let from = 0;
+    while (from < data.length) {
+      if (this.#used === this.#batch.length) this.#flush();
+      const n = data.copy(this.#batch, this.#used, from);
+      this.#used += n;
+      from += n;
+    }
+  }
+
+  #flush(): void {
+    if (this.#used === 0) return;
+    const full = this.#batch.subarray(0, this.#used);
+    this.#batch = Buffer.allocUnsafe(BATCH_BYTES); // gzip keeps `full` until it has compressed it
+    this.#used = 0;
+    this.#write(full);
+  }
+
+  #write(data: Buffer): void {
+    if (this.#gzip.write(data) || this.#room) return;
+    let resolve = noop;
+    let reject: (err: unknown) => void = noop;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    promise.catch(noop); // rejected only on failure, which whoever awaits it reports
+    this.#room = { promise, resolve, reject };
   }
 
   #fail(err: unknown): void {
     if (this.#failure !== undefined) return;
     this.#failure = err;
+    const room = this.#room;
+    this.#room = undefined;
+    room?.reject(err);
     if (!this.stream.destroyed) this.stream.destroy(err instanceof Error ? err : new Error(String(err)));
+    if (!this.#gzip.destroyed) this.#gzip.destroy();
   }
 
   #unusable(): unknown {

@@ -1,0 +1,113 @@
+import { gunzipSync } from "node:zlib";
+import * as tar from "tar-stream";
+import { describe, expect, it } from "vitest";
+import { ArchiveWriter, type ObjectRef } from "../../../src/archive/index.ts";
+import { describeEntry, indexLine } from "../../../src/archive/records.ts";
+import {
+  SNAPSHOT_ID,
+  crdBody,
+  drain,
+  expectInvalid,
+  namespaceBody,
+  objectBody,
+  sha256,
+  unpack,
+  writeArchive,
+} from "./helpers.ts";
+
+const MTIME = new Date("2026-11-22T04:15:00Z");
+const widgets = { group: "example.com", version: "v1", plural: "widgets" };
+
+/** The same entries packed by tar-stream, the general-purpose packer the writer replaced. */
+async function referenceTar(entries: { name: string; body: Buffer; uid?: string }[]): Promise<Buffer> {
+  const p = tar.pack();
+  const out = drain(p as unknown as AsyncIterable<Buffer>);
+  for (const e of entries) {
+    const pax: Record<string, string> = { "CRDBACKUP.sha256": sha256(e.body) };
+    if (e.uid !== undefined) pax["CRDBACKUP.uid"] = e.uid;
+    await new Promise<void>((resolve, reject) =>
+      p.entry({ name: e.name, type: "file", mode: 0o644, mtime: MTIME, pax }, e.body, (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+  }
+  p.finalize();
+  return out;
+}
+
+describe("archive writer, tar stream", () => {
+  it("writes the bytes tar-stream's packer wrote, block for block", async () => {
+    const long = { ...widgets, namespace: "n".repeat(63), name: `long-${"x".repeat(120)}` }; // name > 100 bytes
+    const big = { ...widgets, namespace: "ns", name: "big" }; // a body larger than a write batch
+    const exact = { ...widgets, namespace: "ns", name: "exact" };
+    const unicode = { ...widgets, name: "unicode" };
+    const bodies = new Map<ObjectRef, Buffer>([
+      [long, objectBody(long)],
+      [big, objectBody(big, { spec: { blob: "b".repeat(200 * 1024) } })],
+      [exact, objectBody(exact)],
+      [unicode, objectBody(unicode, { spec: { text: "héllo ✓ 😀 \u2028 日本語" } })],
+    ]);
+    // pad one body to exactly 1024 bytes: no padding block after it
+    const e = bodies.get(exact)!;
+    bodies.set(exact, objectBody(exact, { pad: "p".repeat(1024 - e.length - ',"pad":""'.length) }));
+    expect(bodies.get(exact)!.length).toBe(1024);
+
+    const { bytes } = await writeArchive(async (w) => {
+      await w.addCrd("widgets.example.com", crdBody("widgets.example.com"), { uid: "crd-uid" });
+      for (const [ref, body] of bodies) await w.addObject(ref, body, { uid: `uid-${ref.name.length}` });
+      await w.addNamespace("ns", namespaceBody("ns"));
+    });
+    const entries = await unpack(bytes);
+    const header = entries[0]!;
+    const index = entries[entries.length - 1]!;
+    const reference = await referenceTar([
+      header,
+      { name: "crds/widgets.example.com.json", body: crdBody("widgets.example.com"), uid: "crd-uid" },
+      ...[...bodies].map(([ref, body]) => ({
+        name: `objects/example.com/v1/widgets/${ref.namespace ?? "_cluster"}/${ref.name}.json`,
+        body,
+        uid: `uid-${ref.name.length}`,
+      })),
+      { name: "namespaces/ns.json", body: namespaceBody("ns") },
+      index,
+    ]);
+    expect(gunzipSync(bytes).equals(reference)).toBe(true);
+  });
+
+  it("takes an object's index fields from the caller, with the checks a parsed body gets", async () => {
+    const ref = { ...widgets, namespace: "ns", name: "a" };
+    const body = objectBody(ref, {}, ["owner-1"]);
+    const fields = {
+      name: "a",
+      namespace: "ns",
+      apiVersion: "example.com/v1",
+      kind: "Widget",
+      ownerReferences: [{ uid: "owner-1" }],
+    };
+    const writer = new ArchiveWriter(SNAPSHOT_ID, { mtime: MTIME });
+    const consumed = drain(writer.stream);
+    await expectInvalid(
+      writer.addObject(ref, body, { fields: { ...fields, name: "b" } }),
+      /metadata\.name is "b"/,
+    );
+    await expectInvalid(
+      writer.addObject(ref, body, { fields: { ...fields, apiVersion: "example.com/v2" } }),
+      /apiVersion is "example.com\/v2"/,
+    );
+    await expectInvalid(
+      writer.addObject(ref, body, { fields: { ...fields, kind: undefined } }),
+      /kind is missing/,
+    );
+    await expectInvalid(
+      writer.addObject(ref, body, { fields: { ...fields, ownerReferences: [{ uid: undefined }] } }),
+      /ownerReference has no uid/,
+    );
+    await writer.addObject(ref, body, { uid: "u-a", fields });
+    await writer.finish();
+    const entries = await unpack(await consumed);
+    const line = indexLine(
+      describeEntry(entries[1]!.name, { kind: "object", ref }, body, sha256(body), "u-a"),
+    );
+    expect(entries[2]!.body.toString()).toBe(line); // the index, the same line a parse gives
+  });
+});
