@@ -9,7 +9,8 @@
  *
  * --pages DIR replays recorded responses instead (files DIR/<crd>/<n>.json, one LIST page each, in
  * order), as a check that the synthetic pages cost what real ones do.
- * --profile FILE writes a V8 CPU profile of the measured rounds only (open it in Chrome DevTools).
+ * --profile FILE writes a V8 CPU profile of the rounds (with --only, of one stage; open it in
+ * Chrome DevTools).
  */
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
@@ -205,67 +206,80 @@ const storage: StorageBackend = {
   cleanupIncomplete: async () => 0,
 };
 
-/** CPU (user + system) and wall time of `fn`, in µs per object. */
-async function measure(fn: () => Promise<unknown>): Promise<{ cpu: number; wall: number }> {
+/** CPU (user + system; all threads, and the main thread's alone) and wall time of `fn`, in µs per object. */
+async function measure(fn: () => Promise<unknown>): Promise<Sample> {
   const cpu = process.cpuUsage();
+  const main = process.threadCpuUsage();
   const wall = performance.now();
   await fn();
   const used = process.cpuUsage(cpu);
+  const usedMain = process.threadCpuUsage(main);
   return {
     cpu: (used.user + used.system) / objects,
+    main: (usedMain.user + usedMain.system) / objects,
     wall: ((performance.now() - wall) * 1000) / objects,
   };
 }
+interface Sample {
+  cpu: number;
+  main: number;
+  wall: number;
+}
 
 const client = fakeClient();
-const stages: Record<string, () => Promise<unknown>> = {
-  "decode+scan pages": async () => {
+const filters = {
+  includeGroups: [],
+  excludeGroups: [],
+  includeResources: [],
+  excludeResources: [],
+  includeNamespaces: [],
+  excludeNamespaces: [],
+};
+
+/** Every object of every page, cleaned as takeSnapshot cleans them: the archive writer's input. */
+async function cleanedObjects() {
+  const out = [];
+  for (const path of collections.keys()) {
+    const plural = path.split("/").pop()!;
+    for await (const page of listRawPages(client, path, { pageSize: PAGE })) {
+      for (const [start] of page.items) out.push({ plural, ...cleanObjectText(page.text, start) });
+    }
+  }
+  return out;
+}
+
+/** Each stage: what to prepare outside the clock, then what is measured. */
+const stages: Record<string, () => Promise<() => Promise<unknown>>> = {
+  "decode+scan pages": async () => async () => {
     for (const path of collections.keys())
       for await (const page of listRawPages(client, path, { pageSize: PAGE })) void page;
   },
-  "decode+scan+clean": async () => {
+  "decode+scan+clean": async () => async () => {
     for (const path of collections.keys())
       for await (const page of listRawPages(client, path, { pageSize: PAGE }))
         for (const [start] of page.items) cleanObjectText(page.text, start);
   },
   "archive writer only": async () => {
-    const writer = new ArchiveWriter(newSnapshotId(new Date()));
-    const consumed = discard(writer.stream);
-    for (const path of collections.keys()) {
-      const plural = path.split("/").pop()!;
-      for await (const page of listRawPages(client, path, { pageSize: PAGE })) {
-        const cleaned = page.items.map(([start]) => cleanObjectText(page.text, start));
-        const cpu = process.cpuUsage();
-        for (const c of cleaned) {
-          const ref = { group: GROUP, version: "v1", plural, namespace: c.namespace, name: c.name };
-          await writer.addObject(ref, Buffer.from(c.body), { uid: c.uid });
-        }
-        writerCpu += process.cpuUsage(cpu).user + process.cpuUsage(cpu).system;
+    const cleaned = await cleanedObjects();
+    return async () => {
+      const writer = new ArchiveWriter(newSnapshotId(new Date()));
+      const consumed = discard(writer.stream);
+      for (const c of cleaned) {
+        const ref = { group: GROUP, version: "v1", plural: c.plural, namespace: c.namespace, name: c.name };
+        await writer.addObject(ref, Buffer.from(c.body), { uid: c.uid, fields: c });
       }
-    }
-    await writer.finish();
-    await consumed;
+      await writer.finish();
+      await consumed;
+    };
   },
-  "takeSnapshot (all)": () =>
-    takeSnapshot(client, storage, {
-      filters: {
-        includeGroups: [],
-        excludeGroups: [],
-        includeResources: [],
-        excludeResources: [],
-        includeNamespaces: [],
-        excludeNamespaces: [],
-      },
-      pageSize: PAGE,
-      concurrency: CONCURRENCY,
-    }),
+  "takeSnapshot (all)": async () => () =>
+    takeSnapshot(client, storage, { filters, pageSize: PAGE, concurrency: CONCURRENCY }),
 };
-let writerCpu = 0;
 
 process.stderr.write(
   `pipeline: ${objects} objects (${collections.size} CRDs), page size ${PAGE}, concurrency ${CONCURRENCY}\n`,
 );
-const results: Record<string, { cpu: number; wall: number }[]> = {};
+const results: Record<string, Sample[]> = {};
 const profiler = values.profile ? new Session() : undefined;
 if (profiler) {
   profiler.connect();
@@ -274,12 +288,10 @@ if (profiler) {
   await profiler.post("Profiler.start");
 }
 for (let round = 0; round < ROUNDS; round++) {
-  for (const [name, fn] of Object.entries(stages)) {
+  for (const [name, prepare] of Object.entries(stages)) {
     if (values.only && !name.startsWith(values.only)) continue;
-    writerCpu = 0;
-    const r = await measure(fn);
-    if (name === "archive writer only") r.cpu = writerCpu / objects;
-    (results[name] ??= []).push(r);
+    const run = await prepare();
+    (results[name] ??= []).push(await measure(run));
   }
 }
 if (profiler) {
@@ -288,10 +300,12 @@ if (profiler) {
   profiler.disconnect();
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const f = (n: number) => n.toFixed(1).padStart(5);
+console.log("µs per object: CPU of all threads (median, min-max), of the main thread, wall time");
 for (const [name, rs] of Object.entries(results)) {
   const cpus = rs.map((r) => r.cpu);
   console.log(
-    `${name.padEnd(22)} CPU ${median(cpus).toFixed(1).padStart(6)} µs/object (min ${Math.min(...cpus).toFixed(1)}, max ${Math.max(...cpus).toFixed(1)}), wall ${median(rs.map((r) => r.wall)).toFixed(1)} µs/object`,
+    `${name.padEnd(20)} CPU ${f(median(cpus))} (${f(Math.min(...cpus))}-${f(Math.max(...cpus))})  main ${f(median(rs.map((r) => r.main)))}  wall ${f(median(rs.map((r) => r.wall)))}`,
   );
 }
 console.log(

@@ -71,27 +71,80 @@ export interface Member {
   end: number;
 }
 
-/** The members of the object at `i` (which must be `{`), in order, and the index after it. */
-export function objectMembers(text: string, i: number): { members: Member[]; end: number } {
-  if (text.charCodeAt(i) !== 0x7b) bad(text, i, "expected an object");
-  const members: Member[] = [];
-  let j = skipWhitespace(text, i + 1);
-  if (text.charCodeAt(j) === 0x7d) return { members, end: j + 1 };
-  for (;;) {
+/**
+ * Walks the members of the object at `i` (which must be `{`) one at a time, allocating nothing per
+ * member: after each next() that returns true, keyStart/valueStart/end locate the member, as in
+ * Member, and keyIs() compares its key without decoding it.
+ */
+export class MemberCursor {
+  readonly text: string;
+  keyStart = -1;
+  valueStart = -1;
+  end = -1;
+  /** The index after the object, once next() has returned false. */
+  objectEnd = -1;
+  #keyEnd = -1;
+  #escaped = false;
+
+  constructor(text: string, i: number) {
+    if (text.charCodeAt(i) !== 0x7b) bad(text, i, "expected an object");
+    this.text = text;
+    this.end = i + 1;
+  }
+
+  next(): boolean {
+    const text = this.text;
+    let j = skipWhitespace(text, this.end);
+    const c = text.charCodeAt(j);
+    if (this.keyStart >= 0) {
+      if (c === 0x7d) return this.#close(j);
+      if (c !== 0x2c) bad(text, j, "expected ',' or '}'");
+      j = skipWhitespace(text, j + 1);
+    } else if (c === 0x7d) return this.#close(j);
     if (text.charCodeAt(j) !== QUOTE) bad(text, j, "expected a key");
     const keyEnd = stringEnd(text, j);
-    const key = JSON.parse(text.slice(j, keyEnd)) as string;
+    let escaped = false;
+    for (let k = j + 1; k < keyEnd - 1; k++) if (text.charCodeAt(k) === BACKSLASH) escaped = true;
     let v = skipWhitespace(text, keyEnd);
     if (text.charCodeAt(v) !== 0x3a) bad(text, v, "expected ':'");
     v = skipWhitespace(text, v + 1);
-    const end = valueEnd(text, v);
-    members.push({ key, start: j, valueStart: v, end });
-    j = skipWhitespace(text, end);
-    const c = text.charCodeAt(j);
-    if (c === 0x7d) return { members, end: j + 1 };
-    if (c !== 0x2c) bad(text, j, "expected ',' or '}'");
-    j = skipWhitespace(text, j + 1);
+    this.keyStart = j;
+    this.#keyEnd = keyEnd;
+    this.#escaped = escaped;
+    this.valueStart = v;
+    this.end = valueEnd(text, v);
+    return true;
   }
+
+  /** Whether the current key is `key`, however the text spells it. */
+  keyIs(key: string): boolean {
+    if (this.#escaped) return this.key() === key;
+    return this.#keyEnd - this.keyStart === key.length + 2 && this.text.startsWith(key, this.keyStart + 1);
+  }
+
+  key(): string {
+    const raw = this.text.slice(this.keyStart, this.#keyEnd);
+    return this.#escaped ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+  }
+
+  #close(j: number): false {
+    this.objectEnd = j + 1;
+    return false;
+  }
+}
+
+/** The members of the object at `i` (which must be `{`), in order, and the index after it. */
+export function objectMembers(text: string, i: number): { members: Member[]; end: number } {
+  const members: Member[] = [];
+  const m = new MemberCursor(text, i);
+  while (m.next()) members.push({ key: m.key(), start: m.keyStart, valueStart: m.valueStart, end: m.end });
+  return { members, end: m.objectEnd };
+}
+
+/** The string value at `i` decoded, or undefined if the value there is not a string. */
+export function stringAt(text: string, i: number, end: number): string | undefined {
+  if (text.charCodeAt(i) !== QUOTE) return undefined;
+  return JSON.parse(text.slice(i, end)) as string;
 }
 
 /** The elements of the array at `i` (which must be `[`), as [start, end) spans. */
@@ -109,12 +162,4 @@ export function arrayElements(text: string, i: number): [number, number][] {
     if (c !== 0x2c) bad(text, j, "expected ',' or ']'");
     j = skipWhitespace(text, j + 1);
   }
-}
-
-/** The object at `i` rebuilt without the members whose keys are in `drop`; other bytes untouched. */
-export function withoutMembers(text: string, members: Member[], drop: ReadonlySet<string>): string {
-  return `{${members
-    .filter((m) => !drop.has(m.key))
-    .map((m) => text.slice(m.start, m.end))
-    .join(",")}}`;
 }

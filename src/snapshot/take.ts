@@ -171,7 +171,15 @@ async function captureResource(
           namespace,
           name: cleaned.name,
         };
-        await writer.addObject(ref, body, { uid: cleaned.uid });
+        // the index's fields, read while cleaning: the writer need not parse the body again
+        const fields = {
+          name: cleaned.name,
+          namespace: cleaned.namespace,
+          apiVersion: cleaned.apiVersion,
+          kind: cleaned.kind,
+          ownerReferences: cleaned.ownerReferences,
+        };
+        await writer.addObject(ref, body, { uid: cleaned.uid, fields });
         resource.count++;
         resource.bytes += body.length;
         progress.objects++;

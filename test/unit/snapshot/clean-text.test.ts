@@ -10,6 +10,8 @@ const served = [
   '{ "kind" : "W" , "metadata" : { "name" : "b" , "uid" : "u-2" , "deletionTimestamp" : "x", "deletionGracePeriodSeconds": 30, "selfLink": "/x" } , "spec" : [ 1 , { "a" : [ ] } , "}" ] }',
   '{"metadata":{"uid":"only-server-owned","resourceVersion":"1"}}',
   '{"metadata":{},"data":{}}',
+  // keys spelled with escapes are the same keys; owners without a uid are kept for the index to refuse
+  '{"apiVersion":"g/v1","\\u006bind":"W","metadata":{"n\\u0061me":"c","\\u0075id":"u-3","ownerReferences":[{"name":"p"},{"uid":"u-0"}]},"spec":{"metadata":{"uid":"not-me"}}}',
 ];
 
 describe("cleaning objects as text", () => {
@@ -21,6 +23,14 @@ describe("cleaning objects as text", () => {
     expect(stringifyJson(parseJson(fromText.body))).toBe(stringifyJson(object));
     expect(fromText.uid).toBe(uid);
     expect(fromText.name).toBe((parsed["metadata"] as JsonObject)["name"] ?? "");
+    // ...and the fields the archive index takes from the body are the parsed body's
+    const meta = (parsed["metadata"] ?? {}) as JsonObject;
+    expect(fromText.apiVersion).toBe(parsed["apiVersion"]);
+    expect(fromText.kind).toBe(parsed["kind"]);
+    expect(fromText.namespace).toBe(meta["namespace"]);
+    expect(fromText.ownerReferences).toEqual(
+      (meta["ownerReferences"] as JsonObject[] | undefined)?.map((o) => ({ uid: o["uid"] })),
+    );
     // ...and no byte of what was kept was rewritten (escapes, number text, spacing inside values)
     for (const m of objectMembers(fromText.body, 0).members)
       if (m.key !== "metadata") expect(text).toContain(fromText.body.slice(m.start, m.end));
@@ -32,6 +42,15 @@ describe("cleaning objects as text", () => {
     expect(body).toContain('"e":"\\u003c\\u0026\\u003e"');
     expect(body).not.toMatch(/managedFields|resourceVersion|creationTimestamp|generation|"uid":"u-1"/);
     expect(body).toContain('"uid":"u-0"'); // an owner's uid is not server-owned metadata
+  });
+
+  it("reads name, namespace, uid, kind and owners' uids, wherever they are and however spelled", () => {
+    const c = cleanObjectText(served[4]!, 0);
+    expect(c).toMatchObject({ name: "c", uid: "u-3", apiVersion: "g/v1", kind: "W" });
+    expect(c.ownerReferences).toEqual([{ uid: undefined }, { uid: "u-0" }]);
+    expect(c.body).toBe(
+      '{"apiVersion":"g/v1","\\u006bind":"W","metadata":{"n\\u0061me":"c","ownerReferences":[{"name":"p"},{"uid":"u-0"}]},"spec":{"metadata":{"uid":"not-me"}}}',
+    );
   });
 
   it("drops status on request", () => {
