@@ -49,21 +49,56 @@ export async function listSnapshots(
   return out;
 }
 
-/** Resolves `latest` or a full snapshot id to a complete snapshot. */
-export async function resolveSnapshot(storage: StorageBackend, ref: string): Promise<StoredSnapshot> {
-  if (ref === "latest") {
-    let latest: string | undefined;
-    for await (const { key } of storage.list(SNAPSHOTS_PREFIX)) {
-      const id = snapshotIdOfManifest(key);
-      if (id && (latest === undefined || id > latest)) latest = id;
-    }
-    if (!latest) throw new CrdBackupError("NOT_FOUND", `no complete snapshot in ${storage.location}`);
-    return { id: latest, manifest: await readManifest(storage, latest) };
+/**
+ * The newest complete snapshot, of one cluster (`latest@<uid>`, a unique prefix of the uid is
+ * enough) or of the only cluster the location holds. Plain `latest` is refused when several
+ * clusters share the location: restoring another cluster's snapshot by accident is worse than
+ * having to say which.
+ */
+async function resolveLatest(storage: StorageBackend, cluster: string | undefined): Promise<StoredSnapshot> {
+  const unreadable: { id: string; error: Error }[] = [];
+  const all = await listSnapshots(storage, (id, error) => unreadable.push({ id, error }));
+  const uids = [...new Set(all.map((s) => s.manifest.cluster.uid))];
+  const chosen = cluster === undefined ? uids : uids.filter((u) => u.startsWith(cluster));
+  const describe = (uid: string) =>
+    `${uid} (${all.findLast((s) => s.manifest.cluster.uid === uid)!.manifest.cluster.server})`;
+  if (chosen.length === 0) {
+    throw new CrdBackupError(
+      "NOT_FOUND",
+      cluster === undefined
+        ? `no complete snapshot in ${storage.location}`
+        : `no complete snapshot of a cluster ${cluster}… in ${storage.location} (it holds ${uids.map(describe).join(", ") || "none"})`,
+    );
   }
+  if (chosen.length > 1) {
+    throw new CrdBackupError(
+      "USAGE",
+      `"${cluster === undefined ? "latest" : `latest@${cluster}`}" is ambiguous: ${storage.location} holds snapshots of ${chosen.length} clusters: ${chosen.map(describe).join(", ")}; say latest@<cluster uid> or give a snapshot id`,
+    );
+  }
+  const newest = all.findLast((s) => s.manifest.cluster.uid === chosen[0])!;
+  // a newer snapshot that cannot be read might be the one meant: never step past it silently
+  const newer = unreadable.find((u) => u.id > newest.id);
+  if (newer) {
+    throw new CrdBackupError(
+      "ARCHIVE_INVALID",
+      `snapshot ${newer.id}: ${newer.error.message}; name a snapshot id instead of latest`,
+      {
+        id: newer.id,
+      },
+    );
+  }
+  return newest;
+}
+
+/** Resolves `latest`, `latest@<cluster uid>` or a full snapshot id to a complete snapshot. */
+export async function resolveSnapshot(storage: StorageBackend, ref: string): Promise<StoredSnapshot> {
+  if (ref === "latest") return resolveLatest(storage, undefined);
+  if (ref.startsWith("latest@") && ref.length > "latest@".length) return resolveLatest(storage, ref.slice(7));
   if (!isSnapshotId(ref)) {
     throw new CrdBackupError(
       "USAGE",
-      `"${ref}" is not a snapshot id (like 20261122T041500Z-1a2b3c4d) or "latest"`,
+      `"${ref}" is not a snapshot id (like 20261122T041500Z-1a2b3c4d), "latest" or "latest@<cluster uid>"`,
     );
   }
   try {

@@ -225,6 +225,33 @@ describe("retention: crd-backup prune and snapshot --keep-*", () => {
     expect(existsSync(`${metrics}.tmp`)).toBe(false);
   });
 
+  it("latest is per cluster: refused as ambiguous where clusters share a prefix, latest@<uid> picks one", async () => {
+    const storage = freshLocal();
+    const real = (await snapshot(storage)).id;
+    const ours = (await readManifest(storage, real)).cluster.uid;
+    const other = await forge(storage, real, new Date(Date.now() + 60_000), "other-cluster-uid");
+
+    const ambiguous = await runCli(["restore", "latest", "--storage", locationOf(storage), "--dry-run"]);
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr).toMatch(
+      /"latest" is ambiguous: .* holds snapshots of 2 clusters: .*latest@<cluster uid>/,
+    );
+    expect(ambiguous.stderr).toContain(ours);
+    expect(ambiguous.stderr.trim().split("\n")).toHaveLength(1);
+
+    const pick = async (ref: string) => {
+      const res = await runCli(["inspect", ref, "--storage", locationOf(storage), "-o", "json"]);
+      expect(res.code, res.stderr).toBe(0);
+      return (JSON.parse(res.stdout) as { id: string }).id;
+    };
+    expect(await pick("latest@other")).toBe(other);
+    expect(await pick(`latest@${ours.slice(0, 8)}`)).toBe(real);
+    expect(await pick("latest@other")).not.toBe(await pick(`latest@${ours}`));
+    const none = await runCli(["inspect", "latest@nosuch", "--storage", locationOf(storage)]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/no complete snapshot of a cluster nosuch/);
+  });
+
   it("refuses prune without a policy, and a bad --keep-within, as usage errors", async () => {
     const dir = freshLocal();
     const none = await runCli(["prune", "--storage", locationOf(dir)]);
