@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { CrdBackupError } from "../../src/errors.ts";
 import { prune, type PruneReport } from "../../src/retention/prune.ts";
-import { DEFAULT_GRACE_MS } from "../../src/schedule/job.ts";
+import { durationBefore } from "../../src/retention/policy.ts";
 import {
   addCommonOptions,
   addRetentionOptions,
@@ -15,7 +15,9 @@ import {
 } from "../options.ts";
 import { printJson, printLines } from "../output.ts";
 
-type Flags = CommonFlags & StorageFlags & RetentionFlags & { cluster?: string[]; dryRun?: boolean };
+type Flags = CommonFlags &
+  StorageFlags &
+  RetentionFlags & { cluster?: string[]; dryRun?: boolean; grace: string };
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -35,6 +37,15 @@ export function pruneSummary(report: PruneReport): string[] {
   return lines;
 }
 
+function graceMs(value: string): number {
+  const now = new Date();
+  try {
+    return now.getTime() - durationBefore(value, now).getTime();
+  } catch {
+    throw new CrdBackupError("USAGE", `--grace "${value}": use a duration like 0h, 6h, 1d`);
+  }
+}
+
 export function pruneCommand(): Command {
   const cmd = new Command("prune").description(
     "remove snapshots a retention policy does not keep, per cluster (restic-style --keep-* rules)",
@@ -45,6 +56,11 @@ export function pruneCommand(): Command {
   cmd
     .option("--cluster <uid>", "only this cluster's snapshots (its kube-system uid; repeatable)", collect)
     .option("--dry-run", "list what would be removed; remove nothing")
+    .option(
+      "--grace <duration>",
+      "leftovers of unfinished snapshots (archives without a manifest, open uploads) go once this old; younger ones may be in progress",
+      "24h",
+    )
     .action(async (flags: Flags) => {
       const policy = retentionFrom(flags);
       if (!policy) {
@@ -58,7 +74,7 @@ export function pruneCommand(): Command {
         policy,
         clusters: flags.cluster,
         dryRun: Boolean(flags.dryRun),
-        graceMs: DEFAULT_GRACE_MS,
+        graceMs: graceMs(flags.grace),
         log: loggerFrom(flags),
       });
       if (flags.output === "json") printJson(report);

@@ -38,6 +38,13 @@ export interface S3Options {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
+/**
+ * Put next to a key while it is being uploaded, removed when the upload completes or is aborted.
+ * What an upload cut off by a crash or an outage leaves behind is found through it: MinIO, unlike
+ * AWS S3, lists multipart uploads only by their exact key, never by prefix.
+ */
+const UPLOAD_MARK = ".crd-backup-upload";
+
 /** An S3-compatible bucket. Credentials come from the standard AWS chain and are never logged. */
 export class S3Backend implements StorageBackend {
   readonly location: string;
@@ -79,6 +86,21 @@ export class S3Backend implements StorageBackend {
     body: Readable,
     options: { signal?: AbortSignal } = {},
   ): Promise<{ size: number }> {
+    const marker = `${key}${UPLOAD_MARK}`;
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.options.bucket,
+          Key: this.key(marker),
+          Body: "",
+          ...this.encryption(),
+        }),
+        { abortSignal: options.signal },
+      );
+    } catch (e) {
+      body.destroy();
+      throw this.wrap(e, "write", key);
+    }
     let size = 0;
     body.on("data", (c: Buffer) => (size += c.length));
     // lib-storage buffers at most partSize x queueSize and aborts the multipart upload on error
@@ -99,6 +121,8 @@ export class S3Backend implements StorageBackend {
       throw this.wrap(e, "write", key);
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
+      // best effort: a marker left behind only makes cleanupIncomplete look for an upload
+      await this.remove(marker).catch(() => undefined);
     }
   }
 
@@ -167,7 +191,9 @@ export class S3Backend implements StorageBackend {
       } catch (e) {
         throw this.wrap(e, "list", prefix);
       }
-      for (const o of res.Contents ?? []) if (o.Key) yield { key: o.Key.slice(strip), size: o.Size ?? 0 };
+      for (const o of res.Contents ?? []) {
+        if (o.Key && !o.Key.endsWith(UPLOAD_MARK)) yield { key: o.Key.slice(strip), size: o.Size ?? 0 };
+      }
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
   }
@@ -209,9 +235,47 @@ export class S3Backend implements StorageBackend {
         keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;
         uploadIdMarker = res.IsTruncated ? res.NextUploadIdMarker : undefined;
       } while (keyMarker);
+      removed += await this.cleanupMarked(prefix, options.olderThan);
     } catch (e) {
       throw this.wrap(e, "clean up", prefix);
     }
+    return removed;
+  }
+
+  /** Uploads found through their markers: the stores that cannot list uploads by prefix need this. */
+  private async cleanupMarked(prefix: string, olderThan: Date | undefined): Promise<number> {
+    let removed = 0;
+    let token: string | undefined;
+    do {
+      const res = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.options.bucket,
+          Prefix: this.key(prefix),
+          ContinuationToken: token,
+        }),
+      );
+      for (const o of res.Contents ?? []) {
+        if (!o.Key?.endsWith(UPLOAD_MARK)) continue;
+        if (olderThan && (!o.LastModified || o.LastModified >= olderThan)) continue;
+        const key = o.Key.slice(0, -UPLOAD_MARK.length);
+        const uploads = await this.client.send(
+          new ListMultipartUploadsCommand({ Bucket: this.options.bucket, Prefix: key }),
+        );
+        for (const u of uploads.Uploads ?? []) {
+          if (u.Key !== key) continue;
+          await this.client.send(
+            new AbortMultipartUploadCommand({
+              Bucket: this.options.bucket,
+              Key: u.Key,
+              UploadId: u.UploadId,
+            }),
+          );
+          removed++;
+        }
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: o.Key }));
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
     return removed;
   }
 
