@@ -11,6 +11,9 @@
  * order), as a check that the synthetic pages cost what real ones do.
  * --profile FILE writes a V8 CPU profile of the rounds (with --only, of one stage; open it in
  * Chrome DevTools).
+ * --kubeconfig PATH runs the same stages against a live test environment already seeded by
+ * bench/seed.ts (--crds and --objects-per-crd must match), plus the benchmark's baseline (raw
+ * paginated LIST, bodies discarded), to see what HTTP adds to the in-process costs.
  */
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
@@ -21,13 +24,15 @@ import { parseArgs } from "node:util";
 import { ArchiveWriter } from "../src/archive/writer.ts";
 import { newSnapshotId } from "../src/archive/format.ts";
 import { KubeApiError } from "../src/errors.ts";
-import type { KubeClient, KubeRequest, KubeResponse } from "../src/kube/client.ts";
+import { KubeClient, type KubeRequest, type KubeResponse } from "../src/kube/client.ts";
+import { loadKubeConfig } from "../src/kube/config.ts";
 import { collectionPath, CRD_PATH } from "../src/kube/discovery.ts";
 import { listRawPages } from "../src/kube/list.ts";
 import { cleanObjectText } from "../src/snapshot/clean-text.ts";
 import { takeSnapshot } from "../src/snapshot/take.ts";
 import type { StorageBackend } from "../src/storage/backend.ts";
 import { BENCH_GROUP as GROUP } from "./seed.ts";
+import { rawListAll } from "./support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -39,6 +44,7 @@ const { values } = parseArgs({
     pages: { type: "string" },
     only: { type: "string" },
     profile: { type: "string" },
+    kubeconfig: { type: "string" },
   },
 });
 const CRDS = Number(values.crds);
@@ -121,12 +127,18 @@ function recorded(dir: string): Map<string, Buffer[]> {
   return out;
 }
 
-const collections = values.pages ? recorded(values.pages) : synthesize();
-const plurals = [...collections.keys()].map((p) => p.split("/").pop()!);
-const objects = [...collections.values()].flat().reduce((n, page) => {
-  const text = page.toString("latin1");
-  return n + (text.match(/"kind":"Thing\d+"/g)?.length ?? 0);
-}, 0);
+const LIVE = values.kubeconfig;
+const collections = LIVE ? new Map<string, Buffer[]>() : values.pages ? recorded(values.pages) : synthesize();
+const paths = LIVE
+  ? Array.from({ length: CRDS }, (_, c) => collectionPath(GROUP, "v1", `things${pad(c, 2)}`))
+  : [...collections.keys()];
+const plurals = paths.map((p) => p.split("/").pop()!);
+const objects = LIVE
+  ? CRDS * PER_CRD
+  : [...collections.values()].flat().reduce((n, page) => {
+      const text = page.toString("latin1");
+      return n + (text.match(/"kind":"Thing\d+"/g)?.length ?? 0);
+    }, 0);
 
 /** Each page by the continue token that asks for it. */
 const continued = new Map<string, Buffer>();
@@ -226,9 +238,11 @@ interface Sample {
   wall: number;
 }
 
-const client = fakeClient();
+const client = LIVE
+  ? await KubeClient.create(loadKubeConfig({ kubeconfig: LIVE }), { maxSockets: 32 })
+  : fakeClient();
 const filters = {
-  includeGroups: [],
+  includeGroups: [GROUP],
   excludeGroups: [],
   includeResources: [],
   excludeResources: [],
@@ -239,7 +253,7 @@ const filters = {
 /** Every object of every page, cleaned as takeSnapshot cleans them: the archive writer's input. */
 async function cleanedObjects() {
   const out = [];
-  for (const path of collections.keys()) {
+  for (const path of paths) {
     const plural = path.split("/").pop()!;
     for await (const page of listRawPages(client, path, { pageSize: PAGE })) {
       for (const [start] of page.items) out.push({ plural, ...cleanObjectText(page.text, start) });
@@ -250,12 +264,22 @@ async function cleanedObjects() {
 
 /** Each stage: what to prepare outside the clock, then what is measured. */
 const stages: Record<string, () => Promise<() => Promise<unknown>>> = {
+  ...(LIVE && {
+    "baseline raw LIST": async () => {
+      const tls = {
+        ca: readFileSync(join(LIVE, "../pki/ca.crt")),
+        cert: readFileSync(join(LIVE, "../pki/admin.crt")),
+        key: readFileSync(join(LIVE, "../pki/admin.key")),
+      };
+      return () => rawListAll(client, paths, PAGE, CONCURRENCY, tls);
+    },
+  }),
   "decode+scan pages": async () => async () => {
-    for (const path of collections.keys())
+    for (const path of paths)
       for await (const page of listRawPages(client, path, { pageSize: PAGE })) void page;
   },
   "decode+scan+clean": async () => async () => {
-    for (const path of collections.keys())
+    for (const path of paths)
       for await (const page of listRawPages(client, path, { pageSize: PAGE }))
         for (const [start] of page.items) cleanObjectText(page.text, start);
   },
@@ -266,7 +290,7 @@ const stages: Record<string, () => Promise<() => Promise<unknown>>> = {
       const consumed = discard(writer.stream);
       for (const c of cleaned) {
         const ref = { group: GROUP, version: "v1", plural: c.plural, namespace: c.namespace, name: c.name };
-        await writer.addObject(ref, Buffer.from(c.body), { uid: c.uid, fields: c });
+        await writer.addObject(ref, c.body, { uid: c.uid, fields: c });
       }
       await writer.finish();
       await consumed;
@@ -277,7 +301,7 @@ const stages: Record<string, () => Promise<() => Promise<unknown>>> = {
 };
 
 process.stderr.write(
-  `pipeline: ${objects} objects (${collections.size} CRDs), page size ${PAGE}, concurrency ${CONCURRENCY}\n`,
+  `pipeline: ${objects} objects (${paths.length} CRDs${LIVE ? ", live" : ""}), page size ${PAGE}, concurrency ${CONCURRENCY}\n`,
 );
 const results: Record<string, Sample[]> = {};
 const profiler = values.profile ? new Session() : undefined;
@@ -308,6 +332,7 @@ for (const [name, rs] of Object.entries(results)) {
     `${name.padEnd(20)} CPU ${f(median(cpus))} (${f(Math.min(...cpus))}-${f(Math.max(...cpus))})  main ${f(median(rs.map((r) => r.main)))}  wall ${f(median(rs.map((r) => r.wall)))}`,
   );
 }
+if (LIVE) client.close();
 console.log(
   `peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB (harness, pages held in memory)`,
 );

@@ -77,6 +77,7 @@ const BLOCK = 512;
 const ZEROS = Buffer.alloc(2 * BLOCK);
 const TYPE_FILE = 0x30; // '0'
 const TYPE_PAX = 0x78; // 'x'
+const padding = (size: number): number => (BLOCK - (size % BLOCK)) % BLOCK;
 
 /**
  * ustar header blocks as tar-stream wrote them (so archives stay byte for byte what they were):
@@ -117,16 +118,34 @@ class TarHeaders {
   }
 }
 
-/** A pax record: its own length in decimal, a space, key=value, a newline. */
+/**
+ * A pax record: its own length in decimal, a space, key=value, a newline. Entry names (by their
+ * grammar), uids (by UID_PATTERN) and hashes are ASCII, so characters are bytes.
+ */
 function paxRecord(key: string, value: string): string {
   const body = ` ${key}=${value}\n`;
-  const len = Buffer.byteLength(body);
-  let digits = String(len).length;
-  if (len + digits >= 10 ** digits) digits++;
-  return `${len + digits}${body}`;
+  let digits = String(body.length).length;
+  if (body.length + digits >= 10 ** digits) digits++;
+  return `${body.length + digits}${body}`;
 }
 
-const padding = (size: number): number => (BLOCK - (size % BLOCK)) % BLOCK;
+/** An entry's pax records, whose length is known before its hash (always 64 hex digits) is. */
+function paxRecords(entry: string, uid: string | undefined) {
+  const path = paxRecord("path", entry);
+  const owner = uid === undefined ? "" : paxRecord(PAX_UID, uid);
+  return {
+    length: path.length + SHA256_RECORD_LENGTH + owner.length,
+    withHash: (hash: string) => path + paxRecord(PAX_SHA256, hash) + owner,
+  };
+}
+const SHA256_RECORD_LENGTH = paxRecord(PAX_SHA256, "0".repeat(64)).length;
+
+/** Bytes taken by the pax header block, the records padded to a block, and the ustar header block. */
+const headersSize = (paxLength: number): number => BLOCK + paxLength + padding(paxLength) + BLOCK;
+
+/** Text bodies up to this many characters are encoded straight into the batch (see #addEntry). */
+const INLINE_CHARS = 16 * 1024;
+
 const sha256 = (data: Buffer): string => oneShotHash("sha256", data, "hex");
 const noop = (): void => undefined;
 const RESOLVED = Promise.resolve();
@@ -150,6 +169,8 @@ export class ArchiveWriter {
   #used = 0;
   /** Pending while gzip's buffer is full; rejects if the writer fails first. */
   #room: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
+  /** The index spool's write in progress, if any. */
+  #spooling: Promise<void> | undefined;
   #state: State = "open";
   #failure: unknown;
   #totals: ArchiveTotals | undefined;
@@ -213,7 +234,8 @@ export class ArchiveWriter {
     return this.#add(() => [namespaceEntryName(name), { kind: "namespace", name }], body, meta);
   }
 
-  addObject(ref: ObjectRef, body: Buffer, meta: EntryMeta = {}): Promise<void> {
+  /** A text body is stored as its UTF-8 bytes. */
+  addObject(ref: ObjectRef, body: Buffer | string, meta: EntryMeta = {}): Promise<void> {
     const copy: ObjectRef = { group: ref.group, version: ref.version, plural: ref.plural, name: ref.name };
     if (ref.namespace !== undefined) copy.namespace = ref.namespace;
     return this.#add(() => [objectEntryName(copy), { kind: "object", ref: copy }], body, meta);
@@ -274,40 +296,70 @@ export class ArchiveWriter {
    * Validate, then write at once, in call order: a bad entry rejects only its own call and the
    * archive stays usable. The returned promise is the backpressure.
    */
-  #add(name: () => [string, ContentEntryName], body: Buffer, meta: EntryMeta): Promise<void> {
+  #add(name: () => [string, ContentEntryName], body: Buffer | string, meta: EntryMeta): Promise<void> {
     let room: Promise<void> | undefined;
     try {
       if (this.#state !== "open") throw this.#unusable();
       this.#checkAlive();
-      const { entry, kind, hash, line } = this.#prepare(name, body, meta);
-      this.#writeEntry(entry, body, hash, meta.uid);
+      const kind = this.#addEntry(name, body, meta);
       if (kind === "crd") this.#counts.crds += 1;
       else if (kind === "namespace") this.#counts.namespaces += 1;
       else this.#counts.objects += 1;
-      const spooled = this.#spool.append(line);
-      room = spooled ? this.#guard(spooled) : undefined;
     } catch (err) {
       return Promise.reject(err);
     }
+    if (this.#spooling) room = this.#spooling;
     if (this.#room) room = room ? Promise.all([room, this.#room.promise]).then(noop) : this.#room.promise;
     return room ?? RESOLVED;
   }
 
-  #prepare(name: () => [string, ContentEntryName], body: Buffer, meta: EntryMeta) {
+  /**
+   * A small text body is encoded straight into the batch, behind room for its headers: it needs
+   * no Buffer of its own and no copy. Nothing counts as written until the entry has passed every
+   * check, so a refused entry leaves no trace.
+   */
+  #addEntry(name: () => [string, ContentEntryName], body: Buffer | string, meta: EntryMeta) {
     const [entry, parsed] = name();
-    if (body.length > MAX_ENTRY_SIZE) {
+    const uid = meta.uid;
+    if (uid !== undefined && !UID_PATTERN.test(uid)) {
+      throw archiveInvalid(`archive entry ${quote(entry)}: ${quote(uid)} is not a valid uid`, { entry });
+    }
+    const pax = paxRecords(entry, uid);
+    let bytes: Buffer;
+    let inPlace = false;
+    if (typeof body === "string" && body.length <= INLINE_CHARS) {
+      const headers = headersSize(pax.length);
+      this.#reserve(headers + 3 * body.length); // UTF-8 takes at most 3 bytes per UTF-16 unit
+      const at = this.#used + headers;
+      bytes = this.#batch.subarray(at, at + this.#batch.write(body, at, "utf8"));
+      inPlace = true;
+    } else {
+      bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
+    }
+    if (bytes.length > MAX_ENTRY_SIZE) {
       throw archiveInvalid(`archive entry ${quote(entry)} is larger than ${MAX_ENTRY_SIZE} bytes`, { entry });
     }
-    if (meta.uid !== undefined && !UID_PATTERN.test(meta.uid)) {
-      throw archiveInvalid(`archive entry ${quote(entry)}: ${quote(meta.uid)} is not a valid uid`, { entry });
-    }
-    const hash = sha256(body);
+    const hash = sha256(bytes);
     const record = meta.fields
-      ? describeFields(entry, parsed, body.length, hash, meta.uid, meta.fields)
-      : describeEntry(entry, parsed, body, hash, meta.uid);
+      ? describeFields(entry, parsed, bytes.length, hash, uid, meta.fields)
+      : describeEntry(entry, parsed, bytes, hash, uid);
     const line = indexLine(record);
-    this.#order.accept(entry, parsed); // last: it records the entry, so only once everything else passed
-    return { entry, kind: parsed.kind, hash, line };
+    this.#order.accept(entry, parsed); // it records the entry, so only once everything else passed
+
+    this.#writeHeaders(pax.withHash(hash), bytes.length);
+    if (inPlace) this.#used += bytes.length;
+    else this.#append(bytes);
+    this.#append(ZEROS.subarray(0, padding(bytes.length)));
+    this.#entries += 1;
+    const spooled = this.#spool.append(line);
+    if (spooled) {
+      const spooling = this.#guard(spooled);
+      this.#spooling = spooling;
+      spooling.then(() => {
+        if (this.#spooling === spooling) this.#spooling = undefined;
+      }, noop);
+    }
+    return parsed.kind;
   }
 
   /** A failure of the writer's own I/O ends the writer, and is what every later call reports. */
@@ -326,33 +378,30 @@ export class ArchiveWriter {
   }
 
   /** Headers, body, padding: appended to the batch. */
-  #writeEntry(entry: string, body: Buffer, hash: string, uid?: string): void {
-    this.#writeHeaders(entry, body.length, hash, uid);
+  #writeEntry(entry: string, body: Buffer, hash: string): void {
+    this.#writeHeaders(paxRecords(entry, undefined).withHash(hash), body.length);
     this.#append(body);
     this.#append(ZEROS.subarray(0, padding(body.length)));
     this.#entries += 1;
   }
 
   /** The pax header block, the pax records and the ustar header block, contiguous in the batch. */
-  #writeHeaders(entry: string, size: number, hash: string, uid?: string): void {
-    let pax = paxRecord("path", entry) + paxRecord(PAX_SHA256, hash);
-    if (uid !== undefined) pax += paxRecord(PAX_UID, uid);
-    const paxSize = Buffer.byteLength(pax);
-    this.#reserve(BLOCK + paxSize + padding(paxSize) + BLOCK);
+  #writeHeaders(pax: string, size: number): void {
+    this.#reserve(headersSize(pax.length));
     const out = this.#batch;
     let at = this.#used;
-    this.#headers.write(out, at, TYPE_PAX, paxSize);
+    this.#headers.write(out, at, TYPE_PAX, pax.length);
     at += BLOCK;
-    at += out.write(pax, at, "utf8");
-    out.fill(0, at, at + padding(paxSize));
-    at += padding(paxSize);
+    at += out.write(pax, at, "latin1");
+    out.fill(0, at, at + padding(pax.length));
+    at += padding(pax.length);
     this.#headers.write(out, at, TYPE_FILE, size);
     this.#used = at + BLOCK;
   }
 
   /** The index is streamed from the spool file, waiting for room like any entry. */
   async #writeIndex(size: number, hash: string): Promise<void> {
-    this.#writeHeaders(INDEX_ENTRY, size, hash);
+    this.#writeHeaders(paxRecords(INDEX_ENTRY, undefined).withHash(hash), size);
     let read = 0;
     for await (const chunk of this.#spool.read()) {
       this.#append(chunk as Buffer);

@@ -163,7 +163,7 @@ async function captureResource(
         const cleaned = cleanObjectText(page.text, start);
         const namespace = crd.namespaced ? cleaned.namespace : undefined;
         if (!namespaceSelected(options.filters, namespace)) continue;
-        const body = Buffer.from(cleaned.body);
+        const size = Buffer.byteLength(cleaned.body, "utf8");
         const ref = {
           group: crd.group,
           version: crd.listVersion,
@@ -179,11 +179,12 @@ async function captureResource(
           kind: cleaned.kind,
           ownerReferences: cleaned.ownerReferences,
         };
-        await writer.addObject(ref, body, { uid: cleaned.uid, fields });
+        // the text goes into the archive as it is: the writer encodes it in place
+        await writer.addObject(ref, cleaned.body, { uid: cleaned.uid, fields });
         resource.count++;
-        resource.bytes += body.length;
+        resource.bytes += size;
         progress.objects++;
-        progress.bytes += body.length;
+        progress.bytes += size;
         if (namespace) namespaces.add(namespace);
       }
       options.onProgress?.({ ...progress });
