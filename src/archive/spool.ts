@@ -10,7 +10,8 @@ import { open, rm, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const FLUSH_BYTES = 64 * 1024;
+/** Lines are written in batches of about this size: each write is a thread-pool job (see writer.ts). */
+const FLUSH_BYTES = 256 * 1024;
 
 export interface SpoolTotals {
   sha256: string;
