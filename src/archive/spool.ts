@@ -22,8 +22,9 @@ export interface SpoolTotals {
 export class IndexSpool {
   readonly path: string;
   #handle: FileHandle | undefined;
-  #pending: string[] = [];
-  #pendingLength = 0;
+  /** Lines not yet written: #pending[0, #used), encoded as they come. */
+  #pending = Buffer.allocUnsafe(FLUSH_BYTES);
+  #used = 0;
   /** The write in progress, if any: writes go one at a time, in order. */
   #writing: Promise<void> | undefined;
   readonly #hash = createHash("sha256");
@@ -40,16 +41,28 @@ export class IndexSpool {
    */
   append(line: string): Promise<void> | undefined {
     this.#lines += 1;
-    this.#pending.push(line);
-    this.#pendingLength += line.length;
-    if (this.#pendingLength < FLUSH_BYTES) return undefined;
-    return this.#flush();
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; a line longer than a batch gets a batch of its own
+    if (this.#used + 3 * line.length > this.#pending.length) {
+      const writing = this.#used > 0 ? this.#flush() : undefined;
+      if (3 * line.length > FLUSH_BYTES) {
+        this.#write(Buffer.from(line, "utf8"));
+        return this.#writing;
+      }
+      this.#used += this.#pending.write(line, this.#used, "utf8");
+      return writing;
+    }
+    this.#used += this.#pending.write(line, this.#used, "utf8");
+    return undefined;
   }
 
   #flush(): Promise<void> {
-    const data = Buffer.from(this.#pending.join(""), "utf8");
-    this.#pending = [];
-    this.#pendingLength = 0;
+    const data = this.#pending.subarray(0, this.#used);
+    this.#pending = Buffer.allocUnsafe(FLUSH_BYTES); // the write keeps `data` until it is done
+    this.#used = 0;
+    return this.#write(data);
+  }
+
+  #write(data: Buffer): Promise<void> {
     this.#hash.update(data);
     this.#size += data.length;
     const previous = this.#writing ?? Promise.resolve();

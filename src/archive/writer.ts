@@ -152,7 +152,6 @@ const INLINE_CHARS = 16 * 1024;
 
 const sha256 = (data: Buffer): string => oneShotHash("sha256", data, "hex");
 const noop = (): void => undefined;
-const RESOLVED = Promise.resolve();
 
 export class ArchiveWriter {
   readonly snapshotId: string;
@@ -227,20 +226,20 @@ export class ArchiveWriter {
   }
 
   /**
-   * Each add resolves once there is room for more downstream; await it before the next add. A
-   * rejected add whose entry was invalid (bad name, body not matching it, out of order) leaves the
-   * writer usable; any other failure ends it.
+   * Each add resolves, with the size in bytes of the body as stored, once there is room for more
+   * downstream; await it before the next add. A rejected add whose entry was invalid (bad name,
+   * body not matching it, out of order) leaves the writer usable; any other failure ends it.
    */
-  addCrd(name: string, body: Buffer, meta: EntryMeta = {}): Promise<void> {
+  addCrd(name: string, body: Buffer, meta: EntryMeta = {}): Promise<number> {
     return this.#add(() => [crdEntryName(name), { kind: "crd", name }], body, meta);
   }
 
-  addNamespace(name: string, body: Buffer, meta: EntryMeta = {}): Promise<void> {
+  addNamespace(name: string, body: Buffer, meta: EntryMeta = {}): Promise<number> {
     return this.#add(() => [namespaceEntryName(name), { kind: "namespace", name }], body, meta);
   }
 
   /** A text body is stored as its UTF-8 bytes. */
-  addObject(ref: ObjectRef, body: Buffer | string, meta: EntryMeta = {}): Promise<void> {
+  addObject(ref: ObjectRef, body: Buffer | string, meta: EntryMeta = {}): Promise<number> {
     const copy: ObjectRef = { group: ref.group, version: ref.version, plural: ref.plural, name: ref.name };
     if (ref.namespace !== undefined) copy.namespace = ref.namespace;
     return this.#add(() => [objectEntryName(copy), { kind: "object", ref: copy }], body, meta);
@@ -301,21 +300,18 @@ export class ArchiveWriter {
    * Validate, then write at once, in call order: a bad entry rejects only its own call and the
    * archive stays usable. The returned promise is the backpressure.
    */
-  #add(name: () => [string, ContentEntryName], body: Buffer | string, meta: EntryMeta): Promise<void> {
-    let room: Promise<void> | undefined;
+  #add(name: () => [string, ContentEntryName], body: Buffer | string, meta: EntryMeta): Promise<number> {
+    let size: number;
     try {
       if (this.#state !== "open") throw this.#unusable();
       this.#checkAlive();
-      const kind = this.#addEntry(name, body, meta);
-      if (kind === "crd") this.#counts.crds += 1;
-      else if (kind === "namespace") this.#counts.namespaces += 1;
-      else this.#counts.objects += 1;
+      size = this.#addEntry(name, body, meta);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.#spooling) room = this.#spooling;
-    if (this.#room) room = room ? Promise.all([room, this.#room.promise]).then(noop) : this.#room.promise;
-    return room ?? RESOLVED;
+    const room = this.#room?.promise;
+    const wait = this.#spooling && room ? Promise.all([this.#spooling, room]) : (this.#spooling ?? room);
+    return wait ? wait.then(() => size) : Promise.resolve(size);
   }
 
   /**
@@ -356,6 +352,9 @@ export class ArchiveWriter {
     else this.#append(bytes);
     this.#append(ZEROS.subarray(0, padding(bytes.length)));
     this.#entries += 1;
+    if (parsed.kind === "crd") this.#counts.crds += 1;
+    else if (parsed.kind === "namespace") this.#counts.namespaces += 1;
+    else this.#counts.objects += 1;
     const spooled = this.#spool.append(line);
     if (spooled) {
       const spooling = this.#guard(spooled);
@@ -364,7 +363,7 @@ export class ArchiveWriter {
         if (this.#spooling === spooling) this.#spooling = undefined;
       }, noop);
     }
-    return parsed.kind;
+    return bytes.length;
   }
 
   /** A failure of the writer's own I/O ends the writer, and is what every later call reports. */

@@ -163,7 +163,6 @@ async function captureResource(
         const cleaned = cleanObjectText(page.text, start);
         const namespace = crd.namespaced ? cleaned.namespace : undefined;
         if (!namespaceSelected(options.filters, namespace)) continue;
-        const size = Buffer.byteLength(cleaned.body, "utf8");
         const ref = {
           group: crd.group,
           version: crd.listVersion,
@@ -171,16 +170,10 @@ async function captureResource(
           namespace,
           name: cleaned.name,
         };
-        // the index's fields, read while cleaning: the writer need not parse the body again
-        const fields = {
-          name: cleaned.name,
-          namespace: cleaned.namespace,
-          apiVersion: cleaned.apiVersion,
-          kind: cleaned.kind,
-          ownerReferences: cleaned.ownerReferences,
-        };
-        // the text goes into the archive as it is: the writer encodes it in place
-        await writer.addObject(ref, cleaned.body, { uid: cleaned.uid, fields });
+        // The text goes into the archive as it is (the writer encodes it in place), with the
+        // fields the index needs, read while cleaning (name, namespace, apiVersion, kind, owners):
+        // the writer need not parse the body again.
+        const size = await writer.addObject(ref, cleaned.body, { uid: cleaned.uid, fields: cleaned });
         resource.count++;
         resource.bytes += size;
         progress.objects++;
