@@ -1,15 +1,5 @@
-import { createRequire } from "node:module";
-import type * as ClientNode from "@kubernetes/client-node";
-import type { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "@kubernetes/client-node";
 import { CrdBackupError } from "../errors.ts";
-
-/**
- * @kubernetes/client-node is loaded on first use, not with this module: it takes ~0.5 s and ~85 MB
- * to load (its generated API comes with it), and commands that never talk to a cluster (list,
- * inspect, verify, prune) import this module through the CLI's shared options.
- */
-const clientNode = (): typeof ClientNode =>
-  createRequire(import.meta.url)("@kubernetes/client-node") as typeof ClientNode;
 
 export interface KubeConfigOptions {
   /** Path to a kubeconfig file; otherwise KUBECONFIG, ~/.kube/config, then the in-cluster service account. */
@@ -20,7 +10,7 @@ export interface KubeConfigOptions {
 
 /** Loads credentials the way kubectl does; the result never leaves this process in a log. */
 export function loadKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
-  const kc = new (clientNode().KubeConfig)();
+  const kc = new KubeConfig();
   try {
     if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
     else kc.loadFromDefault();
