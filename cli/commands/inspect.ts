@@ -61,6 +61,7 @@ export function inspectCommand(): Command {
         counts: m.counts,
         archive: m.archive,
         resources,
+        namespaceErrors: m.namespaceErrors,
         ...(flags.objects ? { objects } : {}),
       });
       return;
@@ -82,6 +83,7 @@ export function inspectCommand(): Command {
           r.errors.map((e) => `${e.reason}: ${e.message}`).join("; ") || "-",
         ]),
       ),
+      ...m.namespaceErrors.map((e) => `namespace not captured: ${e.namespace}: ${e.reason}: ${e.message}`),
       ...(flags.objects
         ? [
             "",

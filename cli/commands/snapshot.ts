@@ -96,6 +96,7 @@ export function snapshotCommand(ctx: RunContext): Command {
               consistent: r.consistent,
               errors: r.errors,
             })),
+            namespaceErrors: m.namespaceErrors,
           });
         } else {
           const failed = m.resources.filter((r) => r.errors.length > 0);
@@ -105,6 +106,7 @@ export function snapshotCommand(ctx: RunContext): Command {
             ...failed.map(
               (r) => `  not captured: ${r.plural}.${r.group}: ${r.errors.map((e) => e.message).join("; ")}`,
             ),
+            ...m.namespaceErrors.map((e) => `  namespace not captured: ${e.namespace}: ${e.message}`),
             ...(job.prune ? pruneSummary(job.prune) : []),
           ]);
         }

@@ -39,6 +39,11 @@ export interface ManifestResource {
   errors: ResourceError[];
 }
 
+/** A Namespace that holds captured objects but could not be read (a restore creates it bare). */
+export interface NamespaceError extends ResourceError {
+  namespace: string;
+}
+
 export interface Manifest {
   formatVersion: number;
   toolVersion: string;
@@ -49,6 +54,8 @@ export interface Manifest {
   finishedAt: string;
   options: JsonObject;
   resources: ManifestResource[];
+  /** Absent in manifests written before it was added: read as none. */
+  namespaceErrors: NamespaceError[];
   counts: EntryCounts;
   archive: { key: typeof ARCHIVE_KEY; size: number; sha256: string; entries: number };
   index: { sha256: string; entries: number };
@@ -147,6 +154,18 @@ function validate(doc: JsonObject): Manifest {
     };
   });
 
+  const namespaceErrors =
+    doc["namespaceErrors"] === undefined
+      ? []
+      : f.array(doc["namespaceErrors"], "namespaceErrors", (x, q) => {
+          const e = f.object(x, q);
+          return {
+            namespace: f.string(e["namespace"], `${q}.namespace`),
+            reason: f.string(e["reason"], `${q}.reason`),
+            message: f.string(e["message"], `${q}.message`),
+          };
+        });
+
   const n = f.object(doc["counts"], "counts");
   const counts = {
     crds: f.count(n["crds"], "counts.crds"),
@@ -179,6 +198,9 @@ function validate(doc: JsonObject): Manifest {
   if (status === "complete" && resources.some((r) => r.errors.length > 0)) {
     f.fail("status", 'is "complete" but a resource has errors');
   }
+  if (status === "complete" && namespaceErrors.length > 0) {
+    f.fail("status", 'is "complete" but a namespace could not be captured');
+  }
 
   return {
     formatVersion: FORMAT_VERSION,
@@ -190,6 +212,7 @@ function validate(doc: JsonObject): Manifest {
     finishedAt: f.time(doc["finishedAt"], "finishedAt"),
     options: f.object(doc["options"], "options"),
     resources,
+    namespaceErrors,
     counts,
     archive,
     index,

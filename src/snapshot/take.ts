@@ -1,6 +1,11 @@
 import { ArchiveWriter } from "../archive/writer.ts";
 import { FORMAT_VERSION, ARCHIVE_KEY, newSnapshotId } from "../archive/format.ts";
-import { serializeManifest, type Manifest, type ManifestResource } from "../archive/manifest.ts";
+import {
+  serializeManifest,
+  type Manifest,
+  type ManifestResource,
+  type NamespaceError,
+} from "../archive/manifest.ts";
 import { mapConcurrent } from "../concurrency.ts";
 import { CrdBackupError, KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
@@ -90,7 +95,7 @@ export async function takeSnapshot(
     const totals = await writer.finish();
     await upload;
 
-    const partial = resources.some((r) => r.errors.length > 0) || namespaceErrors > 0;
+    const partial = resources.some((r) => r.errors.length > 0) || namespaceErrors.length > 0;
     const manifest: Manifest = {
       formatVersion: FORMAT_VERSION,
       toolVersion: TOOL_VERSION,
@@ -101,6 +106,7 @@ export async function takeSnapshot(
       finishedAt: new Date().toISOString(),
       options: options.recordedOptions ?? {},
       resources,
+      namespaceErrors,
       counts: totals.counts,
       archive: { key: ARCHIVE_KEY, size: totals.size, sha256: totals.sha256, entries: totals.entries },
       index: { sha256: totals.indexSha256, entries: totals.indexEntries },
@@ -202,8 +208,8 @@ async function captureNamespaces(
   names: string[],
   signal: AbortSignal,
   log: Logger,
-): Promise<number> {
-  let errors = 0;
+): Promise<NamespaceError[]> {
+  const errors: NamespaceError[] = [];
   for (const name of names) {
     try {
       const ns = parseJson((await client.request({ path: `/api/v1/namespaces/${name}`, signal })).text);
@@ -216,7 +222,7 @@ async function captureNamespaces(
         log.warn("namespace deleted during the snapshot", { namespace: name });
         continue;
       }
-      errors++;
+      errors.push({ namespace: name, reason: e.reason ?? `HTTP${e.status}`, message: e.message });
       log.warn("namespace not captured", { namespace: name, status: e.status, reason: e.reason });
     }
   }

@@ -198,6 +198,33 @@ describe("least privilege, with real RBAC", () => {
     expect(stderr).toMatch(/resource incomplete.*gadgets/);
   });
 
+  it("a namespace it may not read: partial (exit 3), the namespace named in the manifest, its objects kept", async () => {
+    const [readable, hidden] = fx.namespaces as [string, string];
+    // get on namespaces only for kube-system (the cluster identity) and the first fixture namespace
+    const rules = snapshotRole.rules.map((r) =>
+      r.resources.includes("namespaces") ? { ...r, resourceNames: ["kube-system", readable] } : r,
+    );
+    const kubeconfig = await kubeconfigForIdentity(testEnv(), admin, uniqueName("rbac-one-ns"), rules);
+    const { out, stderr } = await snapshot(kubeconfig, 3);
+    expect(out.status).toBe("partial");
+    expect(out.counts).toEqual({ crds: 3, namespaces: 1, objects: total });
+    expect(out.resources.every((r) => r.errors.length === 0)).toBe(true);
+    expect(stderr).toMatch(/namespace not captured/);
+
+    const inspect = await runCli(["inspect", out.id, "--storage", storage, "-o", "json"]);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    const m = JSON.parse(inspect.stdout) as {
+      status: string;
+      namespaceErrors: { namespace: string; reason: string; message: string }[];
+    };
+    expect(m.status).toBe("partial");
+    expect(m.namespaceErrors).toHaveLength(1);
+    expect(m.namespaceErrors[0]).toMatchObject({ namespace: hidden, reason: "Forbidden" });
+    expect(m.namespaceErrors[0]!.message).toContain(hidden);
+    const human = await runCli(["inspect", out.id, "--storage", storage]);
+    expect(human.stdout).toContain(`namespace not captured: ${hidden}: Forbidden`);
+  });
+
   it("crd-backup rbac --restore's role is enough to restore that snapshot: CRDs, namespaces, objects, status, updates", async () => {
     const res = await runCli(["rbac", "--restore", "--include-groups", fx.group, "-o", "json"]);
     expect(res.code, res.stderr).toBe(0);

@@ -88,6 +88,7 @@ async function storedSnapshot(
         errors: [],
       },
     ],
+    namespaceErrors: [],
     counts: totals.counts,
     archive: { key: "archive.tar.gz", size: totals.size, sha256: totals.sha256, entries: totals.entries },
     index: { sha256: totals.indexSha256, entries: totals.indexEntries },
