@@ -93,6 +93,7 @@ export class S3Backend implements StorageBackend {
           Bucket: this.options.bucket,
           Key: this.key(marker),
           Body: "",
+          ContentLength: 0, // the SDK sets no length for an empty body, then warns on stderr
           ...this.encryption(),
         }),
         { abortSignal: options.signal },

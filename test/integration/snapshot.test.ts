@@ -57,6 +57,10 @@ describe("crd-backup snapshot", () => {
     ]);
     expect(res.stderr).not.toContain("Error:");
     expect(res.code).toBe(0);
+    // stderr is not a terminal here: structured log lines only, nothing a library printed on its own
+    for (const line of res.stderr.trim().split("\n")) {
+      expect(() => JSON.parse(line) as unknown, line).not.toThrow();
+    }
     const out = JSON.parse(res.stdout) as {
       id: string;
       status: string;
