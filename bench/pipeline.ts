@@ -27,6 +27,7 @@ import { KubeApiError } from "../src/errors.ts";
 import { KubeClient, type KubeRequest, type KubeResponse } from "../src/kube/client.ts";
 import { loadKubeConfig } from "../src/kube/config.ts";
 import { collectionPath, CRD_PATH } from "../src/kube/discovery.ts";
+import { valueEnd } from "../src/kube/json-scan.ts";
 import { listRawPages } from "../src/kube/list.ts";
 import { cleanObjectText } from "../src/snapshot/clean-text.ts";
 import { takeSnapshot } from "../src/snapshot/take.ts";
@@ -256,7 +257,11 @@ async function cleanedObjects() {
   for (const path of paths) {
     const plural = path.split("/").pop()!;
     for await (const page of listRawPages(client, path, { pageSize: PAGE })) {
-      for (const [start] of page.items) out.push({ plural, ...cleanObjectText(page.text, start) });
+      for (let at = page.nextItem(); at >= 0;) {
+        const cleaned = cleanObjectText(page.text, at);
+        out.push({ plural, ...cleaned });
+        at = page.nextItem(cleaned.end);
+      }
     }
   }
   return out;
@@ -276,12 +281,13 @@ const stages: Record<string, () => Promise<() => Promise<unknown>>> = {
   }),
   "decode+scan pages": async () => async () => {
     for (const path of paths)
-      for await (const page of listRawPages(client, path, { pageSize: PAGE })) void page;
+      for await (const page of listRawPages(client, path, { pageSize: PAGE }))
+        for (let at = page.nextItem(); at >= 0;) at = page.nextItem(valueEnd(page.text, at));
   },
   "decode+scan+clean": async () => async () => {
     for (const path of paths)
       for await (const page of listRawPages(client, path, { pageSize: PAGE }))
-        for (const [start] of page.items) cleanObjectText(page.text, start);
+        for (let at = page.nextItem(); at >= 0;) at = page.nextItem(cleanObjectText(page.text, at).end);
   },
   "archive writer only": async () => {
     const cleaned = await cleanedObjects();

@@ -1,4 +1,5 @@
 import { CrdBackupError } from "../errors.ts";
+import type { JsonObject } from "./json.ts";
 
 /**
  * A scanner over JSON text that finds where values begin and end without building them. It lets
@@ -17,12 +18,11 @@ function bad(text: string, at: number, what: string): never {
   });
 }
 
+const isSpace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
 export function skipWhitespace(text: string, i: number): number {
-  for (;;) {
-    const c = text.charCodeAt(i);
-    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
-    else return i;
-  }
+  while (isSpace(text.charCodeAt(i))) i++;
+  return i;
 }
 
 /** `i` at an opening quote; returns the index after the closing one. */
@@ -86,13 +86,32 @@ export class MemberCursor {
   #keyEnd = -1;
   #escaped = false;
 
-  constructor(text: string, i: number) {
-    if (text.charCodeAt(i) !== 0x7b) bad(text, i, "expected an object");
+  constructor(text: string, i: number, resume = false) {
     this.text = text;
+    if (resume) {
+      this.keyStart = this.valueStart = this.end = i;
+      return;
+    }
+    if (text.charCodeAt(i) !== 0x7b) bad(text, i, "expected an object");
     this.end = i + 1;
   }
 
+  /** A cursor over the rest of an object, after a member whose value ends at `end`. */
+  static after(text: string, end: number): MemberCursor {
+    return new MemberCursor(text, end, true);
+  }
+
   next(): boolean {
+    if (!this.nextKey()) return false;
+    this.end = valueEnd(this.text, this.valueStart);
+    return true;
+  }
+
+  /**
+   * Like next(), but stops at the value's start: the caller walks the value and sets `end` to the
+   * index after it before the next call.
+   */
+  nextKey(): boolean {
     const text = this.text;
     let j = skipWhitespace(text, this.end);
     const c = text.charCodeAt(j);
@@ -112,7 +131,7 @@ export class MemberCursor {
     this.#keyEnd = keyEnd;
     this.#escaped = escaped;
     this.valueStart = v;
-    this.end = valueEnd(text, v);
+    this.end = -1;
     return true;
   }
 
@@ -145,6 +164,92 @@ export function objectMembers(text: string, i: number): { members: Member[]; end
 export function stringAt(text: string, i: number, end: number): string | undefined {
   if (text.charCodeAt(i) !== QUOTE) return undefined;
   return JSON.parse(text.slice(i, end)) as string;
+}
+
+/**
+ * Walks the elements of the array at `i` (which must be `[`) when the caller finds where each
+ * element ends: each value is scanned once, by whoever reads it.
+ */
+export class ElementCursor {
+  readonly text: string;
+  /** The current element's first character. */
+  start = -1;
+  /** The index after the array, once next() has returned false. */
+  end = -1;
+  #at: number;
+
+  constructor(text: string, i: number) {
+    if (text.charCodeAt(i) !== 0x5b) bad(text, i, "expected an array");
+    this.text = text;
+    this.#at = i + 1;
+  }
+
+  /** Moves to the next element, given the index after the current one (found by the caller). */
+  next(previousEnd?: number): boolean {
+    const text = this.text;
+    if (this.end >= 0) return false;
+    let j: number;
+    if (this.start < 0) {
+      j = skipWhitespace(text, this.#at);
+      if (text.charCodeAt(j) === 0x5d) return this.#close(j);
+    } else {
+      j = skipWhitespace(text, previousEnd ?? valueEnd(text, this.start));
+      const c = text.charCodeAt(j);
+      if (c === 0x5d) return this.#close(j);
+      if (c !== 0x2c) bad(text, j, "expected ',' or ']'");
+      j = skipWhitespace(text, j + 1);
+    }
+    this.start = j;
+    return true;
+  }
+
+  #close(j: number): false {
+    this.end = j + 1;
+    return false;
+  }
+}
+
+/**
+ * The value start of the member `key` of the object that is all of `text`, walking the members
+ * before it but not its value; undefined when the object has no such member.
+ */
+export function leadingMember(text: string, key: string): number | undefined {
+  const m = new MemberCursor(text, skipWhitespace(text, 0));
+  while (m.nextKey()) {
+    if (m.keyIs(key)) return m.valueStart;
+    m.end = valueEnd(text, m.valueStart);
+  }
+  return undefined;
+}
+
+/**
+ * The member `key` of the object that is all of `text`, when it is the object's last member and
+ * its value an object: found from the end, without scanning what comes before. The value is
+ * parsed plainly (callers use it for metadata of strings and counts). Undefined when the text
+ * does not end that way. That the member is the outer object's own (not a nested one that
+ * happens to come last) holds once the rest of the text is known to be well formed: its value
+ * parses as exactly one object, and after it comes only the final `}`.
+ */
+export function trailingMember(text: string, key: string): { start: number; value: JsonObject } | undefined {
+  const needle = `"${key}":`;
+  const start = text.lastIndexOf(needle);
+  if (start <= 0) return undefined;
+  let slashes = 0;
+  for (let k = start - 1; text.charCodeAt(k) === BACKSLASH; k--) slashes++;
+  if (slashes % 2 === 1) return undefined; // an escaped quote: inside a string
+  let close = text.length - 1;
+  while (close > start && isSpace(text.charCodeAt(close))) close--;
+  if (text.charCodeAt(close) !== 0x7d) return undefined;
+  const valueStart = skipWhitespace(text, start + needle.length);
+  if (text.charCodeAt(valueStart) !== 0x7b) return undefined;
+  try {
+    const value: unknown = JSON.parse(text.slice(valueStart, close));
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? { start, value: value as JsonObject }
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The elements of the array at `i` (which must be `[`), as [start, end) spans. */

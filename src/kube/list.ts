@@ -1,7 +1,14 @@
 import { KubeApiError } from "../errors.ts";
 import type { KubeClient } from "./client.ts";
 import { isJsonObject, parseJson, type JsonObject } from "./json.ts";
-import { arrayElements, objectMembers, skipWhitespace } from "./json-scan.ts";
+import {
+  ElementCursor,
+  leadingMember,
+  MemberCursor,
+  objectMembers,
+  skipWhitespace,
+  trailingMember,
+} from "./json-scan.ts";
 
 export interface ListOptions {
   /** Objects per page (the API server's `limit`). */
@@ -25,10 +32,36 @@ interface Page<T> {
   token: string | undefined;
 }
 
-/** A page as text, with the [start, end) span of every item: for callers that keep bytes as served. */
-export interface RawPage {
-  text: string;
-  items: [number, number][];
+/**
+ * A page as text whose items are read one at a time by a caller that finds each item's end itself
+ * (cleaning an object walks it anyway): the page is scanned once, not once to split it and again
+ * to clean it. The list's metadata (the continue token) was read up front, so the next page can be
+ * asked for before the items are read.
+ */
+export class RawPage {
+  readonly text: string;
+  readonly #path: string;
+  readonly #items: ElementCursor | undefined;
+  /** Where the list's own metadata member starts, when it was found from the end of the text. */
+  readonly #metadataAt: number;
+
+  constructor(path: string, text: string, itemsAt: number, metadataAt: number) {
+    this.text = text;
+    this.#path = path;
+    this.#items = itemsAt < 0 ? undefined : new ElementCursor(text, itemsAt);
+    this.#metadataAt = metadataAt;
+  }
+
+  /**
+   * The start of the next item, given the index after the previous one; -1 after the last, once
+   * the rest of the page has been checked to be the list it claimed to be.
+   */
+  nextItem(previousEnd?: number): number {
+    if (!this.#items) return -1;
+    if (this.#items.next(previousEnd)) return this.#items.start;
+    if (this.#metadataAt >= 0) checkListTail(this.#path, this.text, this.#items.end, this.#metadataAt);
+    return -1;
+  }
 }
 
 /**
@@ -107,19 +140,31 @@ function parsePage(path: string, text: string, outcome: ListOutcome): Page<JsonO
 }
 
 function scanPage(path: string, text: string, outcome: ListOutcome): Page<RawPage> {
-  const { members } = objectMembers(text, skipWhitespace(text, 0));
+  const notAList = () =>
+    new KubeApiError(200, `GET ${path}: the answer is not a list`, { method: "GET", path });
+  // kube-apiserver writes a custom resource list as {"apiVersion","items","kind","metadata"}: find
+  // the metadata from the end and the items from the start, so the items need no scan of their own
+  const trailing = trailingMember(text, "metadata");
+  if (trailing) {
+    const itemsAt = leadingMember(text, "items");
+    if (itemsAt !== undefined && text.charCodeAt(itemsAt) === 0x5b) {
+      const token = pageMetadata(trailing.value, outcome);
+      return { items: new RawPage(path, text, itemsAt, trailing.start), token };
+    }
+  }
+  // any other layout: one full scan to find the members
+  const { members, end } = objectMembers(text, skipWhitespace(text, 0));
   const items = members.find((m) => m.key === "items");
   const metadata = members.find((m) => m.key === "metadata");
-  if (!metadata)
-    throw new KubeApiError(200, `GET ${path}: the answer is not a list`, { method: "GET", path });
+  if (!metadata || text.charCodeAt(metadata.valueStart) !== 0x7b || skipWhitespace(text, end) !== text.length)
+    throw notAList();
   // a list's metadata holds only strings and counts: a plain parse is exact
   const token = pageMetadata(
     JSON.parse(text.slice(metadata.valueStart, metadata.end)) as JsonObject,
     outcome,
   );
-  const spans =
-    items && text.charCodeAt(items.valueStart) === 0x5b ? arrayElements(text, items.valueStart) : [];
-  return { items: { text, items: spans }, token };
+  const itemsAt = items && text.charCodeAt(items.valueStart) === 0x5b ? items.valueStart : -1;
+  return { items: new RawPage(path, text, itemsAt, -1), token };
 }
 
 function pageMetadata(metadata: JsonObject, outcome: ListOutcome): string | undefined {
@@ -130,4 +175,17 @@ function pageMetadata(metadata: JsonObject, outcome: ListOutcome): string | unde
 
 export function newListOutcome(): ListOutcome {
   return { resourceVersion: "", consistent: true, pages: 0, expiredTokens: 0 };
+}
+
+/**
+ * After the last item: the rest of the list is members up to the metadata found from the end, and
+ * nothing after the list. Until this holds, that metadata could have been a nested object's.
+ */
+function checkListTail(path: string, text: string, afterItems: number, metadataAt: number): void {
+  const rest = MemberCursor.after(text, afterItems);
+  let sawMetadata = false;
+  while (rest.next()) if (rest.keyStart === metadataAt) sawMetadata = true;
+  if (!sawMetadata || skipWhitespace(text, rest.objectEnd) !== text.length) {
+    throw new KubeApiError(200, `GET ${path}: the answer is not a list`, { method: "GET", path });
+  }
 }

@@ -4,6 +4,8 @@ import { SERVER_OWNED_METADATA } from "./clean.ts";
 export interface CleanedText {
   /** The object as the API server sent it, less server-owned metadata (and status when dropped). */
   body: string;
+  /** The index in the text after the object. */
+  end: number;
   name: string;
   namespace: string | undefined;
   uid: string | undefined;
@@ -71,6 +73,7 @@ export function cleanObjectText(
 ): CleanedText {
   const cleaned: CleanedText = {
     body: "",
+    end: -1,
     name: "",
     namespace: undefined,
     uid: undefined,
@@ -91,6 +94,7 @@ export function cleanObjectText(
     kept.span(top.keyStart, top.end);
   }
   cleaned.body = kept.object();
+  cleaned.end = top.objectEnd;
   return cleaned;
 }
 

@@ -165,8 +165,9 @@ async function captureResource(
       { pageSize: options.pageSize, labelSelector: options.filters.selector, signal },
       outcome,
     )) {
-      for (const [start] of page.items) {
-        const cleaned = cleanObjectText(page.text, start);
+      for (let at = page.nextItem(); at >= 0;) {
+        const cleaned = cleanObjectText(page.text, at);
+        at = page.nextItem(cleaned.end);
         const namespace = crd.namespaced ? cleaned.namespace : undefined;
         if (!namespaceSelected(options.filters, namespace)) continue;
         const ref = {
