@@ -1,6 +1,8 @@
 import { execFile } from "node:child_process";
 import https from "node:https";
-import { CLI_MAIN as CLI, cliNodeFlags } from "../cli/node-flags.ts";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { cliNodeFlags } from "../cli/node-flags.ts";
 import { mapConcurrent } from "../src/concurrency.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 
@@ -10,8 +12,12 @@ export interface Timed {
   stdout: string;
 }
 
+/** The built CLI, as `npx crd-backup` runs it (the bench:* npm scripts build it first). */
+const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
+
 /** Runs the real CLI under GNU time, for wall time and peak RSS of the whole process. */
 export function timeCli(args: string[], env: NodeJS.ProcessEnv): Promise<Timed> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm run bench:* does)`);
   return new Promise((resolve, reject) => {
     const start = performance.now();
     execFile(

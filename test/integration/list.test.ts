@@ -3,6 +3,7 @@ import type { KubeClient } from "../../src/kube/client.ts";
 import { collectionPath } from "../../src/kube/discovery.ts";
 import { isJsonObject } from "../../src/kube/json.ts";
 import { listPages, newListOutcome } from "../../src/kube/list.ts";
+import { compactEtcd } from "../env/compact.ts";
 import {
   adminClient,
   createCrd,
@@ -12,32 +13,6 @@ import {
   uniqueName,
   waitForCrdEstablished,
 } from "../support/cluster.ts";
-
-/**
- * Compacts etcd's history up to now the way another kube-apiserver would: record the revision in
- * compact_rev_key, then compact. The API server's watch cache polls that key (every 15 s) and drops
- * its list snapshots older than it, so a continue token from before now really expires.
- */
-async function compactEtcd(): Promise<number> {
-  const { etcdUrl } = testEnv();
-  const b64 = (s: string) => Buffer.from(s).toString("base64");
-  const head = await fetch(`${etcdUrl}/v3/kv/put`, {
-    method: "POST",
-    body: JSON.stringify({ key: b64("/crd-backup-test/compact"), value: "" }),
-  });
-  const now = Number(((await head.json()) as { header: { revision: string } }).header.revision);
-  const put = await fetch(`${etcdUrl}/v3/kv/put`, {
-    method: "POST",
-    body: JSON.stringify({ key: b64("compact_rev_key"), value: b64(String(now)) }),
-  });
-  const revision = Number(((await put.json()) as { header: { revision: string } }).header.revision);
-  const res = await fetch(`${etcdUrl}/v3/kv/compaction`, {
-    method: "POST",
-    body: JSON.stringify({ revision, physical: true }),
-  });
-  if (!res.ok) throw new Error(`compaction failed: ${res.status} ${await res.text()}`);
-  return revision;
-}
 
 describe("paginated listing", () => {
   let admin: KubeClient;
@@ -105,7 +80,7 @@ describe("paginated listing", () => {
         spec: { v: 2 },
       }),
     });
-    await compactEtcd();
+    await compactEtcd(testEnv().etcdUrl);
     await new Promise((r) => setTimeout(r, 17_000)); // the watch cache's compaction poll period is 15 s
     for await (const page of { [Symbol.asyncIterator]: () => pages }) take(page);
 
