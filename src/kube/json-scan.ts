@@ -254,17 +254,12 @@ export function trailingMember(text: string, key: string): { start: number; valu
 
 /** The elements of the array at `i` (which must be `[`), as [start, end) spans. */
 export function arrayElements(text: string, i: number): [number, number][] {
-  if (text.charCodeAt(i) !== 0x5b) bad(text, i, "expected an array");
   const spans: [number, number][] = [];
-  let j = skipWhitespace(text, i + 1);
-  if (text.charCodeAt(j) === 0x5d) return spans;
-  for (;;) {
-    const end = valueEnd(text, j);
-    spans.push([j, end]);
-    j = skipWhitespace(text, end);
-    const c = text.charCodeAt(j);
-    if (c === 0x5d) return spans;
-    if (c !== 0x2c) bad(text, j, "expected ',' or ']'");
-    j = skipWhitespace(text, j + 1);
+  const elements = new ElementCursor(text, i);
+  let end: number | undefined;
+  while (elements.next(end)) {
+    end = valueEnd(text, elements.start);
+    spans.push([elements.start, end]);
   }
+  return spans;
 }

@@ -134,14 +134,12 @@ async function* paged<T>(
 function parsePage(path: string, text: string, outcome: ListOutcome): Page<JsonObject[]> {
   const list = parseJson(text);
   if (!isJsonObject(list) || !Array.isArray(list["items"]) || !isJsonObject(list["metadata"])) {
-    throw new KubeApiError(200, `GET ${path}: the answer is not a list`, { method: "GET", path });
+    throw notAList(path);
   }
   return { items: list["items"].filter(isJsonObject), token: pageMetadata(list["metadata"], outcome) };
 }
 
 function scanPage(path: string, text: string, outcome: ListOutcome): Page<RawPage> {
-  const notAList = () =>
-    new KubeApiError(200, `GET ${path}: the answer is not a list`, { method: "GET", path });
   // kube-apiserver writes a custom resource list as {"apiVersion","items","kind","metadata"}: find
   // the metadata from the end and the items from the start, so the items need no scan of their own
   const trailing = trailingMember(text, "metadata");
@@ -157,7 +155,7 @@ function scanPage(path: string, text: string, outcome: ListOutcome): Page<RawPag
   const items = members.find((m) => m.key === "items");
   const metadata = members.find((m) => m.key === "metadata");
   if (!metadata || text.charCodeAt(metadata.valueStart) !== 0x7b || skipWhitespace(text, end) !== text.length)
-    throw notAList();
+    throw notAList(path);
   // a list's metadata holds only strings and counts: a plain parse is exact
   const token = pageMetadata(
     JSON.parse(text.slice(metadata.valueStart, metadata.end)) as JsonObject,
@@ -186,6 +184,10 @@ function checkListTail(path: string, text: string, afterItems: number, metadataA
   let sawMetadata = false;
   while (rest.next()) if (rest.keyStart === metadataAt) sawMetadata = true;
   if (!sawMetadata || skipWhitespace(text, rest.objectEnd) !== text.length) {
-    throw new KubeApiError(200, `GET ${path}: the answer is not a list`, { method: "GET", path });
+    throw notAList(path);
   }
+}
+
+function notAList(path: string): KubeApiError {
+  return new KubeApiError(200, `GET ${path}: the answer is not a list`, { method: "GET", path });
 }
