@@ -113,13 +113,19 @@ export interface ArchiveSummary {
   indexSha256: string;
 }
 
-/** A new snapshot ID for `at`: UTC time, so IDs sort by start time, plus randomness. */
+/**
+ * A new snapshot ID for `at`: the UTC second, then 8 hex digits whose top 10 bits are the
+ * millisecond and the other 22 random. IDs of snapshots started in the same second still sort by
+ * start time (fixed-width lowercase hex sorts as its number), and two started in the same
+ * millisecond still differ.
+ */
 export function newSnapshotId(at: Date = new Date()): string {
   const stamp = at
     .toISOString()
     .replace(/[-:]/g, "")
     .replace(/\.\d+Z$/, "Z");
-  return `${stamp}-${randomBytes(4).toString("hex")}`;
+  const suffix = at.getUTCMilliseconds() * 2 ** 22 + (randomBytes(4).readUInt32BE(0) >>> 10);
+  return `${stamp}-${suffix.toString(16).padStart(8, "0")}`;
 }
 
 export function isSnapshotId(value: unknown): value is string {

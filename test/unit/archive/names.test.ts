@@ -19,6 +19,19 @@ describe("snapshot IDs", () => {
     expect(isSnapshotId("20261122T041500Z-1A2B3C4D")).toBe(false);
     expect(isSnapshotId("../20261122T041500Z-1a2b3c4d")).toBe(false);
   });
+
+  it("sort by start time within a second too, and differ within a millisecond", () => {
+    // one ID per millisecond of a second, many times over: byte order is always time order
+    for (let round = 0; round < 20; round++) {
+      const ids = Array.from({ length: 1000 }, (_, ms) =>
+        newSnapshotId(new Date(Date.UTC(2026, 11, 2, 1, 50, 14, ms))),
+      );
+      expect([...ids].sort()).toEqual(ids);
+      expect(ids.every((id) => isSnapshotId(id) && id.startsWith("20261202T015014Z-"))).toBe(true);
+    }
+    const same = new Date("2026-12-02T01:50:14.123Z");
+    expect(new Set(Array.from({ length: 100 }, () => newSnapshotId(same))).size).toBe(100);
+  });
 });
 
 describe("entry names", () => {
