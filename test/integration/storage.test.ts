@@ -5,13 +5,18 @@ import { CrdBackupError } from "../../src/errors.ts";
 import { readAll, type StorageBackend } from "../../src/storage/backend.ts";
 import { BACKENDS } from "../support/storage.ts";
 
-function chunks(total: number, failAfter?: number): { stream: Readable; sha256: () => string } {
+function chunks(
+  total: number,
+  failAfter?: number,
+  onChunk?: (sent: number) => void,
+): { stream: Readable; sha256: () => string } {
   const hash = createHash("sha256");
   let sent = 0;
   const stream = Readable.from(
     (function* () {
       while (sent < total) {
         if (failAfter !== undefined && sent >= failAfter) throw new Error("source failed mid-stream");
+        onChunk?.(sent);
         const c = randomBytes(Math.min(256 * 1024, total - sent));
         sent += c.length;
         hash.update(c);
@@ -61,8 +66,10 @@ describe.each(BACKENDS)("storage backend: %s", (_name, make) => {
 
   it("leaves nothing visible when the write is aborted", async () => {
     const ac = new AbortController();
-    const src = chunks(30 * 1024 * 1024);
-    setTimeout(() => ac.abort(), 50);
+    // aborted from inside the write, once 4 MiB went out: a timer could fire after a fast write ended
+    const src = chunks(30 * 1024 * 1024, undefined, (sent) => {
+      if (sent >= 4 * 1024 * 1024) ac.abort();
+    });
     await expect(b.write("snapshots/c/archive.tar.gz", src.stream, { signal: ac.signal })).rejects.toThrow();
     expect(await b.stat("snapshots/c/archive.tar.gz")).toBeUndefined();
     expect(await b.cleanupIncomplete("snapshots/")).toBeGreaterThanOrEqual(0);
