@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { TOOL_VERSION } from "../src/version.ts";
+import { deleteCommand } from "./commands/delete.ts";
 import { diffCommand } from "./commands/diff.ts";
 import { drillCommand } from "./commands/drill.ts";
 import { exportCommand } from "./commands/export.ts";
@@ -31,6 +32,7 @@ export function buildProgram(ctx: RunContext): Command {
     verifyCommand(),
     diffCommand(ctx),
     pruneCommand(),
+    deleteCommand(),
     scheduleCommand(ctx),
     drillCommand(ctx),
     exportCommand(ctx),

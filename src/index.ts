@@ -31,6 +31,8 @@ export { applyPolicy } from "./retention/policy.ts";
 export type { RetentionPolicy, Decision } from "./retention/policy.ts";
 export { prune } from "./retention/prune.ts";
 export type { PruneOptions, PruneReport } from "./retention/prune.ts";
+export { deleteSnapshots } from "./retention/delete.ts";
+export type { DeleteOptions, DeleteReport } from "./retention/delete.ts";
 export { runSnapshotJob } from "./schedule/job.ts";
 export { runOnSchedule } from "./schedule/scheduler.ts";
 

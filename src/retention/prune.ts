@@ -111,8 +111,7 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
   if (options.dryRun) return report;
   for (const c of report.clusters) {
     for (const d of c.remove) {
-      await storage.remove(manifestKey(d.id));
-      await storage.remove(archiveKey(d.id));
+      await removeSnapshot(storage, d.id);
       log.info("snapshot removed", { snapshot: d.id, cluster: c.uid });
     }
   }
@@ -122,4 +121,10 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
   }
   report.incompleteWrites = await storage.cleanupIncomplete(SNAPSHOTS_PREFIX, { olderThan: cutoff });
   return report;
+}
+
+/** Manifest first: from then on the snapshot is not listed, and a leftover archive is an orphan. */
+export async function removeSnapshot(storage: StorageBackend, id: string): Promise<void> {
+  await storage.remove(manifestKey(id));
+  await storage.remove(archiveKey(id));
 }

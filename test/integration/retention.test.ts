@@ -7,6 +7,7 @@ import { loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
 import { newSnapshotId } from "../../src/archive/format.ts";
 import { serializeManifest, type Manifest } from "../../src/archive/manifest.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
+import { deleteSnapshots } from "../../src/retention/delete.ts";
 import { prune, type PruneReport } from "../../src/retention/prune.ts";
 import { readAll, type StorageBackend } from "../../src/storage/backend.ts";
 import { archiveKey, manifestKey } from "../../src/storage/layout.ts";
@@ -250,6 +251,68 @@ describe("retention: crd-backup prune and snapshot --keep-*", () => {
     const none = await runCli(["inspect", "latest@nosuch", "--storage", locationOf(storage)]);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no complete snapshot of a cluster nosuch/);
+  });
+
+  it("delete removes named snapshots manifest first, checks every name before deleting anything, and keeps a cluster's last complete snapshot unless --allow-last", async () => {
+    const storage = freshS3();
+    const at = locationOf(storage);
+    const real = (await snapshot(storage)).id;
+    const older = await forge(storage, real, new Date(Date.now() - 2 * DAY));
+    const other = await forge(storage, real, new Date(Date.now() - DAY), "other-cluster-uid");
+    const listed = async () => (await listSnapshots(storage)).map((s) => s.id);
+    const del = (args: string[]) => runCli(["delete", ...args, "--storage", at]);
+
+    // an unknown id anywhere in the list: nothing goes
+    const unknown = await del([older, "20200101T000000Z-00000000"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr.trim().split("\n")).toHaveLength(1);
+    expect(unknown.stderr).toMatch(/snapshot 20200101T000000Z-00000000 does not exist/);
+    expect(await listed()).toEqual([older, other, real]);
+
+    // every complete snapshot of our cluster: refused, nothing goes, even the one that could
+    const last = await del([older, real]);
+    expect(last.code).toBe(2);
+    expect(last.stderr).toMatch(/last complete snapshot of cluster .*--allow-last/);
+    expect(await listed()).toEqual([older, other, real]);
+
+    const dry = await del([older, "-o", "json", "--dry-run"]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({
+      dryRun: true,
+      removed: [{ id: older, status: "complete" }],
+    });
+    expect(await listed()).toEqual([older, other, real]);
+
+    const one = await del([older]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stdout).toContain(`deleted ${older}`);
+    expect(await listed()).toEqual([other, real]);
+    expect(await storage.stat(archiveKey(older))).toBeUndefined();
+
+    // killed between its two deletes: the manifest went first, so nothing broken is listed
+    const doomed = await forge(storage, real, new Date(Date.now() - 3 * DAY));
+    const crashing: StorageBackend = Object.assign(Object.create(storage) as StorageBackend, {
+      remove: async (key: string) => {
+        if (key.endsWith("archive.tar.gz")) throw new Error("killed mid-delete");
+        return storage.remove(key);
+      },
+    });
+    await expect(deleteSnapshots(crashing, [doomed], { dryRun: false, allowLast: false })).rejects.toThrow(
+      /killed mid-delete/,
+    );
+    expect(await listed()).toEqual([other, real]);
+    expect(await storage.stat(archiveKey(doomed))).toBeDefined(); // an orphan, for the next prune
+    await storage.remove(archiveKey(doomed));
+
+    // the other cluster's only snapshot, then ours by latest@: each needs --allow-last
+    expect((await del([other])).code).toBe(2);
+    expect((await del([other, "--allow-last"])).code).toBe(0);
+    const ours = (await readManifest(storage, real)).cluster.uid;
+    const gone = await del([`latest@${ours}`, "--allow-last", "-o", "json"]);
+    expect(gone.code, gone.stderr).toBe(0);
+    expect(JSON.parse(gone.stdout)).toMatchObject({ dryRun: false, removed: [{ id: real, cluster: ours }] });
+    expect(await listed()).toEqual([]);
+    expect(await keys(storage)).toEqual([]);
   });
 
   it("refuses prune without a policy, and a bad --keep-within, as usage errors", async () => {

@@ -1,0 +1,58 @@
+import { CrdBackupError } from "../errors.ts";
+import { silentLogger, type Logger } from "../report/log.ts";
+import type { StorageBackend } from "../storage/backend.ts";
+import { listSnapshots, resolveSnapshot, type StoredSnapshot } from "../storage/snapshots.ts";
+import { removeSnapshot } from "./prune.ts";
+
+export interface DeleteOptions {
+  dryRun: boolean;
+  /** Also delete a cluster's last complete snapshot. */
+  allowLast: boolean;
+  log?: Logger;
+}
+
+export interface DeleteReport {
+  dryRun: boolean;
+  removed: { id: string; cluster: string; status: "complete" | "partial" }[];
+}
+
+/**
+ * Deletes the named snapshots (ids, `latest`, `latest@<uid>`), each the way prune does: manifest
+ * first, so a crash half-way never leaves a listed but broken snapshot. Everything is resolved
+ * and checked before anything goes: an unknown id, or a delete that would leave a cluster with
+ * no complete snapshot (unless allowLast), removes nothing.
+ */
+export async function deleteSnapshots(
+  storage: StorageBackend,
+  refs: string[],
+  options: DeleteOptions,
+): Promise<DeleteReport> {
+  const log = options.log ?? silentLogger;
+  const targets = new Map<string, StoredSnapshot>();
+  for (const ref of refs) {
+    const s = await resolveSnapshot(storage, ref);
+    targets.set(s.id, s);
+  }
+  if (!options.allowLast) {
+    const all = await listSnapshots(storage, () => undefined);
+    for (const uid of new Set([...targets.values()].map((s) => s.manifest.cluster.uid))) {
+      const complete = all.filter((s) => s.manifest.cluster.uid === uid && s.manifest.status === "complete");
+      if (complete.length > 0 && complete.every((s) => targets.has(s.id))) {
+        throw new CrdBackupError(
+          "USAGE",
+          `that would delete the last complete snapshot of cluster ${uid} (${complete.at(-1)!.id}); nothing was deleted (--allow-last deletes it anyway)`,
+          { cluster: uid },
+        );
+      }
+    }
+  }
+  const removed = [...targets.values()]
+    .sort((a, b) => (a.id < b.id ? -1 : 1))
+    .map((s) => ({ id: s.id, cluster: s.manifest.cluster.uid, status: s.manifest.status }));
+  if (options.dryRun) return { dryRun: true, removed };
+  for (const r of removed) {
+    await removeSnapshot(storage, r.id);
+    log.info("snapshot removed", { snapshot: r.id, cluster: r.cluster });
+  }
+  return { dryRun: false, removed };
+}
