@@ -33,7 +33,11 @@ export function deleteCommand(): Command {
       if (flags.output === "json") printJson(report);
       else {
         const verb = report.dryRun ? "would delete" : "deleted";
-        printLines(report.removed.map((r) => `${verb} ${r.id} (${r.status}, cluster ${r.cluster})`));
+        printLines(
+          report.removed.map(
+            (r) => `${verb} ${r.id} (${r.status}${r.cluster ? `, cluster ${r.cluster}` : ""})`,
+          ),
+        );
       }
     });
   return cmd;

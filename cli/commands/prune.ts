@@ -33,7 +33,8 @@ export function pruneSummary(report: PruneReport): string[] {
   if (report.orphans.length > 0)
     lines.push(`${verb} ${report.orphans.length} unfinished snapshots: ${report.orphans.join(", ")}`);
   if (report.incompleteWrites > 0) lines.push(`removed ${report.incompleteWrites} unfinished uploads`);
-  for (const u of report.unreadable) lines.push(`  left alone (unreadable manifest): ${u.id}: ${u.reason}`);
+  for (const u of report.unreadable)
+    lines.push(`  left alone (unreadable manifest; crd-backup delete ${u.id} removes it): ${u.reason}`);
   return lines;
 }
 

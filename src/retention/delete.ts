@@ -1,3 +1,4 @@
+import { isSnapshotId } from "../archive/format.ts";
 import { CrdBackupError } from "../errors.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
 import type { StorageBackend } from "../storage/backend.ts";
@@ -13,11 +14,13 @@ export interface DeleteOptions {
 
 export interface DeleteReport {
   dryRun: boolean;
-  removed: { id: string; cluster: string; status: "complete" | "partial" }[];
+  /** cluster and status are unknown ("") for a snapshot whose manifest cannot be read. */
+  removed: { id: string; cluster: string; status: "complete" | "partial" | "unreadable" }[];
 }
 
 /**
- * Deletes the named snapshots (ids, `latest`, `latest@<uid>`), each the way prune does: manifest
+ * Deletes the named snapshots (ids, `latest`, `latest@<uid>`; by id also one whose manifest cannot
+ * be read, which prune leaves alone), each the way prune does: manifest
  * first, so a crash half-way never leaves a listed but broken snapshot. Everything is resolved
  * and checked before anything goes: an unknown id, or a delete that would leave a cluster with
  * no complete snapshot (unless allowLast), removes nothing.
@@ -29,9 +32,16 @@ export async function deleteSnapshots(
 ): Promise<DeleteReport> {
   const log = options.log ?? silentLogger;
   const targets = new Map<string, StoredSnapshot>();
+  // prune leaves snapshots it cannot read to a human: named by id, they can go
+  const unreadable = new Set<string>();
   for (const ref of refs) {
-    const s = await resolveSnapshot(storage, ref);
-    targets.set(s.id, s);
+    try {
+      const s = await resolveSnapshot(storage, ref);
+      targets.set(s.id, s);
+    } catch (e) {
+      if (!(e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID" && isSnapshotId(ref))) throw e;
+      unreadable.add(ref);
+    }
   }
   if (!options.allowLast) {
     const all = await listSnapshots(storage, () => undefined);
@@ -46,9 +56,14 @@ export async function deleteSnapshots(
       }
     }
   }
-  const removed = [...targets.values()]
-    .sort((a, b) => (a.id < b.id ? -1 : 1))
-    .map((s) => ({ id: s.id, cluster: s.manifest.cluster.uid, status: s.manifest.status }));
+  const removed: DeleteReport["removed"] = [
+    ...[...targets.values()].map((s) => ({
+      id: s.id,
+      cluster: s.manifest.cluster.uid,
+      status: s.manifest.status,
+    })),
+    ...[...unreadable].map((id) => ({ id, cluster: "", status: "unreadable" as const })),
+  ].sort((a, b) => (a.id < b.id ? -1 : 1));
   if (options.dryRun) return { dryRun: true, removed };
   for (const r of removed) {
     await removeSnapshot(storage, r.id);

@@ -304,6 +304,18 @@ describe("retention: crd-backup prune and snapshot --keep-*", () => {
     expect(await storage.stat(archiveKey(doomed))).toBeDefined(); // an orphan, for the next prune
     await storage.remove(archiveKey(doomed));
 
+    // a manifest nobody can read: prune leaves it to a human, who deletes it by id
+    const garbled = await forge(storage, real, new Date(Date.now() - 4 * DAY));
+    await storage.remove(manifestKey(garbled));
+    await put(storage, manifestKey(garbled), "{ not json");
+    const pruned = await runCli(["prune", "--keep-last", "5", "--storage", at]);
+    expect(pruned.stdout).toContain(`crd-backup delete ${garbled} removes it`);
+    const cleared = await del([garbled, "-o", "json"]);
+    expect(cleared.code, cleared.stderr).toBe(0);
+    expect(JSON.parse(cleared.stdout)).toMatchObject({ removed: [{ id: garbled, status: "unreadable" }] });
+    expect(await storage.stat(manifestKey(garbled))).toBeUndefined();
+    expect(await storage.stat(archiveKey(garbled))).toBeUndefined();
+
     // the other cluster's only snapshot, then ours by latest@: each needs --allow-last
     expect((await del([other])).code).toBe(2);
     expect((await del([other, "--allow-last"])).code).toBe(0);
