@@ -14,16 +14,16 @@ export interface DeleteOptions {
 
 export interface DeleteReport {
   dryRun: boolean;
-  /** cluster and status are unknown ("") for a snapshot whose manifest cannot be read. */
+  /** A snapshot whose manifest cannot be read has status "unreadable" and cluster "" (unknown). */
   removed: { id: string; cluster: string; status: "complete" | "partial" | "unreadable" }[];
 }
 
 /**
  * Deletes the named snapshots (ids, `latest`, `latest@<uid>`; by id also one whose manifest cannot
- * be read, which prune leaves alone), each the way prune does: manifest
- * first, so a crash half-way never leaves a listed but broken snapshot. Everything is resolved
- * and checked before anything goes: an unknown id, or a delete that would leave a cluster with
- * no complete snapshot (unless allowLast), removes nothing.
+ * be read, which prune leaves alone), each the way prune does: manifest first, so a crash half-way
+ * never leaves a listed but broken snapshot. Everything is resolved and checked before anything
+ * goes: an unknown id, or a delete that would leave a cluster with no complete snapshot (unless
+ * allowLast), removes nothing.
  */
 export async function deleteSnapshots(
   storage: StorageBackend,
