@@ -9,6 +9,8 @@ import type { KubeClient } from "../src/kube/client.ts";
 export interface Timed {
   seconds: number;
   peakRssMiB: number;
+  /** CPU time of the whole process, user + system, in seconds. */
+  cpuSeconds: number;
   stdout: string;
 }
 
@@ -22,16 +24,21 @@ export function timeCli(args: string[], env: NodeJS.ProcessEnv): Promise<Timed> 
     const start = performance.now();
     execFile(
       "/usr/bin/time",
-      ["-f", "crd-backup-peak-rss-kib=%M", process.execPath, ...cliNodeFlags(), CLI, ...args],
+      ["-f", "crd-backup-peak-rss-kib=%M cpu=%U+%S", process.execPath, ...cliNodeFlags(), CLI, ...args],
       { env, maxBuffer: 256 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const seconds = (performance.now() - start) / 1000;
-        const rss = /crd-backup-peak-rss-kib=(\d+)/.exec(stderr);
+        const rss = /crd-backup-peak-rss-kib=(\d+) cpu=([\d.]+)\+([\d.]+)/.exec(stderr);
         if (err || !rss)
           return reject(
             new Error(`crd-backup ${args[0]} failed: ${stderr.trim().split("\n").slice(-3).join(" | ")}`),
           );
-        resolve({ seconds, peakRssMiB: Number(rss[1]) / 1024, stdout });
+        resolve({
+          seconds,
+          peakRssMiB: Number(rss[1]) / 1024,
+          cpuSeconds: Number(rss[2]) + Number(rss[3]),
+          stdout,
+        });
       },
     );
   });
@@ -47,10 +54,11 @@ export async function rawListAll(
   pageSize: number,
   concurrency: number,
   tls: https.AgentOptions,
-): Promise<{ seconds: number; pages: number }> {
+): Promise<{ seconds: number; pages: number; cpuSeconds: number }> {
   const agent = new https.Agent({ ...tls, keepAlive: true, maxSockets: concurrency });
   let pages = 0;
   const start = performance.now();
+  const cpu = process.cpuUsage();
   await mapConcurrent(paths, concurrency, async (path) => {
     let token: string | undefined;
     do {
@@ -77,5 +85,6 @@ export async function rawListAll(
     } while (token);
   });
   agent.destroy();
-  return { seconds: (performance.now() - start) / 1000, pages };
+  const used = process.cpuUsage(cpu);
+  return { seconds: (performance.now() - start) / 1000, pages, cpuSeconds: (used.user + used.system) / 1e6 };
 }
