@@ -24,7 +24,7 @@ import { parseArgs } from "node:util";
 import { ArchiveWriter } from "../src/archive/writer.ts";
 import { newSnapshotId } from "../src/archive/format.ts";
 import { KubeApiError } from "../src/errors.ts";
-import { KubeClient, type KubeRequest, type KubeResponse } from "../src/kube/client.ts";
+import { KubeClient, KubeResponse, type KubeRequest } from "../src/kube/client.ts";
 import { loadKubeConfig } from "../src/kube/config.ts";
 import { collectionPath, CRD_PATH } from "../src/kube/discovery.ts";
 import { valueEnd } from "../src/kube/json-scan.ts";
@@ -171,25 +171,25 @@ function crdList(): string {
 }
 
 /**
- * Answers like kube-apiserver, asynchronously (a macrotask per answer, as a socket would), and
- * decodes each page from bytes as the real client does.
+ * Answers like kube-apiserver, asynchronously (a macrotask per answer, as a socket would), with
+ * each answer's bytes as the real client returns them.
  */
 function fakeClient(): KubeClient {
   const crds = crdList();
   const answer = async (req: KubeRequest): Promise<KubeResponse> => {
     await new Promise((resolve) => setImmediate(resolve));
-    if (req.path === "/version") return { status: 200, text: '{"gitVersion":"v1.34.0"}' };
-    if (req.path === CRD_PATH) return { status: 200, text: crds };
+    if (req.path === "/version") return new KubeResponse(200, Buffer.from('{"gitVersion":"v1.34.0"}'));
+    if (req.path === CRD_PATH) return new KubeResponse(200, Buffer.from(crds));
     const ns = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(req.path);
     if (ns) {
       const body = { kind: "Namespace", apiVersion: "v1", metadata: { name: ns[1], uid: uid(7) } };
-      return { status: 200, text: JSON.stringify(body) };
+      return new KubeResponse(200, Buffer.from(JSON.stringify(body)));
     }
     const pages = collections.get(req.path);
     if (!pages) throw new KubeApiError(404, `GET ${req.path}: 404`, { method: "GET", path: req.path });
     const token = req.query?.["continue"];
     const page = token === undefined ? pages[0]! : continued.get(String(token))!;
-    return { status: 200, text: page.toString("utf8") };
+    return new KubeResponse(200, page);
   };
   return { server: "https://bench.invalid", request: answer } as unknown as KubeClient;
 }
@@ -258,7 +258,7 @@ async function cleanedObjects() {
     const plural = path.split("/").pop()!;
     for await (const page of listRawPages(client, path, { pageSize: PAGE })) {
       for (let at = page.nextItem(); at >= 0;) {
-        const cleaned = cleanObjectText(page.text, at);
+        const cleaned = cleanObjectText(page.bytes, at);
         out.push({ plural, ...cleaned });
         at = page.nextItem(cleaned.end);
       }
@@ -279,15 +279,15 @@ const stages: Record<string, () => Promise<() => Promise<unknown>>> = {
       return () => rawListAll(client, paths, PAGE, CONCURRENCY, tls);
     },
   }),
-  "decode+scan pages": async () => async () => {
+  "scan pages": async () => async () => {
     for (const path of paths)
       for await (const page of listRawPages(client, path, { pageSize: PAGE }))
-        for (let at = page.nextItem(); at >= 0;) at = page.nextItem(valueEnd(page.text, at));
+        for (let at = page.nextItem(); at >= 0;) at = page.nextItem(valueEnd(page.bytes, at));
   },
-  "decode+scan+clean": async () => async () => {
+  "scan+clean": async () => async () => {
     for (const path of paths)
       for await (const page of listRawPages(client, path, { pageSize: PAGE }))
-        for (let at = page.nextItem(); at >= 0;) at = page.nextItem(cleanObjectText(page.text, at).end);
+        for (let at = page.nextItem(); at >= 0;) at = page.nextItem(cleanObjectText(page.bytes, at).end);
   },
   "archive writer only": async () => {
     const cleaned = await cleanedObjects();

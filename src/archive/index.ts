@@ -29,6 +29,6 @@ export type { ContentEntryName, ParsedEntryName } from "./names.ts";
 export { expectedArchive, parseManifest, serializeManifest } from "./manifest.ts";
 export type { Manifest, ManifestResource, ResourceError } from "./manifest.ts";
 export { ArchiveWriter } from "./writer.ts";
-export type { ArchiveWriterOptions, EntryMeta } from "./writer.ts";
+export type { ArchiveWriterOptions, EntryBody, EntryMeta } from "./writer.ts";
 export { readArchive, verifyArchive } from "./reader.ts";
 export type { ArchiveEntry, ArchiveSource } from "./reader.ts";

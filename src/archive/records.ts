@@ -148,10 +148,12 @@ const FIELD_ORDER: readonly (keyof IndexRecord)[] = [
 
 /** The canonical index.jsonl line of a record, newline included. */
 export function indexLine(record: IndexRecord): string {
-  // Rebuilt in canonical order with absent fields left out, whatever order the record was built in.
-  const ordered: Record<string, unknown> = {};
+  // Written in canonical order with absent fields left out, whatever order the record was built
+  // in: what JSON.stringify would write for an object built in that order, without building one.
+  let line = "";
   for (const field of FIELD_ORDER) {
-    if (record[field] !== undefined) ordered[field] = record[field];
+    const value = record[field];
+    if (value !== undefined) line += `${line === "" ? "{" : ","}"${field}":${JSON.stringify(value)}`;
   }
-  return `${JSON.stringify(ordered)}\n`;
+  return `${line}}\n`;
 }

@@ -75,6 +75,16 @@ export interface EntryMeta {
   fields?: BodyFields;
 }
 
+/**
+ * A body that knows its length in bytes and writes itself: the writer reserves room in its batch
+ * and has it copied straight there (a snapshot's cleaned objects are spans of a LIST response),
+ * so the body never needs a Buffer of its own.
+ */
+export interface EntryBody {
+  readonly length: number;
+  copyTo(target: Buffer, at: number): void;
+}
+
 type State = "open" | "finishing" | "finished" | "aborted";
 
 const BLOCK = 512;
@@ -112,13 +122,17 @@ class TarHeaders {
   /** One header block at `out[at]`. Sizes stay below 8 GiB (11 octal digits): entries are capped far lower. */
   write(out: Buffer, at: number, type: number, size: number): void {
     this.#template.copy(out, at);
-    const digits = size.toString(8).padStart(11, "0");
-    out.write(digits, at + 124, "latin1");
     out[at + 135] = 0x20;
     out[at + 156] = type;
     let sum = this.#sum + type + 0x20;
-    for (let i = 0; i < 11; i++) sum += digits.charCodeAt(i);
-    out.write(`${sum.toString(8).padStart(6, "0")} `, at + 148, "latin1");
+    // octal digits written as bytes: a header per entry makes string formatting show in profiles
+    for (let i = 10, v = size; i >= 0; i--, v = Math.floor(v / 8)) {
+      const digit = 0x30 + (v % 8);
+      out[at + 124 + i] = digit;
+      sum += digit;
+    }
+    for (let i = 5, v = sum; i >= 0; i--, v = Math.floor(v / 8)) out[at + 148 + i] = 0x30 + (v % 8);
+    out[at + 154] = 0x20;
   }
 }
 
@@ -147,9 +161,6 @@ const SHA256_RECORD_LENGTH = paxRecord(PAX_SHA256, "0".repeat(64)).length;
 /** Bytes taken by the pax header block, the records padded to a block, and the ustar header block. */
 const headersSize = (paxLength: number): number => BLOCK + paxLength + padding(paxLength) + BLOCK;
 
-/** Text bodies up to this many characters are encoded straight into the batch (see #addEntry). */
-const INLINE_CHARS = 16 * 1024;
-
 const sha256 = (data: Buffer): string => oneShotHash("sha256", data, "hex");
 const noop = (): void => undefined;
 
@@ -168,7 +179,12 @@ export class ArchiveWriter {
   #entries = 0;
   readonly #counts: EntryCounts = { crds: 0, namespaces: 0, objects: 0 };
   /** Tar bytes not yet handed to gzip: #batch[0, #used). */
-  #batch = Buffer.allocUnsafe(BATCH_BYTES);
+  #batch: Buffer = Buffer.allocUnsafe(BATCH_BYTES);
+  /**
+   * Batches gzip has finished with, for reuse: a new 256 KiB buffer per batch would churn through
+   * the archive's size in short-lived buffers, and V8 answers that with old-generation GCs.
+   */
+  readonly #spareBatches: Buffer[] = [];
   #used = 0;
   /** Pending while gzip's buffer is full; rejects if the writer fails first. */
   #room: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
@@ -238,8 +254,7 @@ export class ArchiveWriter {
     return this.#add(() => [namespaceEntryName(name), { kind: "namespace", name }], body, meta);
   }
 
-  /** A text body is stored as its UTF-8 bytes. */
-  addObject(ref: ObjectRef, body: Buffer | string, meta: EntryMeta = {}): Promise<number> {
+  addObject(ref: ObjectRef, body: Buffer | EntryBody, meta: EntryMeta = {}): Promise<number> {
     const copy: ObjectRef = { group: ref.group, version: ref.version, plural: ref.plural, name: ref.name };
     if (ref.namespace !== undefined) copy.namespace = ref.namespace;
     return this.#add(() => [objectEntryName(copy), { kind: "object", ref: copy }], body, meta);
@@ -300,7 +315,7 @@ export class ArchiveWriter {
    * Validate, then write at once, in call order: a bad entry rejects only its own call and the
    * archive stays usable. The returned promise is the backpressure.
    */
-  #add(name: () => [string, ContentEntryName], body: Buffer | string, meta: EntryMeta): Promise<number> {
+  #add(name: () => [string, ContentEntryName], body: Buffer | EntryBody, meta: EntryMeta): Promise<number> {
     let size: number;
     try {
       if (this.#state !== "open") throw this.#unusable();
@@ -315,30 +330,30 @@ export class ArchiveWriter {
   }
 
   /**
-   * A small text body is encoded straight into the batch, behind room for its headers: it needs
-   * no Buffer of its own and no copy. Nothing counts as written until the entry has passed every
-   * check, so a refused entry leaves no trace.
+   * An EntryBody is copied straight into the batch, behind room for its headers: it needs no
+   * Buffer of its own. Nothing counts as written until the entry has passed every check, so a
+   * refused entry leaves no trace.
    */
-  #addEntry(name: () => [string, ContentEntryName], body: Buffer | string, meta: EntryMeta) {
+  #addEntry(name: () => [string, ContentEntryName], body: Buffer | EntryBody, meta: EntryMeta) {
     const [entry, parsed] = name();
     const uid = meta.uid;
     if (uid !== undefined && !UID_PATTERN.test(uid)) {
       throw archiveInvalid(`archive entry ${quote(entry)}: ${quote(uid)} is not a valid uid`, { entry });
     }
+    if (body.length > MAX_ENTRY_SIZE) {
+      throw archiveInvalid(`archive entry ${quote(entry)} is larger than ${MAX_ENTRY_SIZE} bytes`, { entry });
+    }
     const pax = paxRecords(entry, uid);
     let bytes: Buffer;
-    let inPlace = false;
-    if (typeof body === "string" && body.length <= INLINE_CHARS) {
+    const inPlace = !Buffer.isBuffer(body);
+    if (inPlace) {
       const headers = headersSize(pax.length);
-      this.#reserve(headers + 3 * body.length); // UTF-8 takes at most 3 bytes per UTF-16 unit
+      this.#reserve(headers + body.length);
       const at = this.#used + headers;
-      bytes = this.#batch.subarray(at, at + this.#batch.write(body, at, "utf8"));
-      inPlace = true;
+      body.copyTo(this.#batch, at);
+      bytes = this.#batch.subarray(at, at + body.length);
     } else {
-      bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
-    }
-    if (bytes.length > MAX_ENTRY_SIZE) {
-      throw archiveInvalid(`archive entry ${quote(entry)} is larger than ${MAX_ENTRY_SIZE} bytes`, { entry });
+      bytes = body;
     }
     const hash = sha256(bytes);
     const record = meta.fields
@@ -421,7 +436,7 @@ export class ArchiveWriter {
   /** Makes `bytes` contiguous bytes available in the batch (headers are never split). */
   #reserve(bytes: number): void {
     if (this.#used + bytes > this.#batch.length) this.#flush();
-    if (bytes > this.#batch.length) this.#batch = Buffer.allocUnsafe(bytes);
+    if (bytes > this.#batch.length) this.#batch = Buffer.allocUnsafe(bytes); // one large entry
   }
 
   /** Copies `data` into the batch, handing full batches to gzip; large data goes to gzip as it is. */
@@ -442,14 +457,18 @@ export class ArchiveWriter {
 
   #flush(): void {
     if (this.#used === 0) return;
-    const full = this.#batch.subarray(0, this.#used);
-    this.#batch = Buffer.allocUnsafe(BATCH_BYTES); // gzip keeps `full` until it has compressed it
+    const batch = this.#batch;
+    // gzip keeps the batch until it has compressed it, then it can be filled again
+    this.#batch = this.#spareBatches.pop() ?? Buffer.allocUnsafe(BATCH_BYTES);
+    const used = this.#used;
     this.#used = 0;
-    this.#write(full);
+    this.#write(batch.subarray(0, used), batch.length === BATCH_BYTES ? batch : undefined);
   }
 
-  #write(data: Buffer): void {
-    if (this.#gzip.write(data) || this.#room) return;
+  /** Hands `data` to gzip; `reusable`, if given, becomes a spare batch once gzip is done with it. */
+  #write(data: Buffer, reusable?: Buffer): void {
+    const done = reusable && ((err?: Error | null) => err || this.#spareBatches.push(reusable));
+    if (this.#gzip.write(data, done) || this.#room) return;
     let resolve = noop;
     let reject: (err: unknown) => void = noop;
     const promise = new Promise<void>((res, rej) => {

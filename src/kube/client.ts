@@ -13,11 +13,31 @@ export interface KubeRequest {
   body?: string;
   contentType?: string;
   signal?: AbortSignal;
+  /** The size the answer is likely to have (the previous page's, say): its buffer starts that big. */
+  expectedBytes?: number;
+  /** A buffer to receive the answer into (grown if too small): see KubeResponse.reusable. */
+  receiveInto?: Buffer;
 }
 
-export interface KubeResponse {
-  status: number;
-  text: string;
+export class KubeResponse {
+  readonly status: number;
+  /** The body as received: list pages are scanned as bytes, never decoded whole. */
+  readonly body: Buffer;
+  /**
+   * The whole buffer the body was received into, which nothing else holds: once the caller is
+   * done with the body, it can pass it as the next request's receiveInto.
+   */
+  readonly reusable: Buffer | undefined;
+
+  constructor(status: number, body: Buffer, reusable?: Buffer) {
+    this.status = status;
+    this.body = body;
+    this.reusable = reusable;
+  }
+
+  get text(): string {
+    return this.body.toString("utf8");
+  }
 }
 
 export interface KubeClientOptions {
@@ -32,7 +52,7 @@ export interface KubeClientOptions {
 }
 
 /**
- * A thin HTTP client for the Kubernetes API that returns raw response text: the typed models of
+ * A thin HTTP client for the Kubernetes API that returns raw response bodies: the typed models of
  * @kubernetes/client-node rename and drop fields and lose int64 precision, and a backup must not.
  * KubeConfig supplies TLS material and credentials (refreshed per request, so exec plugins and
  * expiring tokens work); they are never logged or put into error messages.
@@ -136,21 +156,29 @@ export class KubeClient {
         url,
         { method, headers, agent: this.agent, auth: auth.basic, signal: req.signal },
         (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
+          // kube-apiserver streams a list in chunks of a few KiB: each is copied into one buffer as
+          // it arrives, so none lives long enough to be promoted and cost an old-generation GC
+          const body = new GrowingBuffer(req.receiveInto, req.expectedBytes ?? 0);
+          res.on("data", (c: Buffer) => body.append(c));
           // Node says only "aborted": name the request and what happened, like any other lost connection
           res.on("error", (e: Error & { code?: string }) =>
             failed(e, "the connection dropped in the middle of the answer"),
           );
           res.on("end", () => {
             clearTimeout(deadline);
-            const text = Buffer.concat(chunks).toString("utf8");
             const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) return resolve({ status, text });
+            if (status >= 200 && status < 300)
+              return resolve(new KubeResponse(status, body.bytes(), body.buffer));
             if (status === 401) this.cached = undefined; // an expired token: the next attempt asks afresh
             const retryAfter = Number(res.headers["retry-after"]);
             reject(
-              apiError(method, req.path, status, text, Number.isFinite(retryAfter) ? retryAfter : undefined),
+              apiError(
+                method,
+                req.path,
+                status,
+                body.bytes().toString("utf8"),
+                Number.isFinite(retryAfter) ? retryAfter : undefined,
+              ),
             );
           });
         },
@@ -166,6 +194,33 @@ export class KubeClient {
       r.on("error", failed);
       r.end(req.body);
     });
+  }
+}
+
+/** Bytes appended into one buffer that doubles when full. */
+class GrowingBuffer {
+  #buffer: Buffer;
+  #used = 0;
+
+  constructor(initial: Buffer | undefined, expected: number) {
+    this.#buffer = initial ?? Buffer.allocUnsafe(Math.max(16 * 1024, expected));
+  }
+
+  get buffer(): Buffer {
+    return this.#buffer;
+  }
+
+  append(chunk: Buffer): void {
+    if (this.#used + chunk.length > this.#buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.#buffer.length, this.#used + chunk.length));
+      this.#buffer.copy(grown, 0, 0, this.#used);
+      this.#buffer = grown;
+    }
+    this.#used += chunk.copy(this.#buffer, this.#used);
+  }
+
+  bytes(): Buffer {
+    return this.#buffer.subarray(0, this.#used);
   }
 }
 

@@ -6,6 +6,7 @@ import {
   leadingMember,
   MemberCursor,
   objectMembers,
+  parseAt,
   skipWhitespace,
   trailingMember,
 } from "./json-scan.ts";
@@ -30,25 +31,27 @@ export interface ListOutcome {
 interface Page<T> {
   items: T;
   token: string | undefined;
+  /** The buffer the page was received into, to receive a later page once this one is done with. */
+  reusable?: Buffer | undefined;
 }
 
 /**
- * A page as text whose items are read one at a time by a caller that finds each item's end itself
+ * A page as the bytes received, whose items are read one at a time by a caller that finds each item's end itself
  * (cleaning an object walks it anyway): the page is scanned once, not once to split it and again
  * to clean it. The list's metadata (the continue token) was read up front, so the next page can be
  * asked for before the items are read.
  */
 export class RawPage {
-  readonly text: string;
+  readonly bytes: Buffer;
   readonly #path: string;
   readonly #items: ElementCursor | undefined;
   /** Where the list's own metadata member starts, when it was found from the end of the text. */
   readonly #metadataAt: number;
 
-  constructor(path: string, text: string, itemsAt: number, metadataAt: number) {
-    this.text = text;
+  constructor(path: string, bytes: Buffer, itemsAt: number, metadataAt: number) {
+    this.bytes = bytes;
     this.#path = path;
-    this.#items = itemsAt < 0 ? undefined : new ElementCursor(text, itemsAt);
+    this.#items = itemsAt < 0 ? undefined : new ElementCursor(bytes, itemsAt);
     this.#metadataAt = metadataAt;
   }
 
@@ -59,7 +62,7 @@ export class RawPage {
   nextItem(previousEnd?: number): number {
     if (!this.#items) return -1;
     if (this.#items.next(previousEnd)) return this.#items.start;
-    if (this.#metadataAt >= 0) checkListTail(this.#path, this.text, this.#items.end, this.#metadataAt);
+    if (this.#metadataAt >= 0) checkListTail(this.#path, this.bytes, this.#items.end, this.#metadataAt);
     return -1;
   }
 }
@@ -80,17 +83,21 @@ export function listPages(
   options: ListOptions,
   outcome: ListOutcome = newListOutcome(),
 ): AsyncGenerator<JsonObject[], ListOutcome> {
-  return paged(client, path, options, outcome, parsePage);
+  return paged(client, path, options, outcome, parsePage, false);
 }
 
-/** listPages without parsing: each page's text and its items' spans (see json-scan.ts). */
+/**
+ * listPages without parsing: each page's bytes and its items' spans (see json-scan.ts). A page's
+ * bytes are valid until the next page is asked for: they are received into the buffer of a page
+ * before, so that a listing allocates two buffers, not one per page.
+ */
 export function listRawPages(
   client: KubeClient,
   path: string,
   options: ListOptions,
   outcome: ListOutcome = newListOutcome(),
 ): AsyncGenerator<RawPage, ListOutcome> {
-  return paged(client, path, options, outcome, scanPage);
+  return paged(client, path, options, outcome, scanPage, true);
 }
 
 async function* paged<T>(
@@ -98,17 +105,26 @@ async function* paged<T>(
   path: string,
   options: ListOptions,
   outcome: ListOutcome,
-  parse: (path: string, text: string, outcome: ListOutcome) => Page<T>,
+  parse: (path: string, body: Buffer, outcome: ListOutcome) => Page<T>,
+  reuseBuffers: boolean,
 ): AsyncGenerator<T, ListOutcome> {
+  let lastPageBytes = 0;
+  const spare: Buffer[] = [];
   const fetchPage = async (token: string | undefined): Promise<Page<T>> => {
     for (;;) {
       try {
-        const { text } = await client.request({
+        const response = await client.request({
           path,
           query: { limit: options.pageSize, continue: token, labelSelector: options.labelSelector },
           signal: options.signal,
+          // pages of one listing are alike: a little more than the last one saves growing the buffer
+          expectedBytes: lastPageBytes + (lastPageBytes >> 3),
+          receiveInto: spare.pop(),
         });
-        return parse(path, text, outcome);
+        lastPageBytes = response.body.length;
+        const page = parse(path, response.body, outcome);
+        if (reuseBuffers) page.reusable = response.reusable;
+        return page;
       } catch (e) {
         if (e instanceof KubeApiError && e.status === 410 && token !== undefined && e.continueToken) {
           outcome.consistent = false;
@@ -127,42 +143,40 @@ async function* paged<T>(
     // an abandoned prefetch must not surface as an unhandled rejection
     next?.catch(() => undefined);
     yield page.items;
+    if (page.reusable) spare.push(page.reusable); // the caller has moved on from this page
   }
   return outcome;
 }
 
-function parsePage(path: string, text: string, outcome: ListOutcome): Page<JsonObject[]> {
-  const list = parseJson(text);
+function parsePage(path: string, body: Buffer, outcome: ListOutcome): Page<JsonObject[]> {
+  const list = parseJson(body.toString("utf8"));
   if (!isJsonObject(list) || !Array.isArray(list["items"]) || !isJsonObject(list["metadata"])) {
     throw notAList(path);
   }
   return { items: list["items"].filter(isJsonObject), token: pageMetadata(list["metadata"], outcome) };
 }
 
-function scanPage(path: string, text: string, outcome: ListOutcome): Page<RawPage> {
+function scanPage(path: string, bytes: Buffer, outcome: ListOutcome): Page<RawPage> {
   // kube-apiserver writes a custom resource list as {"apiVersion","items","kind","metadata"}: find
   // the metadata from the end and the items from the start, so the items need no scan of their own
-  const trailing = trailingMember(text, "metadata");
+  const trailing = trailingMember(bytes, "metadata");
   if (trailing) {
-    const itemsAt = leadingMember(text, "items");
-    if (itemsAt !== undefined && text.charCodeAt(itemsAt) === 0x5b) {
+    const itemsAt = leadingMember(bytes, "items");
+    if (itemsAt !== undefined && bytes[itemsAt] === 0x5b) {
       const token = pageMetadata(trailing.value, outcome);
-      return { items: new RawPage(path, text, itemsAt, trailing.start), token };
+      return { items: new RawPage(path, bytes, itemsAt, trailing.start), token };
     }
   }
   // any other layout: one full scan to find the members
-  const { members, end } = objectMembers(text, skipWhitespace(text, 0));
+  const { members, end } = objectMembers(bytes, skipWhitespace(bytes, 0));
   const items = members.find((m) => m.key === "items");
   const metadata = members.find((m) => m.key === "metadata");
-  if (!metadata || text.charCodeAt(metadata.valueStart) !== 0x7b || skipWhitespace(text, end) !== text.length)
+  if (!metadata || bytes[metadata.valueStart] !== 0x7b || skipWhitespace(bytes, end) !== bytes.length)
     throw notAList(path);
   // a list's metadata holds only strings and counts: a plain parse is exact
-  const token = pageMetadata(
-    JSON.parse(text.slice(metadata.valueStart, metadata.end)) as JsonObject,
-    outcome,
-  );
-  const itemsAt = items && text.charCodeAt(items.valueStart) === 0x5b ? items.valueStart : -1;
-  return { items: new RawPage(path, text, itemsAt, -1), token };
+  const token = pageMetadata(parseAt(bytes, metadata.valueStart, metadata.end) as JsonObject, outcome);
+  const itemsAt = items && bytes[items.valueStart] === 0x5b ? items.valueStart : -1;
+  return { items: new RawPage(path, bytes, itemsAt, -1), token };
 }
 
 function pageMetadata(metadata: JsonObject, outcome: ListOutcome): string | undefined {
@@ -179,11 +193,11 @@ export function newListOutcome(): ListOutcome {
  * After the last item: the rest of the list is members up to the metadata found from the end, and
  * nothing after the list. Until this holds, that metadata could have been a nested object's.
  */
-function checkListTail(path: string, text: string, afterItems: number, metadataAt: number): void {
-  const rest = MemberCursor.after(text, afterItems);
+function checkListTail(path: string, bytes: Buffer, afterItems: number, metadataAt: number): void {
+  const rest = MemberCursor.after(bytes, afterItems);
   let sawMetadata = false;
   while (rest.next()) if (rest.keyStart === metadataAt) sawMetadata = true;
-  if (!sawMetadata || skipWhitespace(text, rest.objectEnd) !== text.length) {
+  if (!sawMetadata || skipWhitespace(bytes, rest.objectEnd) !== bytes.length) {
     throw notAList(path);
   }
 }

@@ -2,7 +2,7 @@ import type { ManifestResource } from "../archive/manifest.ts";
 import { diffJson, type FieldChange } from "../diff/json-diff.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { isJsonObject, parseJson, type JsonObject } from "../kube/json.ts";
-import { objectMembers } from "../kube/json-scan.ts";
+import { objectMembers, parseAt } from "../kube/json-scan.ts";
 import { parseSelector } from "../kube/selector.ts";
 import { namespaceSelected, resourceSelected } from "../snapshot/filters.ts";
 import { getJson, liveCrd, liveObjects, digestOf, type LiveObject } from "./live.ts";
@@ -156,12 +156,11 @@ export async function buildPlan(
       const resource = resources.get(resourceKeyOf(entry.ref.plural, entry.ref.group));
       if (!resource || !namespaceSelected(options.filters, entry.ref.namespace)) continue;
       // planning reads only what it needs: the top-level keys, and labels when a selector asks
-      const text = entry.body.toString("utf8");
-      const { members } = objectMembers(text, 0);
+      const { members } = objectMembers(entry.body, 0);
       if (selector) {
         const meta = members.find((m) => m.key === "metadata");
         const md = meta
-          ? (JSON.parse(text.slice(meta.valueStart, meta.end)) as { labels?: Record<string, string> })
+          ? (parseAt(entry.body, meta.valueStart, meta.end) as { labels?: Record<string, string> })
           : {};
         if (!selector(md.labels ?? {})) continue;
       }
@@ -193,7 +192,7 @@ export async function buildPlan(
         item.reason = "already exists (--existing fail)";
       } else if (live) {
         item.liveUid = live.uid;
-        const body = parseJson(text) as JsonObject;
+        const body = parseJson(entry.body.toString("utf8")) as JsonObject;
         const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
         const wanted = digestOf(
           { ...body, metadata: { ...md, ...(namespace ? { namespace } : {}) } },

@@ -166,7 +166,7 @@ async function captureResource(
       outcome,
     )) {
       for (let at = page.nextItem(); at >= 0;) {
-        const cleaned = cleanObjectText(page.text, at);
+        const cleaned = cleanObjectText(page.bytes, at);
         at = page.nextItem(cleaned.end);
         const namespace = crd.namespaced ? cleaned.namespace : undefined;
         if (!namespaceSelected(options.filters, namespace)) continue;
@@ -177,9 +177,9 @@ async function captureResource(
           namespace,
           name: cleaned.name,
         };
-        // The text goes into the archive as it is (the writer encodes it in place), with the
-        // fields the index needs, read while cleaning (name, namespace, apiVersion, kind, owners):
-        // the writer need not parse the body again.
+        // The page's bytes go into the archive as they are (the writer copies the body's spans in
+        // place), with the fields the index needs, read while cleaning (name, namespace,
+        // apiVersion, kind, owners): the writer need not parse the body again.
         const size = await writer.addObject(ref, cleaned.body, { uid: cleaned.uid, fields: cleaned });
         resource.count++;
         resource.bytes += size;

@@ -1,7 +1,7 @@
 import { gunzipSync } from "node:zlib";
 import * as tar from "tar-stream";
 import { describe, expect, it } from "vitest";
-import { ArchiveWriter, verifyArchive, type ObjectRef } from "../../../src/archive/index.ts";
+import { ArchiveWriter, verifyArchive, type EntryBody, type ObjectRef } from "../../../src/archive/index.ts";
 import { describeEntry, indexLine } from "../../../src/archive/records.ts";
 import {
   SNAPSHOT_ID,
@@ -39,6 +39,9 @@ async function referenceTar(entries: { name: string; body: Buffer; uid?: string 
 const renamed = (ref: ObjectRef, body: Buffer) =>
   Buffer.from(body.toString().replace(`"name":"${ref.name}"`, `"name":"${ref.name}.2"`));
 
+/** A body the writer has copy itself into its batch, as a snapshot's cleaned objects do. */
+const copying = (body: Buffer): EntryBody => ({ length: body.length, copyTo: (to, at) => body.copy(to, at) });
+
 describe("archive writer, tar stream", () => {
   it("writes the bytes tar-stream's packer wrote, block for block", async () => {
     const long = { ...widgets, namespace: "n".repeat(63), name: `long-${"x".repeat(120)}` }; // name > 100 bytes
@@ -58,12 +61,13 @@ describe("archive writer, tar stream", () => {
 
     const { bytes } = await writeArchive(async (w) => {
       await w.addCrd("widgets.example.com", crdBody("widgets.example.com"), { uid: "crd-uid" });
-      // text bodies go straight into the write batch, Buffers are copied or passed on: the same bytes
+      // bodies that copy themselves go straight into the write batch, Buffers are copied or passed
+      // on: the same bytes
       for (const [i, [ref, body]] of [...bodies].entries()) {
-        const text = i % 2 === 0;
-        await w.addObject(ref, text ? body.toString() : body, { uid: `uid-${ref.name.length}` });
+        const inBatch = i % 2 === 0;
+        await w.addObject(ref, inBatch ? copying(body) : body, { uid: `uid-${ref.name.length}` });
         const copy = renamed(ref, body);
-        await w.addObject({ ...ref, name: `${ref.name}.2` }, text ? copy : copy.toString());
+        await w.addObject({ ...ref, name: `${ref.name}.2` }, inBatch ? copy : copying(copy));
       }
       await w.addNamespace("ns", namespaceBody("ns"));
     });
@@ -98,9 +102,9 @@ describe("archive writer, tar stream", () => {
     };
     const writer = new ArchiveWriter(SNAPSHOT_ID, { mtime: MTIME });
     const consumed = drain(writer.stream);
-    // a refused text body was already encoded into the write batch: it must leave no trace
+    // a refused body was already copied into the write batch: it must leave no trace
     await expectInvalid(
-      writer.addObject(ref, body.toString(), { fields: { ...fields, name: "b" } }),
+      writer.addObject(ref, copying(body), { fields: { ...fields, name: "b" } }),
       /metadata\.name is "b"/,
     );
     await expectInvalid(
@@ -124,5 +128,38 @@ describe("archive writer, tar stream", () => {
       describeEntry(entries[1]!.name, { kind: "object", ref }, body, sha256(body), "u-a"),
     );
     expect(entries[2]!.body.toString()).toBe(line); // the index, the same line a parse gives
+  });
+});
+
+describe("index lines", () => {
+  it("are what JSON.stringify writes for the record's fields in canonical order", () => {
+    const object = {
+      entry: 'objects/example.com/v1/widgets/ns/a"b.json',
+      sha256: "0".repeat(64),
+      size: 12,
+      kind: "object" as const,
+      uid: "u-1",
+      apiVersion: "example.com/v1",
+      resourceKind: "Widget",
+      group: "example.com",
+      version: "v1",
+      plural: "widgets",
+      namespace: "ns",
+      name: 'a"b\u2028é',
+      ownerUids: ["o-1", "o-2"],
+    };
+    // built in another order, with a field absent: the line still follows the canonical order
+    const { uid: _uid, ...withoutUid } = object;
+    const shuffled = Object.fromEntries(Object.entries(withoutUid).reverse()) as typeof withoutUid;
+    expect(indexLine(object)).toBe(`${JSON.stringify(object)}\n`);
+    expect(indexLine(shuffled)).toBe(`${JSON.stringify(withoutUid)}\n`);
+    const crd = {
+      entry: "crds/widgets.example.com.json",
+      sha256: "1".repeat(64),
+      size: 3,
+      kind: "crd" as const,
+      name: "w",
+    };
+    expect(indexLine(crd)).toBe(`${JSON.stringify(crd)}\n`);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CrdBackupError } from "../../../src/errors.ts";
-import type { KubeClient, KubeRequest } from "../../../src/kube/client.ts";
+import { KubeResponse, type KubeClient, type KubeRequest } from "../../../src/kube/client.ts";
 import { listRawPages, newListOutcome } from "../../../src/kube/list.ts";
 import { cleanObjectText } from "../../../src/snapshot/clean-text.ts";
 
@@ -16,7 +16,7 @@ function serving(pages: string[]): KubeClient {
   const request = async (_req: KubeRequest) => {
     const text = pages[n++];
     if (text === undefined) throw new Error("no more pages");
-    return { status: 200, text };
+    return new KubeResponse(200, Buffer.from(text));
   };
   return { request } as unknown as KubeClient;
 }
@@ -28,9 +28,9 @@ async function readAll(pages: string[]): Promise<{ names: string[]; bodies: stri
   const bodies: string[] = [];
   for await (const page of listRawPages(serving(pages), "/apis/g/v1/ws", { pageSize: 2 }, outcome)) {
     for (let at = page.nextItem(); at >= 0;) {
-      const cleaned = cleanObjectText(page.text, at);
+      const cleaned = cleanObjectText(page.bytes, at);
       names.push(cleaned.name);
-      bodies.push(page.text.slice(at, cleaned.end));
+      bodies.push(page.bytes.toString("utf8", at, cleaned.end));
       at = page.nextItem(cleaned.end);
     }
   }

@@ -14,9 +14,15 @@ const served = [
   '{"apiVersion":"g/v1","\\u006bind":"W","metadata":{"n\\u0061me":"c","\\u0075id":"u-3","ownerReferences":[{"name":"p"},{"uid":"u-0"}]},"spec":{"metadata":{"uid":"not-me"}}}',
 ];
 
+/** cleanObjectText on the UTF-8 bytes of `text`, with the body as text. */
+function clean(text: string, start = 0, options: { dropStatus?: boolean } = {}) {
+  const cleaned = cleanObjectText(Buffer.from(text), start, options);
+  return { ...cleaned, body: cleaned.body.toBuffer().toString("utf8") };
+}
+
 describe("cleaning objects as text", () => {
   it.each(served)("agrees with the parse-based clean, and keeps every other byte: %#", (text) => {
-    const fromText = cleanObjectText(text, 0);
+    const fromText = clean(text);
     const parsed = parseJson(text) as JsonObject;
     const { object, uid } = cleanObject(parsed);
     // the same object, value for value (raw numbers compared as text)...
@@ -32,12 +38,13 @@ describe("cleaning objects as text", () => {
       (meta["ownerReferences"] as JsonObject[] | undefined)?.map((o) => ({ uid: o["uid"] })),
     );
     // ...and no byte of what was kept was rewritten (escapes, number text, spacing inside values)
-    for (const m of objectMembers(fromText.body, 0).members)
-      if (m.key !== "metadata") expect(text).toContain(fromText.body.slice(m.start, m.end));
+    const body = Buffer.from(fromText.body);
+    for (const m of objectMembers(body, 0).members)
+      if (m.key !== "metadata") expect(text).toContain(body.toString("utf8", m.start, m.end));
   });
 
   it("keeps int64 text and escape sequences exactly as served", () => {
-    const body = cleanObjectText(served[0]!, 0).body;
+    const body = clean(served[0]!).body;
     expect(body).toContain('"n":9007199254740993,"m":-9223372036854775808');
     expect(body).toContain('"e":"\\u003c\\u0026\\u003e"');
     expect(body).not.toMatch(/managedFields|resourceVersion|creationTimestamp|generation|"uid":"u-1"/);
@@ -45,7 +52,7 @@ describe("cleaning objects as text", () => {
   });
 
   it("reads name, namespace, uid, kind and owners' uids, wherever they are and however spelled", () => {
-    const c = cleanObjectText(served[4]!, 0);
+    const c = clean(served[4]!);
     expect(c).toMatchObject({ name: "c", uid: "u-3", apiVersion: "g/v1", kind: "W" });
     expect(c.ownerReferences).toEqual([{ uid: undefined }, { uid: "u-0" }]);
     expect(c.body).toBe(
@@ -53,22 +60,52 @@ describe("cleaning objects as text", () => {
     );
   });
 
+  it("scans UTF-8 bytes: multi-byte text, and quotes escaped before and after the short-string loop", () => {
+    const long = `${"x".repeat(30)}\\"${"y".repeat(40)}\\\\`; // \" at byte 32, \\ at the end
+    const text = `{"apiVersion":"g/v1","kind":"W","metadata":{"name":"名前-é","uid":"u","labels":{"ключ":"😀\\\\"}},"spec":{"s":"${long}","t":"日本語\\"quoted\\""}}`;
+    const bytes = Buffer.from(text);
+    const c = cleanObjectText(bytes, 0);
+    expect(c.name).toBe("名前-é");
+    expect(c.end).toBe(bytes.length);
+    const body = c.body.toBuffer();
+    expect(body.length).toBe(c.body.length);
+    expect(JSON.parse(body.toString("utf8"))).toEqual({
+      ...JSON.parse(text),
+      metadata: { name: "名前-é", labels: { ключ: "😀\\" } },
+    });
+    // the spec's bytes are the page's bytes
+    expect(body.includes(bytes.subarray(bytes.indexOf('"spec"'), bytes.length - 1))).toBe(true);
+  });
+
+  it("copies a body that is one span, or many, into place at any offset", () => {
+    const text =
+      '{"a":1,"metadata":{"resourceVersion":"1","name":"n","uid":"u","labels":{}},"b":[2],"c":{"d":"e"}}';
+    const c = cleanObjectText(Buffer.from(text), 0);
+    const target = Buffer.alloc(c.body.length + 10, 0x2e);
+    c.body.copyTo(target, 5);
+    expect(target.toString()).toBe(
+      '.....{"a":1,"metadata":{"name":"n","labels":{}},"b":[2],"c":{"d":"e"}}.....',
+    );
+  });
+
   it("drops status on request", () => {
-    expect(cleanObjectText(served[0]!, 0, { dropStatus: true }).body).not.toContain("status");
-    expect(cleanObjectText(served[0]!, 0).body).toContain('"status":{"phase":"Ready"}');
+    expect(clean(served[0]!, 0, { dropStatus: true }).body).not.toContain("status");
+    expect(clean(served[0]!).body).toContain('"status":{"phase":"Ready"}');
   });
 
   it("splits a list's items without parsing them", () => {
-    const list = `{"apiVersion":"v1","items":[${served.join(",")}],"kind":"List","metadata":{"continue":"c"}}`;
-    const start = list.indexOf("[");
-    const spans = arrayElements(list, start);
-    expect(spans.map(([a, b]) => list.slice(a, b))).toEqual(served);
+    const list = Buffer.from(
+      `{"apiVersion":"v1","items":[${served.join(",")}],"kind":"List","metadata":{"continue":"c"}}`,
+    );
+    const spans = arrayElements(list, list.indexOf("["));
+    expect(spans.map(([a, b]) => list.toString("utf8", a, b))).toEqual(served);
   });
 
   it.each(['{"a":1', '{"a" 1}', '{"a":"unterminated}', "[1,2", '{"a":1,}', "{a:1}"])(
     "refuses malformed JSON: %s",
     (text) => {
-      expect(() => (text.startsWith("[") ? arrayElements(text, 0) : objectMembers(text, 0))).toThrow(
+      const bytes = Buffer.from(text);
+      expect(() => (text.startsWith("[") ? arrayElements(bytes, 0) : objectMembers(bytes, 0))).toThrow(
         CrdBackupError,
       );
     },
