@@ -22,13 +22,16 @@ export function envVars(): Record<string, string> {
   };
 }
 
-/** Runs the real CLI in a child process, as a user would, against the test environment. */
+/**
+ * Runs the real CLI in a child process, as a user would, against the test environment: from the
+ * sources, or `main` (a bundle of them, see cli/bundle.ts).
+ */
 export function runCli(
   args: string[],
-  options: { env?: Record<string, string>; input?: string } = {},
+  options: { env?: Record<string, string>; input?: string; main?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...cliNodeFlags(), MAIN, ...args], {
+    const child = spawn(process.execPath, [...cliNodeFlags(), options.main ?? MAIN, ...args], {
       env: {
         PATH: process.env["PATH"] ?? "",
         HOME: process.env["HOME"] ?? "/tmp",

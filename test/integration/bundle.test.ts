@@ -1,0 +1,98 @@
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bundleCli } from "../../cli/bundle.ts";
+import { readArchive } from "../../src/archive/reader.ts";
+import { expectedArchive } from "../../src/archive/manifest.ts";
+import type { KubeClient } from "../../src/kube/client.ts";
+import { S3Backend } from "../../src/storage/s3.ts";
+import { openArchive, resolveSnapshot } from "../../src/storage/snapshots.ts";
+import { loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
+import { runCli } from "../support/cli.ts";
+import { adminClient, testEnv, uniqueName } from "../support/cluster.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+// `npx crd-backup` and the image run the one-file bundle of the CLI, not the sources the other
+// tests run: it must do the same work, S3 SDK and kubeconfig handling included.
+describe("the bundled CLI (dist/cli/main.js)", () => {
+  let admin: KubeClient;
+  let fx: LoadedFixtures;
+  // two levels below the repository, like dist/cli/main.js, so it finds package.json the same way
+  const dir = path.join(ROOT, ".testenv", uniqueName("bundle"));
+  const bundle = path.join(dir, "main.js");
+  const prefix = uniqueName("bundle");
+  const storageUrl = () => `s3://${testEnv().s3.bucket}/${prefix}`;
+
+  beforeAll(async () => {
+    mkdirSync(dir, { recursive: true });
+    admin = await adminClient();
+    [fx] = await Promise.all([
+      loadFixtures(admin, {
+        group: `${uniqueName("bundle")}.fixtures.crd-backup.io`,
+        namespaces: [uniqueName("bundle-a")],
+        widgetsPerNamespace: 5,
+        largeObject: false,
+      }),
+      bundleCli(bundle),
+    ]);
+  }, 120_000);
+  afterAll(() => {
+    admin.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("runs on its own: no import of a package, only of Node's modules", () => {
+    const imports = [...readFileSync(bundle, "utf8").matchAll(/^import .* from "([^"]+)";$/gm)].map(
+      (m) => m[1]!,
+    );
+    expect(imports.length).toBeGreaterThan(0);
+    expect(imports.filter((m) => !m.startsWith("node:") && !/^[a-z_]+$/.test(m))).toEqual([]);
+  });
+
+  it("reports the package's version", async () => {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string };
+    const res = await runCli(["--version"], { main: bundle });
+    expect(res.code).toBe(0);
+    expect(res.stdout.trim()).toBe(pkg.version);
+  });
+
+  it("takes the same snapshot as the sources, to MinIO, and verifies it", async () => {
+    const args = ["snapshot", "--storage", storageUrl(), "--include-groups", fx.group, "-o", "json"];
+    const bundled = await runCli(args, { main: bundle });
+    expect(bundled.stderr).not.toContain("Error:");
+    expect(bundled.code).toBe(0);
+    const fromSources = await runCli(args);
+    expect(fromSources.code).toBe(0);
+
+    const { s3 } = testEnv();
+    const storage = new S3Backend({
+      bucket: s3.bucket,
+      prefix,
+      endpoint: s3.endpoint,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
+    const checksums = async (out: string) => {
+      const { id, manifest } = await resolveSnapshot(storage, (JSON.parse(out) as { id: string }).id);
+      const sums = new Map<string, string>();
+      for await (const entry of readArchive(await openArchive(storage, id), expectedArchive(manifest)))
+        if (entry.kind !== "header" && entry.kind !== "index") sums.set(entry.name, entry.sha256);
+      return { id, sums, manifest };
+    };
+    const a = await checksums(bundled.stdout);
+    const b = await checksums(fromSources.stdout);
+    const { clusterpolicies, widgets, gadgets } = fx.counts;
+    expect(a.manifest.counts.objects).toBe(clusterpolicies + widgets + gadgets);
+    expect(a.manifest.counts.crds).toBe(fx.crdNames.length);
+    expect(a.sums).toEqual(b.sums);
+
+    const verify = await runCli(["verify", a.id, "--storage", storageUrl()], { main: bundle });
+    expect(verify.code).toBe(0);
+    const dryRun = await runCli(["restore", a.id, "--storage", storageUrl(), "--dry-run", "-o", "json"], {
+      main: bundle,
+    });
+    expect(dryRun.stderr).not.toContain("Error:");
+    expect(dryRun.code).toBe(0);
+  });
+});
