@@ -10,8 +10,12 @@ export interface ClusterIdentity {
 }
 
 export async function clusterIdentity(client: KubeClient, signal?: AbortSignal): Promise<ClusterIdentity> {
-  const ns = parseJson((await client.request({ path: "/api/v1/namespaces/kube-system", signal })).text);
-  const version = parseJson((await client.request({ path: "/version", signal })).text);
+  const [nsAnswer, versionAnswer] = await Promise.all([
+    client.request({ path: "/api/v1/namespaces/kube-system", signal }),
+    client.request({ path: "/version", signal }),
+  ]);
+  const ns = parseJson(nsAnswer.text);
+  const version = parseJson(versionAnswer.text);
   const uid = isJsonObject(ns) && isJsonObject(ns["metadata"]) ? String(ns["metadata"]["uid"] ?? "") : "";
   const gitVersion = isJsonObject(version) ? String(version["gitVersion"] ?? "") : "";
   const server = new URL(client.server);

@@ -91,7 +91,14 @@ export async function takeSnapshot(
       return resource;
     });
 
-    const namespaceErrors = await captureNamespaces(client, writer, [...namespaces].sort(), signal, log);
+    const namespaceErrors = await captureNamespaces(
+      client,
+      writer,
+      [...namespaces].sort(),
+      options.concurrency,
+      signal,
+      log,
+    );
     const totals = await writer.finish();
     await upload;
 
@@ -202,30 +209,37 @@ async function captureResource(
   return resource;
 }
 
-/** The namespaces that hold captured objects, so a restore can recreate them with their labels. */
+/**
+ * The namespaces that hold captured objects, so a restore can recreate them with their labels.
+ * They are read `concurrency` at a time (a cluster may have thousands, each a round trip after the
+ * listing is done) and written in name order.
+ */
 async function captureNamespaces(
   client: KubeClient,
   writer: ArchiveWriter,
   names: string[],
+  concurrency: number,
   signal: AbortSignal,
   log: Logger,
 ): Promise<NamespaceError[]> {
   const errors: NamespaceError[] = [];
-  for (const name of names) {
+  const read = await mapConcurrent(names, concurrency, async (name) => {
     try {
       const ns = parseJson((await client.request({ path: `/api/v1/namespaces/${name}`, signal })).text);
       if (!isJsonObject(ns)) throw new CrdBackupError("KUBE_API", `namespace ${name}: not an object`);
       const { object } = cleanObject({ kind: "Namespace", apiVersion: "v1", ...ns }, { dropStatus: true });
-      await writer.addNamespace(name, Buffer.from(stringifyJson(object)));
+      return Buffer.from(stringifyJson(object));
     } catch (e) {
       if (!(e instanceof KubeApiError)) throw e;
       if (e.status === 404) {
         log.warn("namespace deleted during the snapshot", { namespace: name });
-        continue;
+        return undefined;
       }
       errors.push({ namespace: name, reason: e.reason ?? `HTTP${e.status}`, message: e.message });
       log.warn("namespace not captured", { namespace: name, status: e.status, reason: e.reason });
+      return undefined;
     }
-  }
-  return errors;
+  });
+  for (const [i, body] of read.entries()) if (body) await writer.addNamespace(names[i]!, body);
+  return errors.sort((a, b) => (a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0));
 }
