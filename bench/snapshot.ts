@@ -11,6 +11,7 @@
  * 100k objects than at 50k.
  *
  *   node bench/snapshot.ts [--crds 50] [--objects-per-crd 2000] [--page-size 500] [--concurrency 4]
+ *                          [--rounds 5]
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -30,12 +31,14 @@ const { values } = parseArgs({
     "objects-per-crd": { type: "string", default: "2000" },
     "page-size": { type: "string", default: "500" },
     concurrency: { type: "string", default: "4" },
+    rounds: { type: "string", default: "5" },
   },
 });
 const CRDS = Number(values.crds);
 const PER_CRD = Number(values["objects-per-crd"]);
 const PAGE = Number(values["page-size"]);
 const CONCURRENCY = Number(values.concurrency);
+const ROUNDS = Number(values.rounds);
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 const env = await startEnvironment();
@@ -147,7 +150,7 @@ try {
   }
   const measure = async (regime: string): Promise<Map<Placement, Round[]>> => {
     const runs = new Map<Placement, Round[]>(placements.map((p) => [p, []]));
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < ROUNDS; round++) {
       for (const placement of placements) {
         place(placement);
         const cpu0 = serverCpu();
