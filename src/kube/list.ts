@@ -16,6 +16,26 @@ export interface ListOptions {
   pageSize: number;
   labelSelector?: string;
   signal?: AbortSignal;
+  /** Where listRawPages takes buffers to receive pages into, and returns them; shared between listings. */
+  buffers?: PageBuffers;
+}
+
+/**
+ * Buffers that once held a page, free to receive another. A snapshot's listings share one set, so
+ * the whole snapshot allocates about two buffers per listing in flight, each sized for a page,
+ * instead of a few per listing: a buffer dropped in the old generation is freed only by a full
+ * GC, so churned buffers pile up in RSS until one runs, and make V8 run more of them.
+ */
+export class PageBuffers {
+  readonly #spare: Buffer[] = [];
+
+  take(): Buffer | undefined {
+    return this.#spare.pop();
+  }
+
+  give(buffer: Buffer): void {
+    this.#spare.push(buffer);
+  }
 }
 
 /** What a paginated listing learned besides its objects; filled in as pages arrive. */
@@ -83,13 +103,13 @@ export function listPages(
   options: ListOptions,
   outcome: ListOutcome = newListOutcome(),
 ): AsyncGenerator<JsonObject[], ListOutcome> {
-  return paged(client, path, options, outcome, parsePage, false);
+  return paged(client, path, options, outcome, parsePage, undefined);
 }
 
 /**
  * listPages without parsing: each page's bytes and its items' spans (see json-scan.ts). A page's
- * bytes are valid until the next page is asked for: they are received into the buffer of a page
- * before, so that a listing allocates two buffers, not one per page.
+ * bytes are valid until the next page is asked for: a later page (of this listing, or of another
+ * sharing options.buffers) is received into the same buffer.
  */
 export function listRawPages(
   client: KubeClient,
@@ -97,7 +117,7 @@ export function listRawPages(
   options: ListOptions,
   outcome: ListOutcome = newListOutcome(),
 ): AsyncGenerator<RawPage, ListOutcome> {
-  return paged(client, path, options, outcome, scanPage, true);
+  return paged(client, path, options, outcome, scanPage, options.buffers ?? new PageBuffers());
 }
 
 async function* paged<T>(
@@ -106,10 +126,9 @@ async function* paged<T>(
   options: ListOptions,
   outcome: ListOutcome,
   parse: (path: string, body: Buffer, outcome: ListOutcome) => Page<T>,
-  reuseBuffers: boolean,
+  buffers: PageBuffers | undefined,
 ): AsyncGenerator<T, ListOutcome> {
   let lastPageBytes = 0;
-  const spare: Buffer[] = [];
   const fetchPage = async (token: string | undefined): Promise<Page<T>> => {
     for (;;) {
       try {
@@ -119,11 +138,11 @@ async function* paged<T>(
           signal: options.signal,
           // pages of one listing are alike: a little more than the last one saves growing the buffer
           expectedBytes: lastPageBytes + (lastPageBytes >> 3),
-          receiveInto: spare.pop(),
+          receiveInto: buffers?.take(),
         });
         lastPageBytes = response.body.length;
         const page = parse(path, response.body, outcome);
-        if (reuseBuffers) page.reusable = response.reusable;
+        if (buffers) page.reusable = response.reusable;
         return page;
       } catch (e) {
         if (e instanceof KubeApiError && e.status === 410 && token !== undefined && e.continueToken) {
@@ -143,7 +162,7 @@ async function* paged<T>(
     // an abandoned prefetch must not surface as an unhandled rejection
     next?.catch(() => undefined);
     yield page.items;
-    if (page.reusable) spare.push(page.reusable); // the caller has moved on from this page
+    if (page.reusable) buffers?.give(page.reusable); // the caller has moved on from this page
   }
   return outcome;
 }

@@ -12,7 +12,7 @@ import type { KubeClient } from "../kube/client.ts";
 import { clusterIdentity } from "../kube/cluster.ts";
 import { collectionPath, discoverCrds, type CrdInfo } from "../kube/discovery.ts";
 import { isJsonObject, parseJson, stringifyJson, type JsonObject } from "../kube/json.ts";
-import { listRawPages, newListOutcome } from "../kube/list.ts";
+import { listRawPages, newListOutcome, PageBuffers } from "../kube/list.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { archiveKey, manifestKey } from "../storage/layout.ts";
@@ -84,8 +84,19 @@ export async function takeSnapshot(
     options.onProgress?.({ ...progress });
 
     const namespaces = new Set<string>();
+    const buffers = new PageBuffers();
     const resources = await mapConcurrent(selected, options.concurrency, async (crd) => {
-      const resource = await captureResource(client, writer, crd, options, signal, progress, namespaces, log);
+      const resource = await captureResource(
+        client,
+        writer,
+        crd,
+        options,
+        signal,
+        buffers,
+        progress,
+        namespaces,
+        log,
+      );
       progress.resourcesDone++;
       options.onProgress?.({ ...progress });
       return resource;
@@ -140,6 +151,7 @@ async function captureResource(
   crd: CrdInfo,
   options: SnapshotOptions,
   signal: AbortSignal,
+  buffers: PageBuffers,
   progress: SnapshotProgress,
   namespaces: Set<string>,
   log: Logger,
@@ -169,7 +181,7 @@ async function captureResource(
     for await (const page of listRawPages(
       client,
       path,
-      { pageSize: options.pageSize, labelSelector: options.filters.selector, signal },
+      { pageSize: options.pageSize, labelSelector: options.filters.selector, signal, buffers },
       outcome,
     )) {
       for (let at = page.nextItem(); at >= 0;) {

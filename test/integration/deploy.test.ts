@@ -269,7 +269,13 @@ describe("deploy/ manifests", () => {
     // no devDependency (the `node` package is one) can reach it; package.json gives the version
     const copied = runtime.lines
       .filter((l) => l.startsWith("COPY "))
-      .map((l) => l.split(/\s+/).slice(-2).join(" ").replace(/^\/src\//, ""));
+      .map((l) =>
+        l
+          .split(/\s+/)
+          .slice(-2)
+          .join(" ")
+          .replace(/^\/src\//, ""),
+      );
     expect(copied.sort()).toEqual(
       [`${pkg.bin["crd-backup"]} ${pkg.bin["crd-backup"]}`, "package.json ./"].sort(),
     );
