@@ -56,10 +56,10 @@ interface Page<T> {
 }
 
 /**
- * A page as the bytes received, whose items are read one at a time by a caller that finds each item's end itself
- * (cleaning an object walks it anyway): the page is scanned once, not once to split it and again
- * to clean it. The list's metadata (the continue token) was read up front, so the next page can be
- * asked for before the items are read.
+ * A page as the bytes received, whose items are read one at a time by a caller that finds each
+ * item's end itself (cleaning an object walks it anyway): the page is scanned once, not once to
+ * split it and again to clean it. The list's metadata (the continue token) was read up front, so
+ * the next page can be asked for before the items are read.
  */
 export class RawPage {
   readonly bytes: Buffer;
