@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the real servers the integration tests run against (kube-apiserver, etcd, MinIO)
-# from the Go module proxy into a cache outside the repo, keyed by version, so that only
-# the first run pays for the build. Prints the cache directory on stdout.
+# Builds the real programs the integration tests run against (kube-apiserver, etcd, MinIO, and
+# the age, helm and promtool tools) from the Go module proxy into a cache outside the repo, keyed
+# by version, so that only the first run pays for the build. Progress goes to stderr as it goes
+# (a line per program, and a summary of go's download/compile work at least every 20 s); the
+# binaries' paths go to stdout as NAME=PATH lines.
 set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-v1.36.4}  # newest 1.36 patch the checksum database knows (v1.36.5 is not in it)
@@ -9,8 +11,12 @@ ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 # MinIO publishes no semver tags (RELEASE.* dates), so the proxy only serves pseudo-versions;
 # this is the final commit of the (now archived) community repository.
 MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
+AGE_VERSION=${AGE_VERSION:-v1.3.2}
+HELM_VERSION=${HELM_VERSION:-v4.3.2}
+PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-v0.316.0}  # promtool; the module's v0.x tags track Prometheus 3.x
 
 CACHE=${CRD_BACKUP_SERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/crd-backup/servers}
+PROGRESS_EVERY=${PROGRESS_EVERY:-20}
 
 if ! command -v go >/dev/null 2>&1; then
   echo "test/env: Go is not installed; install Go >= 1.26 (https://go.dev/dl) to build kube-apiserver, etcd and MinIO for the integration tests" >&2
@@ -20,19 +26,44 @@ fi
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 log() { echo "test/env: $*" >&2; }
 
-# build NAME VERSION BINARY PREPARE_FN PACKAGE
+# Prints one line about the build in $1 (go's own output, collected in $1/go.log) every
+# PROGRESS_EVERY seconds until killed: how many modules were downloaded and packages compiled.
+progress() {
+  local work=$1 label=$2 start=$SECONDS
+  while sleep "$PROGRESS_EVERY"; do
+    local dl built
+    dl=$(grep -c '^go: downloading' "$work/go.log" 2>/dev/null || true)
+    built=$(grep -vc '^go: ' "$work/go.log" 2>/dev/null || true)
+    log "  $label: $((SECONDS - start))s, ${dl:-0} modules downloaded, ${built:-0} packages compiled"
+  done
+}
+
+# build NAME KEY PACKAGE PREPARE_FN [LDFLAGS]: KEY names the cache folder (the version, plus a
+# recipe suffix when the way of building changes).
 build() {
-  local name=$1 version=$2 package=$3 prepare=$4
-  local out="$CACHE/$name-$version/$name"
+  local name=$1 key=$2 package=$3 prepare=$4 ldflags=${5:-}
+  local out="$CACHE/$name-$key/$name"
   [ -x "$out" ] && return 0
-  log "building $name $version (first run only; cached in $CACHE)"
-  local work; work=$(mktemp -d)
-  trap 'rm -rf "$work"' RETURN
-  ( cd "$work" && $prepare "$version" && go build -trimpath -ldflags=-s -o "$work/$name" "$package" ) >&2
+  log "building $name $key (first run only, a few minutes each; cached in $CACHE)"
+  local work start=$SECONDS ticker
+  work=$(mktemp -d)
+  progress "$work" "$name" &
+  ticker=$!
+  # shellcheck disable=SC2064
+  trap "kill $ticker 2>/dev/null; rm -rf '$work'" RETURN
+  if ! ( cd "$work" && $prepare "${key%%+*}" && go build -v -trimpath -ldflags="-s $ldflags" -o "$work/$name" "$package" ) \
+    >>"$work/go.log" 2>&1; then
+    log "building $name failed; go's last lines:"
+    tail -n 20 "$work/go.log" >&2
+    return 1
+  fi
   mkdir -p "$(dirname "$out")"
   mv "$work/$name" "$out.tmp" && mv "$out.tmp" "$out"   # atomic: a killed build leaves no half binary
-  log "built $name $version"
+  log "built $name $key in $((SECONDS - start))s"
 }
+
+# go get with go's "downloading" lines kept for the progress summary
+goget() { go get "$@" 2>&1; }
 
 # k8s.io/kubernetes replaces every k8s.io staging module with a path inside its own repo, which
 # a dependent module cannot use: a wrapper module points each one at the published v0.x.y.
@@ -43,7 +74,18 @@ prepare_kube() {
   sed -n '/^replace (/,/^)/p' "$modfile" | awk '$2 == "=>" {print $1}' | while read -r mod; do
     go mod edit -replace="$mod=$mod@$staging"
   done
-  go get "k8s.io/kubernetes/cmd/kube-apiserver@$version" >/dev/null
+  goget "k8s.io/kubernetes/cmd/kube-apiserver@$version"
+}
+
+# The version a release binary reports on /version (hack/lib/version.sh sets the same variables).
+kube_ldflags() {
+  local v=$1 minor; minor=${1#v1.}; minor=${minor%%.*}
+  local flags="" pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    flags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  echo "$flags"
 }
 
 # etcd's main package lives in a module the proxy does not serve; its server module does, but
@@ -53,19 +95,28 @@ prepare_etcd() {
   local version=$1
   go mod init crd-backup-testenv/etcd >/dev/null 2>&1
   printf 'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n' > main.go
-  go get "go.etcd.io/etcd/server/v3@$version" go.etcd.io/etcd/api/v3@"$version" \
-    go.etcd.io/etcd/client/pkg/v3@"$version" go.etcd.io/etcd/client/v3@"$version" go.etcd.io/etcd/pkg/v3@"$version" >/dev/null
+  goget "go.etcd.io/etcd/server/v3@$version" go.etcd.io/etcd/api/v3@"$version" \
+    go.etcd.io/etcd/client/pkg/v3@"$version" go.etcd.io/etcd/client/v3@"$version" go.etcd.io/etcd/pkg/v3@"$version"
 }
 
-prepare_minio() {
-  go mod init crd-backup-testenv/minio >/dev/null 2>&1
-  go get "github.com/minio/minio@$1" >/dev/null
+prepare_minio() { go mod init crd-backup-testenv/minio >/dev/null 2>&1; goget "github.com/minio/minio@$1"; }
+prepare_age() { go mod init crd-backup-testenv/age >/dev/null 2>&1; goget "filippo.io/age/cmd/age@$1"; }
+prepare_helm() { go mod init crd-backup-testenv/helm >/dev/null 2>&1; goget "helm.sh/helm/v4/cmd/helm@$1"; }
+prepare_promtool() {
+  go mod init crd-backup-testenv/promtool >/dev/null 2>&1
+  goget "github.com/prometheus/prometheus/cmd/promtool@$1"
 }
 
 build etcd "$ETCD_VERSION" . prepare_etcd
 build minio "$MINIO_VERSION" github.com/minio/minio prepare_minio
-build kube-apiserver "$KUBE_VERSION" k8s.io/kubernetes/cmd/kube-apiserver prepare_kube
+build kube-apiserver "$KUBE_VERSION+stamped" k8s.io/kubernetes/cmd/kube-apiserver prepare_kube "$(kube_ldflags "$KUBE_VERSION")"
+build age "$AGE_VERSION" filippo.io/age/cmd/age prepare_age
+build helm "$HELM_VERSION" helm.sh/helm/v4/cmd/helm prepare_helm "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
+build promtool "$PROMETHEUS_VERSION" github.com/prometheus/prometheus/cmd/promtool prepare_promtool
 
-echo "KUBE_APISERVER=$CACHE/kube-apiserver-$KUBE_VERSION/kube-apiserver"
+echo "KUBE_APISERVER=$CACHE/kube-apiserver-$KUBE_VERSION+stamped/kube-apiserver"
 echo "ETCD=$CACHE/etcd-$ETCD_VERSION/etcd"
 echo "MINIO=$CACHE/minio-$MINIO_VERSION/minio"
+echo "AGE=$CACHE/age-$AGE_VERSION/age"
+echo "HELM=$CACHE/helm-$HELM_VERSION/helm"
+echo "PROMTOOL=$CACHE/promtool-$PROMETHEUS_VERSION/promtool"

@@ -19,7 +19,7 @@ import {
   type LaunchSpec,
   type Started,
 } from "./processes.ts";
-import { ensureServers } from "./servers.ts";
+import { ensureServers, type ServerBinaries } from "./servers.ts";
 
 export interface S3Settings {
   endpoint: string;
@@ -46,7 +46,11 @@ export interface EnvironmentInfo {
    * first ones ("minio", "kube-apiserver"): set by startReplica.
    */
   servers?: Partial<Record<RestartableServer, string>>;
+  /** Paths of the command-line tools built with the servers (age, helm, promtool). */
+  tools: Tools;
 }
+
+export type Tools = Pick<ServerBinaries, "age" | "helm" | "promtool">;
 
 /** The servers a test may stop and start again. */
 export type RestartableServer = "minio" | "kube-apiserver";
@@ -177,7 +181,8 @@ export async function startEnvironment(options: StartOptions = {}): Promise<Envi
       mode: 0o600,
     });
     log(`ready: kube-apiserver ${apiServer}, etcd ${etcdUrl}, MinIO ${s3.endpoint} (logs in ${rootDir})`);
-    return { rootDir, kubeconfig, apiServer, etcdUrl, caCert: certs.caCert, s3, processes, watchdogPid };
+    const tools = { age: bins.age, helm: bins.helm, promtool: bins.promtool };
+    return { rootDir, kubeconfig, apiServer, etcdUrl, caCert: certs.caCert, s3, processes, watchdogPid, tools };
   } catch (e) {
     for (const p of processes) {
       const tail = safeTail(p.logFile);

@@ -1,38 +1,41 @@
-import { execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 
+/** The programs test/env/build-servers.sh builds: the servers, and the tools some tests run. */
 export interface ServerBinaries {
   kubeApiserver: string;
   etcd: string;
   minio: string;
+  /** filippo.io/age's age command (decrypts what crd-backup encrypts, in tests). */
+  age: string;
+  helm: string;
+  promtool: string;
 }
 
 const BUILD_SCRIPT = fileURLToPath(new URL("./build-servers.sh", import.meta.url));
 
 /**
- * Builds kube-apiserver, etcd and MinIO from the Go module proxy, or finds them in the cache
- * (test/env/build-servers.sh). Build progress goes to this process's stderr.
+ * Builds kube-apiserver, etcd, MinIO, age, helm and promtool from the Go module proxy, or finds
+ * them in the cache (test/env/build-servers.sh). The build's progress goes straight to this
+ * process's stderr as it happens, so a first run that builds for minutes is never silent.
  */
 export async function ensureServers(): Promise<ServerBinaries> {
-  let stdout: string;
-  try {
-    ({ stdout } = await promisify(execFile)("bash", [BUILD_SCRIPT], {
-      maxBuffer: 64 * 1024 * 1024,
-      encoding: "utf8",
-    }));
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    const lines = (err.stderr ?? err.message).trim().split("\n");
-    throw new Error(`building the test servers failed: ${lines.slice(-5).join(" | ")}`, { cause: e });
-  }
+  const child = spawn("bash", [BUILD_SCRIPT], { stdio: ["ignore", "pipe", "inherit"] });
+  let stdout = "";
+  child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", resolve);
+  });
+  if (code !== 0) throw new Error(`building the test servers failed (exit ${code}); its output is above`);
   const vars = Object.fromEntries(
     stdout
       .trim()
       .split("\n")
       .map((l) => l.split("=", 2) as [string, string]),
   );
-  const { KUBE_APISERVER, ETCD, MINIO } = vars;
-  if (!KUBE_APISERVER || !ETCD || !MINIO) throw new Error(`build-servers.sh printed no binaries: ${stdout}`);
-  return { kubeApiserver: KUBE_APISERVER, etcd: ETCD, minio: MINIO };
+  const { KUBE_APISERVER, ETCD, MINIO, AGE, HELM, PROMTOOL } = vars;
+  if (!KUBE_APISERVER || !ETCD || !MINIO || !AGE || !HELM || !PROMTOOL)
+    throw new Error(`build-servers.sh printed no binaries: ${stdout}`);
+  return { kubeApiserver: KUBE_APISERVER, etcd: ETCD, minio: MINIO, age: AGE, helm: HELM, promtool: PROMTOOL };
 }
