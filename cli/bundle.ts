@@ -75,7 +75,13 @@ function bundledPackages(moduleIds: string[]): BundledPackage[] {
     const license = typeof pkg.license === "object" ? pkg.license.type : (pkg.license ?? "UNKNOWN");
     const licenseFile = readdirSync(dir).find((f) => /^(licen[cs]e|copying)(\.|-|$)/i.test(f));
     // two copies of one version (nested installs) are one entry
-    byName.set(`${pkg.name}@${pkg.version}`, { name: pkg.name, version: pkg.version, license, licenseFile, dir });
+    byName.set(`${pkg.name}@${pkg.version}`, {
+      name: pkg.name,
+      version: pkg.version,
+      license,
+      licenseFile,
+      dir,
+    });
   }
   return [...byName.values()].sort((a, b) =>
     a.name === b.name ? (a.version < b.version ? -1 : 1) : a.name < b.name ? -1 : 1,

@@ -15,13 +15,21 @@ import { verifyCommand } from "./commands/verify.ts";
 import { EXIT, exitCodeFor, oneLine } from "./exit-codes.ts";
 import type { RunContext } from "./run.ts";
 
-export function buildProgram(ctx: RunContext): Command {
-  const program = new Command("crd-backup")
+/**
+ * The name help and usage lines show: `kubectl crd-backup` when run as the kubectl plugin (the
+ * package also installs its bin as `kubectl-crd_backup`, which kubectl finds on PATH).
+ */
+export function programName(argv1: string | undefined): string {
+  return /(^|[/\\])kubectl-crd_backup(\.[a-z]+)?$/.test(argv1 ?? "") ? "kubectl crd-backup" : "crd-backup";
+}
+
+export function buildProgram(ctx: RunContext, name = "crd-backup"): Command {
+  const program = new Command(name)
     .description(
       "Back up and restore every Kubernetes custom resource to S3-compatible storage or a local directory.",
     )
     .version(TOOL_VERSION, "-V, --version")
-    .showHelpAfterError("(run crd-backup --help for usage)")
+    .showHelpAfterError(`(run ${name} --help for usage)`)
     .enablePositionalOptions()
     .exitOverride();
   for (const cmd of [
@@ -38,7 +46,7 @@ export function buildProgram(ctx: RunContext): Command {
     exportCommand(ctx),
     rbacCommand(ctx),
   ]) {
-    cmd.exitOverride().showHelpAfterError(`(run crd-backup ${cmd.name()} --help for usage)`);
+    cmd.exitOverride().showHelpAfterError(`(run ${name} ${cmd.name()} --help for usage)`);
     program.addCommand(cmd);
   }
   return program;
@@ -55,7 +63,7 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
-    await buildProgram(ctx).parseAsync(argv);
+    await buildProgram(ctx, programName(argv[1])).parseAsync(argv);
     return ctx.exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {

@@ -276,8 +276,13 @@ describe("deploy/ manifests", () => {
           .join(" ")
           .replace(/^\/src\//, ""),
       );
+    const licenses = "dist/cli/THIRD-PARTY-LICENSES.txt"; // cli/bundle.ts writes it beside the bundle
     expect(copied.sort()).toEqual(
-      [`${pkg.bin["crd-backup"]} ${pkg.bin["crd-backup"]}`, "package.json ./"].sort(),
+      [
+        `${pkg.bin["crd-backup"]} ${pkg.bin["crd-backup"]}`,
+        `${licenses} ${licenses}`,
+        "package.json ./",
+      ].sort(),
     );
 
     // everything the build copies from the context gets past .dockerignore
