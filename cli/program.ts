@@ -6,6 +6,7 @@ import { drillCommand } from "./commands/drill.ts";
 import { exportCommand } from "./commands/export.ts";
 import { inspectCommand } from "./commands/inspect.ts";
 import { listCommand } from "./commands/list.ts";
+import { modifiersCommand } from "./commands/modifiers.ts";
 import { pruneCommand } from "./commands/prune.ts";
 import { rbacCommand } from "./commands/rbac.ts";
 import { restoreCommand } from "./commands/restore.ts";
@@ -44,6 +45,7 @@ export function buildProgram(ctx: RunContext, name = "crd-backup"): Command {
     scheduleCommand(ctx),
     drillCommand(ctx),
     exportCommand(ctx),
+    modifiersCommand(ctx),
     rbacCommand(ctx),
   ]) {
     cmd.exitOverride().showHelpAfterError(`(run ${name} ${cmd.name()} --help for usage)`);

@@ -23,6 +23,7 @@ import {
 } from "../options.ts";
 import { printJson, printLines } from "../output.ts";
 import type { RunContext } from "../run.ts";
+import { addModifierOptions, modifiersFrom } from "./modifiers.ts";
 
 type Flags = CommonFlags &
   KubeFlags &
@@ -39,6 +40,7 @@ type Flags = CommonFlags &
     maxNames: number;
     report?: string;
     metricsFile?: string;
+    resourceModifiers?: string[];
   };
 
 // a drill report is small: names are capped by --max-names
@@ -54,6 +56,7 @@ export function drillCommand(ctx: RunContext): Command {
   addStorageOptions(cmd);
   addFilterOptions(cmd);
   addCommonOptions(cmd);
+  addModifierOptions(cmd);
   cmd
     .option("--target-context <name>", "kubeconfig context of the cluster to drill into (default: --context)")
     .option("--target-kubeconfig <file>", "kubeconfig of the cluster to drill into (default: --kubeconfig)")
@@ -91,6 +94,7 @@ export function drillCommand(ctx: RunContext): Command {
       if (flags.removeFinalizers && !flags.cleanup)
         throw new CrdBackupError("USAGE", "--remove-finalizers goes with --cleanup");
       const filters = filtersFrom(flags);
+      const modifiers = await modifiersFrom(flags);
       const storage = await storageFrom(flags);
       const client = await kubeClientFrom(
         {
@@ -116,6 +120,7 @@ export function drillCommand(ctx: RunContext): Command {
             removeFinalizers: Boolean(flags.removeFinalizers),
             maxNames: flags.maxNames,
             signal: ctx.signal,
+            modifiers,
           },
           loggerFrom(flags),
         );

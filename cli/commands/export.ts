@@ -5,6 +5,8 @@ import { createLogger, type LogLevel } from "../../src/report/log.ts";
 import { addStorageOptions, storageFrom, type StorageFlags } from "../options.ts";
 import { printLines } from "../output.ts";
 import type { RunContext } from "../run.ts";
+import { EXIT } from "../exit-codes.ts";
+import { addModifierOptions, modifiersFrom } from "./modifiers.ts";
 
 type Flags = StorageFlags & {
   to: string;
@@ -12,6 +14,7 @@ type Flags = StorageFlags & {
   cleanForApply?: boolean;
   force?: boolean;
   logLevel: LogLevel;
+  resourceModifiers?: string[];
 };
 
 export function exportCommand(ctx: RunContext): Command {
@@ -22,6 +25,7 @@ export function exportCommand(ctx: RunContext): Command {
     .argument("<snapshot>", 'a snapshot id, or "latest"')
     .requiredOption("--to <dir>", "the directory to write (created; replaced only with --force)");
   addStorageOptions(cmd);
+  addModifierOptions(cmd);
   // -o picks the manifests' format here, not the command's output (one summary line)
   cmd
     .addOption(new Option("-o, --output <format>", "manifest format").choices(EXPORT_FORMATS).default("yaml"))
@@ -33,6 +37,7 @@ export function exportCommand(ctx: RunContext): Command {
         .default("info"),
     )
     .action(async (ref: string, flags: Flags) => {
+      const modifiers = await modifiersFrom(flags);
       const storage = await storageFrom(flags);
       const result = await exportSnapshot(storage, ref, flags.to, {
         format: flags.output,
@@ -40,14 +45,26 @@ export function exportCommand(ctx: RunContext): Command {
         force: Boolean(flags.force),
         signal: ctx.signal,
         log: createLogger({ level: flags.logLevel }),
+        modifiers,
       });
+      const m = result.modifiers;
       const { crds, namespaces, objects } = result.counts;
       printLines([
         `exported snapshot ${result.snapshotId} to ${result.to}: ${crds} CRDs, ${namespaces} namespaces, ${objects} objects as ${result.format}${result.cleanForApply ? ", cleaned for kubectl apply" : ""}`,
         ...(result.status === "partial"
           ? [`note: snapshot ${result.snapshotId} is partial; run crd-backup inspect for what it is missing`]
           : []),
+        ...(m
+          ? [
+              `resource modifiers: ${m.matched} objects matched, ${m.dropped} dropped, ${m.failed.length} failed (not exported)`,
+              ...m.failed.map(
+                (f) =>
+                  `  failed: ${f.resource} ${f.namespace ? `${f.namespace}/` : ""}${f.name}: ${f.reason}`,
+              ),
+            ]
+          : []),
       ]);
+      if (m?.failed.length) ctx.exitCode = EXIT.PARTIAL;
     });
   return cmd;
 }

@@ -26,6 +26,7 @@ import {
   type StorageFlags,
 } from "../options.ts";
 import { printLines, writeReportJson } from "../output.ts";
+import { addModifierOptions, modifiersFrom } from "./modifiers.ts";
 import type { RunContext } from "../run.ts";
 
 type Flags = CommonFlags &
@@ -40,6 +41,7 @@ type Flags = CommonFlags &
     waitTimeout: number;
     concurrency: number;
     report?: string;
+    resourceModifiers?: string[];
   };
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -52,6 +54,7 @@ export function restoreCommand(ctx: RunContext): Command {
   addStorageOptions(cmd);
   addFilterOptions(cmd);
   addCommonOptions(cmd);
+  addModifierOptions(cmd);
   cmd
     .option(
       "--namespace-map <old=new>",
@@ -89,6 +92,7 @@ export function restoreCommand(ctx: RunContext): Command {
         waitTimeoutMs: flags.waitTimeout * 1000,
         concurrency: flags.concurrency,
         signal: ctx.signal,
+        modifiers: await modifiersFrom(flags),
       };
       const storage = await storageFrom(flags);
       const client = await kubeClientFrom(flags, flags.concurrency + 2);

@@ -6,6 +6,8 @@ import { collectionPath, CRD_PATH, crdCondition } from "../kube/discovery.ts";
 import { isJsonObject, parseJson, type JsonObject } from "../kube/json.ts";
 import { listPages } from "../kube/list.ts";
 import { parseSelector } from "../kube/selector.ts";
+import { EntryModifiers } from "../modifiers/entries.ts";
+import type { ModifierSet } from "../modifiers/types.ts";
 import { digestOf, getJson, objectPath } from "../restore/live.ts";
 import { comparableForm } from "../restore/normalize.ts";
 import { targetNamespace, type RestoreOptions } from "../restore/options.ts";
@@ -33,6 +35,8 @@ export interface CheckOptions {
   label: { key: string; value: string };
   maxNames: number;
   signal?: AbortSignal;
+  /** The restore's resource modifiers: what the target should hold is the patched object, and no dropped one. */
+  modifiers?: ModifierSet;
 }
 
 /** The drill's label is ours, not the snapshot's: it must not count as a difference. */
@@ -71,18 +75,26 @@ export async function checkRestored(
 
   const targetOf = (namespace: string | undefined) =>
     namespace === undefined ? undefined : targetNamespace(options.mapping, namespace).name;
+  const modifiers = options.modifiers ? new EntryModifiers(options.modifiers) : undefined;
   const selectedBody = (entry: ArchiveEntry) => {
+    if (entry.kind === "crd") modifiers?.noteCrd(entry.record.name, entry.body);
     if (entry.kind !== "object") return undefined;
     const resource = `${entry.ref.plural}.${entry.ref.group}`;
     if (!expected.has(resource) || !namespaceSelected(options.filters, entry.ref.namespace)) return undefined;
-    const body = parseJson(entry.body.toString("utf8")) as JsonObject;
+    let body = parseJson(entry.body.toString("utf8")) as JsonObject;
     if (selector) {
       const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
       if (!selector((isJsonObject(md["labels"]) ? md["labels"] : {}) as Record<string, string>))
         return undefined;
     }
+    // a failed rule leaves the stored object expected: the restore did not write it, the check says so
+    const modified = modifiers?.modify(entry.ref, body);
+    if (modified?.kind === "dropped") return undefined;
+    if (modified?.kind === "patched") body = modified.object;
+    const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
+    const name = typeof md["name"] === "string" ? md["name"] : entry.ref.name;
     const namespace = targetOf(entry.ref.namespace);
-    return { resource, key: `${namespace ?? ""}/${entry.ref.name}`, body: relocated(body, namespace) };
+    return { resource, key: `${namespace ?? ""}/${name}`, body: relocated(body, namespace) };
   };
 
   for await (const entry of snapshot.entries()) {

@@ -3,6 +3,7 @@ import type { ManifestResource } from "../archive/manifest.ts";
 import { CrdBackupError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { clusterIdentity } from "../kube/cluster.ts";
+import type { ModifierSet } from "../modifiers/types.ts";
 import { liveCrd } from "../restore/live.ts";
 import type { RestoreReport } from "../restore/report.ts";
 import { restoreVerified } from "../restore/restore.ts";
@@ -29,6 +30,8 @@ export interface DrillOptions {
   /** Names listed per resource for missing or changed objects. */
   maxNames: number;
   signal?: AbortSignal;
+  /** Resource modifier rules: restored objects are checked against the patched snapshot objects. */
+  modifiers?: ModifierSet;
 }
 
 export interface DrillReport {
@@ -153,6 +156,7 @@ export async function runDrill(
       concurrency: options.concurrency,
       signal: options.signal,
       createdLabel: label,
+      modifiers: options.modifiers,
     },
     log,
   );
@@ -170,6 +174,7 @@ export async function runDrill(
     label,
     maxNames: options.maxNames,
     signal: options.signal,
+    modifiers: options.modifiers,
   });
   const tChecked = performance.now();
 

@@ -13,6 +13,9 @@ import { randomBytes } from "node:crypto";
 import { lstat, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { CrdBackupError } from "../errors.ts";
+import { stringifyJson } from "../kube/json.ts";
+import { EntryModifiers } from "../modifiers/entries.ts";
+import type { ModifierSet } from "../modifiers/types.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
 import { VerifiedSnapshot } from "../restore/source.ts";
 import type { StorageBackend } from "../storage/backend.ts";
@@ -27,6 +30,15 @@ export interface ExportOptions {
   force: boolean;
   signal?: AbortSignal;
   log?: Logger;
+  /** Resource modifier rules: objects are exported patched, dropped ones not at all. */
+  modifiers?: ModifierSet;
+}
+
+/** What resource modifiers did in an export; an object a rule failed on is not written. */
+export interface ExportModifiers {
+  matched: number;
+  dropped: number;
+  failed: { resource: string; namespace?: string; name: string; reason: string }[];
 }
 
 export interface ExportResult {
@@ -39,6 +51,7 @@ export interface ExportResult {
   cleanForApply: boolean;
   /** Files written, by kind. */
   counts: { crds: number; namespaces: number; objects: number };
+  modifiers?: ExportModifiers;
 }
 
 const usage = (message: string, to: string) => new CrdBackupError("USAGE", message, { to });
@@ -118,11 +131,29 @@ async function writeTree(
   snapshot: VerifiedSnapshot,
   root: string,
   options: ExportOptions,
+  report: ExportModifiers,
 ): Promise<ExportResult["counts"]> {
   const counts = { crds: 0, namespaces: 0, objects: 0 };
   const made = new Set<string>(); // directories created so far: one per resource and namespace
+  const modifiers = options.modifiers ? new EntryModifiers(options.modifiers) : undefined;
   for await (const entry of snapshot.entries()) {
     options.signal?.throwIfAborted();
+    let body = entry.kind === "index" ? undefined : entry.body;
+    if (entry.kind === "crd") modifiers?.noteCrd(entry.record.name, entry.body);
+    if (entry.kind === "object" && modifiers) {
+      const result = modifiers.modify(entry.ref, entry.body);
+      if (result.kind !== "unmatched") report.matched++;
+      if (result.kind === "dropped") {
+        report.dropped++;
+        continue;
+      }
+      if (result.kind === "failed") {
+        const { plural, group, namespace, name } = entry.ref;
+        report.failed.push({ resource: `${plural}.${group}`, namespace, name, reason: result.reason });
+        continue;
+      }
+      if (result.kind === "patched") body = Buffer.from(stringifyJson(result.object));
+    }
     let item: ExportItem;
     if (entry.kind === "object") item = { kind: "object", ref: entry.ref };
     else if (entry.kind === "crd" || entry.kind === "namespace")
@@ -143,7 +174,7 @@ async function writeTree(
       await mkdir(dir, { recursive: true });
       made.add(dir);
     }
-    const text = renderManifest(entry.kind, entry.name, entry.body, options);
+    const text = renderManifest(entry.kind, entry.name, body!, options);
     // exclusive create: two entries that map to one file are refused, never silently merged
     await writeFile(file, text, { flag: "wx" }).catch((e: NodeJS.ErrnoException) => {
       if (e.code === "EEXIST") {
@@ -196,7 +227,8 @@ export async function exportSnapshot(
   await mkdir(path.dirname(target), { recursive: true });
   const staging = await siblingDir(target, "tmp");
   try {
-    const counts = await writeTree(snapshot, staging, options);
+    const modifiers: ExportModifiers = { matched: 0, dropped: 0, failed: [] };
+    const counts = await writeTree(snapshot, staging, options, modifiers);
     await moveIntoPlace(staging, target, options.force, log);
     log.info("snapshot exported", { id: snapshot.id, to: target, ...counts });
     return {
@@ -206,6 +238,7 @@ export async function exportSnapshot(
       format: options.format,
       cleanForApply: options.cleanForApply,
       counts,
+      ...(options.modifiers ? { modifiers } : {}),
     };
   } catch (e) {
     await rm(staging, { recursive: true, force: true });

@@ -1,3 +1,4 @@
+import type { ObjectRef } from "../archive/format.ts";
 import { diffJson } from "../diff/json-diff.ts";
 import { CrdBackupError, KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
@@ -85,11 +86,17 @@ export async function executePlan(
       if (entry.kind !== "object") continue;
       const item = byEntry.get(entry.name);
       if (!item || item.phase !== phase) continue;
-      const body = entry.body;
+      const body = item.modifiers ? patchedBody(plan, entry.ref, entry.body) : entry.body;
       await pool.submit(() => restoreObject(ctx, item, body));
     }
     await pool.drain();
   }
+}
+
+/** The body the plan decided on: the stored one with the resource modifiers applied again (they are pure). */
+function patchedBody(plan: RestorePlan, ref: ObjectRef, stored: Buffer): Buffer {
+  const result = plan.modifiers?.modify(ref, stored);
+  return result?.kind === "patched" ? Buffer.from(stringifyJson(result.object)) : stored;
 }
 
 async function restoreCrds(ctx: Context): Promise<void> {
@@ -276,8 +283,17 @@ async function prepareBody(
 async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise<void> {
   const { client, options, report } = ctx;
   const r = item.resource;
-  const entry = { kind: "object" as const, resource: r.key, namespace: item.namespace, name: item.name };
+  const entry = {
+    kind: "object" as const,
+    resource: r.key,
+    namespace: item.namespace,
+    name: item.name,
+    ...(item.modifiers ? { modifiers: item.modifiers } : {}),
+  };
   if (item.action === "conflict") return report.add({ ...entry, outcome: "conflict", reason: item.reason });
+  if (item.action === "failed") return report.add({ ...entry, outcome: "failed", reason: item.reason });
+  if (item.modifiers?.droppedBy !== undefined)
+    return report.add({ ...entry, outcome: "skipped", reason: item.reason });
   if (item.action === "unchanged") return report.add({ ...entry, outcome: "unchanged" });
   if (item.action === "skip")
     return report.add({

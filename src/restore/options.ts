@@ -1,4 +1,5 @@
 import { CrdBackupError } from "../errors.ts";
+import type { ModifierSet } from "../modifiers/types.ts";
 import type { Filters } from "../snapshot/filters.ts";
 
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -23,6 +24,8 @@ export interface RestoreOptions {
   signal?: AbortSignal;
   /** Label added to everything the restore creates (a drill uses it to clean up). */
   createdLabel?: { key: string; value: string };
+  /** Resource modifier rules (--resource-modifiers): applied to each stored object before anything else sees it. */
+  modifiers?: ModifierSet;
 }
 
 function pair(flag: string, value: string): [string, string] {

@@ -4,6 +4,7 @@ import type { KubeClient } from "../kube/client.ts";
 import { isJsonObject, parseJson, type JsonObject } from "../kube/json.ts";
 import { objectMembers, parseAt } from "../kube/json-scan.ts";
 import { parseSelector } from "../kube/selector.ts";
+import { EntryModifiers } from "../modifiers/entries.ts";
 import { namespaceSelected, resourceSelected } from "../snapshot/filters.ts";
 import { getJson, liveCrd, liveObjects, digestOf, type LiveObject } from "./live.ts";
 import { canonicalJson } from "./normalize.ts";
@@ -34,7 +35,16 @@ export interface CrdPlan {
   diff?: FieldChange[];
 }
 
-export type ItemAction = "create" | "update" | "unchanged" | "skip" | "conflict";
+export type ItemAction = "create" | "update" | "unchanged" | "skip" | "conflict" | "failed";
+
+/** What resource modifiers did to an object: the rules that matched, the changed paths (never values). */
+export interface ItemModifiers {
+  rules: number[];
+  diff: FieldChange[];
+  /** The rule that failed on the object, or dropped it. */
+  failedRule?: number;
+  droppedBy?: number;
+}
 export interface ItemPlan {
   entry: string;
   resource: ResourcePlan;
@@ -48,6 +58,8 @@ export interface ItemPlan {
   reason?: string;
   liveUid?: string;
   phase: number;
+  /** Set when a resource modifier rule matched: the body to write is the patched one (apply.ts re-derives it). */
+  modifiers?: ItemModifiers;
 }
 
 export interface NamespacePlan {
@@ -63,6 +75,8 @@ export interface RestorePlan {
   crds: CrdPlan[];
   namespaces: NamespacePlan[];
   items: ItemPlan[];
+  /** The rule set bound to this snapshot, when --resource-modifiers was given. */
+  modifiers?: EntryModifiers;
 }
 
 const resourceKeyOf = (plural: string, group: string) => `${plural}.${group}`;
@@ -71,6 +85,7 @@ async function planResource(
   client: KubeClient,
   r: ManifestResource,
   options: RestoreOptions,
+  modifiers: EntryModifiers | undefined,
 ): Promise<ResourcePlan> {
   const plan: ResourcePlan = {
     key: resourceKeyOf(r.plural, r.group),
@@ -86,6 +101,8 @@ async function planResource(
   };
   const live = await liveCrd(client, plan.key, options.signal);
   if (!live) return plan;
+  // the snapshot's own CRD, read later, replaces this: its schema is the stored version's
+  modifiers?.noteCrd(plan.key, live.raw);
   plan.crdLive = true;
   plan.statusSubresource = live.info.statusVersions.includes(r.version);
   if (!live.info.servedVersions.includes(r.version)) {
@@ -124,9 +141,10 @@ export async function buildPlan(
   const selected = snapshot.manifest.resources.filter((r) =>
     resourceSelected(options.filters, r.group, r.plural),
   );
+  const modifiers = options.modifiers ? new EntryModifiers(options.modifiers) : undefined;
   const resources = new Map<string, ResourcePlan>();
   for (const r of selected)
-    resources.set(resourceKeyOf(r.plural, r.group), await planResource(client, r, options));
+    resources.set(resourceKeyOf(r.plural, r.group), await planResource(client, r, options, modifiers));
 
   const selector = options.filters.selector ? parseSelector(options.filters.selector) : undefined;
   const crds: CrdPlan[] = [];
@@ -136,6 +154,7 @@ export async function buildPlan(
     if (entry.kind === "crd") {
       if (!resources.has(entry.record.name)) continue;
       const body = parseJson(entry.body.toString("utf8")) as JsonObject;
+      modifiers?.noteCrd(entry.record.name, body);
       const live = await liveCrd(client, entry.record.name, options.signal);
       if (!live) crds.push({ name: entry.record.name, action: "create" });
       else {
@@ -167,32 +186,48 @@ export async function buildPlan(
       const target =
         entry.ref.namespace === undefined ? undefined : targetNamespace(options, entry.ref.namespace);
       const namespace = target?.name;
+      // conditions see the object as stored; everything below sees the patched object
+      const modified = modifiers?.modify(entry.ref, entry.body) ?? { kind: "unmatched" as const };
+      const patched = modified.kind === "patched" ? modified.object : undefined;
+      const patchedName =
+        patched && isJsonObject(patched["metadata"]) ? patched["metadata"]["name"] : undefined;
       const item: ItemPlan = {
         entry: entry.name,
         resource,
         sourceNamespace: entry.ref.namespace,
         namespace,
-        name: entry.ref.name,
+        name: typeof patchedName === "string" ? patchedName : entry.ref.name,
         uid: entry.record.uid,
         ownerUids: entry.record.ownerUids ?? [],
-        hasStatus: members.some((m) => m.key === "status"),
+        hasStatus: patched ? "status" in patched : members.some((m) => m.key === "status"),
         action: "create",
         phase: 0,
       };
-      const live = resource.live.get(`${namespace ?? ""}/${entry.ref.name}`);
+      if (modified.kind === "patched") item.modifiers = { rules: modified.rules, diff: modified.diff };
+      else if (modified.kind === "dropped")
+        item.modifiers = { rules: modified.rules, diff: [], droppedBy: modified.rule };
+      else if (modified.kind === "failed")
+        item.modifiers = { rules: modified.rules, diff: [], failedRule: modified.rule };
+      const live = resource.live.get(`${namespace ?? ""}/${item.name}`);
       if (resource.conflict) {
         item.action = "conflict";
         item.reason = resource.conflict;
       } else if (target?.invalid) {
         item.action = "conflict";
         item.reason = target.invalid;
+      } else if (modified.kind === "dropped") {
+        item.action = "skip";
+        item.reason = `dropped by resource modifier rule ${modified.rule}`;
+      } else if (modified.kind === "failed") {
+        item.action = "failed";
+        item.reason = modified.reason;
       } else if (live && resource.policy === "fail") {
         item.liveUid = live.uid;
         item.action = "conflict";
         item.reason = "already exists (--existing fail)";
       } else if (live) {
         item.liveUid = live.uid;
-        const body = parseJson(entry.body.toString("utf8")) as JsonObject;
+        const body = patched ?? (parseJson(entry.body.toString("utf8")) as JsonObject);
         const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
         const wanted = digestOf(
           { ...body, metadata: { ...md, ...(namespace ? { namespace } : {}) } },
@@ -224,5 +259,5 @@ export async function buildPlan(
     const exists = (await getJson(client, `/api/v1/namespaces/${name}`, options.signal)) !== undefined;
     namespaces.push({ name, source, exists, captured: captured.get(source) });
   }
-  return { snapshot, resources, crds, namespaces, items };
+  return { snapshot, resources, crds, namespaces, items, ...(modifiers ? { modifiers } : {}) };
 }

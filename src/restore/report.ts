@@ -1,4 +1,5 @@
 import type { FieldChange } from "../diff/json-diff.ts";
+import type { ItemModifiers } from "./plan.ts";
 
 /** What happened (or, in a dry run, would happen) to one CRD, namespace or object. */
 export type Outcome =
@@ -16,6 +17,8 @@ export interface ReportEntry {
   /** Changed field paths against the live object (never values), for skips and conflicts. */
   diff?: FieldChange[];
   warnings?: string[];
+  /** Resource modifier rules that matched (indexes across the files), the paths they changed, a failing or dropping rule. */
+  modifiers?: ItemModifiers;
 }
 
 export interface RestoreReport {
@@ -92,7 +95,29 @@ export function summarize(report: RestoreReport, maxProblems = 20): string[] {
   }
   if (problems.length > maxProblems)
     lines.push(`  ... and ${problems.length - maxProblems} more (see --report)`);
+  lines.push(...summarizeModifiers(report, maxProblems));
   const warned = report.entries.filter((e) => e.warnings?.length).length;
   if (warned) lines.push(`  ${warned} objects restored with warnings (see --report)`);
+  return lines;
+}
+
+/** What the resource modifiers did: per object in a dry run (at most `max`), as counts otherwise. */
+function summarizeModifiers(report: RestoreReport, max: number): string[] {
+  const touched = report.entries.filter((e) => e.modifiers && e.modifiers.failedRule === undefined);
+  if (touched.length === 0) return [];
+  const dropped = touched.filter((e) => e.modifiers!.droppedBy !== undefined).length;
+  const head = `  resource modifiers: ${touched.length - dropped} objects matched, ${dropped} dropped`;
+  if (!report.dryRun) return [`${head} (see --report)`];
+  const lines = [head];
+  for (const e of touched.slice(0, max)) {
+    const m = e.modifiers!;
+    const where = e.namespace ? `${e.namespace}/${e.name}` : e.name;
+    const what =
+      m.droppedBy !== undefined
+        ? `dropped by rule ${m.droppedBy}`
+        : `${m.diff.map((d) => `${d.op} ${d.path}`).join(", ") || "no change"}`;
+    lines.push(`  modified: ${e.resource} ${where}: rules ${m.rules.join(", ")}: ${what}`);
+  }
+  if (touched.length > max) lines.push(`  ... and ${touched.length - max} more (see --report)`);
   return lines;
 }
