@@ -32,7 +32,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
 {{- end -}}
 
-{{/* --include-*/--exclude-* and -l, one flag per entry (the CLI's flags are repeatable). */}}
+{{/* The filter flags and -l, one flag per entry (the CLI's flags are repeatable). */}}
 {{- define "crd-backup.filterArgs" -}}
 {{- $f := .Values.filters -}}
 {{- range list "include-groups" "exclude-groups" "include-resources" "exclude-resources" "include-namespaces" "exclude-namespaces" }}
@@ -108,19 +108,19 @@ capabilities:
 {{/* Scheduling and pull settings every pod shares. */}}
 {{- define "crd-backup.podPlacement" -}}
 {{- with .Values.imagePullSecrets }}
-imagePullSecrets: {{ toYaml . | nindent 2 }}
+imagePullSecrets: {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- with .Values.priorityClassName }}
 priorityClassName: {{ . }}
 {{- end }}
 {{- with .Values.nodeSelector }}
-nodeSelector: {{ toYaml . | nindent 2 }}
+nodeSelector: {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- with .Values.tolerations }}
-tolerations: {{ toYaml . | nindent 2 }}
+tolerations: {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- with .Values.affinity }}
-affinity: {{ toYaml . | nindent 2 }}
+affinity: {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
 
@@ -134,7 +134,7 @@ labels:
   {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- with $.Values.podAnnotations }}
-annotations: {{ toYaml . | nindent 2 }}
+annotations: {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
 

@@ -1,7 +1,7 @@
 {{/*
 The alert rules, shared by the PrometheusRule and deploy/monitoring/crd-backup.rules.yaml (the
-defaults render that file). Thresholds come from values; `{{` "{{ ... }}" `}}` is Prometheus's own
-templating, passed through.
+defaults render that file). Thresholds come from values. The annotations use no Prometheus
+templating, so a promtool test can expect them verbatim.
 */}}
 {{- define "crd-backup.ruleGroups" -}}
 {{- $r := .Values.monitoring.rules -}}
@@ -52,7 +52,7 @@ groups:
         labels:
           severity: warning
         annotations:
-          summary: The last crd-backup snapshot is partial ({{ `{{ $labels.namespace }}` }}).
+          summary: The last crd-backup snapshot is partial.
           description: >-
             The last snapshot was stored but some resources could not be captured (exit 3). They
             are missing from it: a restore would not bring them back.
@@ -84,7 +84,7 @@ groups:
         labels:
           severity: warning
         annotations:
-          summary: The crd-backup change journal is {{ `{{ $value | humanizeDuration }}` }} behind.
+          summary: The crd-backup change journal is more than {{ int64 $r.journalMaxLagSeconds }} s behind.
           description: >-
             The recorder has not written the cluster's changes to storage for more than
             {{ int64 $r.journalMaxLagSeconds }} s: a restore to the latest point in time would miss them.
