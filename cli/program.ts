@@ -5,10 +5,12 @@ import { diffCommand } from "./commands/diff.ts";
 import { drillCommand } from "./commands/drill.ts";
 import { exportCommand } from "./commands/export.ts";
 import { inspectCommand } from "./commands/inspect.ts";
+import { keygenCommand } from "./commands/keygen.ts";
 import { listCommand } from "./commands/list.ts";
 import { modifiersCommand } from "./commands/modifiers.ts";
 import { pruneCommand } from "./commands/prune.ts";
 import { rbacCommand } from "./commands/rbac.ts";
+import { rekeyCommand } from "./commands/rekey.ts";
 import { restoreCommand } from "./commands/restore.ts";
 import { scheduleCommand } from "./commands/schedule.ts";
 import { snapshotCommand } from "./commands/snapshot.ts";
@@ -47,6 +49,8 @@ export function buildProgram(ctx: RunContext, name = "crd-backup"): Command {
     exportCommand(ctx),
     modifiersCommand(ctx),
     rbacCommand(ctx),
+    keygenCommand(),
+    rekeyCommand(ctx),
   ]) {
     cmd.exitOverride().showHelpAfterError(`(run ${name} ${cmd.name()} --help for usage)`);
     program.addCommand(cmd);

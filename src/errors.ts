@@ -13,6 +13,8 @@ export type ErrorCode =
   | "ALREADY_EXISTS" // a create-only write found the key taken
   | "CONFLICT" // the target cluster holds something a restore may not touch
   | "ARCHIVE_INVALID" // corrupt, truncated, tampered or unknown-version archive
+  | "DECRYPT" // an encrypted snapshot, and no identity given that decrypts it
+  | "LOCKED" // storage refused a delete: the object is under S3 Object Lock retention
   | "ABORTED"; // cancelled by a signal
 
 export class CrdBackupError extends Error {

@@ -33,11 +33,12 @@ export function deleteCommand(): Command {
       if (flags.output === "json") printJson(report);
       else {
         const verb = report.dryRun ? "would delete" : "deleted";
-        printLines(
-          report.removed.map(
+        printLines([
+          ...report.removed.map(
             (r) => `${verb} ${r.id} (${r.status}${r.cluster ? `, cluster ${r.cluster}` : ""})`,
           ),
-        );
+          ...report.locked.map((l) => `kept ${l.id}: locked until ${l.until} (S3 Object Lock)`),
+        ]);
       }
     });
   return cmd;

@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { storedArchive } from "../../src/archive/manifest.ts";
 import { listSnapshots } from "../../src/storage/snapshots.ts";
 import {
   addCommonOptions,
@@ -30,8 +31,11 @@ export function listCommand(): Command {
           cluster: m.cluster,
           toolVersion: m.toolVersion,
           formatVersion: m.formatVersion,
-          counts: m.counts,
-          size: m.archive.size,
+          // an encrypted snapshot's counts and server are sealed: listed as unknown
+          ...(m.encryption
+            ? { cluster: { uid: m.cluster.uid }, encrypted: true, recipients: m.encryption.recipients }
+            : { counts: m.counts }),
+          size: storedArchive(m).size,
         })),
       );
       return;
@@ -47,9 +51,9 @@ export function listCommand(): Command {
           id,
           m.status,
           m.cluster.uid.slice(0, 8),
-          m.resources.length,
-          m.counts.objects,
-          formatBytes(m.archive.size),
+          m.encryption ? "(encrypted)" : m.resources.length,
+          m.encryption ? "-" : m.counts.objects,
+          formatBytes(storedArchive(m).size),
           m.finishedAt,
         ]),
       ),

@@ -26,9 +26,16 @@ export function pruneSummary(report: PruneReport): string[] {
   const verb = report.dryRun ? "would remove" : "removed";
   const lines: string[] = [];
   for (const c of report.clusters) {
-    lines.push(`cluster ${c.uid} (${c.server}): keep ${c.keep.length}, ${verb} ${c.remove.length}`);
+    // an encrypted snapshot's server is sealed: the uid alone names the cluster
+    lines.push(
+      `cluster ${c.uid}${c.server ? ` (${c.server})` : ""}: keep ${c.keep.length}, ${verb} ${c.remove.length}`,
+    );
     for (const d of c.remove) lines.push(`  ${verb} ${d.id}`);
-    for (const d of c.keep) lines.push(`  keep ${d.id} (${d.reasons.join(", ")})`);
+    const until = new Map(report.locked.map((l) => [l.id, l.until]));
+    for (const d of c.keep) {
+      const reasons = d.reasons.map((r) => (r === "locked" ? `locked until ${until.get(d.id)}` : r));
+      lines.push(`  keep ${d.id} (${reasons.join(", ")})`);
+    }
   }
   if (report.orphans.length > 0)
     lines.push(`${verb} ${report.orphans.length} unfinished snapshots: ${report.orphans.join(", ")}`);

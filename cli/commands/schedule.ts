@@ -9,17 +9,22 @@ import {
   addCommonOptions,
   addFilterOptions,
   addKubeOptions,
+  addEncryptionOptions,
+  addObjectLockOptions,
   addRetentionOptions,
   addStorageOptions,
   filtersFrom,
   kubeClientFrom,
   loggerFrom,
   positiveInt,
+  recipientsFrom,
   retentionFrom,
   storageFrom,
   type CommonFlags,
+  type EncryptionFlags,
   type FilterFlags,
   type KubeFlags,
+  type ObjectLockFlags,
   type RetentionFlags,
   type StorageFlags,
 } from "../options.ts";
@@ -29,6 +34,8 @@ type Flags = CommonFlags &
   KubeFlags &
   StorageFlags &
   FilterFlags &
+  EncryptionFlags &
+  ObjectLockFlags &
   RetentionFlags & {
     cron: string;
     timezone?: string;
@@ -47,6 +54,8 @@ export function scheduleCommand(ctx: RunContext): Command {
   addFilterOptions(cmd);
   addCommonOptions(cmd);
   addRetentionOptions(cmd);
+  addEncryptionOptions(cmd);
+  addObjectLockOptions(cmd);
   cmd
     .requiredOption(
       "--cron <expr>",
@@ -61,6 +70,7 @@ export function scheduleCommand(ctx: RunContext): Command {
       validateSchedule(flags.cron, flags.timezone);
       const filters = filtersFrom(flags);
       const retention = retentionFrom(flags);
+      const encryptTo = await recipientsFrom(flags);
       const storage = await storageFrom(flags);
       const client = await kubeClientFrom(flags, flags.concurrency + 2);
       const log = loggerFrom(flags);
@@ -87,6 +97,7 @@ export function scheduleCommand(ctx: RunContext): Command {
                 concurrency: flags.concurrency,
                 signal: ctx.signal,
                 log,
+                encryptTo,
                 recordedOptions: {
                   pageSize: flags.pageSize,
                   concurrency: flags.concurrency,

@@ -8,17 +8,22 @@ import {
   addCommonOptions,
   addFilterOptions,
   addKubeOptions,
+  addEncryptionOptions,
+  addObjectLockOptions,
   addRetentionOptions,
   addStorageOptions,
   filtersFrom,
   kubeClientFrom,
   loggerFrom,
   positiveInt,
+  recipientsFrom,
   retentionFrom,
   storageFrom,
   type CommonFlags,
+  type EncryptionFlags,
   type FilterFlags,
   type KubeFlags,
+  type ObjectLockFlags,
   type RetentionFlags,
   type StorageFlags,
 } from "../options.ts";
@@ -30,6 +35,8 @@ type Flags = CommonFlags &
   KubeFlags &
   StorageFlags &
   FilterFlags &
+  EncryptionFlags &
+  ObjectLockFlags &
   RetentionFlags & { pageSize: number; concurrency: number; metricsFile?: string };
 
 export function snapshotCommand(ctx: RunContext): Command {
@@ -39,6 +46,8 @@ export function snapshotCommand(ctx: RunContext): Command {
   addFilterOptions(cmd);
   addCommonOptions(cmd);
   addRetentionOptions(cmd);
+  addEncryptionOptions(cmd);
+  addObjectLockOptions(cmd);
   cmd
     .option("--page-size <n>", "objects per list call", positiveInt("--page-size"), 500)
     .option("--concurrency <n>", "resources listed at once", positiveInt("--concurrency"), 4)
@@ -46,6 +55,7 @@ export function snapshotCommand(ctx: RunContext): Command {
     .action(async (flags: Flags) => {
       const filters = filtersFrom(flags);
       const retention = retentionFrom(flags);
+      const encryptTo = await recipientsFrom(flags);
       const storage = await storageFrom(flags);
       const client = await kubeClientFrom(flags, flags.concurrency + 2);
       const progress =
@@ -64,6 +74,7 @@ export function snapshotCommand(ctx: RunContext): Command {
               signal: ctx.signal,
               log,
               onProgress: progress.update,
+              encryptTo,
               recordedOptions: {
                 pageSize: flags.pageSize,
                 concurrency: flags.concurrency,

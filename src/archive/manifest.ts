@@ -59,6 +59,32 @@ export interface Manifest {
   counts: EntryCounts;
   archive: { key: typeof ARCHIVE_KEY; size: number; sha256: string; entries: number };
   index: { sha256: string; entries: number };
+  /** Present on an encrypted snapshot (format version 2, docs/format.md "Encryption"). */
+  encryption?: ManifestEncryption;
+}
+
+/** The manifest format version of encrypted snapshots; unencrypted ones stay version 1. */
+export const ENCRYPTED_FORMAT_VERSION = 2;
+
+/** Stored archive keys of encrypted snapshots: rekey writes a new one beside the old, never over it. */
+export const ENCRYPTED_ARCHIVE_KEY = /^archive(\.[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})?\.tar\.gz\.age$/;
+
+/**
+ * An encrypted snapshot's manifest holds in plain text only what listing, retention and integrity
+ * need; everything else is in `sealed`, the version-1 manifest of the plain archive encrypted to
+ * the same recipients. Until `sealed` is opened (crypto/manifest.ts), the content fields of the
+ * Manifest (server, options, resources, counts, archive, index) are empty placeholders.
+ */
+export interface ManifestEncryption {
+  scheme: "age";
+  /** The age recipients (public keys) the archive and `sealed` are encrypted to. */
+  recipients: string[];
+  /** The stored age file: its key under `snapshots/<id>/`, its size and SHA-256. */
+  stored: { key: string; size: number; sha256: string };
+  /** The version-1 manifest of the plain archive, as an ASCII-armored age file. */
+  sealed: string;
+  /** Whether `sealed` was decrypted and checked, and the content fields are the real ones. */
+  opened: boolean;
 }
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
@@ -107,6 +133,7 @@ class Fields {
 
 function validate(doc: JsonObject): Manifest {
   const snapshotId = isSnapshotId(doc["snapshotId"]) ? doc["snapshotId"] : undefined;
+  if (doc["formatVersion"] === ENCRYPTED_FORMAT_VERSION) return validateEncrypted(doc, snapshotId);
   checkFormatVersion(doc["formatVersion"], snapshotId, "manifest");
   // Typed explicitly so TypeScript treats f.fail() (returning never) as ending the flow.
   const f: Fields = new Fields(snapshotId === undefined ? "manifest" : `manifest of snapshot ${snapshotId}`);
@@ -219,6 +246,69 @@ function validate(doc: JsonObject): Manifest {
   };
 }
 
+const ZERO_SHA256 = "0".repeat(64);
+
+/** The plain-text part of a version-2 (encrypted) manifest; content fields are placeholders. */
+function validateEncrypted(doc: JsonObject, snapshotId: string | undefined): Manifest {
+  const f: Fields = new Fields(snapshotId === undefined ? "manifest" : `manifest of snapshot ${snapshotId}`);
+  if (snapshotId === undefined) f.fail("snapshotId", "must be a snapshot ID like 20261122T041500Z-1a2b3c4d");
+  const status = doc["status"];
+  if (status !== "complete" && status !== "partial") f.fail("status", 'must be "complete" or "partial"');
+  const c = f.object(doc["cluster"], "cluster");
+  const a = f.object(doc["archive"], "archive");
+  const key = f.string(a["key"], "archive.key");
+  if (!ENCRYPTED_ARCHIVE_KEY.test(key))
+    f.fail("archive.key", "must be archive.tar.gz.age or archive.<id>.tar.gz.age");
+  const e = f.object(doc["encryption"], "encryption");
+  if (e["scheme"] !== "age") f.fail("encryption.scheme", 'must be "age"');
+  const recipients = f.array(e["recipients"], "encryption.recipients", (x, q) => f.string(x, q));
+  if (recipients.length === 0) f.fail("encryption.recipients", "must name at least one recipient");
+  const sealed = f.string(e["sealed"], "encryption.sealed");
+  if (!sealed.startsWith("-----BEGIN AGE ENCRYPTED FILE-----"))
+    f.fail("encryption.sealed", "must be an armored age file");
+  return {
+    formatVersion: ENCRYPTED_FORMAT_VERSION,
+    toolVersion: f.string(doc["toolVersion"], "toolVersion"),
+    snapshotId,
+    status,
+    cluster: { uid: f.string(c["uid"], "cluster.uid"), server: "", serverVersion: "" },
+    startedAt: f.time(doc["startedAt"], "startedAt"),
+    finishedAt: f.time(doc["finishedAt"], "finishedAt"),
+    options: {},
+    resources: [],
+    namespaceErrors: [],
+    counts: { crds: 0, namespaces: 0, objects: 0 },
+    archive: { key: ARCHIVE_KEY, size: 0, sha256: ZERO_SHA256, entries: 2 },
+    index: { sha256: ZERO_SHA256, entries: 0 },
+    encryption: {
+      scheme: "age",
+      recipients,
+      stored: {
+        key,
+        size: f.count(a["size"], "archive.size"),
+        sha256: f.sha256(a["sha256"], "archive.sha256"),
+      },
+      sealed,
+      opened: false,
+    },
+  };
+}
+
+/** The JSON of a version-2 manifest: only what listing, retention and integrity need. */
+function encryptedDocument(m: Manifest, e: ManifestEncryption): JsonObject {
+  return {
+    formatVersion: ENCRYPTED_FORMAT_VERSION,
+    toolVersion: m.toolVersion,
+    snapshotId: m.snapshotId,
+    status: m.status,
+    cluster: { uid: m.cluster.uid },
+    startedAt: m.startedAt,
+    finishedAt: m.finishedAt,
+    archive: { key: e.stored.key, size: e.stored.size, sha256: e.stored.sha256 },
+    encryption: { scheme: e.scheme, recipients: e.recipients, sealed: e.sealed },
+  };
+}
+
 /** Parse and validate manifest.json; throws ARCHIVE_INVALID with a one-line message. */
 export function parseManifest(text: string): Manifest {
   let doc;
@@ -234,9 +324,19 @@ export function parseManifest(text: string): Manifest {
 
 /** manifest.json text: validated, keys in the documented order, two-space indented, final newline. */
 export function serializeManifest(manifest: Manifest): string {
+  if (manifest.encryption) {
+    const doc = encryptedDocument(manifest, manifest.encryption);
+    validate(doc);
+    return `${JSON.stringify(doc, null, 2)}\n`;
+  }
   // Round-tripping through validate fixes the key order and refuses what a reader would refuse.
   const checked = validate(manifest as unknown as JsonObject);
   return `${JSON.stringify(checked, null, 2)}\n`;
+}
+
+/** The archive object in storage: the age file of an encrypted snapshot, else the plain archive. */
+export function storedArchive(manifest: Manifest): { key: string; size: number; sha256: string } {
+  return manifest.encryption?.stored ?? manifest.archive;
 }
 
 /** What the archive of a snapshot must match, for readArchive and verifyArchive. */

@@ -3,6 +3,7 @@ import { CrdBackupError } from "../errors.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { listSnapshots, resolveSnapshot, type StoredSnapshot } from "../storage/snapshots.ts";
+import { snapshotLockedUntil } from "./locks.ts";
 import { removeSnapshot } from "./prune.ts";
 
 export interface DeleteOptions {
@@ -16,6 +17,8 @@ export interface DeleteReport {
   dryRun: boolean;
   /** A snapshot whose manifest cannot be read has status "unreadable" and cluster "" (unknown). */
   removed: { id: string; cluster: string; status: "complete" | "partial" | "unreadable" }[];
+  /** Named snapshots storage holds under Object Lock: kept whole, with the date their lock ends. */
+  locked: { id: string; until: string }[];
 }
 
 /**
@@ -56,7 +59,7 @@ export async function deleteSnapshots(
       }
     }
   }
-  const removed: DeleteReport["removed"] = [
+  const all: DeleteReport["removed"] = [
     ...[...targets.values()].map((s) => ({
       id: s.id,
       cluster: s.manifest.cluster.uid,
@@ -64,10 +67,21 @@ export async function deleteSnapshots(
     })),
     ...[...unreadable].map((id) => ({ id, cluster: "", status: "unreadable" as const })),
   ].sort((a, b) => (a.id < b.id ? -1 : 1));
-  if (options.dryRun) return { dryRun: true, removed };
+  // a snapshot storage would refuse to delete is left whole rather than half-deleted
+  const removed: DeleteReport["removed"] = [];
+  const locked: DeleteReport["locked"] = [];
+  const now = new Date();
+  for (const r of all) {
+    const until = await snapshotLockedUntil(storage, r.id);
+    if (until && until > now) {
+      locked.push({ id: r.id, until: until.toISOString() });
+      log.warn("snapshot kept: locked", { snapshot: r.id, until: until.toISOString() });
+    } else removed.push(r);
+  }
+  if (options.dryRun) return { dryRun: true, removed, locked };
   for (const r of removed) {
     await removeSnapshot(storage, r.id);
     log.info("snapshot removed", { snapshot: r.id, cluster: r.cluster });
   }
-  return { dryRun: false, removed };
+  return { dryRun: false, removed, locked };
 }

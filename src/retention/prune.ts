@@ -3,8 +3,10 @@ import { CrdBackupError } from "../errors.ts";
 import type { Logger } from "../report/log.ts";
 import { silentLogger } from "../report/log.ts";
 import type { StorageBackend } from "../storage/backend.ts";
-import { archiveKey, manifestKey, SNAPSHOTS_PREFIX, snapshotIdOfManifest } from "../storage/layout.ts";
+import { SNAPSHOTS_PREFIX, snapshotIdOfManifest } from "../storage/layout.ts";
 import { listSnapshots } from "../storage/snapshots.ts";
+import { storedArchive } from "../archive/manifest.ts";
+import { removeSnapshotKeys, snapshotKeys, snapshotLockedUntil } from "./locks.ts";
 import { applyPolicy, type Decision, type RetentionPolicy } from "./policy.ts";
 
 export interface PruneOptions {
@@ -37,6 +39,8 @@ export interface PruneReport {
   orphans: string[];
   /** Unfinished multipart uploads or temp files removed. */
   incompleteWrites: number;
+  /** Snapshots the policy would remove but storage holds under Object Lock: kept whole, and when their lock ends. */
+  locked: { id: string; until: string }[];
 }
 
 /** The time a snapshot id starts with (20261122T041500Z-…). */
@@ -62,6 +66,7 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
     unreadable: [],
     orphans: [],
     incompleteWrites: 0,
+    locked: [],
   };
   const snapshots = await listSnapshots(storage, (id, e) =>
     report.unreadable.push({ id, reason: e.message }),
@@ -90,23 +95,42 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
         `retention would remove every snapshot of cluster ${uid}; nothing was removed`,
       );
     }
-    report.clusters.push({
-      uid,
-      server: list.at(-1)!.manifest.cluster.server,
-      keep,
-      remove: decisions.filter((d) => !d.keep),
-    });
+    // what storage would refuse to delete stays whole: kept, with the reason
+    const remove: Decision[] = [];
+    for (const d of decisions.filter((x) => !x.keep)) {
+      const until = await snapshotLockedUntil(storage, d.id);
+      if (until && until > now) {
+        d.keep = true;
+        d.reasons.push("locked");
+        report.locked.push({ id: d.id, until: until.toISOString() });
+        keep.push(d);
+      } else remove.push(d);
+    }
+    report.clusters.push({ uid, server: list.at(-1)!.manifest.cluster.server, keep, remove });
   }
 
   // archives whose manifest never came: interrupted snapshots, or a prune interrupted between its two deletes
   const complete = new Set(snapshots.map((s) => s.id));
   for (const u of report.unreadable) complete.add(u.id);
   const cutoff = new Date(now.getTime() - options.graceMs);
+  const current = new Map(snapshots.map((s) => [s.id, storedArchive(s.manifest).key]));
+  const orphans = new Set<string>();
   for await (const { key } of storage.list(SNAPSHOTS_PREFIX)) {
-    const m = /^snapshots\/([^/]+)\/archive\.tar\.gz$/.exec(key);
-    if (!m || !isSnapshotId(m[1]!) || complete.has(m[1]!) || snapshotIdOfManifest(key)) continue;
-    if (idTime(m[1]!) < cutoff) report.orphans.push(m[1]!);
+    const m =
+      /^snapshots\/([^/]+)\/(archive(?:\.([0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}))?\.tar\.gz(?:\.age)?)$/.exec(key);
+    if (!m || !isSnapshotId(m[1]!) || snapshotIdOfManifest(key)) continue;
+    const [, id, name, rekeyed] = m as unknown as [string, string, string, string | undefined];
+    if (complete.has(id)) {
+      // an archive its manifest no longer names: left by a rekey that was interrupted (named by
+      // the time it started) or whose old archive is still locked
+      const stale = current.has(id) && current.get(id) !== name && idTime(rekeyed ?? id) < cutoff;
+      if (!stale || (await storage.lockedUntil?.(key))) continue;
+      report.orphans.push(`${id}/${name}`);
+    } else if (idTime(id) < cutoff && !(await storage.lockedUntil?.(key))) {
+      orphans.add(id);
+    }
   }
+  report.orphans.push(...orphans);
 
   if (options.dryRun) return report;
   for (const c of report.clusters) {
@@ -115,9 +139,10 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
       log.info("snapshot removed", { snapshot: d.id, cluster: c.uid });
     }
   }
-  for (const id of report.orphans) {
-    await storage.remove(archiveKey(id));
-    log.info("unfinished snapshot removed", { snapshot: id });
+  for (const orphan of report.orphans) {
+    if (orphan.includes("/")) await storage.remove(`${SNAPSHOTS_PREFIX}${orphan}`);
+    else for (const key of await snapshotKeys(storage, orphan)) await storage.remove(key);
+    log.info("unfinished snapshot removed", { snapshot: orphan });
   }
   report.incompleteWrites = await storage.cleanupIncomplete(SNAPSHOTS_PREFIX, { olderThan: cutoff });
   return report;
@@ -125,6 +150,5 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
 
 /** Manifest first: from then on the snapshot is not listed, and a leftover archive is an orphan. */
 export async function removeSnapshot(storage: StorageBackend, id: string): Promise<void> {
-  await storage.remove(manifestKey(id));
-  await storage.remove(archiveKey(id));
+  await removeSnapshotKeys(storage, id);
 }

@@ -7,6 +7,9 @@ import {
   type NamespaceError,
 } from "../archive/manifest.ts";
 import { mapConcurrent } from "../concurrency.ts";
+import type { Recipients } from "../crypto/keys.ts";
+import { sealManifest } from "../crypto/manifest.ts";
+import { encryptForStorage } from "../crypto/stream.ts";
 import { CrdBackupError, KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { clusterIdentity } from "../kube/cluster.ts";
@@ -15,7 +18,7 @@ import { isJsonObject, parseJson, stringifyJson, type JsonObject } from "../kube
 import { listRawPages, newListOutcome, PageBuffers } from "../kube/list.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
 import type { StorageBackend } from "../storage/backend.ts";
-import { archiveKey, manifestKey } from "../storage/layout.ts";
+import { manifestKey, snapshotKey } from "../storage/layout.ts";
 import { TOOL_VERSION } from "../version.ts";
 import { cleanObject } from "./clean.ts";
 import { cleanObjectText } from "./clean-text.ts";
@@ -32,7 +35,12 @@ export interface SnapshotOptions {
   onProgress?: (progress: SnapshotProgress) => void;
   /** Recorded in the manifest as the options the snapshot was taken with. */
   recordedOptions?: JsonObject;
+  /** Encrypt to these age recipients (docs/format.md, "Encryption"); plain when absent. */
+  encryptTo?: Recipients;
 }
+
+/** The stored archive's name of an encrypted snapshot (rekey writes archive.<id>.tar.gz.age). */
+const ENCRYPTED_ARCHIVE = "archive.tar.gz.age";
 
 export interface SnapshotProgress {
   resources: number;
@@ -66,7 +74,13 @@ export async function takeSnapshot(
   const abort = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
   const writer = new ArchiveWriter(id, { signal });
-  const upload = storage.write(archiveKey(id), writer.stream, { signal });
+  // encryption is a stage between the archive writer and storage: the writer never knows
+  const encrypted = options.encryptTo ? await encryptForStorage(writer.stream, options.encryptTo) : undefined;
+  const upload = storage.write(
+    snapshotKey(id, encrypted ? ENCRYPTED_ARCHIVE : ARCHIVE_KEY),
+    encrypted?.body ?? writer.stream,
+    { signal },
+  );
   upload.catch((e: unknown) => abort.abort(e)); // a failed upload stops the listing at once
   const progress: SnapshotProgress = { resources: 0, resourcesDone: 0, objects: 0, bytes: 0 };
   log.info("snapshot started", { id, storage: storage.location, cluster: cluster.server });
@@ -114,7 +128,7 @@ export async function takeSnapshot(
     await upload;
 
     const partial = resources.some((r) => r.errors.length > 0) || namespaceErrors.length > 0;
-    const manifest: Manifest = {
+    const plain: Manifest = {
       formatVersion: FORMAT_VERSION,
       toolVersion: TOOL_VERSION,
       snapshotId: id,
@@ -129,6 +143,10 @@ export async function takeSnapshot(
       archive: { key: ARCHIVE_KEY, size: totals.size, sha256: totals.sha256, entries: totals.entries },
       index: { sha256: totals.indexSha256, entries: totals.indexEntries },
     };
+    const manifest =
+      encrypted && options.encryptTo
+        ? await sealManifest(plain, options.encryptTo, { key: ENCRYPTED_ARCHIVE, ...encrypted.stored() })
+        : plain;
     await storage.createExclusive(manifestKey(id), Buffer.from(serializeManifest(manifest)), { signal });
     log.info("snapshot written", {
       id,

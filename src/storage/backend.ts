@@ -27,8 +27,17 @@ export interface StorageBackend {
   /** Every key under `prefix`, in lexical order. */
   list(prefix: string): AsyncIterable<{ key: string; size: number }>;
 
-  /** Removes `key`; removing an absent key is not an error. */
+  /**
+   * Removes `key`, every stored version of it where storage keeps versions; removing an absent
+   * key is not an error. A version under Object Lock retention fails with LOCKED.
+   */
   remove(key: string): Promise<void>;
+
+  /**
+   * Until when storage refuses to delete `key` (S3 Object Lock: the latest retain-until date of
+   * any of its versions), or undefined when it would not. Backends without locks leave it out.
+   */
+  lockedUntil?(key: string): Promise<Date | undefined>;
 
   /**
    * Removes what interrupted writes under `prefix` left behind (temp files, multipart uploads);

@@ -16,6 +16,11 @@ export function manifestKey(id: string): string {
   return `${SNAPSHOTS_PREFIX}${id}/${MANIFEST_KEY}`;
 }
 
+/** A key under `snapshots/<id>/`, e.g. an encrypted snapshot's archive (its name is in the manifest). */
+export function snapshotKey(id: string, name: string): string {
+  return `${SNAPSHOTS_PREFIX}${id}/${name}`;
+}
+
 /** The snapshot id a manifest key belongs to, or undefined for any other key. */
 export function snapshotIdOfManifest(key: string): string | undefined {
   const m = /^snapshots\/([^/]+)\/manifest\.json$/.exec(key);

@@ -34,5 +34,11 @@ export async function openStorage(
       `--storage ${where}: unsupported scheme (use s3://bucket/prefix, file://path or a path)`,
     );
   }
+  if (s3.retention) {
+    throw new CrdBackupError(
+      "USAGE",
+      `--retain needs S3 storage with Object Lock: a local directory (${where}) cannot keep objects from being deleted`,
+    );
+  }
   return new LocalBackend(where.startsWith("file://") ? where.slice("file://".length) : where);
 }

@@ -3,7 +3,10 @@ import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  GetObjectLockConfigurationCommand,
+  GetObjectRetentionCommand,
   HeadObjectCommand,
+  ListObjectVersionsCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -13,6 +16,7 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import { CrdBackupError } from "../errors.ts";
 import type { StorageBackend } from "./backend.ts";
+import type { ObjectLockRetention } from "./lock.ts";
 
 export interface S3Options {
   bucket: string;
@@ -34,6 +38,8 @@ export interface S3Options {
   /** Multipart part size in bytes; memory held by one upload is about partSize x queueSize. */
   partSize?: number;
   queueSize?: number;
+  /** Object Lock retention for every object written; the bucket must have Object Lock enabled. */
+  retention?: ObjectLockRetention;
   /** Explicit credentials for library callers; otherwise the standard AWS chain (env, profile, IRSA, IMDS). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
@@ -50,6 +56,8 @@ export class S3Backend implements StorageBackend {
   readonly location: string;
   private readonly client: S3Client;
   private readonly options: S3Options;
+  /** Whether the bucket has Object Lock enabled (undefined: not allowed to ask), asked once. */
+  private objectLock: Promise<boolean | undefined> | undefined;
 
   constructor(options: S3Options) {
     this.options = options;
@@ -81,12 +89,55 @@ export class S3Backend implements StorageBackend {
     };
   }
 
+  private lockEnabled(): Promise<boolean | undefined> {
+    this.objectLock ??= this.client
+      .send(new GetObjectLockConfigurationCommand({ Bucket: this.options.bucket }))
+      .then((r) => r.ObjectLockConfiguration?.ObjectLockEnabled === "Enabled")
+      .catch((e: unknown) => {
+        const err = e as Error & { $metadata?: { httpStatusCode?: number } };
+        if (err.name === "ObjectLockConfigurationNotFoundError") return false;
+        if (err.$metadata?.httpStatusCode === 403) return undefined;
+        this.objectLock = undefined; // an outage: ask again next time
+        throw this.wrap(e, "read the Object Lock configuration of", "");
+      });
+    return this.objectLock;
+  }
+
+  /**
+   * The retention headers for an object written now; before the first write, a bucket without
+   * Object Lock is refused: a --retain that silently locked nothing would be worse than none.
+   */
+  private async retention(): Promise<{
+    ObjectLockMode?: "GOVERNANCE" | "COMPLIANCE";
+    ObjectLockRetainUntilDate?: Date;
+  }> {
+    const r = this.options.retention;
+    if (!r) return {};
+    const enabled = await this.lockEnabled();
+    if (enabled !== true) {
+      throw new CrdBackupError(
+        "CONFIG",
+        enabled === false
+          ? `--retain ${r.duration}: bucket ${this.options.bucket} does not have Object Lock enabled (it can only be enabled when the bucket is created); nothing was written`
+          : `--retain ${r.duration}: not allowed to read the Object Lock configuration of bucket ${this.options.bucket} (s3:GetBucketObjectLockConfiguration); nothing was written`,
+      );
+    }
+    return { ObjectLockMode: r.mode, ObjectLockRetainUntilDate: r.until(new Date()) };
+  }
+
   async write(
     key: string,
     body: Readable,
     options: { signal?: AbortSignal } = {},
   ): Promise<{ size: number }> {
     const marker = `${key}${UPLOAD_MARK}`;
+    let lock;
+    try {
+      lock = await this.retention();
+    } catch (e) {
+      body.destroy();
+      throw e;
+    }
     try {
       await this.client.send(
         new PutObjectCommand({
@@ -107,7 +158,7 @@ export class S3Backend implements StorageBackend {
     // lib-storage buffers at most partSize x queueSize and aborts the multipart upload on error
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.options.bucket, Key: this.key(key), Body: body, ...this.encryption() },
+      params: { Bucket: this.options.bucket, Key: this.key(key), Body: body, ...this.encryption(), ...lock },
       // S3's smallest part: the least memory, and 10,000 parts still hold a 48 GiB archive
       // (a snapshot's archive takes about 200 bytes per object)
       partSize: this.options.partSize ?? 5 * 1024 * 1024,
@@ -130,6 +181,7 @@ export class S3Backend implements StorageBackend {
   }
 
   async createExclusive(key: string, data: Buffer, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const lock = await this.retention();
     try {
       await this.client.send(
         new PutObjectCommand({
@@ -139,6 +191,7 @@ export class S3Backend implements StorageBackend {
           IfNoneMatch: "*", // conditional create: never overwrite a snapshot's manifest
           ContentType: "application/json",
           ...this.encryption(),
+          ...lock,
         }),
         { abortSignal: options.signal },
       );
@@ -201,7 +254,88 @@ export class S3Backend implements StorageBackend {
     } while (token);
   }
 
+  /** Every version and delete marker of exactly `key` (a versioned bucket keeps them all). */
+  private async versions(key: string): Promise<string[]> {
+    const out: string[] = [];
+    let keyMarker: string | undefined;
+    let versionMarker: string | undefined;
+    do {
+      const res = await this.client.send(
+        new ListObjectVersionsCommand({
+          Bucket: this.options.bucket,
+          Prefix: this.key(key),
+          KeyMarker: keyMarker,
+          VersionIdMarker: versionMarker,
+        }),
+      );
+      for (const v of [...(res.Versions ?? []), ...(res.DeleteMarkers ?? [])]) {
+        if (v.Key === this.key(key) && v.VersionId) out.push(v.VersionId);
+      }
+      keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;
+      versionMarker = res.IsTruncated ? res.NextVersionIdMarker : undefined;
+    } while (keyMarker);
+    return out;
+  }
+
+  async lockedUntil(key: string): Promise<Date | undefined> {
+    if ((await this.lockEnabled().catch(() => undefined)) !== true) return undefined;
+    let latest: Date | undefined;
+    try {
+      for (const versionId of await this.versions(key)) {
+        const r = await this.client
+          .send(
+            new GetObjectRetentionCommand({
+              Bucket: this.options.bucket,
+              Key: this.key(key),
+              VersionId: versionId,
+            }),
+          )
+          .catch((e: unknown) => {
+            // a delete marker, or a version written without retention
+            if (
+              (e as Error).name === "NoSuchObjectLockConfiguration" ||
+              (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404 ||
+              (e as Error).name === "MethodNotAllowed"
+            )
+              return undefined;
+            throw e;
+          });
+        const until = r?.Retention?.RetainUntilDate;
+        if (until && until > new Date() && (!latest || until > latest)) latest = until;
+      }
+    } catch (e) {
+      throw this.wrap(e, "read the retention of", key);
+    }
+    return latest;
+  }
+
   async remove(key: string): Promise<void> {
+    // with Object Lock the bucket keeps versions: a plain delete would only hide the object behind
+    // a delete marker, so each version goes by its id, and the server refuses a locked one
+    if ((await this.lockEnabled().catch(() => undefined)) === true) {
+      try {
+        for (const versionId of await this.versions(key)) {
+          await this.client.send(
+            new DeleteObjectCommand({
+              Bucket: this.options.bucket,
+              Key: this.key(key),
+              VersionId: versionId,
+            }),
+          );
+        }
+      } catch (e) {
+        const err = e as Error & { $metadata?: { httpStatusCode?: number } };
+        if (err.$metadata?.httpStatusCode === 403 || /WORM|retention|locked/i.test(err.message)) {
+          throw new CrdBackupError(
+            "LOCKED",
+            `${this.location}/${key}: storage refused the delete (${err.name}: ${err.message})`,
+            { key },
+          );
+        }
+        throw this.wrap(e, "remove", key);
+      }
+      return;
+    }
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.key(key) }));
     } catch (e) {

@@ -1,0 +1,78 @@
+import { Command } from "commander";
+import { CrdBackupError } from "../../src/errors.ts";
+import { encryptedSnapshotIds, rekeySnapshot, type RekeyResult } from "../../src/crypto/rekey.ts";
+import { resolveSnapshot } from "../../src/storage/snapshots.ts";
+import {
+  addCommonOptions,
+  addEncryptionOptions,
+  addIdentityOptions,
+  addObjectLockOptions,
+  addStorageOptions,
+  identitiesFrom,
+  loggerFrom,
+  recipientsFrom,
+  storageFrom,
+  type CommonFlags,
+  type EncryptionFlags,
+  type IdentityFlags,
+  type ObjectLockFlags,
+  type StorageFlags,
+} from "../options.ts";
+import { printJson, printLines } from "../output.ts";
+import type { RunContext } from "../run.ts";
+
+type Flags = CommonFlags &
+  StorageFlags &
+  EncryptionFlags &
+  IdentityFlags &
+  ObjectLockFlags & { all?: boolean };
+
+export function rekeyCommand(ctx: RunContext): Command {
+  const cmd = new Command("rekey")
+    .description(
+      "re-encrypt encrypted snapshots to a new set of recipients (key rotation); streamed, verified before the old archive goes",
+    )
+    .argument("[snapshot...]", 'snapshot ids, "latest" or "latest@<cluster uid>"');
+  addStorageOptions(cmd);
+  addEncryptionOptions(cmd);
+  addIdentityOptions(cmd);
+  addObjectLockOptions(cmd);
+  addCommonOptions(cmd);
+  cmd.option("--all", "every encrypted snapshot in storage").action(async (refs: string[], flags: Flags) => {
+    if (flags.all === refs.length > 0) {
+      throw new CrdBackupError("USAGE", "name the snapshots to rekey, or give --all (not both)");
+    }
+    const to = await recipientsFrom(flags);
+    if (!to)
+      throw new CrdBackupError(
+        "USAGE",
+        "rekey needs the new recipients: --encrypt-to, --encrypt-to-file or $CRD_BACKUP_ENCRYPT_TO",
+      );
+    const keys = await identitiesFrom(flags);
+    if (!keys)
+      throw new CrdBackupError(
+        "USAGE",
+        "rekey needs an identity that decrypts the snapshots now: --identity FILE or $CRD_BACKUP_IDENTITY_FILE",
+      );
+    const storage = await storageFrom(flags);
+    const log = loggerFrom(flags);
+    const ids = flags.all
+      ? await encryptedSnapshotIds(storage)
+      : [...new Set(await Promise.all(refs.map(async (r) => (await resolveSnapshot(storage, r)).id)))];
+    const results: RekeyResult[] = [];
+    for (const id of ids)
+      results.push(await rekeySnapshot(storage, id, { to, keys, signal: ctx.signal, log }));
+    if (flags.output === "json") printJson({ recipients: to.recipients, snapshots: results });
+    else
+      printLines(
+        results.map(
+          (r) =>
+            `${r.id} ${r.outcome === "unchanged" ? "unchanged (already encrypted to exactly these recipients)" : `rekeyed: ${r.archive}`}` +
+            (r.oldArchiveKept
+              ? `; old archive ${r.oldArchiveKept.key} kept (${r.oldArchiveKept.reason}), prune removes it later`
+              : ""),
+        ),
+      );
+  });
+  return cmd;
+}

@@ -1,0 +1,34 @@
+/**
+ * Planning around S3 Object Lock: a snapshot any of whose objects storage would refuse to delete
+ * is kept whole (removing its manifest while its archive stays would leave neither a snapshot
+ * nor a clean removal), and reported with the date its lock ends.
+ */
+import type { StorageBackend } from "../storage/backend.ts";
+import { manifestKey, SNAPSHOTS_PREFIX } from "../storage/layout.ts";
+
+/** Every key of a snapshot: its manifest, its archive, a leftover archive of an interrupted rekey. */
+export async function snapshotKeys(storage: StorageBackend, id: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const { key } of storage.list(`${SNAPSHOTS_PREFIX}${id}/`)) keys.push(key);
+  return keys;
+}
+
+/** The latest retain-until date of any of the snapshot's objects, or undefined if none is locked. */
+export async function snapshotLockedUntil(storage: StorageBackend, id: string): Promise<Date | undefined> {
+  if (!storage.lockedUntil) return undefined;
+  let latest: Date | undefined;
+  for (const key of await snapshotKeys(storage, id)) {
+    const until = await storage.lockedUntil(key);
+    if (until && (!latest || until > latest)) latest = until;
+  }
+  return latest;
+}
+
+/**
+ * Manifest first: from then on the snapshot is not listed, and what is left (its archive) is an
+ * orphan that the next prune removes.
+ */
+export async function removeSnapshotKeys(storage: StorageBackend, id: string): Promise<void> {
+  await storage.remove(manifestKey(id));
+  for (const key of await snapshotKeys(storage, id)) await storage.remove(key);
+}
