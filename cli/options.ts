@@ -7,6 +7,16 @@ import { splitList, validateSelector, type Filters } from "../src/snapshot/filte
 import { durationBefore, isEmptyPolicy, type RetentionPolicy } from "../src/retention/policy.ts";
 import type { StorageBackend } from "../src/storage/backend.ts";
 import { openStorage } from "../src/storage/location.ts";
+import { parseRetention, type ObjectLockRetention } from "../src/storage/lock.ts";
+import {
+  IDENTITY_FILE_ENV,
+  RECIPIENTS_ENV,
+  resolveIdentities,
+  resolveRecipients,
+  type Identities,
+  type Recipients,
+} from "../src/crypto/keys.ts";
+import { withIdentities } from "../src/crypto/keyring.ts";
 
 /** Flags every command shares, as commander hands them over. */
 export interface CommonFlags {
@@ -183,7 +193,85 @@ export function filtersFrom(flags: FilterFlags): Filters {
   };
 }
 
-export function storageFrom(flags: StorageFlags): Promise<StorageBackend> {
+export interface EncryptionFlags {
+  encryptTo?: string[];
+  encryptToFile?: string[];
+}
+
+/** Who snapshots are encrypted to (docs/format.md, "Encryption"): public keys only. */
+export function addEncryptionOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      "--encrypt-to <recipient>",
+      `encrypt to this age recipient (age1… or age1pq1…; repeatable; also $${RECIPIENTS_ENV}, comma-separated)`,
+      collect,
+    )
+    .option(
+      "--encrypt-to-file <file>",
+      "encrypt to the recipients in this file (one per line, # comments)",
+      collect,
+    );
+}
+
+/** The recipients from the flags and $CRD_BACKUP_ENCRYPT_TO; undefined: no encryption. */
+export function recipientsFrom(flags: EncryptionFlags): Promise<Recipients | undefined> {
+  return resolveRecipients({
+    encryptTo: flags.encryptTo,
+    encryptToFiles: flags.encryptToFile,
+    env: process.env[RECIPIENTS_ENV],
+  });
+}
+
+export interface IdentityFlags {
+  identity?: string[];
+}
+
+/** The keys that decrypt, for commands that read content. */
+export function addIdentityOptions(cmd: Command): Command {
+  return cmd.option(
+    "--identity <file>",
+    `age identity file that decrypts encrypted snapshots (repeatable; also $${IDENTITY_FILE_ENV})`,
+    collect,
+  );
+}
+
+export function identitiesFrom(flags: IdentityFlags): Promise<Identities | undefined> {
+  return resolveIdentities(flags.identity, process.env[IDENTITY_FILE_ENV]);
+}
+
+/** Storage with the identities attached, for every command that reads snapshot content. */
+export async function contentStorageFrom(flags: StorageFlags & IdentityFlags): Promise<StorageBackend> {
+  const keys = await identitiesFrom(flags);
+  return withIdentities(await storageFrom(flags), keys);
+}
+
+export interface ObjectLockFlags {
+  retain?: string;
+  retentionMode: string;
+}
+
+/** S3 Object Lock on every object written (src/storage/lock.ts). */
+export function addObjectLockOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      "--retain <duration>",
+      "S3 Object Lock: keep every object written from deletion for this long, e.g. 30d, 12h, 1y (or plain seconds)",
+    )
+    .addOption(
+      new Option(
+        "--retention-mode <mode>",
+        "Object Lock mode (compliance: not even the root user can delete)",
+      )
+        .choices(["governance", "compliance"])
+        .default("governance"),
+    );
+}
+
+export function objectLockFrom(flags: Partial<ObjectLockFlags>): ObjectLockRetention | undefined {
+  return flags.retain === undefined ? undefined : parseRetention(flags.retain, flags.retentionMode);
+}
+
+export function storageFrom(flags: StorageFlags & Partial<ObjectLockFlags>): Promise<StorageBackend> {
   if (flags.s3SseKmsKeyId && flags.s3Sse !== "aws:kms") {
     throw new CrdBackupError("USAGE", "--s3-sse-kms-key-id needs --s3-sse aws:kms");
   }
@@ -194,6 +282,7 @@ export function storageFrom(flags: StorageFlags): Promise<StorageBackend> {
     serverSideEncryption: flags.s3Sse,
     kmsKeyId: flags.s3SseKmsKeyId,
     checksums: flags.s3Checksums,
+    retention: objectLockFrom(flags),
   });
 }
 
