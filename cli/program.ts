@@ -10,6 +10,7 @@ import { listCommand } from "./commands/list.ts";
 import { modifiersCommand } from "./commands/modifiers.ts";
 import { pruneCommand } from "./commands/prune.ts";
 import { rbacCommand } from "./commands/rbac.ts";
+import { recordCommand } from "./commands/record.ts";
 import { rekeyCommand } from "./commands/rekey.ts";
 import { restoreCommand } from "./commands/restore.ts";
 import { scheduleCommand } from "./commands/schedule.ts";
@@ -49,6 +50,7 @@ export function buildProgram(ctx: RunContext, name = "crd-backup"): Command {
     exportCommand(ctx),
     modifiersCommand(ctx),
     rbacCommand(ctx),
+    recordCommand(ctx),
     keygenCommand(),
     rekeyCommand(ctx),
   ]) {

@@ -1,6 +1,8 @@
+import type { IncomingMessage } from "node:http";
 import https from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { CrdBackupError, KubeApiError } from "../errors.ts";
+import { FlowControl } from "./flow-control.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { DEFAULT_RETRY, withRetries, type RetryPolicy } from "./retry.ts";
 
@@ -46,7 +48,10 @@ export interface KubeClientOptions {
   /** Per-request timeout, from send to the last byte of the body. */
   timeoutMs?: number;
   retry?: RetryPolicy;
-  /** Client-side rate limit: requests per second (0: none) and the burst allowed above it. */
+  /**
+   * An explicit client-side cap: requests per second (0: none, the default) and the burst allowed
+   * above it. Without one, flow-control.ts adapts to what the server takes.
+   */
   qps?: number;
   burst?: number;
 }
@@ -57,6 +62,8 @@ export interface KubeClientOptions {
  * KubeConfig supplies TLS material and credentials (refreshed per request, so exec plugins and
  * expiring tokens work); they are never logged or put into error messages.
  */
+const DEFAULT_MAX_SOCKETS = 16;
+
 export class KubeClient {
   readonly server: string;
   private readonly kc: KubeConfig;
@@ -64,6 +71,8 @@ export class KubeClient {
   private readonly timeoutMs: number;
   private readonly retry: RetryPolicy;
   private readonly limiter: RateLimiter;
+  /** How many requests the server takes at once, learnt from its answers (429s, latency). */
+  readonly flow: FlowControl;
 
   private constructor(kc: KubeConfig, agent: https.Agent, options: KubeClientOptions) {
     this.kc = kc;
@@ -72,6 +81,7 @@ export class KubeClient {
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.limiter = new RateLimiter(options.qps ?? 0, options.burst ?? 1);
+    this.flow = new FlowControl({ max: options.maxSockets ?? DEFAULT_MAX_SOCKETS });
   }
 
   static async create(kc: KubeConfig, options: KubeClientOptions = {}): Promise<KubeClient> {
@@ -79,7 +89,7 @@ export class KubeClient {
     await kc.applyToHTTPSOptions(tls);
     const agent = new https.Agent({
       keepAlive: true,
-      maxSockets: options.maxSockets ?? 16,
+      maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS,
       ca: tls.ca,
       cert: tls.cert,
       key: tls.key,
@@ -128,8 +138,71 @@ export class KubeClient {
     return url;
   }
 
+  /**
+   * A long-lived request whose answer is read as it comes (a watch): same credentials, TLS and
+   * rate limit as request(), no retries and no overall time limit (a watch has timeoutSeconds),
+   * only one for the response headers. A non-2xx answer throws KubeApiError; a 2xx one is handed
+   * over unread, and the caller must consume or destroy it.
+   */
+  async stream(req: KubeRequest): Promise<IncomingMessage> {
+    await this.limiter.acquire(req.signal);
+    const url = this.url(req.path, req.query);
+    const auth = await this.credentials();
+    const headers: Record<string, string> = { Accept: "application/json", ...auth.headers };
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const failed = (e: Error & { code?: string }) => {
+        clearTimeout(deadline);
+        if (req.signal?.aborted)
+          return reject(new CrdBackupError("ABORTED", "cancelled", { path: req.path }));
+        reject(
+          new CrdBackupError(
+            "KUBE_UNREACHABLE",
+            `GET ${req.path}: cannot reach the Kubernetes API at ${this.server}: ${e.message}`,
+            { method: "GET", path: req.path, cause: e.code },
+            { cause: e },
+          ),
+        );
+      };
+      const r = https.request(
+        url,
+        { method: "GET", headers, agent: this.agent, auth: auth.basic, signal: req.signal },
+        (res) => {
+          clearTimeout(deadline);
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) return resolve(res);
+          if (status === 401) this.cached = undefined;
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("error", failed);
+          res.on("end", () =>
+            reject(apiError("GET", req.path, status, Buffer.concat(chunks).toString("utf8"))),
+          );
+        },
+      );
+      const deadline = setTimeout(() => {
+        r.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: "ETIMEDOUT" }));
+      }, this.timeoutMs);
+      r.on("error", failed);
+      r.end();
+    });
+  }
+
   private async send(req: KubeRequest): Promise<KubeResponse> {
     await this.limiter.acquire(req.signal);
+    await this.flow.acquire(req.signal);
+    const started = performance.now();
+    try {
+      const res = await this.exchange(req);
+      this.flow.release(res.status, performance.now() - started);
+      return res;
+    } catch (e) {
+      const api = e instanceof KubeApiError ? e : undefined;
+      this.flow.release(api?.status ?? 0, performance.now() - started, api?.retryAfterSeconds);
+      throw e;
+    }
+  }
+
+  private async exchange(req: KubeRequest): Promise<KubeResponse> {
     const method = req.method ?? "GET";
     const url = this.url(req.path, req.query);
     const auth = await this.credentials();

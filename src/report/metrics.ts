@@ -6,6 +6,8 @@ import path from "node:path";
  * textfile collector (CronJob runs), or served on /metrics (schedule mode).
  */
 export interface Sample {
+  /** Appended to the metric's name: a histogram's `_bucket`, `_sum` and `_count`. */
+  suffix?: string;
   labels?: Record<string, string>;
   value: number;
 }
@@ -13,7 +15,7 @@ export interface Sample {
 export interface Metric {
   name: string;
   help: string;
-  type: "gauge" | "counter";
+  type: "gauge" | "counter" | "histogram";
   samples: Sample[];
 }
 
@@ -36,7 +38,7 @@ export function formatMetrics(metrics: Metric[]): string {
       const labels = Object.entries(s.labels ?? {})
         .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
         .join(",");
-      lines.push(`${m.name}${labels ? `{${labels}}` : ""} ${formatValue(s.value)}`);
+      lines.push(`${m.name}${s.suffix ?? ""}${labels ? `{${labels}}` : ""} ${formatValue(s.value)}`);
     }
   }
   return lines.join("\n") + "\n";

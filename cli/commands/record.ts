@@ -1,0 +1,104 @@
+import os from "node:os";
+import path from "node:path";
+import { Command } from "commander";
+import { record } from "../../src/journal/record/recorder.ts";
+import { parseInterval, parseSize } from "../../src/journal/record/units.ts";
+import { JournalStats, journalMetrics } from "../../src/report/journal-metrics.ts";
+import { serveMetrics } from "../../src/schedule/metrics-server.ts";
+import {
+  addCommonOptions,
+  addFilterOptions,
+  addKubeOptions,
+  addStorageOptions,
+  filtersFrom,
+  kubeClientFrom,
+  loggerFrom,
+  positiveInt,
+  storageFrom,
+  type CommonFlags,
+  type FilterFlags,
+  type KubeFlags,
+  type StorageFlags,
+} from "../options.ts";
+import type { RunContext } from "../run.ts";
+
+type Flags = CommonFlags &
+  KubeFlags &
+  StorageFlags &
+  FilterFlags & {
+    pageSize: number;
+    concurrency: number;
+    flushInterval: string;
+    baseInterval: string;
+    spoolDir?: string;
+    spoolSize: string;
+    metricsAddr?: string;
+  };
+
+/** Watches held open at once, beyond which a cluster's resources wait for a connection. */
+const MAX_WATCHES = 2000;
+
+export function recordCommand(ctx: RunContext): Command {
+  const cmd = new Command("record").description(
+    "record every change to the custom resources into a journal, after a base snapshot, until SIGTERM/SIGINT",
+  );
+  addKubeOptions(cmd);
+  addStorageOptions(cmd);
+  addFilterOptions(cmd);
+  addCommonOptions(cmd);
+  cmd
+    .option(
+      "--flush-interval <duration>",
+      "write a journal segment this often (at most this much is lost to a crash)",
+      "5s",
+    )
+    .option("--base-interval <duration>", "take a new base snapshot and start a new chain this often", "24h")
+    .option(
+      "--spool-dir <dir>",
+      "where segments wait while storage is unreachable (default: $TMPDIR/crd-backup-spool)",
+    )
+    .option("--spool-size <bytes>", "the most the spool may hold, e.g. 256Mi or 1Gi", "256Mi")
+    .option("--page-size <n>", "objects per list call", positiveInt("--page-size"), 500)
+    .option("--concurrency <n>", "resources listed at once", positiveInt("--concurrency"), 4)
+    .option("--metrics-addr <host:port>", "serve Prometheus metrics on http://host:port/metrics")
+    .action(async (flags: Flags) => {
+      const flushIntervalMs = parseInterval("--flush-interval", flags.flushInterval);
+      const baseIntervalMs = parseInterval("--base-interval", flags.baseInterval);
+      const spoolBytes = parseSize("--spool-size", flags.spoolSize);
+      const filters = filtersFrom(flags);
+      const storage = await storageFrom(flags);
+      const log = loggerFrom(flags);
+      const stats = new JournalStats();
+      const server = flags.metricsAddr
+        ? await serveMetrics(flags.metricsAddr, () => journalMetrics(stats))
+        : undefined;
+      if (server) log.info("serving metrics", { url: `http://${server.address}/metrics` });
+      const client = await kubeClientFrom(flags, flags.concurrency + 2);
+      const watchClient = await kubeClientFrom(flags, MAX_WATCHES);
+      try {
+        await record({ client, watchClient }, storage, {
+          filters,
+          pageSize: flags.pageSize,
+          concurrency: flags.concurrency,
+          flushIntervalMs,
+          baseIntervalMs,
+          spoolDir: flags.spoolDir ?? path.join(os.tmpdir(), "crd-backup-spool"),
+          spoolBytes,
+          signal: ctx.signal,
+          log,
+          stats,
+          recordedOptions: {
+            pageSize: flags.pageSize,
+            concurrency: flags.concurrency,
+            filters: { ...filters, selector: filters.selector ?? null },
+            record: { flushInterval: flags.flushInterval, baseInterval: flags.baseInterval },
+          },
+        });
+      } finally {
+        await server?.close();
+        client.close();
+        watchClient.close();
+      }
+    });
+  return cmd;
+}
