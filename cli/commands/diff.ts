@@ -9,11 +9,12 @@ import {
   filtersFrom,
   kubeClientFrom,
   positiveInt,
-  storageFrom,
   type CommonFlags,
   type FilterFlags,
   type KubeFlags,
   type StorageFlags,
+  addIdentityOptions,
+  contentStorageFrom,
 } from "../options.ts";
 import { printJson, printLines } from "../output.ts";
 import type { RunContext } from "../run.ts";
@@ -29,6 +30,7 @@ export function diffCommand(ctx: RunContext): Command {
     .argument("[other]", "another snapshot to compare with, instead of the live cluster");
   addKubeOptions(cmd);
   addStorageOptions(cmd);
+  addIdentityOptions(cmd);
   addFilterOptions(cmd);
   addCommonOptions(cmd);
   cmd
@@ -46,7 +48,7 @@ export function diffCommand(ctx: RunContext): Command {
         maxDetails: flags.maxDetails,
         signal: ctx.signal,
       };
-      const storage = await storageFrom(flags);
+      const storage = await contentStorageFrom(flags);
       const client = other === undefined ? await kubeClientFrom(flags, 8) : undefined;
       try {
         const result = await diffSnapshot(storage, ref, client ? { client } : { snapshot: other! }, options);

@@ -15,7 +15,8 @@ import {
   kubeClientFrom,
   loggerFrom,
   positiveInt,
-  storageFrom,
+  addIdentityOptions,
+  contentStorageFrom,
   type CommonFlags,
   type FilterFlags,
   type KubeFlags,
@@ -54,6 +55,7 @@ export function drillCommand(ctx: RunContext): Command {
     .argument("<snapshot>", 'a snapshot id, or "latest"');
   addKubeOptions(cmd);
   addStorageOptions(cmd);
+  addIdentityOptions(cmd);
   addFilterOptions(cmd);
   addCommonOptions(cmd);
   addModifierOptions(cmd);
@@ -95,7 +97,7 @@ export function drillCommand(ctx: RunContext): Command {
         throw new CrdBackupError("USAGE", "--remove-finalizers goes with --cleanup");
       const filters = filtersFrom(flags);
       const modifiers = await modifiersFrom(flags);
-      const storage = await storageFrom(flags);
+      const storage = await contentStorageFrom(flags);
       const client = await kubeClientFrom(
         {
           ...flags,

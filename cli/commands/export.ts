@@ -2,7 +2,7 @@ import { Command, Option } from "commander";
 import { exportSnapshot } from "../../src/export/export.ts";
 import { EXPORT_FORMATS, type ExportFormat } from "../../src/export/layout.ts";
 import { createLogger, type LogLevel } from "../../src/report/log.ts";
-import { addStorageOptions, storageFrom, type StorageFlags } from "../options.ts";
+import { addIdentityOptions, addStorageOptions, contentStorageFrom, type StorageFlags } from "../options.ts";
 import { printLines } from "../output.ts";
 import type { RunContext } from "../run.ts";
 import { EXIT } from "../exit-codes.ts";
@@ -25,6 +25,7 @@ export function exportCommand(ctx: RunContext): Command {
     .argument("<snapshot>", 'a snapshot id, or "latest"')
     .requiredOption("--to <dir>", "the directory to write (created; replaced only with --force)");
   addStorageOptions(cmd);
+  addIdentityOptions(cmd);
   addModifierOptions(cmd);
   // -o picks the manifests' format here, not the command's output (one summary line)
   cmd
@@ -38,7 +39,7 @@ export function exportCommand(ctx: RunContext): Command {
     )
     .action(async (ref: string, flags: Flags) => {
       const modifiers = await modifiersFrom(flags);
-      const storage = await storageFrom(flags);
+      const storage = await contentStorageFrom(flags);
       const result = await exportSnapshot(storage, ref, flags.to, {
         format: flags.output,
         cleanForApply: Boolean(flags.cleanForApply),

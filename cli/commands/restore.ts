@@ -19,7 +19,8 @@ import {
   kubeClientFrom,
   loggerFrom,
   positiveInt,
-  storageFrom,
+  addIdentityOptions,
+  contentStorageFrom,
   type CommonFlags,
   type FilterFlags,
   type KubeFlags,
@@ -52,6 +53,7 @@ export function restoreCommand(ctx: RunContext): Command {
     .argument("<snapshot>", 'a snapshot id, or "latest"');
   addKubeOptions(cmd);
   addStorageOptions(cmd);
+  addIdentityOptions(cmd);
   addFilterOptions(cmd);
   addCommonOptions(cmd);
   addModifierOptions(cmd);
@@ -94,7 +96,7 @@ export function restoreCommand(ctx: RunContext): Command {
         signal: ctx.signal,
         modifiers: await modifiersFrom(flags),
       };
-      const storage = await storageFrom(flags);
+      const storage = await contentStorageFrom(flags);
       const client = await kubeClientFrom(flags, flags.concurrency + 2);
       try {
         const report = await restoreSnapshot(client, storage, ref, options, loggerFrom(flags));
