@@ -17,8 +17,11 @@ import type { ModifierRule, RuleAction } from "./types.ts";
 
 export type ModifierResult =
   | { kind: "unmatched" }
-  /** `diff`: changed paths against the stored object (never values); empty when the rules changed nothing. */
-  | { kind: "patched"; object: JsonObject; rules: number[]; diff: FieldChange[] }
+  /**
+   * `rules`: the rules applied; `skipped`: v1 rules whose JSON Patch `test` did not hold; `diff`:
+   * changed paths against the stored object (never values), empty when the rules changed nothing.
+   */
+  | { kind: "patched"; object: JsonObject; rules: number[]; skipped?: number[]; diff: FieldChange[] }
   | { kind: "dropped"; rules: number[]; rule: number }
   | { kind: "failed"; rules: number[]; rule: number; reason: string };
 
@@ -80,17 +83,24 @@ export function applyModifiers(
   schema: Schema,
 ): ModifierResult {
   const hit: number[] = [];
+  const skipped: number[] = [];
   let object = stored;
   for (const rule of rules) {
     if (!identityMatches(rule.conditions, id) || !bodyMatches(rule.conditions, stored)) continue;
-    hit.push(rule.index);
-    if (rule.action.kind === "drop") return { kind: "dropped", rules: hit, rule: rule.index };
+    if (rule.action.kind === "drop")
+      return { kind: "dropped", rules: [...hit, rule.index], rule: rule.index };
     try {
       const next = patch(object, rule.action, schema);
       checkIdentity(stored, next);
       object = next;
+      hit.push(rule.index);
     } catch (e) {
       if (!(e instanceof PatchError)) throw e;
+      if (e.testFailed && !rule.strictTest) {
+        skipped.push(rule.index);
+        continue;
+      }
+      hit.push(rule.index);
       return {
         kind: "failed",
         rules: hit,
@@ -99,6 +109,12 @@ export function applyModifiers(
       };
     }
   }
-  if (hit.length === 0) return { kind: "unmatched" };
-  return { kind: "patched", object, rules: hit, diff: diffJson(stored, object) };
+  if (hit.length === 0 && skipped.length === 0) return { kind: "unmatched" };
+  return {
+    kind: "patched",
+    object,
+    rules: hit,
+    ...(skipped.length ? { skipped } : {}),
+    diff: diffJson(stored, object),
+  };
 }

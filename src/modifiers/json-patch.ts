@@ -89,8 +89,8 @@ export function applyJsonPatch(doc: JsonValue, ops: readonly JsonPatchOperation[
       }
       case "test": {
         const value = getAt(out, o.path);
-        if (value === undefined) throw new PatchError(`test ${where}: the path does not exist`);
-        if (!jsonEqual(value, o.value)) throw new PatchError(`test ${where}: the value differs`);
+        if (value === undefined) throw new PatchError(`test ${where}: the path does not exist`, true);
+        if (!jsonEqual(value, o.value)) throw new PatchError(`test ${where}: the value differs`, true);
         break;
       }
     }

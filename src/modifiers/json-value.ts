@@ -3,9 +3,13 @@ import { isJsonObject, type JsonValue } from "../kube/json.ts";
 
 /** A failure of one rule on one object: the report says which rule and this reason. */
 export class PatchError extends Error {
-  constructor(message: string) {
+  /** A JSON Patch `test` that did not hold: Velero's v1 skips the rule, crd-backup.io/v1 fails the object. */
+  readonly testFailed: boolean;
+
+  constructor(message: string, testFailed = false) {
     super(message);
     this.name = "PatchError";
+    this.testFailed = testFailed;
   }
 }
 

@@ -314,6 +314,7 @@ export function parseModifiers(file: string, text: string, first = 0): ModifierR
       source: `${file}:${r.line(node)}`,
       conditions: conditions(r, rule.get("conditions"), where),
       action: action(r, rule, node, where),
+      strictTest: extended,
     };
   });
 }

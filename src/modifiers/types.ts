@@ -58,6 +58,11 @@ export interface ModifierRule {
   source: string;
   conditions: Conditions;
   action: RuleAction;
+  /**
+   * What a JSON Patch `test` that does not hold means: false (Velero's v1) skips the rule and the
+   * object goes on unchanged by it; true (crd-backup.io/v1) fails the object.
+   */
+  strictTest: boolean;
 }
 
 export interface ModifierSet {

@@ -41,6 +41,8 @@ export type ItemAction = "create" | "update" | "unchanged" | "skip" | "conflict"
 export interface ItemModifiers {
   rules: number[];
   diff: FieldChange[];
+  /** Velero v1 rules whose JSON Patch `test` did not hold: not applied, as Velero does. */
+  skipped?: number[];
   /** The rule that failed on the object, or dropped it. */
   failedRule?: number;
   droppedBy?: number;
@@ -203,7 +205,12 @@ export async function buildPlan(
         action: "create",
         phase: 0,
       };
-      if (modified.kind === "patched") item.modifiers = { rules: modified.rules, diff: modified.diff };
+      if (modified.kind === "patched")
+        item.modifiers = {
+          rules: modified.rules,
+          diff: modified.diff,
+          ...(modified.skipped ? { skipped: modified.skipped } : {}),
+        };
       else if (modified.kind === "dropped")
         item.modifiers = { rules: modified.rules, diff: [], droppedBy: modified.rule };
       else if (modified.kind === "failed")

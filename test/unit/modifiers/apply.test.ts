@@ -232,18 +232,43 @@ describe("applyModifiers", () => {
   });
 
   it("a failing rule fails the object with the rule's index and reason", () => {
-    const set = rules(`- conditions: {groupResource: gateways.example.com}
+    const body = `- conditions: {groupResource: gateways.example.com}
   patches: [{operation: add, path: /x, value: "1"}]
 - conditions: {groupResource: gateways.example.com}
   patches:
   - {operation: test, path: /spec/host, value: other}
   - {operation: replace, path: /spec/host, value: x}
-`);
-    expect(applyModifiers(set, id, obj(), schema)).toEqual({
+- conditions: {groupResource: gateways.example.com}
+  patches: [{operation: replace, path: /spec/nope, value: x}]
+`;
+    // crd-backup.io/v1: a test that does not hold fails the object
+    expect(applyModifiers(rules(body, "crd-backup.io/v1"), id, obj(), schema)).toEqual({
       kind: "failed",
       rules: [0, 1],
       rule: 1,
       reason: "rule 1 (m.yaml:5): test /spec/host: the value differs",
+    });
+    // Velero's v1: the rule is skipped, as Velero documents; a replace of a missing path still fails
+    expect(applyModifiers(rules(body), id, obj(), schema)).toEqual({
+      kind: "failed",
+      rules: [0, 2],
+      rule: 2,
+      reason: "rule 2 (m.yaml:9): replace /spec/nope: the path does not exist",
+    });
+    const skipped = applyModifiers(
+      parseModifiers(
+        "m.yaml",
+        `version: v1\nresourceModifierRules:\n${body.split("- conditions").slice(0, 3).join("- conditions")}`,
+      ),
+      id,
+      obj(),
+      schema,
+    );
+    expect(skipped).toMatchObject({
+      kind: "patched",
+      rules: [0],
+      skipped: [1],
+      diff: [{ path: ".x", op: "added" }],
     });
   });
 
