@@ -58,6 +58,7 @@ export class Chain {
         this.#startRvs.set(rvsName(r.group, r.version, r.plural), r.listResourceVersion);
     }
     this.#startCore(undefined, undefined);
+    void this.#announceSynced();
   }
 
   /**
@@ -75,6 +76,7 @@ export class Chain {
     this.#startCore(rvs[CRDS.name], rvs[NAMESPACES.name]);
     this.#pendingGap = { from: lastTo, reason: "the recorder was not running: changes were received late" };
     void this.#closeGapWhenSynced();
+    void this.#announceSynced();
   }
 
   #startCore(crdsRv: string | undefined, namespacesRv: string | undefined): void {
@@ -135,6 +137,13 @@ export class Chain {
   async #synced(): Promise<void> {
     await this.#crds?.synced; // the CRD list or watch starts the resources' followers
     await Promise.all(this.#all().map((f) => f.synced));
+  }
+
+  async #announceSynced(): Promise<void> {
+    await Promise.race([this.#synced(), abortion(this.#abort.signal)]);
+    if (!this.#abort.signal.aborted) {
+      this.#ctx.log.info("following every resource", { base: this.base, resources: this.#resources.size });
+    }
   }
 
   async #closeGapWhenSynced(): Promise<void> {

@@ -43,6 +43,7 @@ export class Uploader {
   readonly #options: UploaderOptions;
   readonly #queue: Item[] = [];
   #running = false;
+  #closed = false;
   #waiters: (() => void)[] = [];
   #spoolBytes = 0;
   /** Whether the last upload attempt succeeded. */
@@ -113,7 +114,10 @@ export class Uploader {
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
-  /** Waits up to `ms` for the queue to empty; the segments still waiting (they stay spooled). */
+  /**
+   * The last call: waits up to `ms` for the queue to empty, then stops trying. Returns how many
+   * segments are still waiting; they stay in the spool for the next recorder.
+   */
   async drain(ms: number): Promise<number> {
     const timeout = new AbortController();
     await Promise.race([
@@ -121,6 +125,7 @@ export class Uploader {
       sleep(ms, undefined, { signal: timeout.signal }).catch(() => undefined),
     ]);
     timeout.abort();
+    this.#closed = true;
     for (const item of this.#queue) if (item.bytes) await this.#spoolNow(item);
     return this.#queue.length;
   }
@@ -133,7 +138,7 @@ export class Uploader {
 
   async #run(): Promise<void> {
     let delay = 250;
-    while (this.#queue.length > 0) {
+    while (this.#queue.length > 0 && !this.#closed) {
       const item = this.#queue[0]!;
       try {
         await this.#upload(item);
