@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import https from "node:https";
 import { Readable } from "node:stream";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
@@ -159,5 +161,42 @@ describe("the test environment's MinIO", () => {
     expect(length).toBe(total);
     expect(received.digest("hex")).toBe(sent.digest("hex"));
     client.destroy();
+  });
+});
+
+describe("the test environment's kube-apiserver version", () => {
+  interface Version {
+    major: string;
+    minor: string;
+    gitVersion: string;
+    gitTreeState: string;
+  }
+
+  it("/version, as curl sees it without credentials, reports the release it was built from (v1.36.x), as release binaries do", async () => {
+    const env = testEnv();
+    // anonymous, like `curl --cacert ca.crt https://.../version`: system:public-info-viewer allows it
+    const anonymous = await new Promise<{ status?: number; body: string }>((resolve, reject) => {
+      https
+        .get(`${env.apiServer}/version`, { ca: readFileSync(env.caCert) }, (res) => {
+          let body = "";
+          res.setEncoding("utf8").on("data", (c: string) => (body += c));
+          res.on("end", () => resolve({ status: res.statusCode, body }));
+        })
+        .on("error", reject);
+    });
+    expect(anonymous.status).toBe(200);
+    const version = JSON.parse(anonymous.body) as Version;
+    expect(version.gitVersion).toMatch(/^v1\.36\.\d+$/);
+    expect(version.major).toBe("1");
+    expect(version.minor).toBe("36");
+    expect(version.gitTreeState).toBe("clean");
+
+    // and what an authenticated client reads is the same
+    const admin = await adminClient();
+    try {
+      expect(JSON.parse((await admin.request({ path: "/version" })).text)).toEqual(version);
+    } finally {
+      admin.close();
+    }
   });
 });

@@ -1,0 +1,614 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments, stringify } from "yaml";
+import { KubeApiError } from "../../src/errors.ts";
+import type { KubeClient } from "../../src/kube/client.ts";
+import type { ClusterRole } from "../../src/rbac/role.ts";
+import { loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
+import { runCli } from "../support/cli.ts";
+import { adminClient, clientFor, testEnv, uniqueName } from "../support/cluster.ts";
+import { CHART, helm, helmTemplate, serverSideApply, type Manifest } from "../support/helm.ts";
+
+const DEPLOY = fileURLToPath(new URL("../../deploy/", import.meta.url));
+
+/** The value sets a user is likely to install with; each is linted, rendered and dry-run. */
+const VALUE_SETS: Record<string, object> = {
+  defaults: {},
+  existingSecret: { credentials: { existingSecret: "crd-backup-s3" } },
+  irsa: {
+    serviceAccount: {
+      annotations: { "eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/crd-backup" },
+    },
+  },
+  drill: {
+    drill: { enabled: true, targetKubeconfigSecret: { name: "scratch", key: "config" }, targetContext: "dr" },
+  },
+  recorder: { recorder: { enabled: true, flushInterval: "30s", baseInterval: "24h", spoolSize: "1Gi" } },
+  recipients: { encryption: { recipientsConfigMap: { name: "crd-backup-recipients", key: "recipients" } } },
+  schedule: { snapshot: { mode: "schedule" } },
+  placement: {
+    nodeSelector: { "kubernetes.io/os": "linux" },
+    tolerations: [{ key: "backup", operator: "Exists", effect: "NoSchedule" }],
+    priorityClassName: "system-cluster-critical",
+    podLabels: { team: "platform" },
+    snapshot: { resources: { requests: { cpu: "200m", memory: "512Mi" }, limits: { memory: "1Gi" } } },
+    filters: {
+      includeGroups: ["cert-manager.io", "*.example.com"],
+      excludeNamespaces: ["kube-*"],
+      selector: "backup!=no",
+    },
+  },
+};
+
+const podSpecs = (objects: Manifest[]): [string, Manifest][] =>
+  objects.flatMap((m): [string, Manifest][] => {
+    if (m["kind"] === "CronJob")
+      return [[m["metadata"]["name"], m["spec"]["jobTemplate"]["spec"]["template"]]];
+    if (m["kind"] === "Deployment") return [[m["metadata"]["name"], m["spec"]["template"]]];
+    return [];
+  });
+
+const find = (objects: Manifest[], kind: string, name?: string) =>
+  objects.filter((m) => m["kind"] === kind && (name === undefined || m["metadata"]["name"] === name));
+
+async function render(values: object, options: Parameters<typeof helmTemplate>[0] = {}): Promise<Manifest[]> {
+  const res = await helmTemplate({ ...options, values });
+  expect(res.code, res.stderr).toBe(0);
+  return res.objects;
+}
+
+function readDeploy(file: string): Manifest[] {
+  // YAML 1.1, as kubectl and helm read it (0440 is octal)
+  return parseAllDocuments(readFileSync(path.join(DEPLOY, file), "utf8"), { version: "1.1" })
+    .map((d) => d.toJS() as Manifest | null)
+    .filter((d): d is Manifest => d !== null);
+}
+
+describe("the Helm chart (deploy/helm/crd-backup)", () => {
+  it("helm lint --strict passes with the defaults and with every value set", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "crd-backup-lint-"));
+    for (const [name, values] of Object.entries(VALUE_SETS)) {
+      const file = path.join(dir, `${name}.yaml`);
+      writeFileSync(file, stringify(values));
+      const res = await helm(["lint", "--strict", CHART, "--values", file]);
+      expect(res.code, `${name}: ${res.stdout}${res.stderr}`).toBe(0);
+      expect(res.stdout).toContain("1 chart(s) linted, 0 chart(s) failed");
+    }
+  });
+
+  it("renders the resources each value set asks for, and nothing else", async () => {
+    const kinds = async (values: object) =>
+      (await render(values)).map((m) => `${m["kind"]}/${m["metadata"]["name"]}`).sort();
+    const base = [
+      "ClusterRole/crd-backup-read",
+      "ClusterRoleBinding/crd-backup-read",
+      "ConfigMap/crd-backup",
+      "ServiceAccount/crd-backup",
+    ];
+    expect(await kinds({})).toEqual([...base, "CronJob/crd-backup"].sort());
+    expect(await kinds(VALUE_SETS["drill"]!)).toEqual(
+      [...base, "CronJob/crd-backup", "CronJob/crd-backup-drill"].sort(),
+    );
+    expect(await kinds(VALUE_SETS["recorder"]!)).toEqual(
+      [
+        ...base,
+        "ClusterRole/crd-backup-record",
+        "ClusterRoleBinding/crd-backup-record",
+        "CronJob/crd-backup",
+        "Deployment/crd-backup-recorder",
+        "Service/crd-backup-recorder-metrics",
+        "ServiceAccount/crd-backup-recorder",
+      ].sort(),
+    );
+    expect(await kinds(VALUE_SETS["schedule"]!)).toEqual(
+      [...base, "Deployment/crd-backup", "Service/crd-backup-metrics"].sort(),
+    );
+    // the chart never creates a Secret: credentials and the drill's kubeconfig are made out of band
+    for (const values of Object.values(VALUE_SETS)) expect(find(await render(values), "Secret")).toEqual([]);
+  });
+
+  it("the defaults render what deploy/'s kustomize manifests hold (the Namespace and the example Secret aside)", async () => {
+    const kustomization = readDeploy("kustomization.yaml")[0]! as { resources: string[] };
+    const kustomized = kustomization.resources.flatMap(readDeploy);
+    // kustomize's CronJob takes its optional example Secret; in the chart, a Secret is named or absent
+    const chart = await render({ credentials: { existingSecret: "crd-backup-s3" } });
+    const onlyInKustomize = kustomized.filter(
+      (k) => find(chart, k["kind"], k["metadata"]["name"]).length === 0,
+    );
+    expect(onlyInKustomize.map((m) => m["kind"]).sort()).toEqual(["Namespace", "Secret"]);
+    expect(chart.length).toBe(kustomized.length - 2);
+
+    const same = (kind: string, pick: (m: Manifest) => unknown, normalize = (x: unknown) => x) => {
+      const k = find(kustomized, kind)[0]!;
+      const c = find(chart, kind, k["metadata"]["name"])[0]!;
+      expect(pick(c), kind).toEqual(normalize(pick(k)));
+      // kustomize's common labels are among the chart's
+      expect(c["metadata"]["labels"]).toMatchObject({ "app.kubernetes.io/name": "crd-backup" });
+    };
+    same("ServiceAccount", (m) => m["metadata"]["annotations"]);
+    same("ConfigMap", (m) => m["data"]);
+    same("ClusterRole", (m) => m["rules"]);
+    same("ClusterRoleBinding", (m) => ({ roleRef: m["roleRef"], subjects: m["subjects"] }));
+    const withoutPodLabels = (spec: Manifest) => {
+      const copy = structuredClone(spec);
+      delete copy["jobTemplate"]["spec"]["template"]["metadata"];
+      for (const c of copy["jobTemplate"]["spec"]["template"]["spec"]["containers"])
+        for (const e of c["envFrom"]) delete e["secretRef"]?.["optional"];
+      return copy;
+    };
+    same("CronJob", (m) => withoutPodLabels(m["spec"]));
+
+    // and the drill example (outside the kustomization) is the chart's drill
+    const [drill] = readDeploy("drill-cronjob.yaml");
+    const chartDrill = find(
+      await render({
+        credentials: { existingSecret: "crd-backup-s3" },
+        drill: {
+          enabled: true,
+          targetKubeconfigSecret: { name: "crd-backup-drill-target", key: "kubeconfig" },
+        },
+      }),
+      "CronJob",
+      "crd-backup-drill",
+    )[0]!;
+    expect(withoutPodLabels(chartDrill["spec"])).toEqual(withoutPodLabels(drill!["spec"]));
+    const labels = (m: Manifest) => m["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"];
+    expect(labels(chartDrill)).toMatchObject(labels(drill!));
+  });
+
+  it("each value set lands where it should, and every pod keeps the restricted security posture", async () => {
+    const envFrom = (objects: Manifest[]) => podSpecs(objects)[0]![1]["spec"]["containers"][0]["envFrom"];
+    expect(envFrom(await render(VALUE_SETS["existingSecret"]!))).toEqual([
+      { configMapRef: { name: "crd-backup" } },
+      { secretRef: { name: "crd-backup-s3" } },
+    ]);
+    // IRSA: the ServiceAccount carries the role, no Secret is referenced
+    const irsa = await render(VALUE_SETS["irsa"]!);
+    expect(find(irsa, "ServiceAccount")[0]!["metadata"]["annotations"]).toEqual({
+      "eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/crd-backup",
+    });
+    expect(envFrom(irsa)).toEqual([{ configMapRef: { name: "crd-backup" } }]);
+
+    // the drill gets no token for this cluster and reads the scratch cluster's kubeconfig
+    const drill = find(await render(VALUE_SETS["drill"]!), "CronJob", "crd-backup-drill")[0]!;
+    const drillPod = drill["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    expect(drillPod["automountServiceAccountToken"]).toBe(false);
+    expect(drillPod["containers"][0]["args"]).toEqual(
+      expect.arrayContaining([
+        "drill",
+        "latest",
+        "--target-kubeconfig=/etc/crd-backup/drill-target/config",
+        "--target-context=dr",
+      ]),
+    );
+    expect(drillPod["volumes"]).toContainEqual({
+      name: "target",
+      secret: { secretName: "scratch", defaultMode: 0o440 },
+    });
+
+    const recorder = await render(VALUE_SETS["recorder"]!);
+    const rec = find(recorder, "Deployment", "crd-backup-recorder")[0]!;
+    expect(rec["spec"]["replicas"]).toBe(1);
+    expect(rec["spec"]["template"]["spec"]["serviceAccountName"]).toBe("crd-backup-recorder");
+    expect(rec["spec"]["template"]["spec"]["containers"][0]["args"]).toEqual([
+      "record",
+      "--spool-dir=/var/lib/crd-backup/spool",
+      "--metrics-addr=:9464",
+      "--flush-interval=30s",
+      "--base-interval=24h",
+      "--spool-size=1Gi",
+    ]);
+    expect(find(recorder, "ClusterRoleBinding", "crd-backup-record")[0]!["subjects"]).toEqual([
+      { kind: "ServiceAccount", name: "crd-backup-recorder", namespace: "crd-backup" },
+    ]);
+    expect(find(recorder, "ClusterRole", "crd-backup-record")[0]!["rules"]).toEqual([
+      { apiGroups: ["*"], resources: ["*"], verbs: ["get", "list", "watch"] },
+    ]);
+
+    // recipients come from a ConfigMap or Secret key, as the env var the CLI reads
+    const env = podSpecs(await render(VALUE_SETS["recipients"]!))[0]![1]["spec"]["containers"][0]["env"];
+    expect(env).toContainEqual({
+      name: "CRD_BACKUP_ENCRYPT_TO",
+      valueFrom: { configMapKeyRef: { name: "crd-backup-recipients", key: "recipients" } },
+    });
+    const secretEnv = podSpecs(
+      await render({ encryption: { recipientsSecret: { name: "r", key: "k" } } }),
+    )[0]![1]["spec"]["containers"][0]["env"];
+    expect(secretEnv).toContainEqual({
+      name: "CRD_BACKUP_ENCRYPT_TO",
+      valueFrom: { secretKeyRef: { name: "r", key: "k" } },
+    });
+
+    const placement = await render({
+      ...VALUE_SETS["placement"]!,
+      drill: { enabled: true, targetKubeconfigSecret: { name: "scratch", key: "config" } },
+    });
+    const snapshotArgs = find(placement, "CronJob", "crd-backup")[0]!["spec"]["jobTemplate"]["spec"][
+      "template"
+    ]["spec"]["containers"][0]["args"];
+    expect(snapshotArgs).toEqual(
+      expect.arrayContaining([
+        "--include-groups=cert-manager.io",
+        "--include-groups=*.example.com",
+        "--exclude-namespaces=kube-*",
+        "--selector=backup!=no",
+      ]),
+    );
+    for (const [name, template] of podSpecs(placement)) {
+      expect(template["metadata"]["labels"], name).toMatchObject({ team: "platform" });
+      expect(template["spec"], name).toMatchObject({
+        nodeSelector: { "kubernetes.io/os": "linux" },
+        tolerations: [{ key: "backup", operator: "Exists", effect: "NoSchedule" }],
+        priorityClassName: "system-cluster-critical",
+      });
+    }
+
+    // every pod of every value set: non-root, read-only root, no privilege escalation, no capabilities
+    for (const [set, values] of Object.entries(VALUE_SETS)) {
+      for (const [name, template] of podSpecs(await render(values))) {
+        const spec = template["spec"];
+        expect(spec["securityContext"], `${set} ${name}`).toMatchObject({
+          runAsNonRoot: true,
+          runAsUser: 65532,
+          seccompProfile: { type: "RuntimeDefault" },
+        });
+        for (const c of spec["containers"]) {
+          expect(c["securityContext"], `${set} ${name}`).toEqual({
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ["ALL"] },
+          });
+          expect(c["env"], `${set} ${name}`).toContainEqual({ name: "TMPDIR", value: "/tmp" });
+        }
+        // a token only where the pod talks to this cluster's API
+        expect(spec["automountServiceAccountToken"], `${set} ${name}`).toBe(!name.endsWith("-drill"));
+      }
+    }
+  });
+
+  it("bad values fail at install with a message naming the value", async () => {
+    const refused: [object, RegExp][] = [
+      [
+        { storage: { location: "gs://bucket/prefix" } },
+        /at '\/storage\/location': 'gs:\/\/bucket\/prefix' does not match/,
+      ],
+      [{ snapshot: { mode: "Daemon" } }, /at '\/snapshot\/mode': value must be one of 'CronJob', 'schedule'/],
+      [
+        { snapshot: { retention: { keepDaily: 0 } } },
+        /at '\/snapshot\/retention\/keepDaily': minimum: got 0, want 1/,
+      ],
+      [{ snapshot: { schedule: "every day" } }, /at '\/snapshot\/schedule': 'every day' does not match/],
+      [{ storgae: { location: "s3://b/p" } }, /additional properties 'storgae' not allowed/],
+      [
+        { monitoring: { enabled: "yes" } },
+        /at '\/monitoring\/enabled': value must be one of 'auto', true, false/,
+      ],
+      [
+        { snapshot: { resources: { limits: { memory: "lots" } } } },
+        /at '\/snapshot\/resources\/limits\/memory'/,
+      ],
+      [
+        { drill: { enabled: true } },
+        /drill\.targetKubeconfigSecret\.name: the Secret holding the scratch cluster's kubeconfig/,
+      ],
+      [
+        { rbac: { snapshotRole: "kind: Role\nrules: []" } },
+        /rbac\.snapshotRole: not a ClusterRole with rules/,
+      ],
+      [
+        {
+          encryption: {
+            recipientsConfigMap: { name: "a", key: "k" },
+            recipientsSecret: { name: "b", key: "k" },
+          },
+        },
+        /encryption: give recipientsConfigMap or recipientsSecret, not both/,
+      ],
+    ];
+    for (const [values, message] of refused) {
+      const res = await helmTemplate({ values });
+      expect(res.code, JSON.stringify(values)).not.toBe(0);
+      expect(res.stderr, JSON.stringify(values)).toMatch(message);
+      expect(res.stdout).toBe("");
+    }
+  });
+
+  it("installs the ServiceMonitor and the PrometheusRule when the cluster serves monitoring.coreos.com/v1, or when asked", async () => {
+    const operator = ["monitoring.coreos.com/v1"];
+    const names = (objects: Manifest[]) =>
+      objects
+        .filter((m) => m["apiVersion"] === "monitoring.coreos.com/v1")
+        .map((m) => m["kind"])
+        .sort();
+    const schedule = VALUE_SETS["schedule"]!;
+    expect(names(await render(schedule, { apiVersions: operator }))).toEqual([
+      "PrometheusRule",
+      "ServiceMonitor",
+    ]);
+    expect(names(await render(schedule))).toEqual([]); // no Operator: nothing that would not apply
+    expect(
+      names(await render({ ...schedule, monitoring: { enabled: false } }, { apiVersions: operator })),
+    ).toEqual([]);
+    expect(names(await render({ ...schedule, monitoring: { enabled: true } }))).toEqual([
+      "PrometheusRule",
+      "ServiceMonitor",
+    ]);
+    // a CronJob's pod is gone before a scrape: without a pod serving /metrics, only the rules
+    expect(names(await render({}, { apiVersions: operator }))).toEqual(["PrometheusRule"]);
+
+    const objects = await render(
+      {
+        ...schedule,
+        recorder: { enabled: true },
+        monitoring: { cluster: "prod-eu", serviceMonitor: { labels: { release: "kps" } } },
+      },
+      { apiVersions: operator },
+    );
+    const [sm] = find(objects, "ServiceMonitor");
+    expect(sm!["metadata"]["labels"]).toMatchObject({ release: "kps" });
+    expect(sm!["spec"]["endpoints"]).toEqual([
+      {
+        port: "metrics",
+        path: "/metrics",
+        interval: "60s",
+        relabelings: [{ targetLabel: "cluster", replacement: "prod-eu" }],
+      },
+    ]);
+    // it selects exactly the Services of the pods that serve /metrics, whose port it names
+    const services = find(objects, "Service");
+    expect(services.map((s) => s["metadata"]["name"]).sort()).toEqual([
+      "crd-backup-metrics",
+      "crd-backup-recorder-metrics",
+    ]);
+    for (const s of services) {
+      expect(s["metadata"]["labels"]).toMatchObject(sm!["spec"]["selector"]["matchLabels"]);
+      expect(s["spec"]["ports"]).toEqual([{ name: "metrics", port: 9464, targetPort: "metrics" }]);
+      const pods = find(objects, "Deployment").filter((d) =>
+        Object.entries(s["spec"]["selector"] as Record<string, string>).every(
+          ([k, v]) => d["spec"]["template"]["metadata"]["labels"][k] === v,
+        ),
+      );
+      expect(pods.length, s["metadata"]["name"]).toBe(1);
+      expect(pods[0]!["spec"]["template"]["spec"]["containers"][0]["ports"]).toEqual([
+        { name: "metrics", containerPort: 9464 },
+      ]);
+    }
+  });
+});
+
+describe("the Helm chart on the real API server", () => {
+  let admin: KubeClient;
+  let fx: LoadedFixtures;
+
+  beforeAll(async () => {
+    admin = await adminClient();
+    fx = await loadFixtures(admin, {
+      group: `${uniqueName("helm")}.fixtures.crd-backup.io`,
+      namespaces: [uniqueName("helm-a")],
+      widgetsPerNamespace: 3,
+    });
+  });
+  afterAll(() => admin.close());
+
+  /** A fresh namespace that enforces the restricted Pod Security Standard, as deploy/namespace.yaml does. */
+  async function restrictedNamespace(prefix: string): Promise<string> {
+    const name = uniqueName(prefix);
+    const [ns] = readDeploy("namespace.yaml");
+    await admin.request({
+      method: "POST",
+      path: "/api/v1/namespaces",
+      body: JSON.stringify({
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name, labels: ns!["metadata"]["labels"] },
+      }),
+    });
+    return name;
+  }
+
+  /** The Pod a CronJob or Deployment would start, for Pod Security admission to judge. */
+  const podOf = (name: string, template: Manifest, namespace: string): Manifest => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: `${name}-pod`, namespace, labels: template["metadata"]["labels"] },
+    spec: template["spec"],
+  });
+
+  it("every value set's manifests and pods pass a server-side dry run (strict fields, restricted Pod Security)", async () => {
+    const namespace = await restrictedNamespace("helm-dry");
+    // the pods' ServiceAccounts must exist for the pod dry runs (the ServiceAccount admission plugin)
+    const created = new Set<string>();
+    let snapshotPod: Manifest | undefined;
+    for (const [set, values] of Object.entries(VALUE_SETS)) {
+      const release = uniqueName("crd-backup");
+      const objects = await render(values, { release, namespace });
+      for (const m of objects) {
+        const applied = await serverSideApply(admin, m, { dryRun: true }).catch((e: unknown) => e);
+        expect(applied, `${set}: ${m["kind"]} ${(applied as Error).message}`).not.toBeInstanceOf(Error);
+        expect((applied as Manifest)["metadata"]["name"]).toBe(m["metadata"]["name"]);
+        if (m["kind"] === "ServiceAccount" && !created.has(m["metadata"]["name"])) {
+          await serverSideApply(admin, m, { dryRun: false });
+          created.add(m["metadata"]["name"]);
+        }
+      }
+      for (const [name, template] of podSpecs(objects)) {
+        snapshotPod ??= podOf(name, template, namespace);
+        const pod = await serverSideApply(admin, podOf(name, template, namespace), { dryRun: true }).catch(
+          (e: unknown) => e,
+        );
+        expect(pod, `${set}: pod of ${name}: ${(pod as Error).message}`).not.toBeInstanceOf(Error);
+      }
+    }
+    // the check has teeth: the snapshot's pod as root is refused by the namespace's Pod Security level
+    const root = structuredClone(snapshotPod!);
+    root["metadata"]["name"] = "crd-backup-as-root";
+    root["spec"]["securityContext"] = {
+      ...root["spec"]["securityContext"],
+      runAsNonRoot: false,
+      runAsUser: 0,
+    };
+    const err = await serverSideApply(admin, root, { dryRun: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KubeApiError);
+    expect((err as KubeApiError).message).toMatch(/violates PodSecurity "restricted/);
+  });
+
+  /** Installs the chart for real (server-side apply) and returns a kubeconfig holding its ServiceAccount's token. */
+  async function install(values: object, setFiles?: Record<string, string>) {
+    const namespace = await restrictedNamespace("helm-inst");
+    const release = uniqueName("crd-backup");
+    const env = testEnv();
+    const prefix = uniqueName("helm");
+    const objects = (
+      await helmTemplate({
+        release,
+        namespace,
+        setFiles,
+        values: {
+          ...values,
+          storage: {
+            location: `s3://${env.s3.bucket}/${prefix}`,
+            region: env.s3.region,
+            endpoint: env.s3.endpoint,
+          },
+          credentials: { existingSecret: `${release}-s3` },
+          filters: { includeGroups: [fx.group] },
+        },
+      })
+    ).objects;
+    expect(objects.length).toBeGreaterThan(0);
+    // the credentials Secret a user creates out of band
+    await serverSideApply(
+      admin,
+      {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: `${release}-s3`, namespace },
+        stringData: { AWS_ACCESS_KEY_ID: env.s3.accessKeyId, AWS_SECRET_ACCESS_KEY: env.s3.secretAccessKey },
+      },
+      { dryRun: false },
+    );
+    for (const m of objects) await serverSideApply(admin, m, { dryRun: false });
+    const cronJob = find(objects, "CronJob", release)[0]!;
+    const container = cronJob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+    const sa = cronJob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["serviceAccountName"];
+    // the stored objects are the rendered ones: the CronJob, its ServiceAccount and the role's binding
+    const stored = JSON.parse(
+      (await admin.request({ path: `/apis/batch/v1/namespaces/${namespace}/cronjobs/${release}` })).text,
+    ) as Manifest;
+    expect(stored["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]).toEqual(
+      container["args"],
+    );
+    const token = JSON.parse(
+      (
+        await admin.request({
+          method: "POST",
+          path: `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}/token`,
+          body: JSON.stringify({
+            apiVersion: "authentication.k8s.io/v1",
+            kind: "TokenRequest",
+            spec: { expirationSeconds: 3600 },
+          }),
+        })
+      ).text,
+    ) as { status: { token: string } };
+    const kubeconfig = path.join(env.rootDir, `kubeconfig-${release}`);
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "test", cluster: { server: env.apiServer, "certificate-authority": env.caCert } }],
+        users: [{ name: sa, user: { token: token.status.token } }],
+        contexts: [{ name: "chart", context: { cluster: "test", user: sa, namespace } }],
+        "current-context": "chart",
+      }),
+      { mode: 0o600 },
+    );
+    return { namespace, release, objects, container, kubeconfig };
+  }
+
+  /**
+   * Runs the CronJob's container as its pod would: its args, the ConfigMap and the Secret as
+   * environment (envFrom), its env, and the ServiceAccount's token for the cluster.
+   */
+  async function runContainer(inst: Awaited<ReturnType<typeof install>>) {
+    const env: Record<string, string> = { KUBECONFIG: inst.kubeconfig };
+    for (const from of inst.container["envFrom"]) {
+      const ref = from["configMapRef"] ?? from["secretRef"];
+      const kind = from["configMapRef"] ? "configmaps" : "secrets";
+      const obj = JSON.parse(
+        (await admin.request({ path: `/api/v1/namespaces/${inst.namespace}/${kind}/${ref["name"]}` })).text,
+      ) as Manifest;
+      for (const [k, v] of Object.entries(obj["data"] as Record<string, string>))
+        env[k] = kind === "secrets" ? Buffer.from(v, "base64").toString() : v;
+    }
+    const metrics = mkdtempSync(path.join(os.tmpdir(), "crd-backup-helm-metrics-"));
+    const args = (inst.container["args"] as string[]).map((a) =>
+      a.startsWith("--metrics-file=") ? `--metrics-file=${path.join(metrics, "crd-backup.prom")}` : a,
+    );
+    const res = await runCli([...args, "-o", "json"], { env });
+    return { ...res, metricsFile: path.join(metrics, "crd-backup.prom") };
+  }
+
+  it("applied into a fresh namespace, the snapshot runs with the chart's ServiceAccount token and its generic RBAC", async () => {
+    const inst = await install({});
+    const res = await runContainer(inst);
+    expect(res.code, res.stderr).toBe(0);
+    const out = JSON.parse(res.stdout) as { status: string; counts: { objects: number; crds: number } };
+    expect(out.status).toBe("complete");
+    expect(out.counts.crds).toBe(3);
+    expect(out.counts.objects).toBe(fx.counts.widgets + fx.counts.gadgets + fx.counts.clusterpolicies);
+    // the chart's --metrics-file was written
+    expect(readFileSync(res.metricsFile, "utf8")).toMatch(/^crd_backup_snapshot_last_run_success 1$/m);
+    // and that identity cannot write: RBAC is the chart's read-only role, not the admin's
+    const client = await clientFor(inst.kubeconfig);
+    try {
+      const err = await client
+        .request({
+          method: "POST",
+          path: `/api/v1/namespaces/${inst.namespace}/configmaps`,
+          body: JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "nope" } }),
+        })
+        .catch((e: unknown) => e);
+      expect((err as KubeApiError).status).toBe(403);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("the ClusterRole is exactly what `crd-backup rbac` prints, and a snapshot succeeds with only that role", async () => {
+    const rbac = await runCli(["rbac", "--include-groups", fx.group]);
+    expect(rbac.code, rbac.stderr).toBe(0);
+    const json = await runCli(["rbac", "--include-groups", fx.group, "-o", "json"]);
+    const printed = JSON.parse(json.stdout) as ClusterRole;
+    const dir = mkdtempSync(path.join(os.tmpdir(), "crd-backup-helm-rbac-"));
+    // YAML (with its comment line) and JSON are both taken as printed
+    for (const [form, text] of [
+      ["yaml", rbac.stdout],
+      ["json", json.stdout],
+    ] as const) {
+      writeFileSync(path.join(dir, `role.${form}`), text);
+      const objects = await render({}, { setFiles: { "rbac.snapshotRole": path.join(dir, `role.${form}`) } });
+      const [role] = find(objects, "ClusterRole");
+      expect(role!["rules"], form).toEqual(printed.rules);
+      expect(role!["metadata"]["name"]).toBe(printed.metadata.name);
+      expect(role!["metadata"]["labels"]).toMatchObject(printed.metadata.labels);
+    }
+
+    const inst = await install({}, { "rbac.snapshotRole": path.join(dir, "role.yaml") });
+    const stored = JSON.parse(
+      (
+        await admin.request({
+          path: `/apis/rbac.authorization.k8s.io/v1/clusterroles/${inst.release}-read`,
+        })
+      ).text,
+    ) as ClusterRole;
+    expect(stored.rules).toEqual(printed.rules);
+    const res = await runContainer(inst);
+    expect(res.code, res.stderr).toBe(0);
+    expect((JSON.parse(res.stdout) as { status: string }).status).toBe("complete");
+  });
+});

@@ -1,0 +1,121 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseAllDocuments, stringify } from "yaml";
+import type { KubeClient } from "../../src/kube/client.ts";
+import { testEnv } from "./cluster.ts";
+
+export const CHART = fileURLToPath(new URL("../../deploy/helm/crd-backup", import.meta.url));
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- manifests are free-form; each assertion names its path
+export type Manifest = Record<string, any>;
+
+export interface ToolResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+// helm's own cache, config and data stay out of the user's home
+const HELM_HOME = mkdtempSync(path.join(os.tmpdir(), "crd-backup-helm-"));
+
+/** Runs a tool the test environment built (helm, promtool), without a shell. */
+export function runTool(file: string, args: string[], env: Record<string, string> = {}): Promise<ToolResult> {
+  return new Promise((resolve) => {
+    execFile(
+      file,
+      args,
+      { env: { PATH: process.env["PATH"] ?? "", ...env }, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+export function helm(args: string[]): Promise<ToolResult> {
+  return runTool(testEnv().tools.helm, args, {
+    HELM_CACHE_HOME: path.join(HELM_HOME, "cache"),
+    HELM_CONFIG_HOME: path.join(HELM_HOME, "config"),
+    HELM_DATA_HOME: path.join(HELM_HOME, "data"),
+  });
+}
+
+export interface RenderOptions {
+  release?: string;
+  namespace?: string;
+  values?: object;
+  /** --set-file key=path pairs */
+  setFiles?: Record<string, string>;
+  /** --api-versions, as `helm template` takes them to stand in for a cluster's discovery */
+  apiVersions?: string[];
+}
+
+/** `helm template` with the given values (written to a file, as a user's values.yaml). */
+export async function helmTemplate(
+  options: RenderOptions = {},
+): Promise<ToolResult & { objects: Manifest[] }> {
+  const file = path.join(HELM_HOME, `values-${process.hrtime.bigint()}.yaml`);
+  writeFileSync(file, stringify(options.values ?? {}));
+  const args = [
+    "template",
+    options.release ?? "crd-backup",
+    CHART,
+    "--namespace",
+    options.namespace ?? "crd-backup",
+    "--values",
+    file,
+    ...Object.entries(options.setFiles ?? {}).flatMap(([k, v]) => ["--set-file", `${k}=${v}`]),
+    ...(options.apiVersions ?? []).flatMap((v) => ["--api-versions", v]),
+  ];
+  const res = await helm(args);
+  const objects =
+    res.code === 0
+      ? // YAML 1.1, as helm and kubectl read it (a secret volume's defaultMode 0440 is octal)
+        parseAllDocuments(res.stdout, { version: "1.1" })
+          .map((d) => {
+            if (d.errors.length > 0)
+              throw new Error(`helm template printed bad YAML: ${d.errors[0]!.message}`);
+            return d.toJS() as Manifest | null;
+          })
+          .filter((d): d is Manifest => d !== null)
+      : [];
+  return { ...res, objects };
+}
+
+/** The collection path of a manifest's kind, from the API server's own discovery. */
+export async function collectionOf(admin: KubeClient, m: Manifest, namespace: string): Promise<string> {
+  const apiVersion = String(m["apiVersion"]);
+  const base = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  const list = JSON.parse((await admin.request({ path: base })).text) as {
+    resources: { name: string; kind: string; namespaced: boolean }[];
+  };
+  const r = list.resources.find((x) => x.kind === m["kind"] && !x.name.includes("/"));
+  if (!r) throw new Error(`the API server serves no ${m["kind"]} in ${apiVersion}`);
+  return r.namespaced ? `${base}/namespaces/${namespace}/${r.name}` : `${base}/${r.name}`;
+}
+
+/** Server-side apply of one manifest (dryRun: validated and admitted, not stored), strict field validation. */
+export async function serverSideApply(
+  admin: KubeClient,
+  m: Manifest,
+  options: { dryRun: boolean },
+): Promise<Manifest> {
+  const namespace = String(m["metadata"]["namespace"] ?? "");
+  const res = await admin.request({
+    method: "PATCH",
+    path: `${await collectionOf(admin, m, namespace)}/${m["metadata"]["name"]}`,
+    query: {
+      fieldManager: "helm-test",
+      force: "true",
+      fieldValidation: "Strict",
+      ...(options.dryRun ? { dryRun: "All" } : {}),
+    },
+    body: JSON.stringify(m),
+    contentType: "application/apply-patch+yaml",
+  });
+  return JSON.parse(res.text) as Manifest;
+}
