@@ -1,4 +1,5 @@
 import { Command, Option } from "commander";
+import { CrdBackupError } from "../../src/errors.ts";
 import { toYaml } from "../../src/export/yaml.ts";
 import type { JsonValue } from "../../src/kube/json.ts";
 import { clusterRoleFor } from "../../src/rbac/discover.ts";
@@ -13,11 +14,13 @@ import {
 import { printJson } from "../output.ts";
 import type { RunContext } from "../run.ts";
 
-type Flags = KubeFlags & FilterFlags & { output: "yaml" | "json"; restore?: boolean; name?: string };
+type Flags = KubeFlags &
+  FilterFlags & { output: "yaml" | "json"; restore?: boolean; record?: boolean; name?: string };
 
 /** The generic role deploy/ ships: a generated role of this name replaces it (deploy/README.md). */
 const SNAPSHOT_ROLE = "crd-backup-read";
 const RESTORE_ROLE = "crd-backup-restore";
+const RECORD_ROLE = "crd-backup-record";
 
 export function rbacCommand(ctx: RunContext): Command {
   const cmd = new Command("rbac").description(
@@ -27,15 +30,21 @@ export function rbacCommand(ctx: RunContext): Command {
   addFilterOptions(cmd);
   cmd
     .option("--restore", "the role a restore needs (create and patch), not a snapshot's (get and list)")
-    .option("--name <name>", `the role's name (default: ${SNAPSHOT_ROLE}, or ${RESTORE_ROLE} with --restore)`)
+    .option("--record", "the role `crd-backup record` needs (list and watch)")
+    .option(
+      "--name <name>",
+      `the role's name (default: ${SNAPSHOT_ROLE}, ${RESTORE_ROLE} with --restore, ${RECORD_ROLE} with --record)`,
+    )
     .addOption(new Option("-o, --output <format>", "output format").choices(["yaml", "json"]).default("yaml"))
     .action(async (flags: Flags) => {
       const filters = filtersFrom(flags);
-      const mode = flags.restore ? "restore" : "snapshot";
+      if (flags.restore && flags.record)
+        throw new CrdBackupError("USAGE", "--restore and --record: choose one");
+      const mode = flags.restore ? "restore" : flags.record ? "record" : "snapshot";
       const client = await kubeClientFrom(flags, 2);
       try {
         const { role, crds } = await clusterRoleFor(client, {
-          name: flags.name ?? (flags.restore ? RESTORE_ROLE : SNAPSHOT_ROLE),
+          name: flags.name ?? { snapshot: SNAPSHOT_ROLE, restore: RESTORE_ROLE, record: RECORD_ROLE }[mode],
           mode,
           filters,
           signal: ctx.signal,

@@ -11,6 +11,8 @@
  *   create the missing ones; list objects (planning), get them (diffs of skipped objects), create
  *   them (POST), patch them (server-side apply for --existing update, which also creates), and
  *   patch `/status` (server-side apply, --restore-status). No PUT, no DELETE.
+ * record (src/journal/record/): its base snapshots (as above, less the `get`s nothing makes on CRDs
+ *   and objects), then list and watch of the CRDs, the namespaces and each resource. No writes.
  */
 
 /** One rule of a ClusterRole, as the API writes it. */
@@ -28,8 +30,11 @@ export interface ClusterRole {
   rules: PolicyRule[];
 }
 
-/** What the role is for: taking snapshots, or restoring them (which includes what planning reads). */
-export type RbacMode = "snapshot" | "restore";
+/**
+ * What the role is for: taking snapshots, restoring them (which includes what planning reads), or
+ * recording a journal (`crd-backup record`).
+ */
+export type RbacMode = "snapshot" | "restore" | "record";
 
 /** The little a rule needs to know of a CRD (a CrdInfo from src/kube/discovery.ts fits). */
 export interface RoleCrd {
@@ -50,6 +55,7 @@ export interface RoleOptions {
 }
 
 const READ = ["get", "list"];
+const FOLLOW = ["list", "watch"];
 const RESTORE_OBJECTS = ["create", "get", "list", "patch"];
 
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -62,14 +68,18 @@ const sorted = (values: Iterable<string>) => [...new Set(values)].sort(byText);
  */
 export function buildClusterRole(crds: readonly RoleCrd[], options: RoleOptions): ClusterRole {
   const restore = options.mode === "restore";
+  const record = options.mode === "record";
   const rules: PolicyRule[] = [
     {
       apiGroups: ["apiextensions.k8s.io"],
       resources: ["customresourcedefinitions"],
-      verbs: restore ? ["create", ...READ] : READ,
+      verbs: restore ? ["create", ...READ] : record ? FOLLOW : READ,
     },
   ];
-  if (restore) {
+  if (record) {
+    // every namespace is watched (list and watch cannot be limited by name); get: the base snapshots
+    rules.push({ apiGroups: [""], resources: ["namespaces"], verbs: ["get", ...FOLLOW] });
+  } else if (restore) {
     // a restore's target namespaces (--namespace-map) are not known here; create cannot be limited by name
     rules.push({ apiGroups: [""], resources: ["namespaces"], verbs: ["create", "get"] });
   } else {
@@ -91,7 +101,11 @@ export function buildClusterRole(crds: readonly RoleCrd[], options: RoleOptions)
   }
   for (const group of sorted(groups.keys())) {
     const g = groups.get(group)!;
-    rules.push({ apiGroups: [group], resources: sorted(g.plurals), verbs: restore ? RESTORE_OBJECTS : READ });
+    rules.push({
+      apiGroups: [group],
+      resources: sorted(g.plurals),
+      verbs: restore ? RESTORE_OBJECTS : record ? FOLLOW : READ,
+    });
     if (restore && g.status.length > 0) {
       rules.push({ apiGroups: [group], resources: sorted(g.status), verbs: ["patch"] });
     }
