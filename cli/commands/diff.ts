@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { diffSnapshot } from "../../src/diff/snapshot-diff.ts";
+import { CrdBackupError } from "../../src/errors.ts";
 import { EXIT } from "../exit-codes.ts";
 import {
   addCommonOptions,
@@ -16,18 +17,24 @@ import {
   addIdentityOptions,
   contentStorageFrom,
 } from "../options.ts";
+import { addAtOptions, snapshotRefFrom, type AtFlags } from "../at.ts";
 import { printJson, printLines } from "../output.ts";
 import type { RunContext } from "../run.ts";
 
-type Flags = CommonFlags & KubeFlags & StorageFlags & FilterFlags & { status?: boolean; maxDetails: number };
+type Flags = CommonFlags &
+  KubeFlags &
+  StorageFlags &
+  AtFlags &
+  FilterFlags & { status?: boolean; maxDetails: number };
 
 export function diffCommand(ctx: RunContext): Command {
   const cmd = new Command("diff")
     .description(
       "compare a snapshot with the live cluster, or with another snapshot (exit 4 when they differ)",
     )
-    .argument("<snapshot>", 'a snapshot id, or "latest"')
+    .argument("[snapshot]", 'a snapshot id, or "latest" (with --at: leave it out)')
     .argument("[other]", "another snapshot to compare with, instead of the live cluster");
+  addAtOptions(cmd);
   addKubeOptions(cmd);
   addStorageOptions(cmd);
   addIdentityOptions(cmd);
@@ -41,7 +48,12 @@ export function diffCommand(ctx: RunContext): Command {
       positiveInt("--max-details"),
       100,
     )
-    .action(async (ref: string, other: string | undefined, flags: Flags) => {
+    .action(async (first: string | undefined, second: string | undefined, flags: Flags) => {
+      // with --at the point in time takes the first place: `diff --at T [other]`
+      if (flags.at !== undefined && second !== undefined)
+        throw new CrdBackupError("USAGE", "with --at, name at most one snapshot to compare with");
+      const ref = snapshotRefFrom(flags.at === undefined ? first : undefined, flags);
+      const other = flags.at === undefined ? second : first;
       const options = {
         filters: filtersFrom(flags),
         withStatus: Boolean(flags.status),

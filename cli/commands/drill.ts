@@ -22,6 +22,7 @@ import {
   type KubeFlags,
   type StorageFlags,
 } from "../options.ts";
+import { addAtOptions, describeRef, snapshotRefFrom, type AtFlags } from "../at.ts";
 import { printJson, printLines } from "../output.ts";
 import type { RunContext } from "../run.ts";
 import { addModifierOptions, modifiersFrom } from "./modifiers.ts";
@@ -29,6 +30,7 @@ import { addModifierOptions, modifiersFrom } from "./modifiers.ts";
 type Flags = CommonFlags &
   KubeFlags &
   StorageFlags &
+  AtFlags &
   FilterFlags & {
     targetContext?: string;
     targetKubeconfig?: string;
@@ -52,7 +54,8 @@ export function drillCommand(ctx: RunContext): Command {
     .description(
       "rehearse a recovery: verify a snapshot, restore it into another cluster or scratch namespaces, check every object, time it",
     )
-    .argument("<snapshot>", 'a snapshot id, or "latest"');
+    .argument("[snapshot]", 'a snapshot id, or "latest" (or --at instead)');
+  addAtOptions(cmd);
   addKubeOptions(cmd);
   addStorageOptions(cmd);
   addIdentityOptions(cmd);
@@ -90,7 +93,8 @@ export function drillCommand(ctx: RunContext): Command {
     )
     .option("--report <file>", "write the drill report as JSON")
     .option("--metrics-file <file>", "write the result in Prometheus textfile format")
-    .action(async (ref: string, flags: Flags) => {
+    .action(async (arg: string | undefined, flags: Flags) => {
+      const ref = snapshotRefFrom(arg, flags);
       const prefix =
         flags.namespacePrefix === undefined ? undefined : validateNamespacePrefix(flags.namespacePrefix);
       if (flags.removeFinalizers && !flags.cleanup)
@@ -134,7 +138,7 @@ export function drillCommand(ctx: RunContext): Command {
           reasons: [oneLine(e)],
           finishedAt: new Date().toISOString(),
         };
-        if (flags.report) await writeJsonFile(flags.report, { snapshot: ref, ...failed });
+        if (flags.report) await writeJsonFile(flags.report, { snapshot: describeRef(ref), ...failed });
         if (flags.metricsFile) await writeMetricsFile(flags.metricsFile, drillMetrics(failed));
         throw e;
       } finally {

@@ -3,27 +3,30 @@ import { exportSnapshot } from "../../src/export/export.ts";
 import { EXPORT_FORMATS, type ExportFormat } from "../../src/export/layout.ts";
 import { createLogger, type LogLevel } from "../../src/report/log.ts";
 import { addIdentityOptions, addStorageOptions, contentStorageFrom, type StorageFlags } from "../options.ts";
+import { addAtOptions, snapshotRefFrom, type AtFlags } from "../at.ts";
 import { printLines } from "../output.ts";
 import type { RunContext } from "../run.ts";
 import { EXIT } from "../exit-codes.ts";
 import { addModifierOptions, modifiersFrom } from "./modifiers.ts";
 
-type Flags = StorageFlags & {
-  to: string;
-  output: ExportFormat;
-  cleanForApply?: boolean;
-  force?: boolean;
-  logLevel: LogLevel;
-  resourceModifiers?: string[];
-};
+type Flags = StorageFlags &
+  AtFlags & {
+    to: string;
+    output: ExportFormat;
+    cleanForApply?: boolean;
+    force?: boolean;
+    logLevel: LogLevel;
+    resourceModifiers?: string[];
+  };
 
 export function exportCommand(ctx: RunContext): Command {
   const cmd = new Command("export")
     .description(
       "write a snapshot as plain YAML or JSON manifests, one file per object, for review and GitOps",
     )
-    .argument("<snapshot>", 'a snapshot id, or "latest"')
+    .argument("[snapshot]", 'a snapshot id, or "latest" (or --at instead)')
     .requiredOption("--to <dir>", "the directory to write (created; replaced only with --force)");
+  addAtOptions(cmd);
   addStorageOptions(cmd);
   addIdentityOptions(cmd);
   addModifierOptions(cmd);
@@ -37,7 +40,8 @@ export function exportCommand(ctx: RunContext): Command {
         .choices(["debug", "info", "warn", "error"])
         .default("info"),
     )
-    .action(async (ref: string, flags: Flags) => {
+    .action(async (arg: string | undefined, flags: Flags) => {
+      const ref = snapshotRefFrom(arg, flags);
       const modifiers = await modifiersFrom(flags);
       const storage = await contentStorageFrom(flags);
       const result = await exportSnapshot(storage, ref, flags.to, {

@@ -3,6 +3,7 @@ import { expectedArchive } from "../../src/archive/manifest.ts";
 import { readArchive } from "../../src/archive/reader.ts";
 import { openPlainArchive } from "../../src/crypto/archive.ts";
 import { needsIdentity, openManifest, shortRecipient } from "../../src/crypto/manifest.ts";
+import { listChains, summarizeChain } from "../../src/journal/chains.ts";
 import { resolveSnapshot } from "../../src/storage/snapshots.ts";
 import {
   addCommonOptions,
@@ -54,6 +55,9 @@ export function inspectCommand(): Command {
         return;
       }
       const m = await openManifest(stored, keys);
+      // the journal recorded after this snapshot, when it is a chain's base
+      const chain = (await listChains(storage, m.cluster.uid)).find((c) => c.base === id);
+      const journal = chain ? summarizeChain(chain) : undefined;
       const resources = m.resources.map((r) => ({
         group: r.group,
         version: r.version,
@@ -106,6 +110,7 @@ export function inspectCommand(): Command {
           resources,
           namespaceErrors: m.namespaceErrors,
           ...(flags.objects ? { objects } : {}),
+          ...(journal ? { journal } : {}),
         });
         return;
       }
@@ -127,6 +132,14 @@ export function inspectCommand(): Command {
           ]),
         ),
         ...m.namespaceErrors.map((e) => `namespace not captured: ${e.namespace}: ${e.reason}: ${e.message}`),
+        ...(journal
+          ? [
+              "",
+              `journal: ${journal.segments} segments, ${journal.from ?? "?"} .. ${journal.to}, recoverable with --at: ${journal.windows.map((w) => `${w.from} .. ${w.to}`).join(", ") || "none"}`,
+              ...journal.gaps.map((g) => `gap ${g.from} .. ${g.to}: ${g.reason} (${g.resources.join(", ")})`),
+              ...(journal.broken ? [`broken: ${journal.broken}`] : []),
+            ]
+          : []),
         ...(flags.objects
           ? [
               "",

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { storedArchive } from "../../src/archive/manifest.ts";
+import { listChains, summarizeChain } from "../../src/journal/chains.ts";
 import { listSnapshots } from "../../src/storage/snapshots.ts";
 import {
   addCommonOptions,
@@ -21,6 +22,11 @@ export function listCommand(): Command {
     const snapshots = await listSnapshots(storage, (id, e) =>
       log.warn("unreadable manifest", { id, error: e.message }),
     );
+    // recorded windows (crd-backup record): each chain beside its base snapshot
+    const chains = new Map((await listChains(storage)).map((c) => [c.base, summarizeChain(c)]));
+    for (const c of chains.values()) {
+      if (c.from === null) log.warn("journal without its base snapshot", { cluster: c.cluster, base: c.base });
+    }
     if (flags.output === "json") {
       printJson(
         snapshots.map(({ id, manifest: m }) => ({
@@ -36,6 +42,7 @@ export function listCommand(): Command {
             ? { cluster: { uid: m.cluster.uid }, encrypted: true, recipients: m.encryption.recipients }
             : { counts: m.counts }),
           size: storedArchive(m).size,
+          ...(chains.has(id) ? { journal: chains.get(id) } : {}),
         })),
       );
       return;
@@ -58,6 +65,23 @@ export function listCommand(): Command {
         ]),
       ),
     );
+    const recorded = [...chains.values()].filter((c) => c.from !== null);
+    if (recorded.length === 0) return;
+    printLines([
+      "",
+      ...table(
+        ["CLUSTER", "BASE", "FROM", "TO", "SEGMENTS", "GAPS", "RECOVERABLE (--at)"],
+        recorded.map((c) => [
+          c.cluster.slice(0, 8),
+          c.base,
+          c.from!,
+          c.to,
+          c.segments,
+          c.gaps.length === 1 ? "1 gap" : `${c.gaps.length} gaps`,
+          (c.broken ? [`broken: ${c.broken}`] : c.windows.map((w) => `${w.from} .. ${w.to}`)).join(", "),
+        ]),
+      ),
+    ]);
   });
   return cmd;
 }

@@ -26,6 +26,7 @@ import {
   type KubeFlags,
   type StorageFlags,
 } from "../options.ts";
+import { addAtOptions, snapshotRefFrom, type AtFlags } from "../at.ts";
 import { printLines, writeReportJson } from "../output.ts";
 import { addModifierOptions, modifiersFrom } from "./modifiers.ts";
 import type { RunContext } from "../run.ts";
@@ -33,6 +34,7 @@ import type { RunContext } from "../run.ts";
 type Flags = CommonFlags &
   KubeFlags &
   StorageFlags &
+  AtFlags &
   FilterFlags & {
     namespaceMap?: string[];
     existing: ExistingPolicy;
@@ -50,7 +52,8 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 export function restoreCommand(ctx: RunContext): Command {
   const cmd = new Command("restore")
     .description("restore a snapshot: CRDs first, then namespaces, then objects in dependency order")
-    .argument("<snapshot>", 'a snapshot id, or "latest"');
+    .argument("[snapshot]", 'a snapshot id, or "latest" (or --at instead)');
+  addAtOptions(cmd);
   addKubeOptions(cmd);
   addStorageOptions(cmd);
   addIdentityOptions(cmd);
@@ -83,7 +86,8 @@ export function restoreCommand(ctx: RunContext): Command {
     )
     .option("--concurrency <n>", "objects written at once", positiveInt("--concurrency"), 8)
     .option("--report <file>", "write the full per-object report as JSON")
-    .action(async (ref: string, flags: Flags) => {
+    .action(async (arg: string | undefined, flags: Flags) => {
+      const ref = snapshotRefFrom(arg, flags);
       const options = {
         filters: filtersFrom(flags),
         namespaceMap: parseNamespaceMap(flags.namespaceMap ?? []),

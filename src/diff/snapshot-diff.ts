@@ -4,7 +4,7 @@ import { isJsonObject, parseJson, type JsonObject } from "../kube/json.ts";
 import { parseSelector } from "../kube/selector.ts";
 import { getJson, liveCrd, liveObjects, objectPath, digestOf } from "../restore/live.ts";
 import { comparableForm } from "../restore/normalize.ts";
-import { VerifiedSnapshot } from "../restore/source.ts";
+import { VerifiedSnapshot, type SnapshotRef } from "../restore/source.ts";
 import { namespaceSelected, resourceSelected, type Filters } from "../snapshot/filters.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { diffJson, type FieldChange } from "./json-diff.ts";
@@ -185,7 +185,7 @@ async function compare(a: Side, b: Side, options: DiffOptions): Promise<Resource
  */
 export async function diffSnapshot(
   storage: StorageBackend,
-  ref: string,
+  ref: SnapshotRef,
   other: { client: KubeClient } | { snapshot: string },
   options: DiffOptions,
 ): Promise<DiffResult> {

@@ -7,7 +7,7 @@ import type { ModifierSet } from "../modifiers/types.ts";
 import { liveCrd } from "../restore/live.ts";
 import type { RestoreReport } from "../restore/report.ts";
 import { restoreVerified } from "../restore/restore.ts";
-import { VerifiedSnapshot } from "../restore/source.ts";
+import { VerifiedSnapshot, type SnapshotRef } from "../restore/source.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
 import { resourceSelected, type Filters } from "../snapshot/filters.ts";
 import type { StorageBackend } from "../storage/backend.ts";
@@ -105,7 +105,7 @@ async function drillable(
 export async function runDrill(
   client: KubeClient,
   storage: StorageBackend,
-  ref: string,
+  ref: SnapshotRef,
   options: DrillOptions,
   log: Logger = silentLogger,
 ): Promise<DrillReport> {

@@ -17,7 +17,7 @@ import { stringifyJson } from "../kube/json.ts";
 import { EntryModifiers } from "../modifiers/entries.ts";
 import type { ModifierSet } from "../modifiers/types.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
-import { VerifiedSnapshot } from "../restore/source.ts";
+import { VerifiedSnapshot, type SnapshotRef } from "../restore/source.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { exportPath, type ExportFormat, type ExportItem } from "./layout.ts";
 import { renderManifest } from "./manifest.ts";
@@ -192,7 +192,7 @@ async function writeTree(
 
 async function fetchVerified(
   storage: StorageBackend,
-  ref: string,
+  ref: SnapshotRef,
   signal?: AbortSignal,
 ): Promise<VerifiedSnapshot> {
   try {
@@ -214,7 +214,7 @@ async function fetchVerified(
  */
 export async function exportSnapshot(
   storage: StorageBackend,
-  ref: string,
+  ref: SnapshotRef,
   to: string,
   options: ExportOptions,
 ): Promise<ExportResult> {

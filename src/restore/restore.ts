@@ -5,7 +5,7 @@ import { executePlan } from "./apply.ts";
 import type { RestoreOptions } from "./options.ts";
 import { buildPlan } from "./plan.ts";
 import { ReportBuilder, type RestoreReport } from "./report.ts";
-import { VerifiedSnapshot } from "./source.ts";
+import { VerifiedSnapshot, type SnapshotRef } from "./source.ts";
 
 /**
  * Restores a snapshot: verify everything, plan against the live cluster, then write in the order
@@ -15,7 +15,7 @@ import { VerifiedSnapshot } from "./source.ts";
 export async function restoreSnapshot(
   client: KubeClient,
   storage: StorageBackend,
-  ref: string,
+  ref: SnapshotRef,
   options: RestoreOptions,
   log: Logger = silentLogger,
 ): Promise<RestoreReport> {

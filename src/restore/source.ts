@@ -9,8 +9,13 @@ import { fetchDecrypted } from "../crypto/archive.ts";
 import { identitiesFor } from "../crypto/keyring.ts";
 import { openManifest } from "../crypto/manifest.ts";
 import { CrdBackupError } from "../errors.ts";
+import type { PointInTimeRef } from "../journal/replay/plan.ts";
+import { fetchPointInTime } from "../journal/replay/source.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { openArchive, resolveSnapshot } from "../storage/snapshots.ts";
+
+/** A snapshot id, "latest", "latest@<uid>", or a point in time of a recorded cluster. */
+export type SnapshotRef = string | PointInTimeRef;
 
 /**
  * A snapshot fetched to a local temp file and verified end to end (format version, every entry
@@ -62,6 +67,18 @@ export class VerifiedSnapshot implements AsyncDisposable {
           id,
         });
       }
+      throw e;
+    }
+    return snapshot;
+  }
+
+  /** An archive written locally (`<dir>/archive.tar.gz`), verified against its manifest; owns `dir` from then on. */
+  static async fromLocalArchive(manifest: Manifest, dir: string): Promise<VerifiedSnapshot> {
+    const snapshot = new VerifiedSnapshot(manifest.snapshotId, manifest, dir);
+    try {
+      await verifyArchive(createReadStream(snapshot.file), expectedArchive(manifest));
+    } catch (e) {
+      await snapshot[Symbol.asyncDispose]();
       throw e;
     }
     return snapshot;

@@ -1,0 +1,168 @@
+/**
+ * What a journal changed up to T, with memory proportional to the number of distinct changed
+ * keys, never to their bodies: each put's body is appended to a spill file on disk, and memory
+ * keeps per changed key only its last operation, where its body sits in the file, its record
+ * number and uid (~150 bytes a key). Resyncs are kept per resource (a handful).
+ */
+import { open, type FileHandle } from "node:fs/promises";
+import type { ObjectRef } from "../../archive/format.ts";
+import type { JournalRecord, RecordKey } from "../segment.ts";
+
+/** The last operation on one key: a put (body at off/size in the spill file) or a delete. */
+export interface Change {
+  put: boolean;
+  /** Record number in the chain: orders the change against resyncs. */
+  n: number;
+  off: number;
+  size: number;
+  uid: string;
+  /** Objects: the version the record was written at. */
+  version?: string;
+}
+
+/** The record numbers of a resource's last completed resync (begin, end). */
+interface Resync {
+  begin: number;
+  end: number;
+}
+
+export type Identity =
+  { kind: "crd"; name: string } | { kind: "namespace"; name: string } | { kind: "object"; ref: ObjectRef };
+
+const SPILL_BUFFER = 1024 * 1024;
+
+/** Changed keys are independent of the version an object was recorded at. */
+export function keyOf(r: RecordKey | Identity): string {
+  if (r.kind === "crd") return `c/${r.name}`;
+  if (r.kind === "namespace") return `n/${r.name}`;
+  const o = "ref" in r ? r.ref : (r as RecordKey);
+  return `o/${o.group}/${o.plural}/${o.namespace ?? ""}/${o.name}`;
+}
+
+/** The resource a key belongs to, as resync records name it. */
+export function resourceOf(key: string): string {
+  if (key.startsWith("c/")) return "crds";
+  if (key.startsWith("n/")) return "namespaces";
+  const [, group, plural] = key.split("/");
+  return `${plural}.${group}`;
+}
+
+/** The object a changed key names (version from its last record). */
+export function objectOf(key: string, version: string): ObjectRef {
+  const [, group, plural, namespace, name] = key.split("/") as [string, string, string, string, string];
+  const ref: ObjectRef = { group, version, plural, name };
+  if (namespace !== "") ref.namespace = namespace;
+  return ref;
+}
+
+function resyncResource(r: { kind: string; group?: string; plural?: string }): string {
+  return r.kind === "crd" ? "crds" : r.kind === "namespace" ? "namespaces" : `${r.plural}.${r.group}`;
+}
+
+export class ChangeSet implements AsyncDisposable {
+  readonly changes = new Map<string, Change>();
+  readonly #resyncs = new Map<string, Resync>();
+  readonly #begun = new Map<string, number>();
+  readonly #file: FileHandle;
+  readonly #buf = Buffer.allocUnsafe(SPILL_BUFFER);
+  #used = 0;
+  /** Bytes in the spill file, buffered ones included. */
+  #size = 0;
+  #n = 0;
+  /** Records applied, and the time of the last one. */
+  applied = 0;
+  lastRecord: string | undefined;
+
+  private constructor(file: FileHandle) {
+    this.#file = file;
+  }
+
+  static async create(spillFile: string): Promise<ChangeSet> {
+    return new ChangeSet(await open(spillFile, "w+"));
+  }
+
+  get spillBytes(): number {
+    return this.#size;
+  }
+
+  async apply(r: JournalRecord): Promise<void> {
+    const n = ++this.#n;
+    this.applied++;
+    this.lastRecord = r.t;
+    switch (r.op) {
+      case "put": {
+        const off = await this.#append(r.body);
+        const c: Change = { put: true, n, off, size: r.body.length, uid: r.uid };
+        if (r.kind === "object") c.version = r.version!;
+        this.changes.delete(keyOf(r)); // re-inserted last: written in the order of last change
+        this.changes.set(keyOf(r), c);
+        return;
+      }
+      case "delete":
+        this.changes.delete(keyOf(r));
+        this.changes.set(keyOf(r), { put: false, n, off: 0, size: 0, uid: r.uid });
+        return;
+      case "resync": {
+        const resource = resyncResource(r);
+        if (r.phase === "begin") this.#begun.set(resource, n);
+        else {
+          const begin = this.#begun.get(resource);
+          // an end without its begin (the begin fell before the base) proves nothing: ignored
+          if (begin !== undefined) this.#resyncs.set(resource, { begin, end: n });
+          this.#begun.delete(resource);
+        }
+        return;
+      }
+      case "gap":
+        return; // gaps shape the windows (chains.ts); a replay only reaches exact points
+    }
+  }
+
+  /** Whether a key exists at T: its last change, unless a later completed resync did not see it. */
+  alive(key: string): boolean {
+    const c = this.changes.get(key);
+    const resync = this.#resyncs.get(resourceOf(key));
+    if (!c) return resync === undefined; // a base object, never changed: gone if a re-list missed it
+    if (resync && resync.end > c.n) return c.put && c.n > resync.begin;
+    return c.put;
+  }
+
+  async body(c: Change): Promise<Buffer> {
+    if (this.#used > 0) await this.#flush();
+    const out = Buffer.allocUnsafe(c.size);
+    let at = 0;
+    while (at < c.size) {
+      const { bytesRead } = await this.#file.read(out, at, c.size - at, c.off + at);
+      if (bytesRead === 0) throw new Error("journal spill file is shorter than written");
+      at += bytesRead;
+    }
+    return out;
+  }
+
+  async #append(body: Buffer): Promise<number> {
+    const off = this.#size;
+    if (this.#used + body.length > this.#buf.length) await this.#flush();
+    if (body.length > this.#buf.length) await this.#write(body);
+    else {
+      body.copy(this.#buf, this.#used);
+      this.#used += body.length;
+    }
+    this.#size += body.length;
+    return off;
+  }
+
+  async #flush(): Promise<void> {
+    const used = this.#used;
+    this.#used = 0;
+    await this.#write(this.#buf.subarray(0, used));
+  }
+
+  async #write(data: Buffer): Promise<void> {
+    let at = 0;
+    while (at < data.length) at += (await this.#file.write(data, at, data.length - at)).bytesWritten;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#file.close();
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * A point in time as a VerifiedSnapshot: plan from the listing (usage errors before anything else
+ * is read), read and check the chain's segments, fetch and verify the base as any snapshot (an
+ * encrypted one decrypts there), write the state at T to a local archive, and verify that archive
+ * like a downloaded one. Every consumer of VerifiedSnapshot then works on it unchanged.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { CrdBackupError } from "../../errors.ts";
+import { VerifiedSnapshot } from "../../restore/source.ts";
+import type { StorageBackend } from "../../storage/backend.ts";
+import { ChangeSet } from "./changes.ts";
+import { readChanges, writeState } from "./materialize.ts";
+import { planPointInTime, type PointInTimeRef } from "./plan.ts";
+
+export async function fetchPointInTime(
+  storage: StorageBackend,
+  ref: PointInTimeRef,
+  signal?: AbortSignal,
+): Promise<VerifiedSnapshot> {
+  const plan = await planPointInTime(storage, ref);
+  const dir = await mkdtemp(path.join(os.tmpdir(), "crd-backup-at-"));
+  try {
+    {
+      await using changes = await ChangeSet.create(path.join(dir, "journal.spill"));
+      try {
+        await readChanges(storage, plan, changes, signal);
+      } catch (e) {
+        if (e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID")
+          throw new CrdBackupError("ARCHIVE_INVALID", `${e.message}; nothing was restored`, e.context);
+        throw e;
+      }
+      await using base = await VerifiedSnapshot.fetch(storage, plan.base, signal);
+      const manifest = await writeState(base, plan, changes, path.join(dir, "archive.tar.gz"), signal);
+      await rm(path.join(dir, "journal.spill"), { force: true });
+      return await VerifiedSnapshot.fromLocalArchive(manifest, dir);
+    }
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
