@@ -89,7 +89,12 @@ export function addKubeOptions(cmd: Command): Command {
       "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)",
     )
     .option("--context <name>", "kubeconfig context (default: the current context)")
-    .option("--qps <n>", "client-side limit on API requests per second (0: none)", nonNegative("--qps"), 50)
+    .option(
+      "--qps <n>",
+      "explicit cap on API requests per second (0, the default: none; flow control adapts to the server)",
+      nonNegative("--qps"),
+      0,
+    )
     .option("--burst <n>", "requests allowed at once above --qps", positiveInt("--burst"), 100)
     .option(
       "--request-timeout <seconds>",

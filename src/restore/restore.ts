@@ -40,5 +40,7 @@ export async function restoreVerified(
   });
   const report = new ReportBuilder(snapshot.id, options.dryRun);
   await executePlan(client, plan, options, report, log);
+  // how hard the server pushed back: a restore slowed by priority and fairness shows it here
+  log.info("api flow control", { ...client.flow.stats });
   return report.build();
 }
