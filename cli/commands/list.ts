@@ -25,7 +25,8 @@ export function listCommand(): Command {
     // recorded windows (crd-backup record): each chain beside its base snapshot
     const chains = new Map((await listChains(storage)).map((c) => [c.base, summarizeChain(c)]));
     for (const c of chains.values()) {
-      if (c.from === null) log.warn("journal without its base snapshot", { cluster: c.cluster, base: c.base });
+      if (c.from === null)
+        log.warn("journal without its base snapshot", { cluster: c.cluster, base: c.base });
     }
     if (flags.output === "json") {
       printJson(

@@ -39,6 +39,10 @@ export function pruneSummary(report: PruneReport): string[] {
   }
   if (report.orphans.length > 0)
     lines.push(`${verb} ${report.orphans.length} unfinished snapshots: ${report.orphans.join(", ")}`);
+  for (const j of report.journal)
+    lines.push(
+      `${verb} the journal of ${j.base} (cluster ${j.cluster}): ${j.segments} segments, its base is not kept`,
+    );
   if (report.incompleteWrites > 0) lines.push(`removed ${report.incompleteWrites} unfinished uploads`);
   for (const u of report.unreadable)
     lines.push(`  left alone (unreadable manifest; crd-backup delete ${u.id} removes it): ${u.reason}`);

@@ -4,6 +4,7 @@ import { silentLogger, type Logger } from "../report/log.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { listSnapshots, resolveSnapshot, type StoredSnapshot } from "../storage/snapshots.ts";
 import { snapshotLockedUntil } from "./locks.ts";
+import { removeChainsOf } from "./journal.ts";
 import { removeSnapshot } from "./prune.ts";
 
 export interface DeleteOptions {
@@ -81,7 +82,13 @@ export async function deleteSnapshots(
   if (options.dryRun) return { dryRun: true, removed, locked };
   for (const r of removed) {
     await removeSnapshot(storage, r.id);
-    log.info("snapshot removed", { snapshot: r.id, cluster: r.cluster });
+    // its journal chain after it (a chain without its base cannot be replayed)
+    const segments = await removeChainsOf(storage, r.id);
+    log.info("snapshot removed", {
+      snapshot: r.id,
+      cluster: r.cluster,
+      ...(segments ? { journalSegments: segments } : {}),
+    });
   }
   return { dryRun: false, removed, locked };
 }

@@ -6,6 +6,7 @@ import type { StorageBackend } from "../storage/backend.ts";
 import { SNAPSHOTS_PREFIX, snapshotIdOfManifest } from "../storage/layout.ts";
 import { listSnapshots } from "../storage/snapshots.ts";
 import { storedArchive } from "../archive/manifest.ts";
+import { chainsWithoutBase, removeChain, type JournalRemoval } from "./journal.ts";
 import { removeSnapshotKeys, snapshotKeys, snapshotLockedUntil } from "./locks.ts";
 import { applyPolicy, type Decision, type RetentionPolicy } from "./policy.ts";
 
@@ -41,6 +42,8 @@ export interface PruneReport {
   incompleteWrites: number;
   /** Snapshots the policy would remove but storage holds under Object Lock: kept whole, and when their lock ends. */
   locked: { id: string; until: string }[];
+  /** Journal chains whose base is not kept (or already gone): removed after their base. */
+  journal: JournalRemoval[];
 }
 
 /** The time a snapshot id starts with (20261122T041500Z-…). */
@@ -67,6 +70,7 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
     orphans: [],
     incompleteWrites: 0,
     locked: [],
+    journal: [],
   };
   const snapshots = await listSnapshots(storage, (id, e) =>
     report.unreadable.push({ id, reason: e.message }),
@@ -131,6 +135,9 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
     }
   }
   report.orphans.push(...orphans);
+  const removed = new Set(report.clusters.flatMap((c) => c.remove.map((d) => d.id)));
+  const kept = new Set([...complete].filter((id) => !removed.has(id)));
+  report.journal = await chainsWithoutBase(storage, kept, options.clusters);
 
   if (options.dryRun) return report;
   for (const c of report.clusters) {
@@ -138,6 +145,11 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
       await removeSnapshot(storage, d.id);
       log.info("snapshot removed", { snapshot: d.id, cluster: c.uid });
     }
+  }
+  // after the bases' manifests: a chain is never left with a base that cannot replay it
+  for (const j of report.journal) {
+    await removeChain(storage, j.cluster, j.base);
+    log.info("journal chain removed", { base: j.base, cluster: j.cluster, segments: j.segments });
   }
   for (const orphan of report.orphans) {
     if (orphan.includes("/")) await storage.remove(`${SNAPSHOTS_PREFIX}${orphan}`);

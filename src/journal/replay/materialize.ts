@@ -23,7 +23,7 @@ import type { StorageBackend } from "../../storage/backend.ts";
 import { TOOL_VERSION } from "../../version.ts";
 import { readSegment } from "../segment.ts";
 import { segmentKey } from "../segment-key.ts";
-import type { ChangeSet} from "./changes.ts";
+import type { ChangeSet } from "./changes.ts";
 import { keyOf, objectOf, resourceOf } from "./changes.ts";
 import type { PointInTimePlan } from "./plan.ts";
 
