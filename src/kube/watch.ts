@@ -23,6 +23,8 @@ export interface WatchOptions {
   /** The API server ends the watch after this; the caller watches again from the last rv. */
   timeoutSeconds: number;
   signal?: AbortSignal;
+  /** Called once the API server has accepted the watch (before any event). */
+  onOpen?: () => void;
 }
 
 /** A 410 Gone: the resourceVersion is older than the API server (or etcd) still has. */
@@ -52,6 +54,7 @@ export async function* watchEvents(
     },
     signal: options.signal,
   });
+  options.onOpen?.();
   const idleMs = (options.timeoutSeconds + 60) * 1000;
   const idle = setTimeout(() => res.destroy(silent()), idleMs);
   const pending: Buffer[] = [];

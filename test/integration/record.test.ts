@@ -216,14 +216,21 @@ describe("crd-backup record", () => {
       if (!ours(r) || (r.op === "put" && r.kind !== "object")) continue;
       changes.push(`${r.op} ${r.kind === "object" ? objectId(r) : `${r.kind}/${r.name}`}`);
     }
-    expect(changes).toEqual([
+    // the API server deletes a deleted CRD's instances first, but tears its watches down as soon
+    // as the CRD is gone: an instance's delete may not reach the recorder (replay drops objects
+    // whose CRD is absent, so the state is right either way); when it does, it comes first
+    const d1 = changes.indexOf(`delete doomed/${ns1}/d1`);
+    if (d1 >= 0) {
+      expect(d1).toBeLessThan(changes.indexOf(`delete crd/doomed.${group}`));
+      changes.splice(d1, 1);
+    }
+    expect(changes, rec.log()).toEqual([
       `put widgets/${ns1}/w1`,
       `put widgets/${ns1}/w1`,
       `put widgets/${ns1}/w1`,
       `put gadgets/${ns2}/g1`,
       `delete widgets/${ns1}/w0`,
       `put sprockets/${ns2}/s1`,
-      `delete doomed/${ns1}/d1`,
       `delete crd/doomed.${group}`,
       `put widgets/${ns3}/w2`,
     ]);
@@ -243,14 +250,17 @@ describe("crd-backup record", () => {
 
     // spec then status: three versions of w1, resourceVersions rising
     const w1 = records.filter((r): r is PutRecord & { seq: number } => r.op === "put" && r.name === "w1");
-    expect(w1.map((r) => JSON.parse(r.body.toString()) as { spec: object; status?: object })).toMatchObject([
-      { spec: { color: undefined } },
+    const w1Bodies = w1.map((r) => JSON.parse(r.body.toString()) as { spec: object; status?: object });
+    expect(w1Bodies[0]!.spec).not.toHaveProperty("color");
+    expect(w1Bodies[0]).not.toHaveProperty("status");
+    expect(w1Bodies.slice(1)).toMatchObject([
       { spec: { color: "blue" } },
       { spec: { color: "blue" }, status: { phase: "Ready" } },
     ]);
     expect(new Set(w1.map((r) => r.rv)).size).toBe(3);
-    // lossless: the numbers' text as sent
-    expect(w1[0]!.body.toString()).toContain('"big":9007199254740993,"small":-9223372036854775808,"f":1.0e3');
+    // lossless: int64 values beyond 2^53, as the API server sends them
+    expect(w1[0]!.body.toString()).toContain('"big":9007199254740993,');
+    expect(w1[0]!.body.toString()).toContain('"small":-9223372036854775808}');
     // server-owned metadata is gone, as in a snapshot
     expect(w1[0]!.body.toString()).not.toMatch(/resourceVersion|creationTimestamp|managedFields|"uid"/);
 

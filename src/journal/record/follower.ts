@@ -139,16 +139,16 @@ export class Follower {
       // spread the watches' ends, as client-go does, so they do not all reconnect at once
       timeoutSeconds: Math.round(this.#ctx.watchTimeoutSeconds * (1 + Math.random())),
       signal: this.#signal,
+      onOpen: () => {
+        this.#lastGood = Date.now();
+        this.#synced();
+      },
     });
-    let first = true;
     for await (const event of events) {
-      if (first) this.#synced();
-      first = false;
       this.#lastGood = Date.now();
       this.#handle(event);
       await this.#writer.room();
     }
-    this.#synced(); // an answer with no event was a watch established too
     this.#lastGood = Date.now();
   }
 
