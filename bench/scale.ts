@@ -1,0 +1,144 @@
+/**
+ * Scale run (issue 16): seed N objects, then measure `crd-backup snapshot` (to MinIO) and
+ * `crd-backup restore` (into an empty cluster) with DEFAULT flags at each size: wall time,
+ * objects/s, peak RSS, and kube-apiserver's CPU. 300,000 objects is where Velero's users report
+ * 30 minutes to 6 hours and 3 to 4.5 GiB. Each size gets fresh servers.
+ *
+ *   node bench/scale.ts [--sizes 50000,300000] [--crds 30]
+ *
+ * Targets: peak RSS at 300,000 objects <= 250 MB (snapshot) and <= 300 MB (restore), and no more
+ * than 10% above the figure at 50,000.
+ */
+import { readFileSync } from "node:fs";
+import https from "node:https";
+import { parseArgs } from "node:util";
+import { KubeClient } from "../src/kube/client.ts";
+import { loadKubeConfig } from "../src/kube/config.ts";
+import { startEnvironment, stopEnvironment, type EnvironmentInfo } from "../test/env/environment.ts";
+import { seedBench } from "./seed.ts";
+import { timeCli, type Timed } from "./support.ts";
+
+const { values } = parseArgs({
+  options: {
+    sizes: { type: "string", default: "50000,300000" },
+    crds: { type: "string", default: "30" },
+  },
+});
+const SIZES = values.sizes.split(",").map(Number);
+const CRDS = Number(values.crds);
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+function serverCpu(env: EnvironmentInfo): number {
+  const pid = env.processes.find((p) => p.name === "kube-apiserver")?.pid;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+const cliEnv = (env: EnvironmentInfo): NodeJS.ProcessEnv => ({
+  ...process.env,
+  KUBECONFIG: env.kubeconfig,
+  AWS_ENDPOINT_URL: env.s3.endpoint,
+  AWS_ACCESS_KEY_ID: env.s3.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: env.s3.secretAccessKey,
+  AWS_REGION: env.s3.region,
+});
+
+/** Runs one timed CLI call and the API server's CPU during it. */
+async function measured(
+  env: EnvironmentInfo,
+  args: string[],
+  cpuOf = env,
+): Promise<Timed & { serverCpu: number }> {
+  const before = serverCpu(cpuOf);
+  const res = await timeCli(args, cliEnv(env));
+  return { ...res, serverCpu: serverCpu(cpuOf) - before };
+}
+
+interface Row {
+  objects: number;
+  snapshot: Timed & { serverCpu: number };
+  restore: Timed & { serverCpu: number };
+}
+
+const rows: Row[] = [];
+for (const size of SIZES) {
+  const perCrd = Math.ceil(size / CRDS);
+  const objects = perCrd * CRDS;
+  // the source holds the bucket the snapshot goes to; the restore reads it from there
+  const source = await startEnvironment();
+  let target: EnvironmentInfo | undefined;
+  try {
+    log(`seeding ${CRDS} CRDs x ${perCrd} objects`);
+    const admin = await KubeClient.create(loadKubeConfig({ kubeconfig: source.kubeconfig }), {
+      maxSockets: 32,
+    });
+    await seedBench(admin, CRDS, perCrd, log);
+    admin.close();
+    const storage = `s3://${source.s3.bucket}/scale-${objects}`;
+    log(`snapshot of ${objects} objects (default flags)`);
+    const snapshot = await measured(source, [
+      "snapshot",
+      "--storage",
+      storage,
+      "-o",
+      "json",
+      "--log-level",
+      "warn",
+    ]);
+    const id = (JSON.parse(snapshot.stdout) as { id: string }).id;
+    target = await startEnvironment();
+    log(`restore of ${objects} objects into an empty cluster (default flags)`);
+    const restoreEnv = { ...source, kubeconfig: target.kubeconfig };
+    const restore = await measured(
+      restoreEnv,
+      ["restore", id, "--storage", storage, "-o", "json", "--log-level", "warn"],
+      target,
+    );
+    const created = (JSON.parse(restore.stdout) as { counts: { created: number } }).counts.created;
+    if (created < objects) throw new Error(`restore created ${created} of ${objects}`);
+    rows.push({ objects, snapshot, restore });
+    log(
+      `${objects}: snapshot ${snapshot.seconds.toFixed(1)} s ${snapshot.peakRssMiB.toFixed(0)} MiB, restore ${restore.seconds.toFixed(1)} s ${restore.peakRssMiB.toFixed(0)} MiB`,
+    );
+  } finally {
+    if (target) await stopEnvironment(target);
+    await stopEnvironment(source);
+  }
+}
+https.globalAgent.destroy();
+
+const mb = (mib: number) => mib * 1.048576;
+console.log("| objects | command | wall | objects/s | peak RSS | client CPU | kube-apiserver CPU |");
+console.log("| --- | --- | --- | --- | --- | --- | --- |");
+for (const r of rows) {
+  for (const [name, t] of [
+    ["snapshot", r.snapshot],
+    ["restore", r.restore],
+  ] as const) {
+    console.log(
+      `| ${r.objects} | ${name} | ${t.seconds.toFixed(1)} s | ${(r.objects / t.seconds).toFixed(0)} | ${mb(t.peakRssMiB).toFixed(0)} MB | ${t.cpuSeconds.toFixed(1)} s | ${t.serverCpu.toFixed(1)} s |`,
+    );
+  }
+}
+const largest = rows.at(-1);
+const smallest = rows[0];
+if (largest && largest.objects >= 300_000) {
+  const check = (name: string, mib: number, limit: number) =>
+    console.log(
+      `${name} peak RSS ${mb(mib).toFixed(0)} MB (target <= ${limit} MB) ${mb(mib) <= limit ? "PASS" : "FAIL"}`,
+    );
+  check("snapshot", largest.snapshot.peakRssMiB, 250);
+  check("restore", largest.restore.peakRssMiB, 300);
+}
+if (largest && smallest && largest !== smallest) {
+  for (const name of ["snapshot", "restore"] as const) {
+    const growth = largest[name].peakRssMiB / smallest[name].peakRssMiB;
+    console.log(
+      `${name} RSS growth ${smallest.objects} -> ${largest.objects}: ${((growth - 1) * 100).toFixed(0)}% (target <= 10%) ${growth <= 1.1 ? "PASS" : "FAIL"}`,
+    );
+  }
+}
