@@ -51,7 +51,7 @@ export async function fetchDecrypted(
 ): Promise<void> {
   if (!keys) throw needsIdentity(m);
   const tap = await openStored(storage, m, signal);
-  const plain = await decryptStream(tap, keys, `snapshot ${m.snapshotId}'s archive`);
+  const plain = await decryptStream(tap, keys, "the stored archive");
   await pipeline(plain, createWriteStream(file), { signal });
   checkStored(m, tap);
 }
@@ -71,7 +71,7 @@ export async function openPlainArchive(
   }
   if (!keys) throw needsIdentity(m);
   const tap = await openStored(storage, m, signal);
-  const stream = await decryptStream(tap, keys, `snapshot ${m.snapshotId}'s archive`);
+  const stream = await decryptStream(tap, keys, "the stored archive");
   return { stream, stored: () => checkStored(m, tap) };
 }
 
