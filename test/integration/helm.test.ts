@@ -1,15 +1,17 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseAllDocuments, stringify } from "yaml";
+import { parse as parseYaml, parseAllDocuments, stringify } from "yaml";
 import { KubeApiError } from "../../src/errors.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import type { ClusterRole } from "../../src/rbac/role.ts";
 import { loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
 import { runCli } from "../support/cli.ts";
 import { adminClient, clientFor, testEnv, uniqueName } from "../support/cluster.ts";
+import { spoolDir, startRecorder } from "../support/recorder.ts";
 import { CHART, helm, helmTemplate, serverSideApply, type Manifest } from "../support/helm.ts";
 
 const DEPLOY = fileURLToPath(new URL("../../deploy/", import.meta.url));
@@ -72,7 +74,7 @@ describe("the Helm chart (deploy/helm/crd-backup)", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "crd-backup-lint-"));
     for (const [name, values] of Object.entries(VALUE_SETS)) {
       const file = path.join(dir, `${name}.yaml`);
-      writeFileSync(file, stringify(values));
+      writeFileSync(file, stringify(values, { version: "1.1" }));
       const res = await helm(["lint", "--strict", CHART, "--values", file]);
       expect(res.code, `${name}: ${res.stdout}${res.stderr}`).toBe(0);
       expect(res.stdout).toContain("1 chart(s) linted, 0 chart(s) failed");
@@ -455,6 +457,38 @@ describe("the Helm chart on the real API server", () => {
     expect((err as KubeApiError).message).toMatch(/violates PodSecurity "restricted/);
   });
 
+  /** A kubeconfig holding a token of the ServiceAccount (TokenRequest), as the kubelet mounts one in its pods. */
+  async function tokenKubeconfig(namespace: string, sa: string): Promise<string> {
+    const env = testEnv();
+    const token = JSON.parse(
+      (
+        await admin.request({
+          method: "POST",
+          path: `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}/token`,
+          body: JSON.stringify({
+            apiVersion: "authentication.k8s.io/v1",
+            kind: "TokenRequest",
+            spec: { expirationSeconds: 3600 },
+          }),
+        })
+      ).text,
+    ) as { status: { token: string } };
+    const kubeconfig = path.join(env.rootDir, `kubeconfig-${namespace}-${sa}`);
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "test", cluster: { server: env.apiServer, "certificate-authority": env.caCert } }],
+        users: [{ name: sa, user: { token: token.status.token } }],
+        contexts: [{ name: "chart", context: { cluster: "test", user: sa, namespace } }],
+        "current-context": "chart",
+      }),
+      { mode: 0o600 },
+    );
+    return kubeconfig;
+  }
+
   /** Installs the chart for real (server-side apply) and returns a kubeconfig holding its ServiceAccount's token. */
   async function install(values: object, setFiles?: Record<string, string>) {
     const namespace = await restrictedNamespace("helm-inst");
@@ -501,32 +535,7 @@ describe("the Helm chart on the real API server", () => {
     expect(stored["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]).toEqual(
       container["args"],
     );
-    const token = JSON.parse(
-      (
-        await admin.request({
-          method: "POST",
-          path: `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}/token`,
-          body: JSON.stringify({
-            apiVersion: "authentication.k8s.io/v1",
-            kind: "TokenRequest",
-            spec: { expirationSeconds: 3600 },
-          }),
-        })
-      ).text,
-    ) as { status: { token: string } };
-    const kubeconfig = path.join(env.rootDir, `kubeconfig-${release}`);
-    writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [{ name: "test", cluster: { server: env.apiServer, "certificate-authority": env.caCert } }],
-        users: [{ name: sa, user: { token: token.status.token } }],
-        contexts: [{ name: "chart", context: { cluster: "test", user: sa, namespace } }],
-        "current-context": "chart",
-      }),
-      { mode: 0o600 },
-    );
+    const kubeconfig = await tokenKubeconfig(namespace, sa);
     return { namespace, release, objects, container, kubeconfig };
   }
 
@@ -598,6 +607,23 @@ describe("the Helm chart on the real API server", () => {
       expect(role!["metadata"]["labels"]).toMatchObject(printed.metadata.labels);
     }
 
+    // the recorder's role: what `crd-backup rbac --record` prints
+    const record = await runCli(["rbac", "--record", "--include-groups", fx.group]);
+    expect(record.code, record.stderr).toBe(0);
+    writeFileSync(path.join(dir, "record.yaml"), record.stdout);
+    const recordRole = find(
+      await render(
+        { recorder: { enabled: true } },
+        { setFiles: { "rbac.recorderRole": path.join(dir, "record.yaml") } },
+      ),
+      "ClusterRole",
+      "crd-backup-record",
+    )[0]!;
+    const printedRecord = parseYaml(record.stdout) as ClusterRole;
+    expect(recordRole["rules"]).toEqual(printedRecord.rules);
+    expect(recordRole["metadata"]["name"]).toBe(printedRecord.metadata.name);
+    expect(recordRole["rules"]).not.toEqual(printed.rules); // list and watch, not get and list
+
     const inst = await install({}, { "rbac.snapshotRole": path.join(dir, "role.yaml") });
     const stored = JSON.parse(
       (
@@ -610,5 +636,48 @@ describe("the Helm chart on the real API server", () => {
     const res = await runContainer(inst);
     expect(res.code, res.stderr).toBe(0);
     expect((JSON.parse(res.stdout) as { status: string }).status).toBe("complete");
+  });
+
+  it("the recorder runs as its own ServiceAccount with the chart's role for it, and serves /metrics", async () => {
+    const inst = await install({ recorder: { enabled: true, flushInterval: "1s" } });
+    const deployment = find(inst.objects, "Deployment", `${inst.release}-recorder`)[0]!;
+    const pod = deployment["spec"]["template"]["spec"];
+    expect(pod["serviceAccountName"]).toBe(`${inst.release}-recorder`);
+    const kubeconfig = await tokenKubeconfig(inst.namespace, pod["serviceAccountName"]);
+    const env: Record<string, string> = { KUBECONFIG: kubeconfig };
+    const configMap = find(inst.objects, "ConfigMap")[0]!;
+    Object.assign(env, configMap["data"]);
+    const args = (pod["containers"][0]["args"] as string[])
+      .slice(1)
+      .map((a) =>
+        a.startsWith("--spool-dir=")
+          ? `--spool-dir=${spoolDir()}`
+          : a.startsWith("--metrics-addr=")
+            ? "--metrics-addr=127.0.0.1:0"
+            : a,
+      );
+    const rec = startRecorder(args, env);
+    try {
+      await rec.waitFor(() => rec.count("following every resource") > 0, "the recorder to follow");
+      // a change, which the next flush (1 s) stores as a segment
+      await admin.request({
+        method: "PATCH",
+        path: `/apis/${fx.group}/v1/namespaces/${fx.namespaces[0]}/widgets/widget-0000`,
+        body: JSON.stringify({ metadata: { labels: { recorded: "yes" } } }),
+        contentType: "application/merge-patch+json",
+      });
+      let metrics = "";
+      for (let i = 0; i < 60 && !/^crd_backup_journal_segments_total [1-9]/m.test(metrics); i++) {
+        await sleep(500);
+        metrics = await rec.metrics();
+      }
+      expect(metrics).toMatch(/^crd_backup_journal_segments_total [1-9]/m);
+      expect(metrics).toMatch(/^crd_backup_journal_gaps_total 0$/m);
+    } finally {
+      rec.child.kill("SIGTERM");
+    }
+    const exit = await rec.exited;
+    expect(exit.code, rec.log()).toBe(0);
+    expect(rec.log()).not.toMatch(/Forbidden/);
   });
 });

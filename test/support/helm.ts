@@ -59,7 +59,8 @@ export async function helmTemplate(
   options: RenderOptions = {},
 ): Promise<ToolResult & { objects: Manifest[] }> {
   const file = path.join(HELM_HOME, `values-${process.hrtime.bigint()}.yaml`);
-  writeFileSync(file, stringify(options.values ?? {}));
+  // YAML 1.1, as helm reads it: a string "yes" stays a string
+  writeFileSync(file, stringify(options.values ?? {}, { version: "1.1" }));
   const args = [
     "template",
     options.release ?? "crd-backup",
