@@ -4,9 +4,13 @@
  * created, then raw concurrent create calls of the same objects at the same concurrency.
  * Targets: restore wall time <= 1.3x the baseline; peak RSS <= 300 MB.
  *
- *   node bench/restore.ts [--crds 25] [--objects-per-crd 2000] [--concurrency 8]
+ * With --modifiers (issue 15) the baseline is crd-backup's own restore of the same snapshot
+ * without rules, and the measured run restores it with 5 resource modifier rules (one of each
+ * kind) that match half the objects (namespaces bench-a and bench-b); target: at most 1.1x.
+ *
+ *   node bench/restore.ts [--crds 25] [--objects-per-crd 2000] [--concurrency 8] [--modifiers]
  */
-import { createReadStream, mkdtempSync, readdirSync } from "node:fs";
+import { createReadStream, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import os from "node:os";
 import path from "node:path";
@@ -17,7 +21,7 @@ import { KubeClient } from "../src/kube/client.ts";
 import { loadKubeConfig } from "../src/kube/config.ts";
 import { collectionPath, CRD_PATH, waitForCrdReady } from "../src/kube/discovery.ts";
 import { startEnvironment, stopEnvironment, type EnvironmentInfo } from "../test/env/environment.ts";
-import { seedBench } from "./seed.ts";
+import { BENCH_GROUP, seedBench } from "./seed.ts";
 import { timeCli } from "./support.ts";
 
 const { values } = parseArgs({
@@ -25,8 +29,10 @@ const { values } = parseArgs({
     crds: { type: "string", default: "25" },
     "objects-per-crd": { type: "string", default: "2000" },
     concurrency: { type: "string", default: "8" },
+    modifiers: { type: "boolean", default: false },
   },
 });
+const MODIFIERS = values.modifiers;
 const CRDS = Number(values.crds);
 const PER_CRD = Number(values["objects-per-crd"]);
 const CONCURRENCY = Number(values.concurrency);
@@ -48,6 +54,103 @@ try {
   await stopEnvironment(source);
 }
 const id = readdirSync(path.join(dir, "snapshots"))[0]!;
+
+/** Five rules, one of each kind, each matching the objects of bench-a and bench-b: half of them. */
+const RULES = `version: crd-backup.io/v1
+resourceModifierRules:
+- conditions: {groupResource: "*.${BENCH_GROUP}", namespaces: [bench-a, bench-b]}
+  patches:
+  - {operation: replace, path: /spec/tags/0, value: z}
+  - {operation: add, path: /metadata/labels/restored, value: "yes"}
+- conditions:
+    groupResource: "things*.${BENCH_GROUP}"
+    namespaces: [bench-a, bench-b]
+    labelSelector: {matchLabels: {app: bench}}
+  mergePatches:
+  - patchData: '{"metadata": {"annotations": {"restored-by": "crd-backup"}}}'
+- conditions: {groupResource: "**", namespaces: [bench-a, bench-b], resourceNameRegex: "^obj-"}
+  strategicPatches:
+  - patchData: '{"spec": {"site": "dr"}}'
+- conditions:
+    groupResource: "*.${BENCH_GROUP}"
+    namespaces: [bench-a, bench-b]
+    matches: [{path: /metadata/labels/app, value: bench}]
+  replaceRegex:
+  - {path: /spec/payload, pattern: "^x{8}", replacement: "restored"}
+- conditions: {groupResource: "*.${BENCH_GROUP}", namespaces: [bench-a, bench-b]}
+  patches:
+  - {operation: test, path: /spec/tags/1, value: b}
+  - {operation: replace, path: /spec/tags/2, value: d}
+`;
+const rulesFile = path.join(dir, "modifiers.yaml");
+writeFileSync(rulesFile, RULES);
+
+/** crd-backup restore of the snapshot into a fresh empty cluster; seconds, peak RSS and the report's counts. */
+async function timedRestore(extra: string[]) {
+  const env = await startEnvironment();
+  try {
+    const res = await timeCli(
+      [
+        "restore",
+        id,
+        "--storage",
+        dir,
+        "--concurrency",
+        String(CONCURRENCY),
+        "--qps",
+        "0",
+        "--log-level",
+        "warn",
+        "-o",
+        "json",
+        ...extra,
+      ],
+      { ...process.env, KUBECONFIG: env.kubeconfig },
+    );
+    const report = JSON.parse(res.stdout) as {
+      counts: { created: number };
+      entries: { modifiers?: { rules: number[] } }[];
+    };
+    return {
+      seconds: res.seconds,
+      rss: res.peakRssMiB,
+      created: report.counts.created,
+      modified: report.entries.filter((e) => e.modifiers && e.modifiers.rules.length === 5).length,
+    };
+  } finally {
+    await stopEnvironment(env);
+  }
+}
+
+if (MODIFIERS) {
+  const rounds: { plain: number; rules: number; rss: number }[] = [];
+  for (let round = 0; round < 2; round++) {
+    const plain = await timedRestore([]);
+    const ruled = await timedRestore(["--resource-modifiers", rulesFile]);
+    const expected = PER_CRD * CRDS + CRDS + 4;
+    if (plain.created !== expected || ruled.created !== expected)
+      throw new Error(`restores created ${plain.created} and ${ruled.created}, not ${expected}`);
+    if (ruled.modified !== (PER_CRD * CRDS) / 2)
+      throw new Error(`${ruled.modified} objects took all 5 rules, not half of ${PER_CRD * CRDS}`);
+    rounds.push({ plain: plain.seconds, rules: ruled.seconds, rss: Math.max(plain.rss, ruled.rss) });
+    log(
+      `round ${round + 1}: restore ${plain.seconds.toFixed(2)} s, with 5 rules on half the objects ${ruled.seconds.toFixed(2)} s`,
+    );
+  }
+  https.globalAgent.destroy();
+  const plain = Math.min(...rounds.map((r) => r.plain));
+  const ruled = Math.min(...rounds.map((r) => r.rules));
+  console.log(
+    `objects: ${PER_CRD * CRDS} across ${CRDS} CRDs, concurrency ${CONCURRENCY}; half of them match all 5 rules`,
+  );
+  console.log(`crd-backup restore without rules: ${plain.toFixed(2)} s`);
+  console.log(`crd-backup restore with 5 rules:   ${ruled.toFixed(2)} s`);
+  console.log(
+    `ratio with/without rules: ${(ruled / plain).toFixed(2)} (target <= 1.10) ${ruled / plain <= 1.1 ? "PASS" : "FAIL"}`,
+  );
+  console.log(`peak RSS: ${Math.max(...rounds.map((r) => r.rss)).toFixed(0)} MiB`);
+  process.exit(0);
+}
 
 // the baseline's inputs, read before its clock starts
 const crds: string[] = [];

@@ -116,7 +116,8 @@ function summarizeModifiers(report: RestoreReport, max: number): string[] {
       m.droppedBy !== undefined
         ? `dropped by rule ${m.droppedBy}`
         : `${m.diff.map((d) => `${d.op} ${d.path}`).join(", ") || "no change"}`;
-    lines.push(`  modified: ${e.resource} ${where}: rules ${m.rules.join(", ")}: ${what}`);
+    const skipped = m.skipped?.length ? ` (rules ${m.skipped.join(", ")} skipped: a test did not hold)` : "";
+    lines.push(`  modified: ${e.resource} ${where}: rules ${m.rules.join(", ")}: ${what}${skipped}`);
   }
   if (touched.length > max) lines.push(`  ... and ${touched.length - max} more (see --report)`);
   return lines;
