@@ -254,9 +254,13 @@ export class S3Backend implements StorageBackend {
     } while (token);
   }
 
-  /** Every version and delete marker of exactly `key` (a versioned bucket keeps them all). */
-  private async versions(key: string): Promise<string[]> {
-    const out: string[] = [];
+  /**
+   * Every version and delete marker of exactly `key` (a versioned bucket keeps them all), and with
+   * `withMarker` of its upload marker too (a write with credentials that may not delete leaves it).
+   */
+  private async versions(key: string, withMarker = false): Promise<{ key: string; versionId: string }[]> {
+    const out: { key: string; versionId: string }[] = [];
+    const wanted = new Set([this.key(key), ...(withMarker ? [this.key(key) + UPLOAD_MARK] : [])]);
     let keyMarker: string | undefined;
     let versionMarker: string | undefined;
     do {
@@ -269,7 +273,7 @@ export class S3Backend implements StorageBackend {
         }),
       );
       for (const v of [...(res.Versions ?? []), ...(res.DeleteMarkers ?? [])]) {
-        if (v.Key === this.key(key) && v.VersionId) out.push(v.VersionId);
+        if (v.Key && wanted.has(v.Key) && v.VersionId) out.push({ key: v.Key, versionId: v.VersionId });
       }
       keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;
       versionMarker = res.IsTruncated ? res.NextVersionIdMarker : undefined;
@@ -281,7 +285,7 @@ export class S3Backend implements StorageBackend {
     if ((await this.lockEnabled().catch(() => undefined)) !== true) return undefined;
     let latest: Date | undefined;
     try {
-      for (const versionId of await this.versions(key)) {
+      for (const { versionId } of await this.versions(key)) {
         const r = await this.client
           .send(
             new GetObjectRetentionCommand({
@@ -314,13 +318,9 @@ export class S3Backend implements StorageBackend {
     // a delete marker, so each version goes by its id, and the server refuses a locked one
     if ((await this.lockEnabled().catch(() => undefined)) === true) {
       try {
-        for (const versionId of await this.versions(key)) {
+        for (const v of await this.versions(key, true)) {
           await this.client.send(
-            new DeleteObjectCommand({
-              Bucket: this.options.bucket,
-              Key: this.key(key),
-              VersionId: versionId,
-            }),
+            new DeleteObjectCommand({ Bucket: this.options.bucket, Key: v.key, VersionId: v.versionId }),
           );
         }
       } catch (e) {

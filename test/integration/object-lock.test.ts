@@ -1,0 +1,222 @@
+import { mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { AssumeRoleCommand, STSClient } from "@aws-sdk/nested-clients/sts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
+import type { KubeClient } from "../../src/kube/client.ts";
+import { runCli } from "../support/cli.ts";
+import { adminClient, testEnv, uniqueName } from "../support/cluster.ts";
+
+const root = () => {
+  const { s3 } = testEnv();
+  return new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
+};
+
+/**
+ * The CronJob's credentials: MinIO STS with a session policy that may write (with retention) and
+ * read, but has no s3:DeleteObject and no s3:BypassGovernanceRetention (docs/security.md).
+ */
+async function jobCredentials(bucket: string): Promise<Record<string, string>> {
+  const { s3 } = testEnv();
+  const sts = new STSClient({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
+  const policy = {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Effect: "Allow",
+        Action: [
+          "s3:PutObject",
+          "s3:PutObjectRetention",
+          "s3:GetObject",
+          "s3:GetObjectRetention",
+          "s3:ListBucket",
+          "s3:ListBucketVersions",
+          "s3:GetBucketObjectLockConfiguration",
+        ],
+        Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`],
+      },
+    ],
+  };
+  const res = await sts.send(
+    new AssumeRoleCommand({
+      RoleArn: "arn:minio:iam:::role/crd-backup-job",
+      RoleSessionName: "crd-backup-job",
+      Policy: JSON.stringify(policy),
+      DurationSeconds: 3600,
+    }),
+  );
+  sts.destroy();
+  const c = res.Credentials!;
+  return {
+    AWS_ACCESS_KEY_ID: c.AccessKeyId!,
+    AWS_SECRET_ACCESS_KEY: c.SecretAccessKey!,
+    AWS_SESSION_TOKEN: c.SessionToken!,
+  };
+}
+
+describe("S3 Object Lock (--retain)", () => {
+  let admin: KubeClient;
+  let s3: S3Client;
+  let fx: LoadedFixtures;
+  let job: Record<string, string>;
+  let jobS3: S3Client;
+  const bucket = uniqueName("lock");
+  const storage = `s3://${bucket}/backups`;
+
+  beforeAll(async () => {
+    admin = await adminClient();
+    s3 = root();
+    // Object Lock can only be enabled when a bucket is created (it turns versioning on too)
+    await s3.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
+    job = await jobCredentials(bucket);
+    const { s3: env } = testEnv();
+    jobS3 = new S3Client({
+      endpoint: env.endpoint,
+      region: env.region,
+      forcePathStyle: true,
+      credentials: {
+        accessKeyId: job["AWS_ACCESS_KEY_ID"]!,
+        secretAccessKey: job["AWS_SECRET_ACCESS_KEY"]!,
+        sessionToken: job["AWS_SESSION_TOKEN"]!,
+      },
+    });
+    fx = await loadFixtures(admin, {
+      group: `${uniqueName("lock")}.fixtures.crd-backup.io`,
+      namespaces: [uniqueName("lock-a")],
+      widgetsPerNamespace: 2,
+    });
+  });
+  afterAll(() => {
+    admin.close();
+    s3.destroy();
+    jobS3.destroy();
+  });
+
+  it("a bucket without Object Lock is refused with one line, and nothing is written", async () => {
+    const prefix = uniqueName("nolock");
+    const res = await runCli([
+      "snapshot",
+      "--storage",
+      `s3://${testEnv().s3.bucket}/${prefix}`,
+      "--include-groups",
+      fx.group,
+      "--retain",
+      "60",
+    ]);
+    expect(res.code).toBe(1);
+    // the log says the snapshot started; the failure is one line
+    expect(res.stderr.split("\n").filter((l) => l.startsWith("crd-backup:"))).toHaveLength(1);
+    expect(res.stderr).toMatch(/--retain 60: bucket crd-backup-test does not have Object Lock enabled/);
+    const left = await s3.send(
+      new ListObjectsV2Command({ Bucket: testEnv().s3.bucket, Prefix: `${prefix}/` }),
+    );
+    expect(left.KeyCount ?? 0).toBe(0);
+  });
+
+  it("--retain on a local directory is a usage error", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "crd-backup-lock-"));
+    const res = await runCli(["snapshot", "--storage", dir, "--include-groups", fx.group, "--retain", "7d"]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/--retain needs S3 storage with Object Lock/);
+  });
+
+  it("locked snapshots: the job's credentials cannot delete them, prune and delete keep them whole, and prune removes them once the retention has passed", async () => {
+    const snapshot = async (args: string[]) => {
+      const res = await runCli(
+        ["snapshot", "--storage", storage, "--include-groups", fx.group, "-o", "json", ...args],
+        { env: job },
+      );
+      expect(res.code, res.stderr).toBe(0);
+      return (JSON.parse(res.stdout) as { id: string }).id;
+    };
+    const started = Date.now();
+    const old = await snapshot(["--retain", "30"]);
+    const newer = await snapshot(["--retain", "30", "--retention-mode", "compliance"]);
+
+    // every object carries the retention the flags asked for
+    for (const [id, mode] of [
+      [old, "GOVERNANCE"],
+      [newer, "COMPLIANCE"],
+    ] as const) {
+      for (const name of ["archive.tar.gz", "manifest.json"]) {
+        const head = await s3.send(
+          new HeadObjectCommand({ Bucket: bucket, Key: `backups/snapshots/${id}/${name}` }),
+        );
+        expect(head.ObjectLockMode, `${id}/${name}`).toBe(mode);
+        const until = head.ObjectLockRetainUntilDate!.getTime();
+        expect(until).toBeGreaterThan(started + 29_000);
+        expect(until).toBeLessThan(Date.now() + 31_000);
+      }
+    }
+
+    // with the job's credentials a delete fails at the server: no delete marker, no version delete,
+    // no governance bypass
+    const manifestKey = `backups/snapshots/${old}/manifest.json`;
+    const versions = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: manifestKey }));
+    const versionId = versions.Versions![0]!.VersionId!;
+    for (const cmd of [
+      new DeleteObjectCommand({ Bucket: bucket, Key: manifestKey }),
+      new DeleteObjectCommand({ Bucket: bucket, Key: manifestKey, VersionId: versionId }),
+      new DeleteObjectCommand({
+        Bucket: bucket,
+        Key: manifestKey,
+        VersionId: versionId,
+        BypassGovernanceRetention: true,
+      }),
+    ]) {
+      await expect(jobS3.send(cmd)).rejects.toMatchObject({ name: "AccessDenied" });
+    }
+    // and even the root credentials cannot delete a locked version
+    await expect(
+      s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: manifestKey, VersionId: versionId })),
+    ).rejects.toMatchObject({ $metadata: { httpStatusCode: 400 } });
+
+    // delete and prune (with credentials that may delete) plan around the locks: nothing half-deleted
+    const del = await runCli(["delete", old, "--storage", storage, "--allow-last"]);
+    expect(del.code, del.stderr).toBe(0);
+    expect(del.stdout).toMatch(new RegExp(`^kept ${old}: locked until \\S+ \\(S3 Object Lock\\)`, "m"));
+    const prune = await runCli(["prune", "--storage", storage, "--keep-last", "1", "-o", "json"]);
+    expect(prune.code, prune.stderr).toBe(0);
+    const report = JSON.parse(prune.stdout) as {
+      clusters: { keep: { id: string; reasons: string[] }[]; remove: { id: string }[] }[];
+      locked: { id: string; until: string }[];
+    };
+    expect(report.clusters[0]!.remove).toEqual([]);
+    expect(report.clusters[0]!.keep.find((d) => d.id === old)!.reasons).toEqual(["locked"]);
+    expect(report.locked.map((l) => l.id)).toEqual([old]);
+    const list = await runCli(["list", "--storage", storage, "-o", "json"]);
+    expect((JSON.parse(list.stdout) as { id: string }[]).map((s) => s.id)).toEqual([old, newer]);
+
+    // once the retention has passed, prune removes it, every version of every object
+    const until = new Date(report.locked[0]!.until).getTime();
+    await sleep(Math.max(0, until - Date.now() + 1500));
+    const after = await runCli(["prune", "--storage", storage, "--keep-last", "1", "-o", "json"]);
+    expect(after.code, after.stderr).toBe(0);
+    expect((JSON.parse(after.stdout) as typeof report).clusters[0]!.remove.map((d) => d.id)).toEqual([old]);
+    const gone = await s3.send(
+      new ListObjectVersionsCommand({ Bucket: bucket, Prefix: `backups/snapshots/${old}/` }),
+    );
+    expect([...(gone.Versions ?? []), ...(gone.DeleteMarkers ?? [])]).toEqual([]);
+    const verify = await runCli(["verify", newer, "--storage", storage], { env: job });
+    expect(verify.code, verify.stderr).toBe(0);
+  });
+});

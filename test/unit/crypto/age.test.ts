@@ -1,0 +1,171 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { Readable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { checkFormatVersion } from "../../../src/archive/format.ts";
+import { parseManifest, serializeManifest, type Manifest } from "../../../src/archive/manifest.ts";
+import {
+  generateKey,
+  parseIdentities,
+  parseRecipients,
+  resolveRecipients,
+} from "../../../src/crypto/keys.ts";
+import { openManifest, sealManifest } from "../../../src/crypto/manifest.ts";
+import { decryptStream, encryptForStorage } from "../../../src/crypto/stream.ts";
+import { CrdBackupError } from "../../../src/errors.ts";
+import { parseRetention } from "../../../src/storage/lock.ts";
+
+async function key(pq = false) {
+  const k = await generateKey({ postQuantum: pq });
+  return {
+    recipient: k.recipient,
+    identities: { identities: parseIdentities(k.file, "test"), sources: ["test"] },
+  };
+}
+
+/** `size` bytes of a repeating pattern, in 1 MiB chunks, never held whole. */
+function source(size: number): Readable {
+  let left = size;
+  const chunk = Buffer.alloc(1 << 20, 0x5a);
+  return new Readable({
+    read() {
+      if (left <= 0) return void this.push(null);
+      const n = Math.min(left, chunk.length);
+      left -= n;
+      this.push(chunk.subarray(0, n));
+    },
+  });
+}
+
+function documentedV1(): Manifest {
+  const doc = readFileSync(new URL("../../../docs/format.md", import.meta.url), "utf8");
+  const section = doc.slice(doc.indexOf("## Manifest format"));
+  return parseManifest(/```json\n([\s\S]*?)\n```/.exec(section)![1]!);
+}
+
+describe("age stream stage", () => {
+  it("encrypts and decrypts 320 MiB streamed, with memory bounded, and the digest of the stored bytes", async () => {
+    const k = await key();
+    const size = 320 * 1024 * 1024;
+    const start = process.memoryUsage().rss;
+    const enc = await encryptForStorage(source(size), { recipients: [k.recipient] });
+    const stored = createHash("sha256");
+    let storedSize = 0;
+    enc.body.on("data", (c: Buffer) => {
+      stored.update(c);
+      storedSize += c.length;
+    });
+    const plain = await decryptStream(enc.body, k.identities);
+    let peak = 0;
+    let got = 0;
+    for await (const c of plain) {
+      got += (c as Buffer).length;
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }
+    expect(got).toBe(size);
+    // 16 bytes of tag per 64 KiB chunk, plus the header
+    expect(storedSize).toBeGreaterThan(size + (size / 65536) * 16);
+    expect(enc.stored()).toEqual({ size: storedSize, sha256: stored.digest("hex") });
+    expect(peak - start).toBeLessThan(size / 2); // never the whole stream
+  }, 120_000);
+
+  it("a key that does not fit fails before any byte (DECRYPT); a flipped byte fails the stream (ARCHIVE_INVALID)", async () => {
+    const [a, b] = await Promise.all([key(), key(true)]);
+    const enc = await encryptForStorage(source(300_000), { recipients: [a.recipient] });
+    const bytes: Buffer[] = [];
+    for await (const c of enc.body) bytes.push(c as Buffer);
+    const all = Buffer.concat(bytes);
+    await expect(decryptStream(Readable.from([all]), b.identities)).rejects.toMatchObject({
+      code: "DECRYPT",
+    });
+    all[all.length - 100]! ^= 1;
+    const plain = await decryptStream(Readable.from([all]), a.identities);
+    await expect(
+      (async () => {
+        for await (const c of plain) void c;
+      })(),
+    ).rejects.toMatchObject({ code: "ARCHIVE_INVALID" });
+  });
+
+  it("reads recipients and identity files as age does: # comments and blank lines; refuses the rest without echoing keys", async () => {
+    const a = await key();
+    expect(parseRecipients(`# team\n\n${a.recipient}\n`, "f")).toEqual([a.recipient]);
+    expect(() => parseRecipients("ssh-ed25519 AAAAC3Nza", "f")).toThrow(/SSH keys are not supported/);
+    expect(() => parseRecipients("age1notakey", "f")).toThrow(CrdBackupError);
+    let message = "";
+    try {
+      parseIdentities("AGE-SECRET-KEY-1SECRETSECRET", "file k.txt");
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/not an age identity/);
+    expect(message).not.toContain("SECRETSECRET");
+    const both = await resolveRecipients({ encryptTo: [a.recipient], env: ` ${a.recipient} ,\n` });
+    expect(both?.recipients).toEqual([a.recipient]);
+    expect(await resolveRecipients({})).toBeUndefined();
+  });
+});
+
+describe("encrypted manifests (format version 2)", () => {
+  it("keep in plain text only id, times, status, cluster uid, sizes, digest and recipients; opening gives the version-1 manifest back", async () => {
+    const k = await key();
+    const plain = documentedV1();
+    const stored = { key: "archive.tar.gz.age", size: 48_500, sha256: "a".repeat(64) };
+    const sealed = await sealManifest(plain, { recipients: [k.recipient] }, stored);
+    const text = serializeManifest(sealed);
+    for (const s of ["cert-manager.io", "certificates", "10.0.0.1", "kube-system", "918273", "web"]) {
+      expect(text).not.toContain(s);
+    }
+    const parsed = parseManifest(text);
+    expect(parsed.formatVersion).toBe(2);
+    expect(parsed.encryption).toMatchObject({ recipients: [k.recipient], stored, opened: false });
+    expect(parsed.resources).toEqual([]);
+    const opened = await openManifest(parsed, k.identities);
+    expect(opened.resources).toEqual(plain.resources);
+    expect(opened.archive).toEqual(plain.archive);
+    expect(opened.cluster).toEqual(plain.cluster);
+    await expect(openManifest(parsed, undefined)).rejects.toThrow(/is encrypted to age1.*give --identity/);
+  });
+
+  it("a sealed part from another snapshot is refused", async () => {
+    const k = await key();
+    const plain = documentedV1();
+    const stored = { key: "archive.tar.gz.age", size: 1, sha256: "b".repeat(64) };
+    const other = await sealManifest(
+      {
+        ...plain,
+        status: "complete",
+        resources: plain.resources.map((r) => ({ ...r, errors: [] })),
+        namespaceErrors: [],
+      },
+      { recipients: [k.recipient] },
+      stored,
+    );
+    const mine = parseManifest(
+      serializeManifest(await sealManifest(plain, { recipients: [k.recipient] }, stored)),
+    );
+    const swapped = { ...mine, encryption: { ...mine.encryption!, sealed: other.encryption!.sealed } };
+    await expect(openManifest(swapped, k.identities)).rejects.toThrow(/sealed manifest's status is complete/);
+  });
+
+  it("a version-1 reader refuses it cleanly; version 1 still reads", () => {
+    // what crd-backup 0.1.0 runs on every manifest before anything else
+    expect(() => checkFormatVersion(2, "20261122T041500Z-1a2b3c4d", "manifest")).toThrow(
+      /archive format version 2 is newer than this crd-backup understands \(1\); upgrade crd-backup/,
+    );
+    expect(documentedV1().formatVersion).toBe(1);
+    expect(documentedV1().encryption).toBeUndefined();
+  });
+});
+
+describe("--retain", () => {
+  it("takes --keep-within's duration words and plain seconds", () => {
+    const now = new Date("2026-01-31T00:00:00Z");
+    expect(parseRetention("90").until(now).toISOString()).toBe("2026-01-31T00:01:30.000Z");
+    expect(parseRetention("30d").until(now).toISOString()).toBe("2026-03-02T00:00:00.000Z");
+    expect(parseRetention("1y2m").until(now).toISOString()).toBe("2027-03-31T00:00:00.000Z");
+    expect(parseRetention("12h", "compliance").mode).toBe("COMPLIANCE");
+    expect(() => parseRetention("soon")).toThrow(/--retain "soon": use a duration/);
+    expect(() => parseRetention("1d", "forever")).toThrow(/--retention-mode/);
+  });
+});
