@@ -24,6 +24,13 @@ export type { DiffOptions, DiffResult, ResourceDiff } from "./diff/snapshot-diff
 export { exportSnapshot } from "./export/export.ts";
 export type { ExportOptions, ExportResult } from "./export/export.ts";
 
+export { loadModifiers, parseModifiers } from "./modifiers/parse.ts";
+export { applyModifiers } from "./modifiers/apply.ts";
+export type { ModifierResult } from "./modifiers/apply.ts";
+export type { ModifierRule, ModifierSet } from "./modifiers/types.ts";
+export { testModifiers } from "./modifiers/test-run.ts";
+export type { ModifierTestResult } from "./modifiers/test-run.ts";
+
 export { runDrill, DRILL_LABEL } from "./drill/drill.ts";
 export type { DrillOptions, DrillReport } from "./drill/drill.ts";
 
