@@ -1,84 +1,27 @@
-import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectedArchive } from "../../src/archive/manifest.ts";
-import { readArchive } from "../../src/archive/reader.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import type { JournalRecord, PutRecord } from "../../src/journal/segment.ts";
-import type { StorageBackend } from "../../src/storage/backend.ts";
-import { openArchive, resolveSnapshot } from "../../src/storage/snapshots.ts";
+import { resolveSnapshot } from "../../src/storage/snapshots.ts";
 import { runCli } from "../support/cli.ts";
+import { adminClient, createNamespace, uniqueName } from "../support/cluster.ts";
 import {
-  adminClient,
-  createCrd,
-  createNamespace,
-  uniqueName,
-  waitForCrdEstablished,
-} from "../support/cluster.ts";
-import { allRecords, objectId, readJournal, spoolDir, startRecorder } from "../support/recorder.ts";
+  allRecords,
+  createRaw,
+  makeCrd,
+  objectId,
+  objPath,
+  patch,
+  readJournal,
+  sha,
+  snapshotEntries,
+  spoolDir,
+  startRecorder,
+} from "../support/recorder.ts";
 import { freshLocal } from "../support/storage.ts";
 
 // `crd-backup record` against the real API server: every change, in order, with the bytes a
 // snapshot stores.
-
-export function crdFor(group: string, plural: string, kind: string, scope = "Namespaced"): object {
-  return {
-    apiVersion: "apiextensions.k8s.io/v1",
-    kind: "CustomResourceDefinition",
-    metadata: { name: `${plural}.${group}` },
-    spec: {
-      group,
-      scope,
-      names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` },
-      versions: [
-        {
-          name: "v1",
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
-        },
-      ],
-    },
-  };
-}
-
-export async function makeCrd(admin: KubeClient, group: string, plural: string, kind: string): Promise<void> {
-  await createCrd(admin, crdFor(group, plural, kind));
-  await waitForCrdEstablished(admin, `${plural}.${group}`);
-}
-
-export const objPath = (group: string, plural: string, ns: string, name?: string) =>
-  `/apis/${group}/v1/namespaces/${ns}/${plural}${name ? `/${name}` : ""}`;
-
-/** Creates an object from raw JSON text (so int64 values go over the wire exactly). */
-export async function createRaw(admin: KubeClient, path: string, text: string): Promise<{ rv: string }> {
-  const res = await admin.request({ method: "POST", path, body: text });
-  return { rv: (JSON.parse(res.text) as { metadata: { resourceVersion: string } }).metadata.resourceVersion };
-}
-
-export async function patch(admin: KubeClient, path: string, body: object): Promise<{ rv: string }> {
-  const res = await admin.request({
-    method: "PATCH",
-    path,
-    body: JSON.stringify(body),
-    contentType: "application/merge-patch+json",
-  });
-  return { rv: (JSON.parse(res.text) as { metadata: { resourceVersion: string } }).metadata.resourceVersion };
-}
-
-export const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-
-/** entry name -> SHA-256 of its body, for every entry of a local snapshot. */
-async function snapshotEntries(storage: StorageBackend, id: string): Promise<Map<string, string>> {
-  const { manifest } = await resolveSnapshot(storage, id);
-  const entries = new Map<string, string>();
-  for await (const e of readArchive(await openArchive(storage, id), expectedArchive(manifest))) {
-    if (e.kind === "crd" || e.kind === "namespace" || e.kind === "object")
-      entries.set(e.name, e.record.sha256);
-  }
-  return entries;
-}
 
 /** The archive entry name a put record's object has in a snapshot. */
 function entryName(r: PutRecord): string {

@@ -140,16 +140,24 @@ export class Follower {
       timeoutSeconds: Math.round(this.#ctx.watchTimeoutSeconds * (1 + Math.random())),
       signal: this.#signal,
       onOpen: () => {
-        this.#lastGood = Date.now();
+        opened = true;
         this.#synced();
       },
     });
-    for await (const event of events) {
+    // Known good: up to each event, and up to the moment an open watch ends or drops (everything
+    // before that was delivered); not from its start, since a 410 comes as its first event.
+    let opened = false;
+    try {
+      for await (const event of events) {
+        this.#lastGood = Date.now();
+        this.#handle(event);
+        await this.#writer.room();
+      }
       this.#lastGood = Date.now();
-      this.#handle(event);
-      await this.#writer.room();
+    } catch (e) {
+      if (opened && !isGone(e)) this.#lastGood = Date.now();
+      throw e;
     }
-    this.#lastGood = Date.now();
   }
 
   #handle(event: WatchEvent): void {
