@@ -11,12 +11,16 @@
  * 100k objects than at 50k.
  *
  *   node bench/snapshot.ts [--crds 50] [--objects-per-crd 2000] [--page-size 500] [--concurrency 4]
- *                          [--rounds 5]
+ *                          [--rounds 5] [--encrypt]
+ *
+ * --encrypt: each round also takes the snapshot encrypted to an age recipient (issue 14), right
+ * after the plain one, and the report gives encryption's cost in wall time and client CPU.
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
+import { generateKey } from "../src/crypto/keys.ts";
 import { KubeClient } from "../src/kube/client.ts";
 import { loadKubeConfig } from "../src/kube/config.ts";
 import { collectionPath } from "../src/kube/discovery.ts";
@@ -32,8 +36,10 @@ const { values } = parseArgs({
     "page-size": { type: "string", default: "500" },
     concurrency: { type: "string", default: "4" },
     rounds: { type: "string", default: "5" },
+    encrypt: { type: "boolean", default: false },
   },
 });
+const ENCRYPT = values.encrypt;
 const CRDS = Number(values.crds);
 const PER_CRD = Number(values["objects-per-crd"]);
 const PAGE = Number(values["page-size"]);
@@ -84,6 +90,9 @@ try {
     ...extra,
   ];
 
+  // the job holds only the recipient; the identity is never used here
+  const recipient = (await generateKey()).recipient;
+  const encryptArgs = ["--encrypt-to", recipient];
   await rawListAll(client, paths, PAGE, CONCURRENCY, tls); // warm the watch cache and connections
   await timeCli(snapshotArgs([]), cliEnv); // and the CLI's first start (module compile cache)
 
@@ -147,6 +156,8 @@ try {
     serverSnapshot: number;
     clientBaseline: number;
     clientSnapshot: number;
+    /** With --encrypt: the same snapshot encrypted, right after the plain one. */
+    encrypted?: { seconds: number; cpu: number; rss: number };
   }
   const measure = async (regime: string): Promise<Map<Placement, Round[]>> => {
     const runs = new Map<Placement, Round[]>(placements.map((p) => [p, []]));
@@ -163,6 +174,7 @@ try {
         const l2 = await listSources();
         const objects = (JSON.parse(all.stdout) as { counts: { objects: number } }).counts.objects;
         if (objects !== seeded) throw new Error(`snapshot captured ${objects} objects, expected ${seeded}`);
+        const encrypted = ENCRYPT ? await timeCli(snapshotArgs(encryptArgs), cliEnv) : undefined;
         const half = await timeCli(
           snapshotArgs(["--include-resources", plurals.slice(0, CRDS / 2).join(",")]),
           cliEnv,
@@ -176,7 +188,21 @@ try {
           serverSnapshot: cpu2 - cpu1,
           clientBaseline: baseline.cpuSeconds,
           clientSnapshot: all.cpuSeconds,
+          ...(encrypted
+            ? {
+                encrypted: {
+                  seconds: encrypted.seconds,
+                  cpu: encrypted.cpuSeconds,
+                  rss: encrypted.peakRssMiB,
+                },
+              }
+            : {}),
         });
+        if (encrypted) {
+          log(
+            `${regime}, ${placement} cores, round ${round + 1}: encrypted snapshot ${encrypted.seconds.toFixed(2)} s, client CPU ${encrypted.cpuSeconds.toFixed(1)} s, RSS ${encrypted.peakRssMiB.toFixed(0)} MiB`,
+          );
+        }
         log(
           `${regime}, ${placement} cores, round ${round + 1}: baseline ${baseline.seconds.toFixed(2)} s (${fromCache(l0, l1)}), snapshot ${all.seconds.toFixed(2)} s (${fromCache(l1, l2)}), ratio ${(all.seconds / baseline.seconds).toFixed(2)}, RSS ${all.peakRssMiB.toFixed(0)} MiB (half: ${half.peakRssMiB.toFixed(0)} MiB), kube-apiserver CPU ${(cpu1 - cpu0).toFixed(1)} s / ${(cpu2 - cpu1).toFixed(1)} s, client CPU ${baseline.cpuSeconds.toFixed(1)} s / ${all.cpuSeconds.toFixed(1)} s`,
         );
@@ -215,6 +241,14 @@ try {
     console.log(
       `client CPU (median, user+system): ${median(runs.map((r) => r.clientBaseline)).toFixed(1)} s for the baseline's LIST calls, ${median(runs.map((r) => r.clientSnapshot)).toFixed(1)} s for crd-backup snapshot (${((median(runs.map((r) => r.clientSnapshot)) / seeded) * 1e6).toFixed(0)} µs/object)`,
     );
+    if (ENCRYPT) {
+      // each round's plain and encrypted snapshots ran back to back: compare them pairwise
+      const wall = median(runs.map((r) => r.encrypted!.seconds / r.snapshot));
+      const cpu = median(runs.map((r) => r.encrypted!.cpu - r.clientSnapshot));
+      const line = `encryption (age, one X25519 recipient): snapshot ${median(runs.map((r) => r.encrypted!.seconds)).toFixed(2)} s vs ${snapshot.toFixed(2)} s plain (x${wall.toFixed(2)}, median of rounds), client CPU ${median(runs.map((r) => r.encrypted!.cpu)).toFixed(1)} s vs ${median(runs.map((r) => r.clientSnapshot)).toFixed(1)} s (+${cpu.toFixed(2)} s, ${((cpu / seeded) * 1e6).toFixed(1)} µs/object), peak RSS ${Math.max(...runs.map((r) => r.encrypted!.rss)).toFixed(0)} MiB`;
+      console.log(line);
+      verdicts.push(`${regime}, ${where}: ${line}`);
+    }
   };
 
   const cached = await measure("watch cache");
