@@ -11,7 +11,15 @@ function key(path: string, k: string): string {
 }
 
 function same(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
+  if (a === b) return true; // a patched object shares its untouched subtrees with the original
+  // two objects or lists: the walk compares them member by member (serialising them here would
+  // cost their whole size again at every level of depth)
+  if (isContainer(a) && isContainer(b)) return false;
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function isContainer(v: JsonValue | undefined): boolean {
+  return Array.isArray(v) || isJsonObject(v);
 }
 
 /**

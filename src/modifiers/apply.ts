@@ -81,6 +81,7 @@ export function applyModifiers(
   id: StoredIdentity,
   stored: JsonObject,
   schema: Schema,
+  options: { diff?: boolean } = {},
 ): ModifierResult {
   const hit: number[] = [];
   const skipped: number[] = [];
@@ -115,6 +116,6 @@ export function applyModifiers(
     object,
     rules: hit,
     ...(skipped.length ? { skipped } : {}),
-    diff: diffJson(stored, object),
+    diff: options.diff === false ? [] : diffJson(stored, object),
   };
 }

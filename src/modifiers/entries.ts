@@ -42,13 +42,16 @@ export class EntryModifiers {
     this.crds.set(name, versions);
   }
 
-  /** The rules' result for an archived object; "unmatched" without parsing when no rule can apply. */
-  modify(ref: ObjectRef, body: Buffer | JsonObject): ModifierResult {
+  /**
+   * The rules' result for an archived object; "unmatched" without parsing when no rule can apply.
+   * `diff: false` when only the patched object is wanted (the restore's writing pass).
+   */
+  modify(ref: ObjectRef, body: Buffer | JsonObject, options: { diff?: boolean } = {}): ModifierResult {
     const groupResource = `${ref.plural}.${ref.group}`;
     const id = { groupResource, namespace: ref.namespace, name: ref.name };
     const rules = candidateRules(this.rulesFor(groupResource), id);
     if (rules.length === 0) return { kind: "unmatched" };
     const stored = Buffer.isBuffer(body) ? (parseJson(body.toString("utf8")) as JsonObject) : body;
-    return applyModifiers(rules, id, stored, this.crds.get(groupResource)?.get(ref.version));
+    return applyModifiers(rules, id, stored, this.crds.get(groupResource)?.get(ref.version), options);
   }
 }

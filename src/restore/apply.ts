@@ -95,7 +95,7 @@ export async function executePlan(
 
 /** The body the plan decided on: the stored one with the resource modifiers applied again (they are pure). */
 function patchedBody(plan: RestorePlan, ref: ObjectRef, stored: Buffer): Buffer {
-  const result = plan.modifiers?.modify(ref, stored);
+  const result = plan.modifiers?.modify(ref, stored, { diff: false });
   return result?.kind === "patched" ? Buffer.from(stringifyJson(result.object)) : stored;
 }
 
