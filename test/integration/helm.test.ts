@@ -115,33 +115,45 @@ describe("the Helm chart (deploy/helm/crd-backup)", () => {
   it("the defaults render what deploy/'s kustomize manifests hold (the Namespace and the example Secret aside)", async () => {
     const kustomization = readDeploy("kustomization.yaml")[0]! as { resources: string[] };
     const kustomized = kustomization.resources.flatMap(readDeploy);
-    // kustomize's CronJob takes its optional example Secret; in the chart, a Secret is named or absent
-    const chart = await render({ credentials: { existingSecret: "crd-backup-s3" } });
+    // the values that say what the kustomization holds: kustomize's workloads take its optional
+    // example Secret (in the chart a Secret is named or absent), and the recorder when it lists it
+    const recorder = find(kustomized, "Deployment", "crd-backup-recorder").length > 0;
+    const chart = await render({
+      credentials: { existingSecret: "crd-backup-s3" },
+      recorder: { enabled: recorder },
+    });
     const onlyInKustomize = kustomized.filter(
       (k) => find(chart, k["kind"], k["metadata"]["name"]).length === 0,
     );
     expect(onlyInKustomize.map((m) => m["kind"]).sort()).toEqual(["Namespace", "Secret"]);
-    expect(chart.length).toBe(kustomized.length - 2);
+    // the chart adds only the Service its ServiceMonitor scrapes the recorder through
+    const onlyInChart = chart.filter((c) => find(kustomized, c["kind"], c["metadata"]["name"]).length === 0);
+    expect(onlyInChart.map((m) => `${m["kind"]}/${m["metadata"]["name"]}`)).toEqual(
+      recorder ? ["Service/crd-backup-recorder-metrics"] : [],
+    );
 
-    const same = (kind: string, pick: (m: Manifest) => unknown, normalize = (x: unknown) => x) => {
-      const k = find(kustomized, kind)[0]!;
-      const c = find(chart, kind, k["metadata"]["name"])[0]!;
-      expect(pick(c), kind).toEqual(normalize(pick(k)));
-      // kustomize's common labels are among the chart's
-      expect(c["metadata"]["labels"]).toMatchObject({ "app.kubernetes.io/name": "crd-backup" });
-    };
-    same("ServiceAccount", (m) => m["metadata"]["annotations"]);
-    same("ConfigMap", (m) => m["data"]);
-    same("ClusterRole", (m) => m["rules"]);
-    same("ClusterRoleBinding", (m) => ({ roleRef: m["roleRef"], subjects: m["subjects"] }));
-    const withoutPodLabels = (spec: Manifest) => {
+    // the pod's labels and a Deployment's selector carry the chart's instance label; an optional
+    // Secret reference is the chart's named one
+    const normalized = (spec: Manifest) => {
       const copy = structuredClone(spec);
-      delete copy["jobTemplate"]["spec"]["template"]["metadata"];
-      for (const c of copy["jobTemplate"]["spec"]["template"]["spec"]["containers"])
+      const template = copy["jobTemplate"]?.["spec"]["template"] ?? copy["template"];
+      delete template["metadata"];
+      delete copy["selector"];
+      for (const c of template["spec"]["containers"])
         for (const e of c["envFrom"]) delete e["secretRef"]?.["optional"];
       return copy;
     };
-    same("CronJob", (m) => withoutPodLabels(m["spec"]));
+    for (const k of kustomized) {
+      const [c] = find(chart, k["kind"], k["metadata"]["name"]);
+      if (!c) continue;
+      const what = `${k["kind"]} ${k["metadata"]["name"]}`;
+      // kustomize's common labels are among the chart's
+      expect(c["metadata"]["labels"], what).toMatchObject({ "app.kubernetes.io/name": "crd-backup" });
+      expect(c["metadata"]["annotations"], what).toEqual(k["metadata"]["annotations"]);
+      for (const field of ["data", "stringData", "rules", "roleRef", "subjects"])
+        expect(c[field], `${what} ${field}`).toEqual(k[field]);
+      if (k["spec"]) expect(normalized(c["spec"]), what).toEqual(normalized(k["spec"]));
+    }
 
     // and the drill example (outside the kustomization) is the chart's drill
     const [drill] = readDeploy("drill-cronjob.yaml");
@@ -156,7 +168,7 @@ describe("the Helm chart (deploy/helm/crd-backup)", () => {
       "CronJob",
       "crd-backup-drill",
     )[0]!;
-    expect(withoutPodLabels(chartDrill["spec"])).toEqual(withoutPodLabels(drill!["spec"]));
+    expect(normalized(chartDrill["spec"])).toEqual(normalized(drill!["spec"]));
     const labels = (m: Manifest) => m["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"];
     expect(labels(chartDrill)).toMatchObject(labels(drill!));
   });
@@ -197,17 +209,24 @@ describe("the Helm chart (deploy/helm/crd-backup)", () => {
     expect(rec["spec"]["template"]["spec"]["serviceAccountName"]).toBe("crd-backup-recorder");
     expect(rec["spec"]["template"]["spec"]["containers"][0]["args"]).toEqual([
       "record",
-      "--spool-dir=/var/lib/crd-backup/spool",
-      "--metrics-addr=:9464",
       "--flush-interval=30s",
       "--base-interval=24h",
+      "--spool-dir=/var/lib/crd-backup/spool",
       "--spool-size=1Gi",
+      "--metrics-addr=:9464",
     ]);
     expect(find(recorder, "ClusterRoleBinding", "crd-backup-record")[0]!["subjects"]).toEqual([
       { kind: "ServiceAccount", name: "crd-backup-recorder", namespace: "crd-backup" },
     ]);
+    // the generic record role: list and watch, and get on namespaces (kube-system identifies the cluster)
     expect(find(recorder, "ClusterRole", "crd-backup-record")[0]!["rules"]).toEqual([
-      { apiGroups: ["*"], resources: ["*"], verbs: ["get", "list", "watch"] },
+      {
+        apiGroups: ["apiextensions.k8s.io"],
+        resources: ["customresourcedefinitions"],
+        verbs: ["list", "watch"],
+      },
+      { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
+      { apiGroups: ["*"], resources: ["*"], verbs: ["list", "watch"] },
     ]);
 
     // recipients come from a ConfigMap or Secret key, as the env var the CLI reads
