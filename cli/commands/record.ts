@@ -9,6 +9,7 @@ import {
   addCommonOptions,
   addFilterOptions,
   addKubeOptions,
+  addObjectLockOptions,
   addStorageOptions,
   filtersFrom,
   kubeClientFrom,
@@ -18,6 +19,7 @@ import {
   type CommonFlags,
   type FilterFlags,
   type KubeFlags,
+  type ObjectLockFlags,
   type StorageFlags,
 } from "../options.ts";
 import type { RunContext } from "../run.ts";
@@ -25,6 +27,7 @@ import type { RunContext } from "../run.ts";
 type Flags = CommonFlags &
   KubeFlags &
   StorageFlags &
+  ObjectLockFlags &
   FilterFlags & {
     pageSize: number;
     concurrency: number;
@@ -44,6 +47,8 @@ export function recordCommand(ctx: RunContext): Command {
   );
   addKubeOptions(cmd);
   addStorageOptions(cmd);
+  // every segment and base snapshot written gets the retention (storageFrom reads the flags)
+  addObjectLockOptions(cmd);
   addFilterOptions(cmd);
   addCommonOptions(cmd);
   cmd

@@ -6,6 +6,7 @@
  */
 import { listSegments } from "../journal/chains.ts";
 import { segmentKey } from "../journal/segment-key.ts";
+import { CrdBackupError } from "../errors.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 
 export interface JournalRemoval {
@@ -32,11 +33,24 @@ export async function chainsWithoutBase(
   return out.sort((a, b) => (a.base < b.base ? -1 : 1));
 }
 
-/** Removes a chain's segments, newest first, so an interrupted removal leaves a chain's prefix. */
+/**
+ * Removes a chain's segments, newest first, so an interrupted removal leaves a chain's prefix. A
+ * segment still under Object Lock (written after its base, so locked longer) stops the removal
+ * there: the base-less prefix that stays is removed by a later prune, once its lock has passed.
+ */
 export async function removeChain(storage: StorageBackend, cluster: string, base: string): Promise<number> {
   const segments = (await listSegments(storage)).get(`${cluster}/${base}`) ?? [];
-  for (const s of [...segments].reverse()) await storage.remove(segmentKey(s));
-  return segments.length;
+  let removed = 0;
+  for (const s of [...segments].reverse()) {
+    try {
+      await storage.remove(segmentKey(s));
+    } catch (e) {
+      if (e instanceof CrdBackupError && e.code === "LOCKED") break;
+      throw e;
+    }
+    removed++;
+  }
+  return removed;
 }
 
 /** Removes every chain of `base`, whatever its cluster (delete of an unreadable snapshot knows none). */
