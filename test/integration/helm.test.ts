@@ -573,6 +573,19 @@ describe("the Helm chart on the real API server", () => {
       for (const [k, v] of Object.entries(obj["data"] as Record<string, string>))
         env[k] = kind === "secrets" ? Buffer.from(v, "base64").toString() : v;
     }
+    for (const e of inst.container["env"] as Manifest[]) {
+      const ref = e["valueFrom"]?.["configMapKeyRef"] ?? e["valueFrom"]?.["secretKeyRef"];
+      if (!ref) {
+        if (e["name"] !== "TMPDIR") env[e["name"]] = e["value"]; // TMPDIR: /tmp is the pod's emptyDir
+        continue;
+      }
+      const kind = e["valueFrom"]["configMapKeyRef"] ? "configmaps" : "secrets";
+      const obj = JSON.parse(
+        (await admin.request({ path: `/api/v1/namespaces/${inst.namespace}/${kind}/${ref["name"]}` })).text,
+      ) as Manifest;
+      const v = String(obj["data"][ref["key"]]);
+      env[e["name"]] = kind === "secrets" ? Buffer.from(v, "base64").toString() : v;
+    }
     const metrics = mkdtempSync(path.join(os.tmpdir(), "crd-backup-helm-metrics-"));
     const args = (inst.container["args"] as string[]).map((a) =>
       a.startsWith("--metrics-file=") ? `--metrics-file=${path.join(metrics, "crd-backup.prom")}` : a,
@@ -698,5 +711,58 @@ describe("the Helm chart on the real API server", () => {
     const exit = await rec.exited;
     expect(exit.code, rec.log()).toBe(0);
     expect(rec.log()).not.toMatch(/Forbidden/);
+  });
+
+  it("with recipients from a ConfigMap, the chart's snapshot is encrypted to them, and only their identity opens it", async () => {
+    const keys = mkdtempSync(path.join(os.tmpdir(), "crd-backup-helm-keys-"));
+    const identities = [path.join(keys, "a.key"), path.join(keys, "b.key")];
+    const recipients: string[] = [];
+    for (const file of identities) {
+      const res = await runCli(["keygen", "-o", file]);
+      expect(res.code, res.stderr).toBe(0);
+      recipients.push(res.stdout.trim());
+    }
+    expect(recipients.every((r) => r.startsWith("age1"))).toBe(true);
+    const inst = await install({
+      encryption: { recipientsConfigMap: { name: "backup-recipients", key: "recipients" } },
+    });
+    // the ConfigMap the user keeps the public keys in, one a line
+    await serverSideApply(
+      admin,
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "backup-recipients", namespace: inst.namespace },
+        data: { recipients: recipients.join("\n") + "\n" },
+      },
+      { dryRun: false },
+    );
+    const res = await runContainer(inst);
+    expect(res.code, res.stderr).toBe(0);
+    const out = JSON.parse(res.stdout) as { id: string; status: string };
+    expect(out.status).toBe("complete");
+
+    const storage = find(inst.objects, "ConfigMap")[0]!["data"]["CRD_BACKUP_STORAGE"] as string;
+    const locked = await runCli(["verify", out.id, "--storage", storage, "-o", "json"]);
+    expect(locked.code, locked.stderr).toBe(0);
+    expect(JSON.parse(locked.stdout)).toMatchObject({ encrypted: true, contentChecked: false });
+    for (const identity of identities) {
+      const open = await runCli([
+        "verify",
+        out.id,
+        "--storage",
+        storage,
+        "--identity",
+        identity,
+        "-o",
+        "json",
+      ]);
+      expect(open.code, open.stderr).toBe(0);
+      expect(JSON.parse(open.stdout)).toMatchObject({ ok: true });
+    }
+    const stranger = path.join(keys, "c.key");
+    expect((await runCli(["keygen", "-o", stranger])).code).toBe(0);
+    const refused = await runCli(["verify", out.id, "--storage", storage, "--identity", stranger]);
+    expect(refused.code).toBe(1);
   });
 });
