@@ -247,4 +247,61 @@ describe("crd-backup record", () => {
       expect(entries.has(name), name).toBe(true);
     }
   });
+
+  it("a new base every --base-interval starts a new chain; the old one ends after the new base finished, so their windows overlap, and no change falls between", async () => {
+    const group = `${uniqueName("recbase")}.fixtures.crd-backup.io`;
+    const ns = uniqueName("recbase");
+    await makeCrd(admin, group, "widgets", "Widget");
+    await createNamespace(admin, ns);
+    const storage = freshLocal();
+    const dir = storage.location.replace(/^file:\/\//, "");
+    const rec = startRecorder([
+      "--storage",
+      dir,
+      "--include-groups",
+      group,
+      "--spool-dir",
+      spoolDir(),
+      "--flush-interval",
+      "1s",
+      "--base-interval",
+      "12s",
+    ]);
+    const names: string[] = [];
+    try {
+      await rec.waitFor(() => rec.count("following every resource") > 0, "the recorder to follow");
+      for (let i = 0; rec.count("chain closed") < 2; i++) {
+        if (i > 200) throw new Error(`no second rotation; log:\n${rec.log()}`);
+        await createRaw(
+          admin,
+          objPath(group, "widgets", ns),
+          JSON.stringify({ apiVersion: `${group}/v1`, kind: "Widget", metadata: { name: `w${i}` } }),
+        );
+        names.push(`w${i}`);
+        await sleep(250);
+      }
+      await sleep(1_500);
+      rec.child.kill("SIGTERM");
+      expect((await rec.exited).code, rec.log()).toBe(0);
+    } finally {
+      rec.child.kill("SIGKILL");
+    }
+    const chains = [...(await readJournal(storage))].sort(([a], [b]) => (a < b ? -1 : 1));
+    expect(chains.length).toBeGreaterThanOrEqual(3);
+    for (let i = 1; i < chains.length; i++) {
+      const [base] = chains[i]!;
+      const finishedAt = Date.parse((await resolveSnapshot(storage, base)).manifest.finishedAt);
+      const previous = chains[i - 1]![1];
+      expect(previous.at(-1)!.key.to.getTime()).toBeGreaterThanOrEqual(finishedAt);
+      expect(chains[i]![1][0]!.key.from.getTime()).toBe(finishedAt);
+    }
+    // every change is in some chain; one made after a base finished is in that base's chain
+    const recorded = new Set(
+      chains.flatMap(([, segments]) =>
+        allRecords(segments).flatMap((r) => (r.op === "put" && r.kind === "object" ? [r.name] : [])),
+      ),
+    );
+    expect(names.filter((n) => !recorded.has(n))).toEqual([]);
+    expect(chains.flatMap(([, segments]) => allRecords(segments)).filter((r) => r.op === "gap")).toEqual([]);
+  });
 });

@@ -112,7 +112,12 @@ export async function record(
     // the base's age decides when the next one is due
     current = { chain, startedAt: baseTime(resume.base) };
   } else {
-    current = await newChain();
+    try {
+      current = await newChain();
+    } catch (e) {
+      if (signal.aborted) return { spooled: 0 }; // stopped during the first base: nothing of it is visible
+      throw e;
+    }
   }
   const chains = new Set<Chain>([current.chain]);
 

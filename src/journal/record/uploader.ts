@@ -133,10 +133,18 @@ export class Uploader {
   #kick(): void {
     if (this.#running) return;
     this.#running = true;
-    void this.#run().finally(() => (this.#running = false));
+    void this.#run();
   }
 
   async #run(): Promise<void> {
+    try {
+      await this.#work();
+    } finally {
+      this.#running = false; // in the same turn as the queue was seen empty: a submit after it kicks again
+    }
+  }
+
+  async #work(): Promise<void> {
     let delay = 250;
     while (this.#queue.length > 0 && !this.#closed) {
       const item = this.#queue[0]!;
