@@ -281,4 +281,68 @@ describe("crd-backup record under faults", () => {
       await stopServer(replica, "minio").catch(() => undefined);
     }
   });
+
+  it("a spool too small for the outage: recording stops when it is full, and once storage is back everything is listed again, with a gap, and the chain goes on", async () => {
+    const replica = await startReplica(testEnv(), "minio");
+    const group = `${uniqueName("recfull")}.fixtures.crd-backup.io`;
+    const ns = uniqueName("recfull");
+    await makeCrd(admin, group, "widgets", "Widget");
+    await createNamespace(admin, ns);
+    const prefix = uniqueName("recfull");
+    const rec = startRecorder([
+      "--storage",
+      `s3://${replica.s3.bucket}/${prefix}`,
+      "--s3-endpoint",
+      replica.s3.endpoint,
+      "--include-groups",
+      group,
+      "--spool-dir",
+      spoolDir(),
+      "--spool-size",
+      "3Ki",
+      "--flush-interval",
+      "1s",
+    ]);
+    const writes = writer(admin, group, ns, 200);
+    try {
+      await rec.waitFor(() => rec.count("following every resource") > 0, "the recorder to follow");
+      await sleep(2_000);
+      await stopServer(replica, "minio");
+      const stoppedAt = Date.now();
+      await rec.waitFor(
+        () => rec.count("spool full: recording stops until storage is back") > 0,
+        "the spool to fill",
+      );
+      await sleep(2_000);
+      await startServer(replica, "minio");
+      await rec.waitFor(() => rec.count("gap recorded") > 0, "the overflow's gap");
+      await sleep(2_000);
+      await writes.stop();
+      await sleep(1_500);
+      await stopRecorder(rec);
+
+      const storage = s3Backend(replica.s3, prefix);
+      const chains = await readJournal(storage); // one chain, unbroken
+      storage.close();
+      expect(chains.size).toBe(1);
+      const records = allRecords([...chains.values()][0]!);
+      const [gap, ...more] = gaps(records);
+      expect(more).toEqual([]);
+      expect(gap).toMatchObject({ resources: ["*"], reason: expect.stringMatching(/spool overflowed/) });
+      expect(Date.parse(gap!.from)).toBeGreaterThan(stoppedAt - 5_000);
+      // everything listed again before the gap closed
+      const relist = records.findIndex((r) => r.op === "resync" && r.phase === "end" && r.group === group);
+      expect(relist).toBeGreaterThanOrEqual(0);
+      expect(records.indexOf(gap as (typeof records)[number])).toBeGreaterThan(relist);
+      // nothing lost in the end: every write is in the journal, live or in the re-list
+      const recorded = putNames(records);
+      expect(writes.acked.filter((w) => !recorded.has(w.name)).map((w) => w.name)).toEqual([]);
+      const state = replayObjects(records, group, new Map());
+      expect(state.size).toBe(writes.acked.length);
+    } finally {
+      await writes.stop();
+      rec.child.kill("SIGKILL");
+      await stopServer(replica, "minio").catch(() => undefined);
+    }
+  });
 });
