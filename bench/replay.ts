@@ -3,7 +3,7 @@
  * of --events changes to them (puts of ~--body-byte bodies, one delete in 20), written with the
  * real ArchiveWriter and SegmentBuilder into a local-directory storage, then replayed by the real
  * `--at now` path (plan, read and check every segment, spill, rewrite the base, verify) in a child
- * process, whose wall time and peak RSS are reported.
+ * process started with the CLI's Node flags, whose wall time and peak RSS are reported.
  *
  *   node bench/replay.ts [--events 1000000] [--keys 100000] [--body 1024] [--segment-events 20000]
  *                        [--dir DIR] [--keep]
@@ -14,6 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { parseArgs } from "node:util";
+import { cliNodeFlags } from "../cli/node-flags.ts";
 import { ARCHIVE_KEY, FORMAT_VERSION } from "../src/archive/format.ts";
 import { serializeManifest, type Manifest } from "../src/archive/manifest.ts";
 import { ArchiveWriter } from "../src/archive/writer.ts";
@@ -189,7 +190,7 @@ if (values.replay) {
     `generated in ${((performance.now() - g0) / 1000).toFixed(1)} s: base of ${o.keys} objects (${(generated.baseBytes / 2 ** 20).toFixed(1)} MiB), ` +
       `${o.events} events of ~${o.body} B in ${generated.segments} segments (${(generated.journalBytes / 2 ** 20).toFixed(1)} MiB) in ${dir}`,
   );
-  const child = spawnSync(process.execPath, [...process.execArgv, import.meta.filename, "--replay", dir], {
+  const child = spawnSync(process.execPath, [...cliNodeFlags(), import.meta.filename, "--replay", dir], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
   });

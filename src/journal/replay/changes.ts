@@ -2,14 +2,17 @@
  * What a journal changed up to T, with memory proportional to the number of distinct changed
  * keys, never to their bodies: each put's body is appended to a spill file on disk, and memory
  * keeps per changed key only its last operation, where its body sits in the file, its record
- * number and uid (~150 bytes a key). Resyncs are kept per resource (a handful).
+ * number and uid, in typed arrays indexed by a slot per key (about 250 bytes a key, the key and
+ * uid strings included: bench/replay.ts). Resyncs are kept per resource (a handful).
  */
+import { readSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import type { ObjectRef } from "../../archive/format.ts";
 import type { JournalRecord, RecordKey } from "../segment.ts";
 
 /** The last operation on one key: a put (body at off/size in the spill file) or a delete. */
 export interface Change {
+  key: string;
   put: boolean;
   /** Record number in the chain: orders the change against resyncs. */
   n: number;
@@ -59,8 +62,69 @@ function resyncResource(r: { kind: string; group?: string; plural?: string }): s
   return r.kind === "crd" ? "crds" : r.kind === "namespace" ? "namespaces" : `${r.plural}.${r.group}`;
 }
 
+/** Per-key fields, one slot per distinct key, grown by doubling. */
+class Slots {
+  readonly index = new Map<string, number>();
+  keys: string[] = [];
+  uids: string[] = [];
+  versions: (string | undefined)[] = [];
+  n = new Float64Array(1024);
+  off = new Float64Array(1024);
+  size = new Uint32Array(1024);
+  put = new Uint8Array(1024);
+  /** One string per distinct version, not one per key. */
+  readonly #versions = new Map<string, string>();
+
+  slot(key: string): number {
+    let i = this.index.get(key);
+    if (i === undefined) {
+      i = this.keys.length;
+      if (i === this.n.length) this.#grow();
+      this.index.set(key, i);
+      this.keys.push(key);
+      this.uids.push("");
+      this.versions.push(undefined);
+    }
+    return i;
+  }
+
+  version(v: string | undefined): string | undefined {
+    if (v === undefined) return undefined;
+    const known = this.#versions.get(v);
+    if (known !== undefined) return known;
+    this.#versions.set(v, v);
+    return v;
+  }
+
+  get(i: number): Change {
+    const c: Change = {
+      key: this.keys[i]!,
+      put: this.put[i] === 1,
+      n: this.n[i]!,
+      off: this.off[i]!,
+      size: this.size[i]!,
+      uid: this.uids[i]!,
+    };
+    const version = this.versions[i];
+    if (version !== undefined) c.version = version;
+    return c;
+  }
+
+  #grow(): void {
+    const grow = <T extends Float64Array | Uint32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const b = make(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    this.n = grow(this.n, (k) => new Float64Array(k));
+    this.off = grow(this.off, (k) => new Float64Array(k));
+    this.size = grow(this.size, (k) => new Uint32Array(k));
+    this.put = grow(this.put, (k) => new Uint8Array(k));
+  }
+}
+
 export class ChangeSet implements AsyncDisposable {
-  readonly changes = new Map<string, Change>();
+  readonly #slots = new Slots();
   readonly #resyncs = new Map<string, Resync>();
   readonly #begun = new Map<string, number>();
   readonly #file: FileHandle;
@@ -90,18 +154,20 @@ export class ChangeSet implements AsyncDisposable {
     this.applied++;
     this.lastRecord = r.t;
     switch (r.op) {
-      case "put": {
-        const off = await this.#append(r.body);
-        const c: Change = { put: true, n, off, size: r.body.length, uid: r.uid };
-        if (r.kind === "object") c.version = r.version!;
-        this.changes.delete(keyOf(r)); // re-inserted last: written in the order of last change
-        this.changes.set(keyOf(r), c);
+      case "put":
+      case "delete": {
+        const s = this.#slots;
+        const i = s.slot(keyOf(r));
+        s.n[i] = n;
+        s.uids[i] = r.uid;
+        if (r.op === "put") {
+          s.off[i] = await this.#append(r.body);
+          s.size[i] = r.body.length;
+          s.put[i] = 1;
+          s.versions[i] = s.version(r.kind === "object" ? r.version : undefined);
+        } else s.put[i] = 0;
         return;
       }
-      case "delete":
-        this.changes.delete(keyOf(r));
-        this.changes.set(keyOf(r), { put: false, n, off: 0, size: 0, uid: r.uid });
-        return;
       case "resync": {
         const resource = resyncResource(r);
         if (r.phase === "begin") this.#begun.set(resource, n);
@@ -120,21 +186,42 @@ export class ChangeSet implements AsyncDisposable {
 
   /** Whether a key exists at T: its last change, unless a later completed resync did not see it. */
   alive(key: string): boolean {
-    const c = this.changes.get(key);
+    const c = this.get(key);
     const resync = this.#resyncs.get(resourceOf(key));
     if (!c) return resync === undefined; // a base object, never changed: gone if a re-list missed it
     if (resync && resync.end > c.n) return c.put && c.n > resync.begin;
     return c.put;
   }
 
+  /** The distinct keys changed. */
+  get size(): number {
+    return this.#slots.keys.length;
+  }
+
+  has(key: string): boolean {
+    return this.#slots.index.has(key);
+  }
+
+  get(key: string): Change | undefined {
+    const i = this.#slots.index.get(key);
+    return i === undefined ? undefined : this.#slots.get(i);
+  }
+
+  /** Every changed key's last change, in the order the keys were first changed. */
+  *all(): Generator<Change> {
+    for (let i = 0; i < this.#slots.keys.length; i++) yield this.#slots.get(i);
+  }
+
   async body(c: Change): Promise<Buffer> {
     if (this.#used > 0) await this.#flush();
     const out = Buffer.allocUnsafe(c.size);
+    // a synchronous pread: the bodies were just written and sit in the page cache, and an async
+    // read per body (a thread-pool round trip each) took most of the time of writing the state
     let at = 0;
     while (at < c.size) {
-      const { bytesRead } = await this.#file.read(out, at, c.size - at, c.off + at);
-      if (bytesRead === 0) throw new Error("journal spill file is shorter than written");
-      at += bytesRead;
+      const n = readSync(this.#file.fd, out, at, c.size - at, c.off + at);
+      if (n === 0) throw new Error("journal spill file is shorter than written");
+      at += n;
     }
     return out;
   }

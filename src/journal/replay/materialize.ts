@@ -148,7 +148,8 @@ export async function writeState(
   const enter = async (next: number) => {
     while (phase < next) {
       phase++;
-      for (const [key, c] of changes.changes) {
+      for (const c of changes.all()) {
+        const key = c.key;
         if (phase === 1 && key.startsWith("c/") && changes.alive(key)) {
           const name = key.slice(2);
           const body = await changes.body(c);
@@ -171,25 +172,25 @@ export async function writeState(
       signal?.throwIfAborted();
       if (e.kind === "crd") {
         const key = keyOf({ kind: "crd", name: e.record.name });
-        if (changes.changes.has(key) || !changes.alive(key)) continue;
+        if (changes.has(key) || !changes.alive(key)) continue;
         await writer.addCrd(e.record.name, e.body, { uid: e.record.uid });
         crds.add(e.record.name);
       } else if (e.kind === "object") {
         await enter(1);
         const key = keyOf({ kind: "object", ref: e.ref });
-        if (changes.changes.has(key) || !changes.alive(key)) continue;
+        if (changes.has(key) || !changes.alive(key)) continue;
         await addObject(e.ref, e.body, e.record.uid);
       } else if (e.kind === "namespace") {
         await enter(2);
         const name = e.record.name;
         const key = keyOf({ kind: "namespace", name });
-        if (!namespaces.has(name) || changes.changes.has(key) || !changes.alive(key)) continue;
+        if (!namespaces.has(name) || changes.has(key) || !changes.alive(key)) continue;
         await addNamespace(name, e.body, e.record.uid);
       }
     }
     await enter(2);
     for (const name of [...namespaces].sort()) {
-      const c = changes.changes.get(`n/${name}`);
+      const c = changes.get(`n/${name}`);
       if (!written.has(name) && c && changes.alive(`n/${name}`))
         await addNamespace(name, await changes.body(c), c.uid);
     }
@@ -244,6 +245,6 @@ export async function writeState(
 
 /** The version the journal recorded a resource's objects at, for a CRD the base did not have. */
 function firstVersion(changes: ChangeSet, crd: string): string | undefined {
-  for (const [key, c] of changes.changes) if (c.version && resourceOf(key) === crd) return c.version;
+  for (const c of changes.all()) if (c.version && resourceOf(c.key) === crd) return c.version;
   return undefined;
 }

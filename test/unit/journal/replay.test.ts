@@ -290,10 +290,10 @@ describe("replay onto a base", () => {
     expect(during.names).not.toContain(`crds/gizmos.${G}.json`);
 
     const after = await replay(records, "06:20");
-    // changed objects come in the order of their last change
+    // changed objects come in the order they were first changed
     expect(after.names.filter((n) => n.startsWith("objects/"))).toEqual([
-      `objects/${G}/v1/gadgets/c/x1.json`,
       `objects/${G}/v1/widgets/a/w1.json`,
+      `objects/${G}/v1/gadgets/c/x1.json`,
     ]);
     const later = await replay(records, "07:00"); // put again after the resync: back
     expect(later.names).toContain(`objects/${G}/v1/widgets/a/w2.json`);
