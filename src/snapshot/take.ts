@@ -81,7 +81,11 @@ export async function takeSnapshot(
     encrypted?.body ?? writer.stream,
     { signal },
   );
-  upload.catch((e: unknown) => abort.abort(e)); // a failed upload stops the listing at once
+  let uploadFailure: unknown;
+  upload.catch((e: unknown) => {
+    uploadFailure = e;
+    abort.abort(e); // a failed upload stops the listing at once
+  });
   const progress: SnapshotProgress = { resources: 0, resourcesDone: 0, objects: 0, bytes: 0 };
   log.info("snapshot started", { id, storage: storage.location, cluster: cluster.server });
 
@@ -159,7 +163,8 @@ export async function takeSnapshot(
     abort.abort(e);
     writer.abort(e);
     await upload.catch(() => undefined);
-    throw e;
+    // the listing then fails as cancelled: the upload's error is the one that says why
+    throw uploadFailure ?? e;
   }
 }
 
