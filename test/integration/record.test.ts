@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubeClient } from "../../src/kube/client.ts";
@@ -246,6 +249,23 @@ describe("crd-backup record", () => {
       if (deleted.has(name) || !name.includes(group)) continue;
       expect(entries.has(name), name).toBe(true);
     }
+
+    // and the point-in-time side reads it: `export --at now` holds exactly the live objects
+    const out = path.join(mkdtempSync(path.join(os.tmpdir(), "crd-backup-at-")), "now");
+    const exported = await runCli(["export", "--at", "now", "--storage", dir, "-o", "json", "--to", out]);
+    expect(exported.code, exported.stderr).toBe(0);
+    const files = readdirSync(path.join(out, group), { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => path.relative(out, path.join(e.parentPath, e.name)))
+      .sort();
+    const objects = [...entries.keys()]
+      .filter((n) => n.startsWith("objects/"))
+      .map((n) => {
+        const [, g, , plural, ns, file] = n.split("/");
+        return `${g}/${plural}/${ns}/${file}`;
+      })
+      .sort();
+    expect(files).toEqual(objects);
   });
 
   it("a new base every --base-interval starts a new chain; the old one ends after the new base finished, so their windows overlap, and no change falls between", async () => {
