@@ -26,7 +26,12 @@ const VALUE_SETS: Record<string, object> = {
     },
   },
   drill: {
-    drill: { enabled: true, targetKubeconfigSecret: { name: "scratch", key: "config" }, targetContext: "dr" },
+    drill: {
+      enabled: true,
+      targetKubeconfigSecret: { name: "scratch", key: "config" },
+      targetContext: "dr",
+      identitySecret: { name: "drill-identity", key: "key.txt" },
+    },
   },
   recorder: { recorder: { enabled: true, flushInterval: "30s", baseInterval: "24h", spoolSize: "1Gi" } },
   recipients: { encryption: { recipientsConfigMap: { name: "crd-backup-recipients", key: "recipients" } } },
@@ -202,6 +207,14 @@ describe("the Helm chart (deploy/helm/crd-backup)", () => {
       name: "target",
       secret: { secretName: "scratch", defaultMode: 0o440 },
     });
+    // an encrypted snapshot's identity goes to the drill's pod, and only there
+    expect(drillPod["containers"][0]["args"]).toContain("--identity=/etc/crd-backup/drill-identity/key.txt");
+    expect(drillPod["volumes"]).toContainEqual({
+      name: "identity",
+      secret: { secretName: "drill-identity", defaultMode: 0o440 },
+    });
+    const snapshotPod = find(await render(VALUE_SETS["drill"]!), "CronJob", "crd-backup")[0]!;
+    expect(JSON.stringify(snapshotPod)).not.toMatch(/identity/);
 
     const recorder = await render(VALUE_SETS["recorder"]!);
     const rec = find(recorder, "Deployment", "crd-backup-recorder")[0]!;
@@ -315,6 +328,7 @@ describe("the Helm chart (deploy/helm/crd-backup)", () => {
         { drill: { enabled: true } },
         /drill\.targetKubeconfigSecret\.name: the Secret holding the scratch cluster's kubeconfig/,
       ],
+      [{ drill: { snapshot: "yesterday" } }, /at '\/drill\/snapshot': 'yesterday' does not match/],
       [
         { rbac: { snapshotRole: "kind: Role\nrules: []" } },
         /rbac\.snapshotRole: not a ClusterRole with rules/,
