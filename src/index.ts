@@ -42,6 +42,9 @@ export { deleteSnapshots } from "./retention/delete.ts";
 export type { DeleteOptions, DeleteReport } from "./retention/delete.ts";
 export { runSnapshotJob } from "./schedule/job.ts";
 export { runOnSchedule } from "./schedule/scheduler.ts";
+export { record } from "./journal/record/recorder.ts";
+export type { RecordOptions } from "./journal/record/recorder.ts";
+export { JournalStats, journalMetrics } from "./report/journal-metrics.ts";
 
 export { buildClusterRole } from "./rbac/role.ts";
 export { clusterRoleFor } from "./rbac/discover.ts";
