@@ -161,13 +161,14 @@ describe("deploy/monitoring: alert rules and dashboard", () => {
   it("promtool check rules accepts the rule file, and every alert has a severity, a summary, a description and a runbook", async () => {
     const res = await runTool(testEnv().tools.promtool, ["check", "rules", RULES_FILE]);
     expect(res.code, res.stdout + res.stderr).toBe(0);
-    expect(res.stdout).toMatch(/SUCCESS: 6 rules found/);
+    expect(res.stdout).toMatch(/SUCCESS: 7 rules found/);
     expect(rules.map((r) => r.alert)).toEqual([
       "CrdBackupNoRecentSnapshot",
       "CrdBackupSnapshotFailed",
       "CrdBackupSnapshotPartial",
       "CrdBackupDrillFailed",
       "CrdBackupJournalLagHigh",
+      "CrdBackupJournalStalled",
       "CrdBackupJournalGap",
     ]);
     for (const r of rules) {
@@ -270,9 +271,9 @@ describe("deploy/monitoring: alert rules and dashboard", () => {
         ],
       },
       {
-        name: "journal lag: 10 minutes behind for 20 minutes fires; a 5-minute spike does not",
+        name: "journal lag: 10 minutes behind for 20 minutes fires; a 3-minute spike does not",
         input_series: [
-          { series: series("crd_backup_journal_lag_seconds"), values: "5x10 600x5 5x10 600x25" },
+          { series: series("crd_backup_journal_lag_seconds"), values: "5x10 600x3 5x10 600x25" },
         ],
         alert_rule_test: [
           { eval_time: "24m", alertname: "CrdBackupJournalLagHigh", exp_alerts: [] },
@@ -282,6 +283,25 @@ describe("deploy/monitoring: alert rules and dashboard", () => {
             exp_alerts: fires("CrdBackupJournalLagHigh"),
           },
         ],
+      },
+      {
+        name: "journal stalled: no segment stored for 15 minutes",
+        input_series: [{ series: series("crd_backup_journal_last_flush_timestamp_seconds"), values: "0x30" }],
+        alert_rule_test: [
+          {
+            eval_time: "15m",
+            alertname: "CrdBackupJournalStalled",
+            exp_alerts: fires("CrdBackupJournalStalled"),
+          },
+        ],
+      },
+      {
+        name: "journal flowing: a segment stored every 30 seconds",
+        input_series: [
+          // each minute's scrape sees a flush of that minute
+          { series: series("crd_backup_journal_last_flush_timestamp_seconds"), values: "0+60x30" },
+        ],
+        alert_rule_test: [{ eval_time: "15m", alertname: "CrdBackupJournalStalled", exp_alerts: [] }],
       },
       {
         name: "journal gaps: a new gap fires; gaps recorded long ago do not",

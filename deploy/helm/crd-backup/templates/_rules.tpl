@@ -79,8 +79,9 @@ groups:
             fix the cause (often a CRD whose webhook or controller the scratch cluster lacks), and run the
             drill CronJob again (`kubectl create job --from=cronjob/<name>-drill`).
       - alert: CrdBackupJournalLagHigh
+        # the oldest change not yet stored (segments flush every 5 s by default)
         expr: crd_backup_journal_lag_seconds > {{ int64 $r.journalMaxLagSeconds }}
-        for: 10m
+        for: 5m
         labels:
           severity: warning
         annotations:
@@ -93,6 +94,23 @@ groups:
             check the bucket and credentials (the spool keeps the changes until it is full). A slow
             or throttled API server: raise --qps. A full spool (--spool-size): the pod needs a larger
             volume (recorder.spool). Restarting the pod is safe: it relists and continues.
+      - alert: CrdBackupJournalStalled
+        # a running recorder stores a segment, empty or not, at least every 6 flush intervals
+        expr: time() - crd_backup_journal_last_flush_timestamp_seconds > {{ int64 $r.journalMaxFlushAgeSeconds }}
+        for: 5m
+        labels:
+          severity: warning
+        annotations:
+          summary: The crd-backup recorder has stored no journal segment for {{ int64 $r.journalMaxFlushAgeSeconds }} seconds.
+          description: >-
+            The recorder is running but its segments do not reach storage: changes pile up in
+            its spool, and past --spool-size it stops and records a gap.
+          runbook: >-
+            Look at the recorder pod's log (`kubectl logs deploy/<name>-recorder`) for upload
+            errors: storage unreachable, credentials refused or expired (workload identity), a
+            bucket policy or Object Lock setting that refuses the write. Fix storage and the spool
+            drains by itself; if the pod is wedged, deleting it is safe (a new one relists and
+            continues, recording a gap only if changes were lost).
       - alert: CrdBackupJournalGap
         expr: increase(crd_backup_journal_gaps_total[1h]) > 0
         labels:
