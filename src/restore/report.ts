@@ -106,7 +106,7 @@ function summarizeModifiers(report: RestoreReport, max: number): string[] {
   const touched = report.entries.filter((e) => e.modifiers && e.modifiers.failedRule === undefined);
   if (touched.length === 0) return [];
   const dropped = touched.filter((e) => e.modifiers!.droppedBy !== undefined).length;
-  const head = `  resource modifiers: ${touched.length - dropped} objects matched, ${dropped} dropped`;
+  const head = `  resource modifiers: ${touched.length} objects matched, ${dropped} of them dropped`;
   if (!report.dryRun) return [`${head} (see --report)`];
   const lines = [head];
   for (const e of touched.slice(0, max)) {
@@ -114,7 +114,7 @@ function summarizeModifiers(report: RestoreReport, max: number): string[] {
     const where = e.namespace ? `${e.namespace}/${e.name}` : e.name;
     const what =
       m.droppedBy !== undefined
-        ? `dropped by rule ${m.droppedBy}`
+        ? "dropped"
         : `${m.diff.map((d) => `${d.op} ${d.path}`).join(", ") || "no change"}`;
     const skipped = m.skipped?.length ? ` (rules ${m.skipped.join(", ")} skipped: a test did not hold)` : "";
     lines.push(`  modified: ${e.resource} ${where}: rules ${m.rules.join(", ")}: ${what}${skipped}`);

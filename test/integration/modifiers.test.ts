@@ -703,6 +703,57 @@ resourceModifierRules:
   });
 });
 
+describe("resource modifiers in a drill", () => {
+  it("the drill restores the patched objects, leaves dropped ones out, and checks against the patched snapshot", async () => {
+    const prefix = `${uniqueName("d")}-`;
+    const file = rulesFile(
+      "drill.yaml",
+      `version: crd-backup.io/v1
+resourceModifierRules:
+- conditions: {groupResource: gateways.${GROUP}}
+  replaceRegex:
+  - {paths: ["/spec/**"], pattern: '\\.old\\.example\\.com$', replacement: .dr.example.com}
+- conditions: {groupResource: backups.${GROUP}}
+  drop: true
+- conditions: {groupResource: gateways.${GROUP}, resourceNameRegex: "^web-1$"}
+  strategicPatches:
+  - patchData: '{"spec": {"servers": [{"port": 80, "protocol": "HTTP", "hosts": ["extra.dr.example.com"]}]}}'
+`,
+    );
+    const res = await runCli([
+      "drill",
+      snapshotId,
+      "--storage",
+      storage,
+      "--namespace-prefix",
+      prefix,
+      "--include-namespaces",
+      SRC,
+      "--resource-modifiers",
+      file,
+      "-o",
+      "json",
+      "--log-level",
+      "warn",
+    ]);
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const report = JSON.parse(res.stdout) as {
+      result: string;
+      objects: { expected: number; matched: number };
+    };
+    expect(report.result).toBe("pass");
+    expect(report.objects).toMatchObject({ expected: 3, matched: 3 }); // 3 gateways; the 2 backups were dropped
+    const web1 = await get("gateways", `${prefix}${SRC}`, "web-1");
+    expect(web1!["spec"]["servers"][0]).toEqual({
+      port: 80,
+      protocol: "HTTP",
+      hosts: ["a.dr.example.com", "extra.dr.example.com"],
+    });
+    expect(await list("backups", `${prefix}${SRC}`)).toEqual([]);
+  });
+});
+
 describe("resource modifiers: a malformed file fails first, in one line, before anything is read", () => {
   const BAD: [string, string, RegExp][] = [
     [
