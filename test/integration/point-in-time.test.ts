@@ -600,4 +600,75 @@ describe("point in time (--at)", () => {
     // a point before the tampered segment still restores
     expect((await restoreAt(T(5))).code).toBe(0);
   }, 120_000);
+
+  it("an encrypted base: --at decrypts it with --identity, and without one says so in one line", async () => {
+    const keys = mkdtempSync(path.join(os.tmpdir(), "pit-keys-"));
+    const key = path.join(keys, "key.txt");
+    const gen = await runCli(["keygen", "--output", key]);
+    expect(gen.code, gen.stderr).toBe(0);
+    const prefix = uniqueName("pit-enc");
+    const where = `s3://${testEnv().s3.bucket}/${prefix}`;
+    const snap = await runCli([
+      "snapshot",
+      "--storage",
+      where,
+      "--include-groups",
+      group,
+      "--encrypt-to",
+      gen.stdout.trim(),
+      "-o",
+      "json",
+    ]);
+    expect(snap.code, snap.stderr).toBe(0);
+    const encBase = (JSON.parse(snap.stdout) as { id: string }).id;
+    const { s3 } = testEnv();
+    const encStorage = new S3Backend({
+      bucket: s3.bucket,
+      prefix,
+      endpoint: s3.endpoint,
+      region: s3.region,
+      partSize: 5 * 1024 * 1024,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
+    const m = await readManifest(encStorage, encBase);
+    expect(m.encryption).toBeDefined();
+    // one change after the base: w4 back to its first body (the live w4 is blue)
+    const first = records.find((r) => r.op === "put" && r.name === "w4") as Extract<
+      JournalRecord,
+      { op: "put" }
+    >;
+    const start = Date.parse(m.finishedAt);
+    const b = new SegmentBuilder();
+    b.add({ ...first, t: new Date(start + 1000).toISOString() });
+    const seg = await b.encode(
+      { cluster, base: encBase, seq: 1, prev: null, from: new Date(start), to: new Date(start + 5000) },
+      {},
+    );
+    await encStorage.write(seg.key, Readable.from([seg.bytes]));
+
+    const tag = uniqueName("e");
+    const args = [
+      "restore",
+      "--at",
+      "now",
+      "--storage",
+      where,
+      "--kubeconfig",
+      target.kubeconfig,
+      "--namespace-map",
+      `${nsB}=${tag}`,
+      "--include-namespaces",
+      nsB,
+    ];
+    const refused = await runCli(args);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim().split("\n")).toHaveLength(1);
+    expect(refused.stderr).toMatch(/--identity/);
+    const res = await runCli([...args, "--identity", key]);
+    expect(res.code, res.stderr).toBe(0);
+    const w4 = parseJson(
+      (await targetAdmin.request({ path: `${collectionPath(group, "v1", "widgets", tag)}/w4` })).text,
+    ) as JsonObject;
+    expect(w4["spec"]).toEqual({ size: 4 });
+  }, 120_000);
 });
