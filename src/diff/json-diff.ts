@@ -15,11 +15,17 @@ function same(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
   // two objects or lists: the walk compares them member by member (serialising them here would
   // cost their whole size again at every level of depth)
   if (isContainer(a) && isContainer(b)) return false;
+  // two different strings, booleans or plain numbers; only lossless numbers need their text compared
+  if (!isRaw(a) && !isRaw(b)) return false;
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
 function isContainer(v: JsonValue | undefined): boolean {
   return Array.isArray(v) || isJsonObject(v);
+}
+
+function isRaw(v: JsonValue | undefined): boolean {
+  return typeof v === "object" && v !== null && JSON.isRawJSON(v);
 }
 
 /**
