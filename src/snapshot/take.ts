@@ -160,11 +160,13 @@ export async function takeSnapshot(
     });
     return { id, manifest, location: storage.location };
   } catch (e) {
+    // an upload that failed first stopped the listing, which then fails as cancelled: the
+    // upload's error is the one that says why (read before our abort makes the upload fail too)
+    const cause = uploadFailure ?? e;
     abort.abort(e);
     writer.abort(e);
     await upload.catch(() => undefined);
-    // the listing then fails as cancelled: the upload's error is the one that says why
-    throw uploadFailure ?? e;
+    throw cause;
   }
 }
 
