@@ -1,6 +1,7 @@
 /**
- * prune and delete with journal chains: a chain goes with its base (after the base's manifest),
- * a chain whose base is gone goes at the next prune, a kept base keeps its chain.
+ * Journal chains in a storage location. prune and delete: a chain goes with its base (after the
+ * base's manifest), a chain whose base is gone goes at the next prune, a kept base keeps its
+ * chain. Several clusters' journals: --at needs --cluster to say whose.
  */
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
@@ -9,6 +10,8 @@ import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { SegmentBuilder } from "../../src/journal/segment.ts";
 import { LocalBackend } from "../../src/storage/local.ts";
+import { serializeManifest } from "../../src/archive/manifest.ts";
+import { manifestKey } from "../../src/storage/layout.ts";
 import { readManifest } from "../../src/storage/snapshots.ts";
 import { runCli } from "../support/cli.ts";
 import { uniqueName } from "../support/cluster.ts";
@@ -44,7 +47,7 @@ async function journalKeys(storage: LocalBackend): Promise<string[]> {
   return keys;
 }
 
-describe("prune and delete with journal chains", () => {
+describe("journal chains in a location: prune, delete, several clusters", () => {
   it("prune removes the chains of bases it removes and of bases already gone, after the bases; delete takes a base's chain", async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "crd-backup-pit-retention-"));
     const storage = new LocalBackend(dir);
@@ -91,5 +94,60 @@ describe("prune and delete with journal chains", () => {
     const del = await runCli(["delete", kept, "--allow-last", "--storage", dir]);
     expect(del.code, del.stderr).toBe(0);
     expect(await journalKeys(storage)).toEqual([]);
+  }, 120_000);
+
+  it("a location holding several clusters' journals: --at needs --cluster, and --cluster picks one", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "crd-backup-pit-clusters-"));
+    const storage = new LocalBackend(dir);
+    const group = `${uniqueName("none")}.example.com`;
+    const snap = await runCli(["snapshot", "--storage", dir, "--include-groups", group, "-o", "json"]);
+    expect(snap.code, snap.stderr).toBe(0);
+    const id = (JSON.parse(snap.stdout) as { id: string }).id;
+    const m = await readManifest(storage, id);
+    await chain(storage, m.cluster.uid, id, new Date(m.finishedAt), 2);
+    // another cluster's base (its manifest is all the planning reads) and chain
+    const otherId = "20261203T040000Z-00000001";
+    const other = { ...m, snapshotId: otherId, cluster: { ...m.cluster, uid: "0ther-cluster-uid" } };
+    await storage.createExclusive(manifestKey(otherId), Buffer.from(serializeManifest(other)));
+    await chain(storage, "0ther-cluster-uid", otherId, new Date(m.finishedAt), 1);
+
+    const to = path.join(dir, "..", `${path.basename(dir)}-export`);
+    const ambiguous = await runCli(["export", "--at", "now", "--storage", dir, "--to", to]);
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr.trim().split("\n")).toHaveLength(1);
+    expect(ambiguous.stderr).toMatch(/--at is ambiguous: .* holds journals of 2 clusters/);
+    expect(ambiguous.stderr).toContain(`cluster ${m.cluster.uid}: `);
+    expect(ambiguous.stderr).toContain("cluster 0ther-cluster-uid: ");
+    expect(ambiguous.stderr).toContain("say --cluster <uid prefix>");
+
+    const picked = await runCli([
+      "export",
+      "--at",
+      "now",
+      "--cluster",
+      m.cluster.uid.slice(0, 8),
+      "--storage",
+      dir,
+      "--to",
+      to,
+    ]);
+    expect(picked.code, picked.stderr).toBe(0);
+    expect(picked.stdout).toMatch(/^exported snapshot \d{8}T\d{6}Z-[0-9a-f]{8} to /);
+    const unknown = await runCli([
+      "export",
+      "--at",
+      "now",
+      "--cluster",
+      "zzz",
+      "--storage",
+      dir,
+      "--to",
+      `${to}2`,
+    ]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no journal of a cluster zzz/);
+    const misplaced = await runCli(["export", id, "--cluster", "zzz", "--storage", dir, "--to", `${to}3`]);
+    expect(misplaced.code).toBe(2);
+    expect(misplaced.stderr).toMatch(/--cluster goes with --at/);
   }, 120_000);
 });
