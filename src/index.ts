@@ -58,5 +58,20 @@ export type { StorageBackend } from "./storage/backend.ts";
 export { openStorage } from "./storage/location.ts";
 export { listSnapshots, resolveSnapshot } from "./storage/snapshots.ts";
 export type { StoredSnapshot } from "./storage/snapshots.ts";
+export { parseRetention } from "./storage/lock.ts";
+export type { ObjectLockRetention, RetentionMode } from "./storage/lock.ts";
+
+export {
+  generateKey,
+  resolveIdentities,
+  resolveRecipients,
+  RECIPIENTS_ENV,
+  IDENTITY_FILE_ENV,
+} from "./crypto/keys.ts";
+export type { Identities, Recipients } from "./crypto/keys.ts";
+export { decryptStream, encryptForStorage, encryptStream } from "./crypto/stream.ts";
+export { withIdentities } from "./crypto/keyring.ts";
+export { rekeySnapshot } from "./crypto/rekey.ts";
+export type { RekeyOptions, RekeyResult } from "./crypto/rekey.ts";
 
 export * as archive from "./archive/index.ts";
