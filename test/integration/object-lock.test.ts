@@ -125,7 +125,9 @@ describe("S3 Object Lock (--retain)", () => {
     expect(res.code).toBe(1);
     // the log says the snapshot started; the failure is one line
     expect(res.stderr.split("\n").filter((l) => l.startsWith("crd-backup:"))).toHaveLength(1);
-    expect(res.stderr, res.stderr).toMatch(/--retain 60: bucket crd-backup-test does not have Object Lock enabled/);
+    expect(res.stderr, res.stderr).toMatch(
+      /--retain 60: bucket crd-backup-test does not have Object Lock enabled/,
+    );
     const left = await s3.send(
       new ListObjectsV2Command({ Bucket: testEnv().s3.bucket, Prefix: `${prefix}/` }),
     );
