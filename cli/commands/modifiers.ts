@@ -3,15 +3,18 @@ import { loadModifiers } from "../../src/modifiers/parse.ts";
 import type { ModifierSet } from "../../src/modifiers/types.ts";
 import { testModifiers } from "../../src/modifiers/test-run.ts";
 import { VerifiedSnapshot } from "../../src/restore/source.ts";
+import { addAtOptions, snapshotRefFrom, type AtFlags } from "../at.ts";
 import { EXIT } from "../exit-codes.ts";
 import {
   addCommonOptions,
   addFilterOptions,
+  addIdentityOptions,
   addStorageOptions,
+  contentStorageFrom,
   filtersFrom,
-  storageFrom,
   type CommonFlags,
   type FilterFlags,
+  type IdentityFlags,
   type StorageFlags,
 } from "../options.ts";
 import { printLines, writeReportJson } from "../output.ts";
@@ -33,7 +36,11 @@ export function modifiersFrom(flags: { resourceModifiers?: string[] }): Promise<
   return loadModifiers(flags.resourceModifiers ?? []);
 }
 
-type TestFlags = CommonFlags & StorageFlags & FilterFlags & { resourceModifiers?: string[] };
+type TestFlags = CommonFlags &
+  StorageFlags &
+  IdentityFlags &
+  AtFlags &
+  FilterFlags & { resourceModifiers?: string[] };
 
 export function modifiersCommand(ctx: RunContext): Command {
   const cmd = new Command("modifiers").description("resource modifier rules (--resource-modifiers)");
@@ -42,15 +49,18 @@ export function modifiersCommand(ctx: RunContext): Command {
       "apply resource modifier rules to a snapshot without a cluster: per object, the rules that matched and the changed paths",
     )
     .argument("<file>", "the rules file")
-    .argument("<snapshot>", 'a snapshot id, or "latest"');
+    .argument("[snapshot]", 'a snapshot id, or "latest" (or --at instead)');
+  addAtOptions(test);
   addStorageOptions(test);
+  addIdentityOptions(test);
   addFilterOptions(test);
   addCommonOptions(test);
   addModifierOptions(test);
-  test.action(async (file: string, ref: string, flags: TestFlags) => {
+  test.action(async (file: string, arg: string | undefined, flags: TestFlags) => {
     const set = (await loadModifiers([file, ...(flags.resourceModifiers ?? [])]))!;
+    const ref = snapshotRefFrom(arg, flags);
     const filters = filtersFrom(flags);
-    const storage = await storageFrom(flags);
+    const storage = await contentStorageFrom(flags);
     await using snapshot = await VerifiedSnapshot.fetch(storage, ref, ctx.signal);
     const result = await testModifiers(snapshot, set, filters, ctx.signal);
     if (flags.output === "json")
