@@ -7,8 +7,8 @@
  */
 import { readSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
-import type { ObjectRef } from "../../archive/format.ts";
-import type { JournalRecord, RecordKey } from "../segment.ts";
+import { archiveInvalid, type ObjectRef } from "../../archive/format.ts";
+import { describe, type JournalRecord, type RecordKey } from "../segment.ts";
 
 /** The last operation on one key: a put (body at off/size in the spill file) or a delete. */
 export interface Change {
@@ -33,6 +33,9 @@ export type Identity =
   { kind: "crd"; name: string } | { kind: "namespace"; name: string } | { kind: "object"; ref: ObjectRef };
 
 const SPILL_BUFFER = 1024 * 1024;
+
+const SLASHED = (r: RecordKey): boolean =>
+  [r.group, r.plural, r.namespace, r.name].some((f) => f !== undefined && f.includes("/"));
 
 /** Changed keys are independent of the version an object was recorded at. */
 export function keyOf(r: RecordKey | Identity): string {
@@ -156,6 +159,8 @@ export class ChangeSet implements AsyncDisposable {
     switch (r.op) {
       case "put":
       case "delete": {
+        // keys are joined with "/", which no Kubernetes name holds: one that does would alias another
+        if (SLASHED(r)) throw archiveInvalid(`${describe(r)}: a name holds "/"`);
         const s = this.#slots;
         const i = s.slot(keyOf(r));
         s.n[i] = n;

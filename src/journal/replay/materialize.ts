@@ -20,6 +20,7 @@ import type { ArchiveEntry } from "../../archive/reader.ts";
 import { ArchiveWriter } from "../../archive/writer.ts";
 import { isJsonObject, parseJson, type JsonObject } from "../../kube/json.ts";
 import type { StorageBackend } from "../../storage/backend.ts";
+import { CrdBackupError } from "../../errors.ts";
 import { TOOL_VERSION } from "../../version.ts";
 import { readSegment } from "../segment.ts";
 import { segmentKey } from "../segment-key.ts";
@@ -72,9 +73,19 @@ export async function readChanges(
   let prev: string | null = plan.prevOfFirst;
   for (const seg of plan.segments) {
     signal?.throwIfAborted();
-    const records = readSegment(await storage.read(segmentKey(seg), { signal }), { ...seg, prev });
-    // the whole segment is read even past T: its trailer and hash are what prove it intact
-    for await (const r of records) if (Date.parse(r.t) <= at) await changes.apply(r);
+    const key = segmentKey(seg);
+    const records = readSegment(await storage.read(key, { signal }), { ...seg, prev });
+    try {
+      // the whole segment is read even past T: its trailer and hash are what prove it intact
+      for await (const r of records) if (Date.parse(r.t) <= at) await changes.apply(r);
+    } catch (e) {
+      if (
+        !(e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID") ||
+        e.message.startsWith("journal segment ")
+      )
+        throw e;
+      throw new CrdBackupError("ARCHIVE_INVALID", `journal segment ${key}: ${e.message}`, { key });
+    }
     prev = seg.sha256;
   }
 }

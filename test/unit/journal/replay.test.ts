@@ -300,6 +300,12 @@ describe("replay onto a base", () => {
     expect(later.manifest.pointInTime).toMatchObject({ records: 10, lastRecord: iso("07:00") });
   });
 
+  it("refuses a record whose name holds a slash (it would alias another key)", async () => {
+    await expect(
+      replay([put("01:00", key("widgets", "a", "w1/x"), objBody("Widget", "a", "w1"))], "01:00"),
+    ).rejects.toThrow(/a name holds "\/"/);
+  });
+
   it("keeps large bodies exactly through the spill file", async () => {
     const big = objBody("Widget", "a", "w1", `,"pad":"${"x".repeat(3 * 1024 * 1024)}"`);
     const r = await replay([put("01:00", key("widgets", "a", "w1"), big)], "01:00");
