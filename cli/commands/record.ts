@@ -1,6 +1,8 @@
 import os from "node:os";
 import path from "node:path";
 import { Command } from "commander";
+import { RECIPIENTS_ENV } from "../../src/crypto/keys.ts";
+import { CrdBackupError } from "../../src/errors.ts";
 import { record } from "../../src/journal/record/recorder.ts";
 import { parseInterval, parseSize } from "../../src/journal/record/units.ts";
 import { JournalStats, journalMetrics } from "../../src/report/journal-metrics.ts";
@@ -67,6 +69,14 @@ export function recordCommand(ctx: RunContext): Command {
     .option("--concurrency <n>", "resources listed at once", positiveInt("--concurrency"), 4)
     .option("--metrics-addr <host:port>", "serve Prometheus metrics on http://host:port/metrics")
     .action(async (flags: Flags) => {
+      // journal segments are not encrypted yet: fail closed rather than record in plain text
+      // what the snapshots of this deployment encrypt
+      if (process.env[RECIPIENTS_ENV]?.trim()) {
+        throw new CrdBackupError(
+          "USAGE",
+          `$${RECIPIENTS_ENV} is set, but record cannot encrypt journal segments yet; refusing to record in plain text (unset it for the recorder to record unencrypted)`,
+        );
+      }
       const flushIntervalMs = parseInterval("--flush-interval", flags.flushInterval);
       const baseIntervalMs = parseInterval("--base-interval", flags.baseInterval);
       const spoolBytes = parseSize("--spool-size", flags.spoolSize);
