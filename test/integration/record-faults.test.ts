@@ -26,11 +26,15 @@ import { freshLocal } from "../support/storage.ts";
 
 // `crd-backup record` when things go wrong: killed, its watches expired, its storage gone.
 
-/** Creates widget-0, widget-1, ... every `everyMs` until stopped; remembers when each was acknowledged. */
-function writer(admin: KubeClient, group: string, ns: string, everyMs: number) {
+/**
+ * Creates widget-0, widget-1, ... every `everyMs` until stopped, once the recorder follows (what
+ * exists before its base is in the base, not the journal); remembers when each was acknowledged.
+ */
+function writer(admin: KubeClient, group: string, ns: string, everyMs: number, rec: RunningRecorder) {
   const acked: { name: string; at: number; rv: string }[] = [];
   let stopped = false;
   const done = (async () => {
+    await rec.waitFor(() => rec.count("following every resource") > 0, "the recorder to follow");
     for (let i = 0; !stopped; i++) {
       const name = `widget-${i}`;
       const { rv } = await createRaw(
@@ -80,7 +84,7 @@ describe("crd-backup record under faults", () => {
 
     const first = startRecorder(args);
     let second: RunningRecorder | undefined;
-    const writes = writer(admin, group, ns, 100);
+    const writes = writer(admin, group, ns, 100, first);
     let killedAt: number;
     let restartedAt: number;
     try {
@@ -236,7 +240,7 @@ describe("crd-backup record under faults", () => {
       const m = new RegExp(`^${name} (\\S+)$`, "m").exec(await rec.metrics());
       return m ? Number(m[1]) : NaN;
     };
-    const writes = writer(admin, group, ns, 250);
+    const writes = writer(admin, group, ns, 250, rec);
     let maxLag = 0;
     try {
       await rec.waitFor(() => rec.count("following every resource") > 0, "the recorder to follow");
@@ -303,7 +307,7 @@ describe("crd-backup record under faults", () => {
       "--flush-interval",
       "1s",
     ]);
-    const writes = writer(admin, group, ns, 200);
+    const writes = writer(admin, group, ns, 200, rec);
     try {
       await rec.waitFor(() => rec.count("following every resource") > 0, "the recorder to follow");
       await sleep(2_000);
