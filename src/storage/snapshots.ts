@@ -60,8 +60,11 @@ async function resolveLatest(storage: StorageBackend, cluster: string | undefine
   const all = await listSnapshots(storage, (id, error) => unreadable.push({ id, error }));
   const uids = [...new Set(all.map((s) => s.manifest.cluster.uid))];
   const chosen = cluster === undefined ? uids : uids.filter((u) => u.startsWith(cluster));
-  const describe = (uid: string) =>
-    `${uid} (${all.findLast((s) => s.manifest.cluster.uid === uid)!.manifest.cluster.server})`;
+  const describe = (uid: string) => {
+    // an encrypted snapshot's server is sealed: the uid alone names its cluster
+    const server = all.findLast((s) => s.manifest.cluster.uid === uid)!.manifest.cluster.server;
+    return server ? `${uid} (${server})` : uid;
+  };
   if (chosen.length === 0) {
     throw new CrdBackupError(
       "NOT_FOUND",
