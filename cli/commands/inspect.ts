@@ -30,6 +30,17 @@ export function inspectCommand(): Command {
       const keys = await identitiesFrom(flags);
       const storage = await storageFrom(flags);
       const { id, manifest: stored } = await resolveSnapshot(storage, ref);
+      // the journal recorded after this snapshot, when it is a chain's base (keys alone say it)
+      const chain = (await listChains(storage, stored.cluster.uid)).find((c) => c.base === id);
+      const journal = chain ? summarizeChain(chain) : undefined;
+      const journalLines = journal
+        ? [
+            "",
+            `journal: ${journal.segments} segments, ${journal.from ?? "?"} .. ${journal.to}, recoverable with --at: ${journal.windows.map((w) => `${w.from} .. ${w.to}`).join(", ") || "none"}`,
+            ...journal.gaps.map((g) => `gap ${g.from} .. ${g.to}: ${g.reason} (${g.resources.join(", ")})`),
+            ...(journal.broken ? [`broken: ${journal.broken}`] : []),
+          ]
+        : [];
       if (stored.encryption && !keys) {
         if (flags.objects) throw needsIdentity(stored);
         const e = stored.encryption;
@@ -44,20 +55,19 @@ export function inspectCommand(): Command {
             finishedAt: stored.finishedAt,
             encryption: { scheme: e.scheme, recipients: e.recipients },
             archive: e.stored,
+            ...(journal ? { journal } : {}),
           });
         } else {
           printLines([
             `snapshot ${id} (${stored.status}) of cluster ${stored.cluster.uid}`,
             `taken ${stored.startedAt} .. ${stored.finishedAt} by crd-backup ${stored.toolVersion}, format ${stored.formatVersion}`,
             `encrypted to ${e.recipients.map(shortRecipient).join(", ")}: ${formatBytes(e.stored.size)} stored; give --identity to see its resources`,
+            ...journalLines,
           ]);
         }
         return;
       }
       const m = await openManifest(stored, keys);
-      // the journal recorded after this snapshot, when it is a chain's base
-      const chain = (await listChains(storage, m.cluster.uid)).find((c) => c.base === id);
-      const journal = chain ? summarizeChain(chain) : undefined;
       const resources = m.resources.map((r) => ({
         group: r.group,
         version: r.version,
@@ -132,14 +142,7 @@ export function inspectCommand(): Command {
           ]),
         ),
         ...m.namespaceErrors.map((e) => `namespace not captured: ${e.namespace}: ${e.reason}: ${e.message}`),
-        ...(journal
-          ? [
-              "",
-              `journal: ${journal.segments} segments, ${journal.from ?? "?"} .. ${journal.to}, recoverable with --at: ${journal.windows.map((w) => `${w.from} .. ${w.to}`).join(", ") || "none"}`,
-              ...journal.gaps.map((g) => `gap ${g.from} .. ${g.to}: ${g.reason} (${g.resources.join(", ")})`),
-              ...(journal.broken ? [`broken: ${journal.broken}`] : []),
-            ]
-          : []),
+        ...journalLines,
         ...(flags.objects
           ? [
               "",

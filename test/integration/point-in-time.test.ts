@@ -646,6 +646,12 @@ describe("point in time (--at)", () => {
     );
     await encStorage.write(seg.key, Readable.from([seg.bytes]));
 
+    // inspect without an identity still shows the chain: its keys are not encrypted
+    const inspect = await runCli(["inspect", encBase, "--storage", where]);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    expect(inspect.stdout).toContain("give --identity to see its resources");
+    expect(inspect.stdout).toMatch(/^journal: 1 segments, /m);
+
     const tag = uniqueName("e");
     const args = [
       "restore",
