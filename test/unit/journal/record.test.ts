@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { CrdBackupError } from "../../../src/errors.ts";
 import { ChainWriter } from "../../../src/journal/record/chain-writer.ts";
 import { decodeItem, objectResource, CRDS } from "../../../src/journal/record/decode.ts";
+import { findResumePoint } from "../../../src/journal/record/resume.ts";
 import { parseInterval, parseSize } from "../../../src/journal/record/units.ts";
 import { Uploader } from "../../../src/journal/record/uploader.ts";
 import { parseSegmentKey, segmentKey } from "../../../src/journal/segment-key.ts";
@@ -289,5 +290,69 @@ describe("chain writer and uploader", () => {
     await second.whenDrained();
     const { records } = await readBack(storage);
     expect(records.map((r) => (r.op === "put" ? r.name : r.op))).toEqual(["a", "b"]);
+  });
+});
+
+describe("where a restarted recorder continues", () => {
+  const base = "20261203T050000Z-00000001";
+  const start = { cluster: "c-1", base, seq: 0, prev: null, to: new Date("2026-12-03T05:00:00.000Z") };
+
+  async function chainOf(segments: number): Promise<{ storage: StorageBackend; root: string }> {
+    const { storage, root } = flaky();
+    await storage.createExclusive(`snapshots/${base}/manifest.json`, Buffer.from("{}"));
+    const stats = new JournalStats();
+    const uploader = new Uploader(storage, { dir: tmp("spool-"), limit: 1 << 20, stats, log: silentLogger });
+    await uploader.init();
+    const writer = new ChainWriter(start, {
+      uploader,
+      stats,
+      log: silentLogger,
+      emptyEveryMs: 0,
+      onOverflow: () => undefined,
+    });
+    for (let i = 0; i < segments; i++) {
+      writer.add(put(`o${i}`));
+      writer.rvs.set("crds", String(100 + i));
+      await writer.flush();
+    }
+    await uploader.whenDrained();
+    return { storage, root };
+  }
+
+  it("the newest chain's last segment: its position and trailer rvs", async () => {
+    const { storage } = await chainOf(3);
+    const point = await findResumePoint(storage, "c-1", silentLogger);
+    const keys = [];
+    for await (const { key } of storage.list("journal/")) keys.push(parseSegmentKey(key)!);
+    const last = keys.sort((a, b) => a.seq - b.seq).at(-1)!;
+    expect(point).toEqual({
+      cluster: "c-1",
+      base,
+      seq: 3,
+      prev: last.sha256,
+      to: last.to,
+      rvs: { crds: "102" },
+    });
+    expect(await findResumePoint(storage, "other-cluster", silentLogger)).toBeUndefined();
+  });
+
+  it("none when the base is gone, a segment is missing, or the last one does not verify", async () => {
+    const gone = await chainOf(2);
+    await gone.storage.remove(`snapshots/${base}/manifest.json`);
+    expect(await findResumePoint(gone.storage, "c-1", silentLogger)).toBeUndefined();
+
+    const holed = await chainOf(3);
+    for await (const { key } of holed.storage.list("journal/"))
+      if (key.includes("/00000002-")) await holed.storage.remove(key);
+    expect(await findResumePoint(holed.storage, "c-1", silentLogger)).toBeUndefined();
+
+    const altered = await chainOf(2);
+    for await (const { key } of altered.storage.list("journal/")) {
+      if (!key.includes("/00000002-")) continue;
+      const bytes = readFileSync(path.join(altered.root, key));
+      bytes[bytes.length - 10]! ^= 0xff;
+      writeFileSync(path.join(altered.root, key), bytes);
+    }
+    expect(await findResumePoint(altered.storage, "c-1", silentLogger)).toBeUndefined();
   });
 });
