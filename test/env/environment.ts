@@ -182,7 +182,17 @@ export async function startEnvironment(options: StartOptions = {}): Promise<Envi
     });
     log(`ready: kube-apiserver ${apiServer}, etcd ${etcdUrl}, MinIO ${s3.endpoint} (logs in ${rootDir})`);
     const tools = { age: bins.age, helm: bins.helm, promtool: bins.promtool };
-    return { rootDir, kubeconfig, apiServer, etcdUrl, caCert: certs.caCert, s3, processes, watchdogPid, tools };
+    return {
+      rootDir,
+      kubeconfig,
+      apiServer,
+      etcdUrl,
+      caCert: certs.caCert,
+      s3,
+      processes,
+      watchdogPid,
+      tools,
+    };
   } catch (e) {
     for (const p of processes) {
       const tail = safeTail(p.logFile);

@@ -37,5 +37,12 @@ export async function ensureServers(): Promise<ServerBinaries> {
   const { KUBE_APISERVER, ETCD, MINIO, AGE, HELM, PROMTOOL } = vars;
   if (!KUBE_APISERVER || !ETCD || !MINIO || !AGE || !HELM || !PROMTOOL)
     throw new Error(`build-servers.sh printed no binaries: ${stdout}`);
-  return { kubeApiserver: KUBE_APISERVER, etcd: ETCD, minio: MINIO, age: AGE, helm: HELM, promtool: PROMTOOL };
+  return {
+    kubeApiserver: KUBE_APISERVER,
+    etcd: ETCD,
+    minio: MINIO,
+    age: AGE,
+    helm: HELM,
+    promtool: PROMTOOL,
+  };
 }

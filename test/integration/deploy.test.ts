@@ -282,6 +282,7 @@ describe("deploy/ manifests", () => {
       [
         `${pkg.bin["crd-backup"]} ${pkg.bin["crd-backup"]}`,
         `${licenses} ${licenses}`,
+        "LICENSE ./",
         "package.json ./",
       ].sort(),
     );
