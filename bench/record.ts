@@ -145,6 +145,10 @@ try {
   log(`writes: ${writes} in ${elapsed.toFixed(1)} s = ${(writes / elapsed).toFixed(0)}/s (${failed} failed)`);
   await sleep(7000); // the last interval's segment
   clearInterval(sampler);
+  // utime + stime, in clock ticks (100 a second on Linux), fields 14 and 15 after the command
+  const stat = readFileSync(`/proc/${recorder.pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / 100;
   recorder.kill("SIGTERM");
   await new Promise((r) => recorder.on("close", r));
 
@@ -180,6 +184,9 @@ try {
   storeLags.sort((a, b) => a - b);
   const q = (p: number, xs = lags) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
   log(`journal: ${keys.length} segments, ${puts} object puts (writes acknowledged: ${writes})`);
+  log(
+    `recorder CPU: ${cpuSeconds.toFixed(1)} s in all (base snapshot included), ${((cpuSeconds / Math.max(1, puts)) * 1e6).toFixed(0)} µs per change`,
+  );
   log(
     `lag per event (flush interval ${values["flush-interval"]}): p50 ${q(0.5).toFixed(2)} s, p99 ${q(0.99).toFixed(2)} s, max ${lags.at(-1)!.toFixed(2)} s`,
   );
