@@ -97,6 +97,9 @@ export function snapshotCommand(ctx: RunContext): Command {
             storage: result.location,
             counts: m.counts,
             archive: m.archive,
+            ...(m.encryption
+              ? { encryption: { recipients: m.encryption.recipients, stored: m.encryption.stored } }
+              : {}),
             ...(job.prune ? { pruned: job.prune.clusters.flatMap((c) => c.remove.map((d) => d.id)) } : {}),
             resources: m.resources.map((r) => ({
               group: r.group,
@@ -113,7 +116,8 @@ export function snapshotCommand(ctx: RunContext): Command {
           const failed = m.resources.filter((r) => r.errors.length > 0);
           printLines([
             `snapshot ${result.id} ${m.status}: ${m.resources.length} resources, ${m.counts.objects} objects, ` +
-              `${m.counts.crds} CRDs, ${m.counts.namespaces} namespaces, ${formatBytes(m.archive.size)} in ${result.location}`,
+              `${m.counts.crds} CRDs, ${m.counts.namespaces} namespaces, ${formatBytes(m.archive.size)} in ${result.location}` +
+              (m.encryption ? `, encrypted to ${m.encryption.recipients.length} age recipient(s)` : ""),
             ...failed.map(
               (r) => `  not captured: ${r.plural}.${r.group}: ${r.errors.map((e) => e.message).join("; ")}`,
             ),
