@@ -105,7 +105,9 @@ export class Chain {
 
   /** Follows a selected CRD's resource once it is served, at the version a snapshot lists. */
   #follow(info: CrdInfo): void {
-    if (this.#stopped || !resourceSelected(this.#ctx.filters, info.group, info.plural)) return;
+    // while overflowed, records are dropped: a watch started now would skip what it drops
+    if (this.#stopped || this.writer.overflowed) return;
+    if (!resourceSelected(this.#ctx.filters, info.group, info.plural)) return;
     const current = this.#resources.get(info.name);
     if (!info.established || !info.listVersion) return;
     if (current?.resource.version === info.listVersion) return;
