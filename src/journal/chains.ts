@@ -7,7 +7,8 @@ import type { Manifest } from "../archive/manifest.ts";
 import { CrdBackupError } from "../errors.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { listSnapshots } from "../storage/snapshots.ts";
-import { readSegment } from "./segment.ts";
+import { identitiesFor } from "../crypto/keyring.ts";
+import { readStoredSegment } from "./segment-io.ts";
 import { JOURNAL_PREFIX, parseSegmentKey, segmentKey, type SegmentKey } from "./segment-key.ts";
 
 export interface Gap {
@@ -96,8 +97,13 @@ export function subtractGaps(start: Date, end: Date, gaps: { from: Date; to: Dat
 /** The gap records of one `.gap` segment (read and checked like any segment). */
 async function readGaps(storage: StorageBackend, seg: SegmentKey, prev: string | null): Promise<Gap[]> {
   const key = segmentKey(seg);
+  if (seg.encrypted && !identitiesFor(storage)) {
+    // without a key only the segment's window is known: take all of it as the gap
+    const reason = "in an encrypted segment: its exact window and reason need --identity";
+    return [{ from: seg.from, to: seg.to, reason, resources: ["*"], segment: key }];
+  }
   const gaps: Gap[] = [];
-  const records = readSegment(await storage.read(key), { ...seg, prev });
+  const records = await readStoredSegment(storage, seg, prev);
   for await (const r of records) {
     if (r.op === "gap") {
       gaps.push({

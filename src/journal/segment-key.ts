@@ -18,10 +18,12 @@ export interface SegmentKey {
   sha256: string;
   /** The segment holds a gap record. */
   gap: boolean;
+  /** The stored bytes are an age file of the segment (docs/format.md, "Encryption"). */
+  encrypted?: boolean;
 }
 
 const FILE =
-  /^([0-9]{8})-([0-9]{8}T[0-9]{6}\.[0-9]{3}Z)-([0-9]{8}T[0-9]{6}\.[0-9]{3}Z)-([0-9a-f]{64})(\.gap)?\.jsonl\.gz$/;
+  /^([0-9]{8})-([0-9]{8}T[0-9]{6}\.[0-9]{3}Z)-([0-9]{8}T[0-9]{6}\.[0-9]{3}Z)-([0-9a-f]{64})(\.gap)?\.jsonl\.gz(\.age)?$/;
 const CLUSTER = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const MAX_SEQ = 99_999_999;
 
@@ -47,7 +49,7 @@ export function chainPrefix(cluster: string, base: string): string {
 
 export function segmentKey(k: SegmentKey): string {
   const seq = String(k.seq).padStart(8, "0");
-  const file = `${seq}-${compactTime(k.from)}-${compactTime(k.to)}-${k.sha256}${k.gap ? ".gap" : ""}.jsonl.gz`;
+  const file = `${seq}-${compactTime(k.from)}-${compactTime(k.to)}-${k.sha256}${k.gap ? ".gap" : ""}.jsonl.gz${k.encrypted ? ".age" : ""}`;
   return `${chainPrefix(k.cluster, k.base)}${file}`;
 }
 
@@ -63,5 +65,7 @@ export function parseSegmentKey(key: string): SegmentKey | undefined {
   const to = parseCompactTime(m[3]!);
   const seq = Number(m[1]);
   if (!from || !to || seq < 1 || to.getTime() < from.getTime()) return undefined;
-  return { cluster, base, seq, from, to, sha256: m[4]!, gap: m[5] !== undefined };
+  const seg: SegmentKey = { cluster, base, seq, from, to, sha256: m[4]!, gap: m[5] !== undefined };
+  if (m[6]) seg.encrypted = true;
+  return seg;
 }

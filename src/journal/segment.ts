@@ -5,9 +5,12 @@
  * server sent (int64 values included).
  */
 import { createHash } from "node:crypto";
-import type { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
+import type { Identities, Recipients } from "../crypto/keys.ts";
+import { decryptStream, encryptStream } from "../crypto/stream.ts";
+import { readAll } from "../storage/backend.ts";
 import { CrdBackupError } from "../errors.ts";
 import { segmentKey, type SegmentKey } from "./segment-key.ts";
 
@@ -184,7 +187,8 @@ export class SegmentBuilder {
     this.count++;
   }
 
-  async encode(place: SegmentPlace, rvs: Record<string, string>): Promise<EncodedSegment> {
+  /** The segment's stored bytes: gzip, then age to `to` when given (the key then ends `.age`). */
+  async encode(place: SegmentPlace, rvs: Record<string, string>, to?: Recipients): Promise<EncodedSegment> {
     const header: SegmentHeader = {
       format: JOURNAL_FORMAT,
       formatVersion: JOURNAL_FORMAT_VERSION,
@@ -201,7 +205,8 @@ export class SegmentBuilder {
       ...this.parts,
       Buffer.from(`${JSON.stringify(trailer)}\n`),
     ]);
-    const bytes = await promisify(zlib.gzip)(plain, { level: 1 });
+    const gz = await promisify(zlib.gzip)(plain, { level: 1 });
+    const bytes = to ? await readAll(await encryptStream(Readable.from([gz]), to)) : gz;
     const sha256 = createHash("sha256").update(bytes).digest("hex");
     const meta: SegmentKey = {
       cluster: place.cluster,
@@ -212,6 +217,7 @@ export class SegmentBuilder {
       sha256,
       gap: this.hasGap,
     };
+    if (to) meta.encrypted = true;
     return { key: segmentKey(meta), bytes, sha256, meta, plainSize: plain.length };
   }
 
@@ -242,13 +248,33 @@ function invalid(key: string, message: string): CrdBackupError {
 export async function* readSegment(
   stored: Readable,
   expected: SegmentKey & { prev: string | null },
+  keys?: Identities,
 ): AsyncGenerator<JournalRecord, SegmentTrailer> {
   const key = segmentKey(expected);
   const hash = createHash("sha256");
-  stored.on("data", (c: Buffer) => hash.update(c));
+  // the digest is of the stored bytes, ciphertext for an encrypted segment
+  const tapped = stored.pipe(
+    new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    }),
+  );
+  stored.on("error", (e) => tapped.destroy(e));
+  let plain: Readable = tapped;
+  if (expected.encrypted) {
+    if (!keys?.identities.length) {
+      stored.destroy();
+      throw new CrdBackupError("DECRYPT", `journal segment ${key} is encrypted: give --identity to read it`, {
+        key,
+      });
+    }
+    plain = await decryptStream(tapped, keys, `journal segment ${key}`);
+  }
   const gunzip = zlib.createGunzip();
-  stored.on("error", (e) => gunzip.destroy(e));
-  stored.pipe(gunzip);
+  plain.on("error", (e) => gunzip.destroy(e));
+  plain.pipe(gunzip);
 
   const reader = new LineReader(gunzip, key);
   const from = expected.from.getTime();

@@ -22,7 +22,7 @@ import { isJsonObject, parseJson, type JsonObject } from "../../kube/json.ts";
 import type { StorageBackend } from "../../storage/backend.ts";
 import { CrdBackupError } from "../../errors.ts";
 import { TOOL_VERSION } from "../../version.ts";
-import { readSegment } from "../segment.ts";
+import { readStoredSegment } from "../segment-io.ts";
 import { segmentKey } from "../segment-key.ts";
 import type { ChangeSet } from "./changes.ts";
 import { keyOf, objectOf, resourceOf } from "./changes.ts";
@@ -74,7 +74,7 @@ export async function readChanges(
   for (const seg of plan.segments) {
     signal?.throwIfAborted();
     const key = segmentKey(seg);
-    const records = readSegment(await storage.read(key, { signal }), { ...seg, prev });
+    const records = await readStoredSegment(storage, seg, prev, signal);
     try {
       // the whole segment is read even past T: its trailer and hash are what prove it intact
       for await (const r of records) if (Date.parse(r.t) <= at) await changes.apply(r);

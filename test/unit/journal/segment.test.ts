@@ -3,6 +3,7 @@ import zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { SegmentBuilder, readSegment, type JournalRecord } from "../../../src/journal/segment.ts";
 import { parseSegmentKey, segmentKey } from "../../../src/journal/segment-key.ts";
+import { generateKey, parseIdentities } from "../../../src/crypto/keys.ts";
 
 const CLUSTER = "8e6f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
 const BASE = "20261203T052000Z-1a2b3c4d";
@@ -53,9 +54,14 @@ async function encode(rs = records(), prev: string | null = "a".repeat(64)) {
   );
 }
 
-async function readAll(bytes: Buffer, meta: ReturnType<typeof parseSegmentKey>, prev: string | null) {
+async function readAll(
+  bytes: Buffer,
+  meta: ReturnType<typeof parseSegmentKey>,
+  prev: string | null,
+  keys?: { identities: string[]; sources: string[] },
+) {
   const out: JournalRecord[] = [];
-  const gen = readSegment(Readable.from([bytes]), { ...meta!, prev });
+  const gen = readSegment(Readable.from([bytes]), { ...meta!, prev }, keys);
   for (;;) {
     const n = await gen.next();
     if (n.done) return { records: out, trailer: n.value };
@@ -111,5 +117,32 @@ describe("journal segments", () => {
   it("ignores keys that are not segments", () => {
     expect(parseSegmentKey("journal/x/notabase/00000001-a-b-c.jsonl.gz")).toBeUndefined();
     expect(parseSegmentKey("snapshots/20261203T052000Z-1a2b3c4d/manifest.json")).toBeUndefined();
+  });
+
+  it("encrypts a segment to age recipients: the key says so, only a matching identity reads it, tampering is caught", async () => {
+    const key = await generateKey();
+    const other = await generateKey();
+    const keys = (k: { file: string }) => ({
+      identities: parseIdentities(k.file, "test"),
+      sources: ["test"],
+    });
+    const b = new SegmentBuilder();
+    for (const r of records()) b.add(r);
+    const seg = await b.encode(
+      { cluster: CLUSTER, base: BASE, seq: 2, prev: null, from, to },
+      {},
+      { recipients: [key.recipient] },
+    );
+    expect(seg.key).toMatch(/\.gap\.jsonl\.gz\.age$/);
+    expect(seg.bytes.toString("latin1")).not.toContain("widgets");
+    const meta = parseSegmentKey(seg.key);
+    expect(meta?.encrypted).toBe(true);
+    const { records: got } = await readAll(seg.bytes, meta, null, keys(key));
+    expect(got[0]!.op === "put" && got[0]!.body.toString()).toBe(BIG);
+    await expect(readAll(seg.bytes, meta, null)).rejects.toThrow(/encrypted: give --identity/);
+    await expect(readAll(seg.bytes, meta, null, keys(other))).rejects.toThrow(/none of the given identities/);
+    const flipped = Buffer.from(seg.bytes);
+    flipped[flipped.length - 40]! ^= 1;
+    await expect(readAll(flipped, meta, null, keys(key))).rejects.toMatchObject({ code: "ARCHIVE_INVALID" });
   });
 });
