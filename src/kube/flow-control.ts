@@ -25,6 +25,8 @@ export interface FlowControlOptions {
 
 export interface FlowControlStats {
   window: number;
+  /** The smallest the window has been: how far the server pushed back. */
+  lowestWindow: number;
   inFlight: number;
   throttled: number;
   /** Milliseconds requests spent waiting for Retry-After pauses, summed over pauses (not requests). */
@@ -33,6 +35,7 @@ export interface FlowControlStats {
 
 export class FlowControl {
   private limit: number;
+  private lowest: number;
   private readonly max: number;
   private readonly min: number;
   private readonly tolerance: number;
@@ -51,6 +54,7 @@ export class FlowControl {
     this.max = Math.max(1, options.max);
     this.min = Math.max(1, Math.min(options.min ?? 1, this.max));
     this.limit = Math.min(this.max, Math.max(this.min, options.initial ?? this.max));
+    this.lowest = this.limit;
     this.tolerance = options.tolerance ?? 2;
     this.now = options.now ?? (() => performance.now());
   }
@@ -58,6 +62,7 @@ export class FlowControl {
   get stats(): FlowControlStats {
     return {
       window: Math.floor(this.limit),
+      lowestWindow: Math.floor(this.lowest),
       inFlight: this.inFlight,
       throttled: this.throttled,
       pausedMs: Math.round(this.pausedMs),
@@ -99,6 +104,7 @@ export class FlowControl {
       this.throttled++;
       if (now - this.lastDecrease >= Math.max(this.shortRtt, 1)) {
         this.limit = Math.max(this.min, this.limit / 2);
+        this.lowest = Math.min(this.lowest, this.limit);
         this.lastDecrease = now;
       }
       const until = now + Math.max(retryAfterSeconds ?? 1, 0) * 1000;
@@ -127,6 +133,7 @@ export class FlowControl {
       // a queue is building at the server: shrink, at most once per round trip
       if (now - this.lastDecrease >= this.shortRtt) {
         this.limit = Math.max(this.min, this.limit * Math.max(0.5, gradient));
+        this.lowest = Math.min(this.lowest, this.limit);
         this.lastDecrease = now;
       }
     } else {

@@ -122,10 +122,11 @@ describe("flow control against priority and fairness", () => {
     const flow = res.stderr
       .split("\n")
       .filter((l) => l.includes("api flow control"))
-      .map((l) => JSON.parse(l) as { throttled: number; window: number })[0];
+      .map((l) => JSON.parse(l) as { throttled: number; lowestWindow: number })[0];
     expect(flow, res.stderr).toBeDefined();
     expect(flow!.throttled).toBeGreaterThan(0);
-    expect(flow!.window).toBeLessThan(10);
+    // it gave way (and may have grown back since: the window's lowest point shows it)
+    expect(flow!.lowestWindow).toBeLessThan(10);
 
     const listed = await admin.request({ path: `/apis/${group}/v1/namespaces/${to}/widgets` });
     const items = (JSON.parse(listed.text) as { items: unknown[] }).items;

@@ -30,6 +30,7 @@ describe("adaptive flow control", () => {
     fc.release(429, 10, 2);
     fc.release(429, 10, 2); // same round trip: no second halving
     expect(fc.stats.window).toBe(8);
+    expect(fc.stats.lowestWindow).toBe(8);
     expect(fc.stats.throttled).toBe(2);
     // the clock is frozen, so an acquire now would wait for real time: check the pause instead
     const waited = Promise.race([
