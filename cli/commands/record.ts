@@ -1,14 +1,13 @@
 import os from "node:os";
 import path from "node:path";
 import { Command } from "commander";
-import { RECIPIENTS_ENV } from "../../src/crypto/keys.ts";
-import { CrdBackupError } from "../../src/errors.ts";
 import { record } from "../../src/journal/record/recorder.ts";
 import { parseInterval, parseSize } from "../../src/journal/record/units.ts";
 import { JournalStats, journalMetrics } from "../../src/report/journal-metrics.ts";
 import { serveMetrics } from "../../src/schedule/metrics-server.ts";
 import {
   addCommonOptions,
+  addEncryptionOptions,
   addFilterOptions,
   addKubeOptions,
   addObjectLockOptions,
@@ -17,8 +16,10 @@ import {
   kubeClientFrom,
   loggerFrom,
   positiveInt,
+  recipientsFrom,
   storageFrom,
   type CommonFlags,
+  type EncryptionFlags,
   type FilterFlags,
   type KubeFlags,
   type ObjectLockFlags,
@@ -30,6 +31,7 @@ type Flags = CommonFlags &
   KubeFlags &
   StorageFlags &
   ObjectLockFlags &
+  EncryptionFlags &
   FilterFlags & {
     pageSize: number;
     concurrency: number;
@@ -51,6 +53,8 @@ export function recordCommand(ctx: RunContext): Command {
   addStorageOptions(cmd);
   // every segment and base snapshot written gets the retention (storageFrom reads the flags)
   addObjectLockOptions(cmd);
+  // bases and journal segments alike, to the same recipients: the recorder holds no key that reads them
+  addEncryptionOptions(cmd);
   addFilterOptions(cmd);
   addCommonOptions(cmd);
   cmd
@@ -69,14 +73,7 @@ export function recordCommand(ctx: RunContext): Command {
     .option("--concurrency <n>", "resources listed at once", positiveInt("--concurrency"), 4)
     .option("--metrics-addr <host:port>", "serve Prometheus metrics on http://host:port/metrics")
     .action(async (flags: Flags) => {
-      // journal segments are not encrypted yet: fail closed rather than record in plain text
-      // what the snapshots of this deployment encrypt
-      if (process.env[RECIPIENTS_ENV]?.trim()) {
-        throw new CrdBackupError(
-          "USAGE",
-          `$${RECIPIENTS_ENV} is set, but record cannot encrypt journal segments yet; refusing to record in plain text (unset it for the recorder to record unencrypted)`,
-        );
-      }
+      const encryptTo = await recipientsFrom(flags);
       const flushIntervalMs = parseInterval("--flush-interval", flags.flushInterval);
       const baseIntervalMs = parseInterval("--base-interval", flags.baseInterval);
       const spoolBytes = parseSize("--spool-size", flags.spoolSize);
@@ -99,6 +96,7 @@ export function recordCommand(ctx: RunContext): Command {
           baseIntervalMs,
           spoolDir: flags.spoolDir ?? path.join(os.tmpdir(), "crd-backup-spool"),
           spoolBytes,
+          encryptTo,
           signal: ctx.signal,
           log,
           stats,

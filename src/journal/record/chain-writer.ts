@@ -4,6 +4,7 @@
  * with SegmentBuilder and hands it to the uploader. Flushes run one at a time, so segment n+1 is
  * encoded with segment n's hash and queued after it.
  */
+import type { Recipients } from "../../crypto/keys.ts";
 import type { JournalStats } from "../../report/journal-metrics.ts";
 import type { Logger } from "../../report/log.ts";
 import { SegmentBuilder, type GapRecord, type JournalRecord } from "../segment.ts";
@@ -27,6 +28,8 @@ export interface ChainWriterOptions {
   log: Logger;
   /** A segment with no records is written only when the last one is older than this. */
   emptyEveryMs: number;
+  /** Segments are encrypted to these age recipients; plain when absent. */
+  encryptTo?: Recipients;
   /** The uploader refused a segment (spool full): called with the last `to` the chain holds. */
   onOverflow: (since: Date) => void;
 }
@@ -146,6 +149,7 @@ export class ChainWriter {
         to: new Date(to),
       },
       Object.fromEntries(this.rvs),
+      this.#options.encryptTo,
     );
     if (!this.#options.uploader.submit(segment, receipts)) {
       this.#overflowed = true;

@@ -12,6 +12,7 @@ import type { JsonObject } from "../../kube/json.ts";
 import type { JournalStats } from "../../report/journal-metrics.ts";
 import type { Logger } from "../../report/log.ts";
 import type { Filters } from "../../snapshot/filters.ts";
+import type { Recipients } from "../../crypto/keys.ts";
 import { takeSnapshot } from "../../snapshot/take.ts";
 import type { StorageBackend } from "../../storage/backend.ts";
 import { Chain, type ChainContext } from "./chain.ts";
@@ -28,6 +29,8 @@ export interface RecordOptions {
   baseIntervalMs: number;
   spoolDir: string;
   spoolBytes: number;
+  /** Bases and segments are encrypted to these age recipients; plain when absent. */
+  encryptTo?: Recipients;
   /** Each watch lasts this long (a random 1-2x), then resumes. */
   watchTimeoutSeconds?: number;
   /** How long, after the signal, the spool may take to reach storage. */
@@ -79,6 +82,7 @@ export async function record(
       stats: options.stats,
       log,
       emptyEveryMs: EMPTY_SEGMENT_INTERVALS * options.flushIntervalMs,
+      encryptTo: options.encryptTo,
     },
   };
 
@@ -88,6 +92,7 @@ export async function record(
       filters: options.filters,
       pageSize: options.pageSize,
       concurrency: options.concurrency,
+      encryptTo: options.encryptTo,
       signal,
       log,
       recordedOptions: options.recordedOptions,
@@ -104,7 +109,7 @@ export async function record(
   };
 
   let current: { chain: Chain; startedAt: number };
-  const resume = await findResumePoint(storage, cluster.uid, log);
+  const resume = await findResumePoint(storage, cluster.uid, log, Boolean(options.encryptTo));
   if (resume) {
     const chain = new Chain(resume, ctx, signal);
     await chain.resume(resume.rvs, resume.to);

@@ -20,6 +20,7 @@ export async function findResumePoint(
   storage: StorageBackend,
   cluster: string,
   log: Logger,
+  encrypted = false,
 ): Promise<ResumePoint | undefined> {
   // only the newest chain's segments are kept: the others are not needed
   let newest: SegmentKey[] = [];
@@ -40,6 +41,12 @@ export async function findResumePoint(
   const before = newest.at(-2);
   if (last.seq !== newest.length || (before && before.seq !== last.seq - 1)) {
     log.warn("the newest journal chain has a missing segment: starting a new chain", { base });
+    return undefined;
+  }
+  if (last.encrypted || encrypted) {
+    // a recorder holds only public keys: it cannot read an encrypted segment's trailer (where the
+    // watches resume), and a chain never mixes plain and encrypted segments
+    log.info("starting a new chain: an encrypted chain cannot be continued without a key", { base });
     return undefined;
   }
   try {
