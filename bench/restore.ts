@@ -2,7 +2,7 @@
  * Restore benchmark (issue 4): 50,000 objects across 25 CRDs restored into an empty test cluster.
  * Baseline, measured in the same run on another empty cluster: the same CRDs and namespaces
  * created, then raw concurrent create calls of the same objects at the same concurrency.
- * Targets: restore wall time <= 1.3x the baseline; peak RSS <= 300 MB.
+ * Targets: restore wall time <= 1.2x the baseline with default flags (issue 16); peak RSS <= 300 MB.
  *
  * With --modifiers (issue 15) the baseline is crd-backup's own restore of the same snapshot
  * without rules, and the measured run restores it with 5 resource modifier rules (one of each
@@ -37,6 +37,11 @@ const MODIFIERS = values.modifiers;
 const CRDS = Number(values.crds);
 const PER_CRD = Number(values["objects-per-crd"]);
 const CONCURRENCY = Number(values.concurrency);
+// restore's own default --concurrency (cli/commands/restore.ts): the figures we claim are for what a
+// user gets without flags, so crd-backup gets the flag only when asked, and the output says so
+const CLI_DEFAULT_CONCURRENCY = 8;
+const TUNING = CONCURRENCY === CLI_DEFAULT_CONCURRENCY ? [] : ["--concurrency", String(CONCURRENCY)];
+const FLAGS = TUNING.length ? `TUNED: ${TUNING.join(" ")}` : "default flags";
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 const client = (env: EnvironmentInfo, maxSockets = 32) =>
   KubeClient.create(loadKubeConfig({ kubeconfig: env.kubeconfig }), { maxSockets });
@@ -47,7 +52,7 @@ const source = await startEnvironment();
 try {
   log(`seeding ${CRDS} CRDs x ${PER_CRD} objects`);
   await seedBench(await client(source), CRDS, PER_CRD, log);
-  await timeCli(["snapshot", "--storage", dir, "--qps", "0", "--log-level", "warn"], {
+  await timeCli(["snapshot", "--storage", dir, "--log-level", "warn"], {
     ...process.env,
     KUBECONFIG: source.kubeconfig,
   });
@@ -91,21 +96,7 @@ async function timedRestore(extra: string[]) {
   const env = await startEnvironment();
   try {
     const res = await timeCli(
-      [
-        "restore",
-        id,
-        "--storage",
-        dir,
-        "--concurrency",
-        String(CONCURRENCY),
-        "--qps",
-        "0",
-        "--log-level",
-        "warn",
-        "-o",
-        "json",
-        ...extra,
-      ],
+      ["restore", id, "--storage", dir, ...TUNING, "--log-level", "warn", "-o", "json", ...extra],
       { ...process.env, KUBECONFIG: env.kubeconfig },
     );
     const report = JSON.parse(res.stdout) as {
@@ -154,7 +145,7 @@ if (MODIFIERS) {
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const ratio = median(rounds.map((r) => r.rules / r.plain));
   console.log(
-    `objects: ${PER_CRD * CRDS} across ${CRDS} CRDs, concurrency ${CONCURRENCY}; half of them match all 5 rules; ${rounds.length} rounds`,
+    `objects: ${PER_CRD * CRDS} across ${CRDS} CRDs, concurrency ${CONCURRENCY}, ${FLAGS}; half of them match all 5 rules; ${rounds.length} rounds`,
   );
   console.log(
     `crd-backup restore without rules: median ${median(rounds.map((r) => r.plain)).toFixed(2)} s, crd-backup CPU ${median(rounds.map((r) => r.plainCpu)).toFixed(2)} s`,
@@ -213,20 +204,7 @@ for (let round = 0; round < 2; round++) {
     // 3. crd-backup restore into another empty cluster, same concurrency
     env = await startEnvironment();
     const res = await timeCli(
-      [
-        "restore",
-        id,
-        "--storage",
-        dir,
-        "--concurrency",
-        String(CONCURRENCY),
-        "--qps",
-        "0",
-        "--log-level",
-        "warn",
-        "-o",
-        "json",
-      ],
+      ["restore", id, "--storage", dir, ...TUNING, "--log-level", "warn", "-o", "json"],
       { ...process.env, KUBECONFIG: env.kubeconfig },
     );
     const created = (JSON.parse(res.stdout) as { counts: { created: number } }).counts.created;
@@ -244,7 +222,7 @@ const best = (xs: number[]) => Math.min(...xs);
 const baseline = best(runs.map((r) => r.baseline));
 const restore = best(runs.map((r) => r.restore));
 const rss = Math.max(...runs.map((r) => r.rss));
-console.log(`objects: ${objects.length} across ${crds.length} CRDs, concurrency ${CONCURRENCY}`);
+console.log(`objects: ${objects.length} across ${crds.length} CRDs, concurrency ${CONCURRENCY}, ${FLAGS}`);
 console.log(
   `baseline (CRDs, namespaces, raw concurrent creates): ${baseline.toFixed(2)} s, ${(objects.length / baseline).toFixed(0)} objects/s`,
 );
@@ -252,6 +230,6 @@ console.log(
   `crd-backup restore (verify, plan, apply, report):   ${restore.toFixed(2)} s, ${(objects.length / restore).toFixed(0)} objects/s`,
 );
 console.log(
-  `ratio restore/baseline: ${(restore / baseline).toFixed(2)} (target <= 1.30) ${restore / baseline <= 1.3 ? "PASS" : "FAIL"}`,
+  `ratio restore/baseline: ${(restore / baseline).toFixed(2)} (target <= 1.20) ${restore / baseline <= 1.2 ? "PASS" : "FAIL"}`,
 );
 console.log(`peak RSS: ${rss.toFixed(0)} MiB (target <= 300 MB) ${rss * 1.048576 <= 300 ? "PASS" : "FAIL"}`);
