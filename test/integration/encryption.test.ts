@@ -13,6 +13,7 @@ import type { KubeClient } from "../../src/kube/client.ts";
 import { envVars, runCli } from "../support/cli.ts";
 import { adminClient, testEnv, uniqueName } from "../support/cluster.ts";
 import { liveState, type LiveState } from "../support/compare.ts";
+import { deleteFixtures } from "../support/fixtures.ts";
 
 const RESOURCES: [string, string][] = [
   ["widgets", "v1"],
@@ -39,43 +40,6 @@ async function everyStoredObject(client: S3Client, bucket: string, prefix: strin
     out.push({ key: o.Key!, body: Buffer.from(await res.Body!.transformToByteArray()) });
   }
   return out;
-}
-
-async function deleteEverything(admin: KubeClient, fx: LoadedFixtures): Promise<void> {
-  for (const ns of fx.namespaces) {
-    for (let i = 0; i < 1000; i++) {
-      const name = `widget-${String(i).padStart(4, "0")}`;
-      try {
-        await admin.request({
-          method: "PATCH",
-          path: `/apis/${fx.group}/v1/namespaces/${ns}/widgets/${name}`,
-          body: JSON.stringify({ metadata: { finalizers: null } }),
-          contentType: "application/merge-patch+json",
-        });
-      } catch (e) {
-        if (e instanceof KubeApiError && e.status === 404) break;
-        throw e;
-      }
-    }
-  }
-  for (const name of fx.crdNames) {
-    await admin.request({
-      method: "DELETE",
-      path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
-    });
-  }
-  for (const name of fx.crdNames) {
-    for (let i = 0; ; i++) {
-      try {
-        await admin.request({ path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}` });
-      } catch (e) {
-        if (e instanceof KubeApiError && e.status === 404) break;
-        throw e;
-      }
-      if (i > 300) throw new Error(`CRD ${name} not deleted after 60s`);
-      await sleep(200);
-    }
-  }
 }
 
 async function namespaceExists(admin: KubeClient, name: string): Promise<boolean> {
@@ -287,7 +251,7 @@ describe("encrypted snapshots (age)", () => {
   });
 
   it("round trip: restore with --identity (the post-quantum key) into a cluster without the CRDs brings back every object exactly", async () => {
-    await deleteEverything(admin, fx);
+    await deleteFixtures(admin, fx);
     const res = await runCli([
       "restore",
       id,

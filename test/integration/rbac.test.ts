@@ -1,7 +1,6 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { KubeApiError } from "../../src/errors.ts";
@@ -13,6 +12,7 @@ import { kubeconfigForIdentity, type PolicyRule } from "../env/identity.ts";
 import { runCli } from "../support/cli.ts";
 import { adminClient, clientFor, testEnv, uniqueName } from "../support/cluster.ts";
 import { liveState } from "../support/compare.ts";
+import { deleteFixtures } from "../support/fixtures.ts";
 
 const RESOURCES: [string, string][] = [
   ["widgets", "v1"],
@@ -34,43 +34,6 @@ interface SnapshotOut {
   status: string;
   counts: { crds: number; namespaces: number; objects: number };
   resources: { resource: string; count: number; errors: { reason: string; message: string }[] }[];
-}
-
-/** Deletes the fixtures' CRDs (and so every instance), clearing the widgets' finalizers first. */
-async function deleteFixtures(admin: KubeClient, fx: LoadedFixtures): Promise<void> {
-  for (const ns of fx.namespaces) {
-    for (let i = 0; ; i++) {
-      try {
-        await admin.request({
-          method: "PATCH",
-          path: `/apis/${fx.group}/v1/namespaces/${ns}/widgets/widget-${String(i).padStart(4, "0")}`,
-          body: JSON.stringify({ metadata: { finalizers: null } }),
-          contentType: "application/merge-patch+json",
-        });
-      } catch (e) {
-        if (e instanceof KubeApiError && e.status === 404) break;
-        throw e;
-      }
-    }
-  }
-  for (const name of fx.crdNames) {
-    await admin.request({
-      method: "DELETE",
-      path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
-    });
-  }
-  for (const name of fx.crdNames) {
-    for (let i = 0; ; i++) {
-      try {
-        await admin.request({ path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}` });
-      } catch (e) {
-        if (e instanceof KubeApiError && e.status === 404) break;
-        throw e;
-      }
-      if (i > 300) throw new Error(`CRD ${name} not deleted after 60s`);
-      await sleep(200);
-    }
-  }
 }
 
 describe("least privilege, with real RBAC", () => {

@@ -1,60 +1,21 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubeClient } from "../../src/kube/client.ts";
-import { KubeApiError } from "../../src/errors.ts";
+import type { KubeApiError } from "../../src/errors.ts";
 import type { RestoreReport } from "../../src/restore/report.ts";
 import { BIG_INTS, loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
 import { runCli } from "../support/cli.ts";
 import { adminClient, uniqueName } from "../support/cluster.ts";
 import { liveState, type LiveState } from "../support/compare.ts";
+import { deleteFixtures } from "../support/fixtures.ts";
 
 const RESOURCES: [string, string][] = [
   ["widgets", "v1"],
   ["clusterpolicies", "v1alpha1"],
   ["gadgets", "v2"],
 ];
-
-async function deleteEverything(admin: KubeClient, fx: LoadedFixtures): Promise<void> {
-  // widgets carry a finalizer and no controller will ever clear it here
-  for (const ns of fx.namespaces) {
-    for (let i = 0; i < 1000; i++) {
-      const name = `widget-${String(i).padStart(4, "0")}`;
-      try {
-        await admin.request({
-          method: "PATCH",
-          path: `/apis/${fx.group}/v1/namespaces/${ns}/widgets/${name}`,
-          body: JSON.stringify({ metadata: { finalizers: null } }),
-          contentType: "application/merge-patch+json",
-        });
-      } catch (e) {
-        if (e instanceof KubeApiError && e.status === 404) break;
-        throw e;
-      }
-    }
-  }
-  for (const name of fx.crdNames) {
-    await admin.request({
-      method: "DELETE",
-      path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
-    });
-  }
-  // the API server's own CRD cleanup deletes every instance, then the CRD
-  for (const name of fx.crdNames) {
-    for (let i = 0; ; i++) {
-      try {
-        await admin.request({ path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}` });
-      } catch (e) {
-        if (e instanceof KubeApiError && e.status === 404) break;
-        throw e;
-      }
-      if (i > 300) throw new Error(`CRD ${name} not deleted after 60s`);
-      await sleep(200);
-    }
-  }
-}
 
 function ownersRelinked(state: LiveState): void {
   for (const [key, refs] of state.owners) {
@@ -91,7 +52,7 @@ describe("crd-backup restore", () => {
   afterAll(() => admin.close());
 
   it("round trip: after every CRD and object is deleted, restore brings back every object exactly, status and owners included", async () => {
-    await deleteEverything(admin, fx);
+    await deleteFixtures(admin, fx);
     const reportFile = path.join(reportDir, "report.json");
     const res = await runCli([
       "restore",
