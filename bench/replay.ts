@@ -19,7 +19,7 @@ import { ARCHIVE_KEY, FORMAT_VERSION } from "../src/archive/format.ts";
 import { serializeManifest, type Manifest } from "../src/archive/manifest.ts";
 import { ArchiveWriter } from "../src/archive/writer.ts";
 import { SegmentBuilder } from "../src/journal/segment.ts";
-import { VerifiedSnapshot } from "../src/restore/source.ts";
+import { openSource } from "../src/source/open.ts";
 import { archiveKey, manifestKey } from "../src/storage/layout.ts";
 import { LocalBackend } from "../src/storage/local.ts";
 
@@ -161,7 +161,7 @@ async function generate(
 async function replay(dir: string) {
   const storage = new LocalBackend(dir);
   const t0 = performance.now();
-  await using snapshot = await VerifiedSnapshot.fetch(storage, { at: "now" });
+  await using snapshot = await openSource(storage, { at: "now" });
   const seconds = (performance.now() - t0) / 1000;
   console.log(
     JSON.stringify({

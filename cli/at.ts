@@ -5,7 +5,7 @@
 import type { Command } from "commander";
 import { CrdBackupError } from "../src/errors.ts";
 import { parseAt } from "../src/journal/replay/plan.ts";
-import type { SnapshotRef } from "../src/restore/source.ts";
+import type { SnapshotRef } from "../src/source/open.ts";
 
 export interface AtFlags {
   at?: string;

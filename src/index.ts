@@ -44,7 +44,7 @@ export { runSnapshotJob } from "./schedule/job.ts";
 export { runOnSchedule } from "./schedule/scheduler.ts";
 export { record } from "./journal/record/recorder.ts";
 export type { RecordOptions } from "./journal/record/recorder.ts";
-export type { SnapshotRef } from "./restore/source.ts";
+export type { SnapshotRef } from "./source/open.ts";
 export type { PointInTimeRef } from "./journal/replay/plan.ts";
 export { listChains, summarizeChain } from "./journal/chains.ts";
 export type { Chain, ChainSummary, Gap, Window } from "./journal/chains.ts";

@@ -2,7 +2,7 @@ import { Command, type Command as CommandType } from "commander";
 import { loadModifiers } from "../../src/modifiers/parse.ts";
 import type { ModifierSet } from "../../src/modifiers/types.ts";
 import { testModifiers } from "../../src/modifiers/test-run.ts";
-import { VerifiedSnapshot } from "../../src/restore/source.ts";
+import { openSource } from "../../src/source/open.ts";
 import { addAtOptions, snapshotRefFrom, type AtFlags } from "../at.ts";
 import { EXIT } from "../exit-codes.ts";
 import {
@@ -61,7 +61,7 @@ export function modifiersCommand(ctx: RunContext): Command {
     const ref = snapshotRefFrom(arg, flags);
     const filters = filtersFrom(flags);
     const storage = await contentStorageFrom(flags);
-    await using snapshot = await VerifiedSnapshot.fetch(storage, ref, ctx.signal);
+    await using snapshot = await openSource(storage, ref, ctx.signal);
     const result = await testModifiers(snapshot, set, filters, ctx.signal);
     if (flags.output === "json")
       await writeReportJson(process.stdout, { ...result, entries: result.entries });

@@ -4,7 +4,8 @@ import { isJsonObject, parseJson, type JsonObject } from "../kube/json.ts";
 import { parseSelector } from "../kube/selector.ts";
 import { getJson, liveCrd, liveObjects, objectPath, digestOf } from "../restore/live.ts";
 import { comparableForm } from "../restore/normalize.ts";
-import { VerifiedSnapshot, type SnapshotRef } from "../restore/source.ts";
+import type { VerifiedSnapshot } from "../source/verified.ts";
+import { openSource, type SnapshotRef } from "../source/open.ts";
 import { namespaceSelected, resourceSelected, type Filters } from "../snapshot/filters.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { diffJson, type FieldChange } from "./json-diff.ts";
@@ -189,7 +190,7 @@ export async function diffSnapshot(
   other: { client: KubeClient } | { snapshot: string },
   options: DiffOptions,
 ): Promise<DiffResult> {
-  await using snapshot = await VerifiedSnapshot.fetch(storage, ref, options.signal);
+  await using snapshot = await openSource(storage, ref, options.signal);
   const a = await snapshotSide(snapshot, options);
   const versions = new Map(snapshot.manifest.resources.map((r) => [`${r.plural}.${r.group}`, r.version]));
   let resources: ResourceDiff[];
@@ -198,7 +199,7 @@ export async function diffSnapshot(
     against = "live";
     resources = await compare(a, await liveSide(other.client, snapshot, options), options);
   } else {
-    await using second = await VerifiedSnapshot.fetch(storage, other.snapshot, options.signal);
+    await using second = await openSource(storage, other.snapshot, options.signal);
     against = second.id;
     resources = await compare(a, await snapshotSide(second, options), options);
   }

@@ -11,7 +11,7 @@ import type { ModifierSet } from "../modifiers/types.ts";
 import { digestOf, getJson, objectPath } from "../restore/live.ts";
 import { comparableForm } from "../restore/normalize.ts";
 import { targetNamespace, type RestoreOptions } from "../restore/options.ts";
-import type { VerifiedSnapshot } from "../restore/source.ts";
+import type { VerifiedSnapshot } from "../source/verified.ts";
 import { namespaceSelected, type Filters } from "../snapshot/filters.ts";
 
 export interface ResourceCheck {

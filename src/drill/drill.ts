@@ -7,7 +7,7 @@ import type { ModifierSet } from "../modifiers/types.ts";
 import { liveCrd } from "../restore/live.ts";
 import type { RestoreReport } from "../restore/report.ts";
 import { restoreVerified } from "../restore/restore.ts";
-import { VerifiedSnapshot, type SnapshotRef } from "../restore/source.ts";
+import { openSource, type SnapshotRef } from "../source/open.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
 import { resourceSelected, type Filters } from "../snapshot/filters.ts";
 import type { StorageBackend } from "../storage/backend.ts";
@@ -115,7 +115,7 @@ export async function runDrill(
   const target = await clusterIdentity(client, options.signal);
 
   const t0 = performance.now();
-  await using snapshot = await VerifiedSnapshot.fetch(storage, ref, options.signal);
+  await using snapshot = await openSource(storage, ref, options.signal);
   const tVerified = performance.now();
   const sameCluster = target.uid === snapshot.manifest.cluster.uid;
   if (sameCluster && !options.namespacePrefix) {

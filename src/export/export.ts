@@ -17,7 +17,8 @@ import { stringifyJson } from "../kube/json.ts";
 import { EntryModifiers } from "../modifiers/entries.ts";
 import type { ModifierSet } from "../modifiers/types.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
-import { VerifiedSnapshot, type SnapshotRef } from "../restore/source.ts";
+import type { VerifiedSnapshot } from "../source/verified.ts";
+import { openSource, type SnapshotRef } from "../source/open.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { exportPath, type ExportFormat, type ExportItem } from "./layout.ts";
 import { renderManifest } from "./manifest.ts";
@@ -196,7 +197,7 @@ async function fetchVerified(
   signal?: AbortSignal,
 ): Promise<VerifiedSnapshot> {
   try {
-    return await VerifiedSnapshot.fetch(storage, ref, signal);
+    return await openSource(storage, ref, signal);
   } catch (e) {
     if (e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID") {
       const message = e.message.replace(/; nothing was restored$/, "");

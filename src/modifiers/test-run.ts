@@ -5,7 +5,7 @@
 import type { FieldChange } from "../diff/json-diff.ts";
 import { isJsonObject, parseJson, type JsonObject } from "../kube/json.ts";
 import { parseSelector } from "../kube/selector.ts";
-import type { VerifiedSnapshot } from "../restore/source.ts";
+import type { VerifiedSnapshot } from "../source/verified.ts";
 import { namespaceSelected, resourceSelected, type Filters } from "../snapshot/filters.ts";
 import { EntryModifiers } from "./entries.ts";
 import type { ModifierSet } from "./types.ts";

@@ -10,7 +10,7 @@ import { getJson, liveCrd, liveObjects, digestOf, type LiveObject } from "./live
 import { canonicalJson } from "./normalize.ts";
 import { policyFor, targetNamespace, type ExistingPolicy, type RestoreOptions } from "./options.ts";
 import { restorePhases } from "./order.ts";
-import type { VerifiedSnapshot } from "./source.ts";
+import type { VerifiedSnapshot } from "../source/verified.ts";
 
 export interface ResourcePlan {
   key: string;

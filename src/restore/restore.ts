@@ -5,7 +5,8 @@ import { executePlan } from "./apply.ts";
 import type { RestoreOptions } from "./options.ts";
 import { buildPlan } from "./plan.ts";
 import { ReportBuilder, type RestoreReport } from "./report.ts";
-import { VerifiedSnapshot, type SnapshotRef } from "./source.ts";
+import type { VerifiedSnapshot } from "../source/verified.ts";
+import { openSource, type SnapshotRef } from "../source/open.ts";
 
 /**
  * Restores a snapshot: verify everything, plan against the live cluster, then write in the order
@@ -19,7 +20,7 @@ export async function restoreSnapshot(
   options: RestoreOptions,
   log: Logger = silentLogger,
 ): Promise<RestoreReport> {
-  await using snapshot = await VerifiedSnapshot.fetch(storage, ref, options.signal);
+  await using snapshot = await openSource(storage, ref, options.signal);
   return await restoreVerified(client, snapshot, options, log); // await: the snapshot is disposed on return
 }
 

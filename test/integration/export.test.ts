@@ -16,7 +16,7 @@ import { LAST_APPLIED, cleanForApply } from "../../src/export/manifest.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { parseJson, type JsonObject, type JsonValue } from "../../src/kube/json.ts";
 import { canonicalJson, comparableForm } from "../../src/restore/normalize.ts";
-import { VerifiedSnapshot } from "../../src/restore/source.ts";
+import { VerifiedSnapshot } from "../../src/source/verified.ts";
 import { LocalBackend } from "../../src/storage/local.ts";
 import { runCli } from "../support/cli.ts";
 import { adminClient, createNamespace, uniqueName } from "../support/cluster.ts";

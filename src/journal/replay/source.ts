@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { CrdBackupError } from "../../errors.ts";
-import { VerifiedSnapshot } from "../../restore/source.ts";
+import { VerifiedSnapshot } from "../../source/verified.ts";
 import type { StorageBackend } from "../../storage/backend.ts";
 import { ChangeSet } from "./changes.ts";
 import { readChanges, writeState } from "./materialize.ts";

@@ -9,15 +9,15 @@ import { fetchDecrypted } from "../crypto/archive.ts";
 import { identitiesFor } from "../crypto/keyring.ts";
 import { openManifest } from "../crypto/manifest.ts";
 import { CrdBackupError } from "../errors.ts";
-import type { PointInTimeRef } from "../journal/replay/plan.ts";
-import { fetchPointInTime } from "../journal/replay/source.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { openArchive, resolveSnapshot } from "../storage/snapshots.ts";
 
-/** A snapshot id, "latest", "latest@<uid>", or a point in time of a recorded cluster. */
-export type SnapshotRef = string | PointInTimeRef;
-
 /**
+ * The one verified source of entries every reader of a backup uses (restore, diff, export, drill,
+ * modifiers test). It sits below both its producers and its users: a stored snapshot is fetched
+ * here, a point in time is rebuilt by journal/replay into a local archive and handed over with
+ * fromLocalArchive, and source/open.ts picks between them for the commands.
+ *
  * A snapshot fetched to a local temp file and verified end to end (format version, every entry
  * hash, the index, the whole-archive digest) before anything is written to a cluster. Later passes
  * re-read the local copy, so storage is read once and memory never holds the archive.
@@ -36,16 +36,10 @@ export class VerifiedSnapshot implements AsyncDisposable {
   }
 
   /**
-   * Downloads the snapshot and verifies every byte of it; throws ARCHIVE_INVALID before anything is
-   * returned. A point in time (`--at`) is rebuilt from its base and journal into a local archive
-   * first (journal/replay), then verified the same way.
+   * Downloads the snapshot (an id, "latest" or "latest@<uid>") and verifies every byte of it;
+   * throws ARCHIVE_INVALID before anything is returned.
    */
-  static async fetch(
-    storage: StorageBackend,
-    ref: SnapshotRef,
-    signal?: AbortSignal,
-  ): Promise<VerifiedSnapshot> {
-    if (typeof ref !== "string") return fetchPointInTime(storage, ref, signal);
+  static async fetch(storage: StorageBackend, ref: string, signal?: AbortSignal): Promise<VerifiedSnapshot> {
     const resolved = await resolveSnapshot(storage, ref);
     const id = resolved.id;
     // an encrypted snapshot: its manifest opened with the storage handle's identities (or one

@@ -1,0 +1,22 @@
+import type { PointInTimeRef } from "../journal/replay/plan.ts";
+import { fetchPointInTime } from "../journal/replay/source.ts";
+import type { StorageBackend } from "../storage/backend.ts";
+import { VerifiedSnapshot } from "./verified.ts";
+
+/** A snapshot id, "latest", "latest@<uid>", or a point in time of a recorded cluster. */
+export type SnapshotRef = string | PointInTimeRef;
+
+/**
+ * The verified source a command named: a stored snapshot, or the state at a point in time rebuilt
+ * from a base and its journal (`--at`). Either way the caller gets the same VerifiedSnapshot, so
+ * plan, dry-run, conflicts, owners, modifiers and reports never learn where entries came from.
+ */
+export function openSource(
+  storage: StorageBackend,
+  ref: SnapshotRef,
+  signal?: AbortSignal,
+): Promise<VerifiedSnapshot> {
+  return typeof ref === "string"
+    ? VerifiedSnapshot.fetch(storage, ref, signal)
+    : fetchPointInTime(storage, ref, signal);
+}
