@@ -6,25 +6,26 @@ export function printJson(value: unknown): void {
 
 /**
  * A report as indented JSON, written piece by piece: a restore's report has an entry per object,
- * and building it as one string would cost as much memory as the whole restore.
+ * read back from disk, and building it as one string would cost as much memory as the whole restore.
  */
 export async function writeReportJson(
   out: NodeJS.WritableStream,
-  report: { entries: unknown[] } & Record<string, unknown>,
+  head: object,
+  entries: Iterable<unknown> | AsyncIterable<unknown>,
 ): Promise<void> {
-  const { entries, ...head } = report;
   const write = (s: string) =>
     out.write(s) ? Promise.resolve() : new Promise<void>((resolve) => out.once("drain", () => resolve()));
-  const opening = JSON.stringify(head, null, 2).replace(/\n}$/, ',\n  "entries": [');
-  await write(opening);
-  for (let i = 0; i < entries.length; i += 500) {
-    const chunk = entries
-      .slice(i, i + 500)
-      .map((e) => "\n    " + JSON.stringify(e, null, 2).replaceAll("\n", "\n    "))
-      .join(",");
-    await write((i > 0 ? "," : "") + chunk);
+  await write(JSON.stringify(head, null, 2).replace(/\n}$/, ',\n  "entries": ['));
+  let n = 0;
+  let chunk: string[] = [];
+  for await (const e of entries) {
+    chunk.push((n++ > 0 ? "," : "") + "\n    " + JSON.stringify(e, null, 2).replaceAll("\n", "\n    "));
+    if (chunk.length === 500) {
+      await write(chunk.join(""));
+      chunk = [];
+    }
   }
-  await write(entries.length > 0 ? "\n  ]\n}\n" : "]\n}\n");
+  await write(chunk.join("") + (n > 0 ? "\n  ]\n}\n" : "]\n}\n"));
 }
 
 export function printLines(lines: string[]): void {

@@ -63,9 +63,10 @@ export function modifiersCommand(ctx: RunContext): Command {
     const storage = await contentStorageFrom(flags);
     await using snapshot = await openSource(storage, ref, ctx.signal);
     const result = await testModifiers(snapshot, set, filters, ctx.signal);
-    if (flags.output === "json")
-      await writeReportJson(process.stdout, { ...result, entries: result.entries });
-    else {
+    if (flags.output === "json") {
+      const { entries, ...head } = result;
+      await writeReportJson(process.stdout, head, entries);
+    } else {
       const c = result.counts;
       printLines([
         `resource modifiers on snapshot ${result.snapshotId}: ${c.objects} objects, ${c.matched} matched, ${c.changed} changed, ${c.dropped} dropped, ${c.failed} failed`,

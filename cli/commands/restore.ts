@@ -7,7 +7,7 @@ import {
   parseNamespaceMap,
   type ExistingPolicy,
 } from "../../src/restore/options.ts";
-import { summarize } from "../../src/restore/report.ts";
+import { reportSummary, summarize } from "../../src/restore/report.ts";
 import { restoreSnapshot } from "../../src/restore/restore.ts";
 import { EXIT } from "../exit-codes.ts";
 import {
@@ -103,14 +103,15 @@ export function restoreCommand(ctx: RunContext): Command {
       const storage = await contentStorageFrom(flags);
       const client = await kubeClientFrom(flags, flags.concurrency + 2);
       try {
-        const report = await restoreSnapshot(client, storage, ref, options, loggerFrom(flags));
+        await using report = await restoreSnapshot(client, storage, ref, options, loggerFrom(flags));
         if (flags.report) {
           const file = createWriteStream(flags.report);
-          await writeReportJson(file, { ...report });
+          await writeReportJson(file, reportSummary(report), report.entries());
           file.end();
           await finished(file);
         }
-        if (flags.output === "json") await writeReportJson(process.stdout, { ...report });
+        if (flags.output === "json")
+          await writeReportJson(process.stdout, reportSummary(report), report.entries());
         else printLines(summarize(report));
         ctx.exitCode =
           report.status === "success" ? EXIT.OK : report.status === "partial" ? EXIT.PARTIAL : EXIT.FAILURE;

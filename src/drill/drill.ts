@@ -141,7 +141,7 @@ export async function runDrill(
   const mapping = { namespaceMap: new Map<string, string>(), namespacePrefix: options.namespacePrefix };
 
   const tRestore = performance.now();
-  const restore = await restoreVerified(
+  await using restore = await restoreVerified(
     client,
     snapshot,
     {
@@ -191,8 +191,9 @@ export async function runDrill(
 
   const reasons: string[] = [];
   if (drilled.length === 0) reasons.push("nothing in the snapshot could be drilled on this target");
-  const problems = restore.entries.filter((e) => e.outcome === "failed" || e.outcome === "conflict");
-  if (problems.length > 0) reasons.push(`the restore reported ${problems.length} failures or conflicts`);
+  const problems = restore.problems;
+  const problemCount = restore.counts.failed + restore.counts.conflict;
+  if (problemCount > 0) reasons.push(`the restore reported ${problemCount} failures or conflicts`);
   const notEstablished = checks.filter((c) => !c.crdEstablished).map((c) => c.resource);
   if (notEstablished.length > 0) reasons.push(`CRDs not Established: ${notEstablished.join(", ")}`);
   if (objects.missing > 0)

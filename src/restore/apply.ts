@@ -1,4 +1,3 @@
-import type { ObjectRef } from "../archive/format.ts";
 import { diffJson } from "../diff/json-diff.ts";
 import { CrdBackupError, KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
@@ -9,7 +8,8 @@ import { cleanObject } from "../snapshot/clean.ts";
 import { digestOf, getJson, objectPath, OwnerLookup } from "./live.ts";
 import { comparableForm } from "./normalize.ts";
 import type { RestoreOptions } from "./options.ts";
-import type { ItemPlan, RestorePlan } from "./plan.ts";
+import { identify, patchedObject, type ItemPlan } from "./item.ts";
+import type { RestorePlan } from "./plan.ts";
 import { Pool } from "./pool.ts";
 import type { ReportBuilder } from "./report.ts";
 
@@ -25,7 +25,6 @@ interface Context {
   log: Logger;
   /** Source uid -> uid in the target cluster, for the objects some other object names as owner. */
   uids: Map<string, string>;
-  owned: Set<string>;
   owners: OwnerLookup;
   diffs: number;
 }
@@ -56,47 +55,37 @@ export async function executePlan(
     options,
     report,
     log,
-    uids: new Map(),
-    // only owners need their new uid remembered: most objects own nothing
-    owned: new Set(plan.items.flatMap((i) => i.ownerUids)),
+    uids: new Map(plan.liveOwners),
     owners: new OwnerLookup(client),
     diffs: 0,
   };
-  const refused = plan.items.filter(
-    (i) => i.action === "conflict" && i.resource.policy === "fail" && !i.resource.conflict,
-  );
-  if (refused.length > 0) {
-    const first = refused[0]!;
+  if (plan.refused.count > 0) {
     throw new CrdBackupError(
       "CONFLICT",
-      `${refused.length} objects already exist and --existing fail was given (first: ${first.resource.key} ${first.namespace ? `${first.namespace}/` : ""}${first.name}); nothing was written`,
+      `${plan.refused.count} objects already exist and --existing fail was given (first: ${plan.refused.first}); nothing was written`,
     );
   }
   await restoreCrds(ctx);
   await restoreNamespaces(ctx);
-  for (const item of plan.items)
-    if (item.liveUid && item.uid && ctx.owned.has(item.uid)) ctx.uids.set(item.uid, item.liveUid);
 
-  const byEntry = new Map(plan.items.map((i) => [i.entry, i]));
-  const phases = [...new Set(plan.items.map((i) => i.phase))].sort((a, b) => a - b);
-  for (const phase of phases) {
+  for (const phase of plan.objects.phases()) {
     const pool = new Pool(options.concurrency);
     // one pass over the verified local copy per phase: bodies are read as they are needed
+    let ordinal = -1;
     for await (const entry of plan.snapshot.entries()) {
       if (entry.kind !== "object") continue;
-      const item = byEntry.get(entry.name);
-      if (!item || item.phase !== phase) continue;
-      const body = item.modifiers ? patchedBody(plan, entry.ref, entry.body) : entry.body;
+      ordinal++;
+      const decision = plan.objects.get(ordinal);
+      if (!decision || plan.objects.phase(ordinal) !== phase) continue;
+      // the identity again, as planning derived it (modifiers are pure), with the plan's decision
+      const identity = identify(entry, plan.resources, options, plan.modifiers, false)!;
+      const item: ItemPlan = { ...identity, ...decision };
+      const patched = patchedObject(identity);
+      const body = patched ? Buffer.from(stringifyJson(patched)) : entry.body;
       await pool.submit(() => restoreObject(ctx, item, body));
     }
     await pool.drain();
   }
-}
-
-/** The body the plan decided on: the stored one with the resource modifiers applied again (they are pure). */
-function patchedBody(plan: RestorePlan, ref: ObjectRef, stored: Buffer): Buffer {
-  const result = plan.modifiers?.modify(ref, stored, { diff: false });
-  return result?.kind === "patched" ? Buffer.from(stringifyJson(result.object)) : stored;
 }
 
 async function restoreCrds(ctx: Context): Promise<void> {
@@ -263,7 +252,7 @@ async function prepareBody(
           item.namespace,
           String(ref["name"]),
         );
-      const inRestore = ctx.plan.items.some((i) => i.uid === oldUid);
+      const inRestore = ctx.plan.owners.has(oldUid);
       if (uid) kept.push({ ...ref, uid });
       else if (ctx.options.dryRun && inRestore)
         kept.push(ref); // a dry run creates no owner to link to
@@ -332,7 +321,7 @@ async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise
   }
   const text = typeof body === "string" ? body : stringifyJson(body);
   // only an owner's new uid is needed later: other answers need not be parsed
-  const isOwner = item.uid !== undefined && ctx.owned.has(item.uid);
+  const isOwner = item.uid !== undefined && ctx.plan.owned.has(item.uid);
   try {
     let uid: string | undefined;
     if (item.action === "create") {

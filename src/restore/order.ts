@@ -9,33 +9,34 @@
  *      new uid is known when the dependent is created (depth = the longest owner chain inside the
  *      restore; a cycle, which Kubernetes forbids but a tampered archive might hold, is cut).
  *   5. Status last, through the /status subresource, when asked for.
+ * restore/decisions.ts turns scope and depth into phases.
  */
-export interface OrderItem {
-  uid?: string;
-  ownerUids: string[];
-  namespaced: boolean;
-}
 
-/** The phase of each item: every cluster-scoped phase first, then namespaced ones, each by owner depth. */
-export function restorePhases(items: readonly OrderItem[]): number[] {
-  const byUid = new Map<string, number>();
-  items.forEach((item, i) => item.uid && byUid.set(item.uid, i));
-  const depth = new Array<number>(items.length).fill(-1);
+/**
+ * The owner depth of every object that has owners in the restore. `dependents` maps an object
+ * (by ordinal) to its owners' uids; `owners` maps a uid to the object in the restore that has it.
+ * Objects in neither have depth 0; only objects in an owner chain cost memory.
+ */
+export function ownerDepths(
+  dependents: ReadonlyMap<number, readonly string[]>,
+  owners: ReadonlyMap<string, number>,
+): Map<number, number> {
+  const depth = new Map<number, number>();
   const visiting = new Set<number>();
   const depthOf = (i: number): number => {
-    if (depth[i]! >= 0) return depth[i]!;
+    const known = depth.get(i);
+    if (known !== undefined) return known;
     if (visiting.has(i)) return 0; // a cycle: cut it here
     visiting.add(i);
     let d = 0;
-    for (const owner of items[i]!.ownerUids) {
-      const j = byUid.get(owner);
+    for (const owner of dependents.get(i) ?? []) {
+      const j = owners.get(owner);
       if (j !== undefined && j !== i) d = Math.max(d, depthOf(j) + 1);
     }
     visiting.delete(i);
-    depth[i] = d;
+    depth.set(i, d);
     return d;
   };
-  const maxDepth = items.reduce((m, _, i) => Math.max(m, depthOf(i)), 0);
-  // every cluster-scoped phase precedes every namespaced phase
-  return items.map((item, i) => (item.namespaced ? maxDepth + 1 : 0) + depth[i]!);
+  for (const i of dependents.keys()) depthOf(i);
+  return depth;
 }

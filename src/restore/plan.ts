@@ -8,8 +8,10 @@ import { EntryModifiers } from "../modifiers/entries.ts";
 import { namespaceSelected, resourceSelected } from "../snapshot/filters.ts";
 import { getJson, liveCrd, liveObjects, digestOf, type LiveObject } from "./live.ts";
 import { canonicalJson } from "./normalize.ts";
-import { policyFor, targetNamespace, type ExistingPolicy, type RestoreOptions } from "./options.ts";
-import { restorePhases } from "./order.ts";
+import { policyFor, type ExistingPolicy, type RestoreOptions } from "./options.ts";
+import { ownerDepths } from "./order.ts";
+import { Decisions, type Decision } from "./decisions.ts";
+import { identify, patchedObject, type ItemIdentity } from "./item.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
 
 export interface ResourcePlan {
@@ -35,34 +37,7 @@ export interface CrdPlan {
   diff?: FieldChange[];
 }
 
-export type ItemAction = "create" | "update" | "unchanged" | "skip" | "conflict" | "failed";
-
-/** What resource modifiers did to an object: the rules that matched, the changed paths (never values). */
-export interface ItemModifiers {
-  rules: number[];
-  diff: FieldChange[];
-  /** Velero v1 rules whose JSON Patch `test` did not hold: not applied, as Velero does. */
-  skipped?: number[];
-  /** The rule that failed on the object, or dropped it. */
-  failedRule?: number;
-  droppedBy?: number;
-}
-export interface ItemPlan {
-  entry: string;
-  resource: ResourcePlan;
-  sourceNamespace?: string;
-  namespace?: string;
-  name: string;
-  uid?: string;
-  ownerUids: string[];
-  hasStatus: boolean;
-  action: ItemAction;
-  reason?: string;
-  liveUid?: string;
-  phase: number;
-  /** Set when a resource modifier rule matched: the body to write is the patched one (apply.ts re-derives it). */
-  modifiers?: ItemModifiers;
-}
+export type { ItemAction, ItemModifiers } from "./decisions.ts";
 
 export interface NamespacePlan {
   name: string;
@@ -76,7 +51,16 @@ export interface RestorePlan {
   resources: Map<string, ResourcePlan>;
   crds: CrdPlan[];
   namespaces: NamespacePlan[];
-  items: ItemPlan[];
+  /** Per object, by its position among the archive's object entries. */
+  objects: Decisions;
+  /** Owners in the restore: source uid -> the object's position. */
+  owners: Map<string, number>;
+  /** Source uids some object names as owner: only their new uids need remembering. */
+  owned: Set<string>;
+  /** Owners that are already in the cluster: source uid -> live uid. */
+  liveOwners: Map<string, string>;
+  /** Objects that exist while --existing fail holds for their resource: the count and the first. */
+  refused: { count: number; first?: string };
   /** The rule set bound to this snapshot, when --resource-modifiers was given. */
   modifiers?: EntryModifiers;
 }
@@ -150,32 +134,25 @@ export async function buildPlan(
 
   const selector = options.filters.selector ? parseSelector(options.filters.selector) : undefined;
   const crds: CrdPlan[] = [];
-  const items: ItemPlan[] = [];
+  const objects = new Decisions();
   const captured = new Map<string, JsonObject>();
+  const targets = new Map<string, string>();
+  const dependents = new Map<number, string[]>();
+  const owned = new Set<string>();
+  const refused: RestorePlan["refused"] = { count: 0 };
+  let ordinal = -1;
   for await (const entry of snapshot.entries()) {
     if (entry.kind === "crd") {
       if (!resources.has(entry.record.name)) continue;
       const body = parseJson(entry.body.toString("utf8")) as JsonObject;
       modifiers?.noteCrd(entry.record.name, body);
-      const live = await liveCrd(client, entry.record.name, options.signal);
-      if (!live) crds.push({ name: entry.record.name, action: "create" });
-      else {
-        const same = canonicalJson(crdSpecForm(body)) === canonicalJson(crdSpecForm(live.raw));
-        crds.push(
-          same
-            ? { name: entry.record.name, action: "unchanged" }
-            : {
-                name: entry.record.name,
-                action: "differs",
-                diff: diffJson(crdSpecForm(live.raw), crdSpecForm(body)),
-              },
-        );
-      }
+      crds.push(await planCrd(client, entry.record.name, body, options.signal));
     } else if (entry.kind === "namespace") {
       captured.set(entry.record.name, parseJson(entry.body.toString("utf8")) as JsonObject);
     } else if (entry.kind === "object") {
-      const resource = resources.get(resourceKeyOf(entry.ref.plural, entry.ref.group));
-      if (!resource || !namespaceSelected(options.filters, entry.ref.namespace)) continue;
+      ordinal++;
+      if (!resources.has(`${entry.ref.plural}.${entry.ref.group}`)) continue;
+      if (!namespaceSelected(options.filters, entry.ref.namespace)) continue;
       // planning reads only what it needs: the top-level keys, and labels when a selector asks
       const { members } = objectMembers(entry.body, 0);
       if (selector) {
@@ -185,86 +162,113 @@ export async function buildPlan(
           : {};
         if (!selector(md.labels ?? {})) continue;
       }
-      const target =
-        entry.ref.namespace === undefined ? undefined : targetNamespace(options, entry.ref.namespace);
-      const namespace = target?.name;
-      // conditions see the object as stored; everything below sees the patched object
-      const modified = modifiers?.modify(entry.ref, entry.body) ?? { kind: "unmatched" as const };
-      const patched = modified.kind === "patched" ? modified.object : undefined;
-      const patchedName =
-        patched && isJsonObject(patched["metadata"]) ? patched["metadata"]["name"] : undefined;
-      const item: ItemPlan = {
-        entry: entry.name,
-        resource,
-        sourceNamespace: entry.ref.namespace,
-        namespace,
-        name: typeof patchedName === "string" ? patchedName : entry.ref.name,
-        uid: entry.record.uid,
-        ownerUids: entry.record.ownerUids ?? [],
-        hasStatus: patched ? "status" in patched : members.some((m) => m.key === "status"),
-        action: "create",
-        phase: 0,
-      };
-      if (modified.kind === "patched")
-        item.modifiers = {
-          rules: modified.rules,
-          diff: modified.diff,
-          ...(modified.skipped ? { skipped: modified.skipped } : {}),
-        };
-      else if (modified.kind === "dropped")
-        item.modifiers = { rules: modified.rules, diff: [], droppedBy: modified.rule };
-      else if (modified.kind === "failed")
-        item.modifiers = { rules: modified.rules, diff: [], failedRule: modified.rule };
-      const live = resource.live.get(`${namespace ?? ""}/${item.name}`);
-      if (resource.conflict) {
-        item.action = "conflict";
-        item.reason = resource.conflict;
-      } else if (target?.invalid) {
-        item.action = "conflict";
-        item.reason = target.invalid;
-      } else if (modified.kind === "dropped") {
-        item.action = "skip";
-        item.reason = `dropped by resource modifier rule ${modified.rule}`;
-      } else if (modified.kind === "failed") {
-        item.action = "failed";
-        item.reason = modified.reason;
-      } else if (live && resource.policy === "fail") {
-        item.liveUid = live.uid;
-        item.action = "conflict";
-        item.reason = "already exists (--existing fail)";
-      } else if (live) {
-        item.liveUid = live.uid;
-        const body = patched ?? (parseJson(entry.body.toString("utf8")) as JsonObject);
-        const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
-        const wanted = digestOf(
-          { ...body, metadata: { ...md, ...(namespace ? { namespace } : {}) } },
-          options.restoreStatus,
-        );
-        if (wanted === live.digest) item.action = "unchanged";
-        else if (resource.policy === "update") item.action = "update";
-        else {
-          item.action = "skip";
-          item.reason = "exists and differs from the snapshot (--existing skip)";
-        }
+      const item = identify(entry, resources, options, modifiers, true);
+      if (!item) continue;
+      const decision = decide(item, entry.body, members, options);
+      objects.set(ordinal, decision);
+      if (decision.action === "conflict" && item.resource.policy === "fail" && !item.resource.conflict) {
+        refused.count++;
+        refused.first ??= `${item.resource.key} ${item.namespace ? `${item.namespace}/` : ""}${item.name}`;
       }
-      items.push(item);
+      if (item.ownerUids.length > 0) {
+        dependents.set(ordinal, item.ownerUids);
+        for (const uid of item.ownerUids) owned.add(uid);
+      }
+      if (item.namespace && (decision.action === "create" || decision.action === "update"))
+        targets.set(item.namespace, item.sourceNamespace!);
     }
   }
 
-  const phases = restorePhases(
-    items.map((i) => ({ uid: i.uid, ownerUids: i.ownerUids, namespaced: i.resource.namespaced })),
-  );
-  items.forEach((item, i) => (item.phase = phases[i]!));
+  // a second pass only when something has owners: which owners are in the restore, and where
+  const owners = new Map<string, number>();
+  const liveOwners = new Map<string, string>();
+  if (owned.size > 0) {
+    ordinal = -1;
+    for await (const entry of snapshot.entries()) {
+      if (entry.kind !== "object") continue;
+      ordinal++;
+      const uid = entry.record.uid;
+      const decision = uid !== undefined && owned.has(uid) ? objects.get(ordinal) : undefined;
+      if (!decision) continue;
+      owners.set(uid!, ordinal);
+      if (decision.liveUid) liveOwners.set(uid!, decision.liveUid);
+    }
+    objects.setDepths(ownerDepths(dependents, owners));
+  }
 
   const namespaces: NamespacePlan[] = [];
-  const targets = new Map<string, string>();
-  for (const item of items) {
-    if (item.namespace && (item.action === "create" || item.action === "update"))
-      targets.set(item.namespace, item.sourceNamespace!);
-  }
   for (const [name, source] of [...targets].sort()) {
     const exists = (await getJson(client, `/api/v1/namespaces/${name}`, options.signal)) !== undefined;
     namespaces.push({ name, source, exists, captured: captured.get(source) });
   }
-  return { snapshot, resources, crds, namespaces, items, ...(modifiers ? { modifiers } : {}) };
+  return {
+    snapshot,
+    resources,
+    crds,
+    namespaces,
+    objects,
+    owners,
+    owned,
+    liveOwners,
+    refused,
+    ...(modifiers ? { modifiers } : {}),
+  };
+}
+
+async function planCrd(
+  client: KubeClient,
+  name: string,
+  body: JsonObject,
+  signal: AbortSignal | undefined,
+): Promise<CrdPlan> {
+  const live = await liveCrd(client, name, signal);
+  if (!live) return { name, action: "create" };
+  if (canonicalJson(crdSpecForm(body)) === canonicalJson(crdSpecForm(live.raw)))
+    return { name, action: "unchanged" };
+  return { name, action: "differs", diff: diffJson(crdSpecForm(live.raw), crdSpecForm(body)) };
+}
+
+/** What to do with one object: from its identity, the live state and the policies. */
+function decide(
+  item: ItemIdentity,
+  stored: Buffer,
+  members: readonly { key: string }[],
+  options: RestoreOptions,
+): Decision {
+  const { resource, modified } = item;
+  const patched = patchedObject(item);
+  const decision: Decision = {
+    action: "create",
+    hasStatus: patched ? "status" in patched : members.some((m) => m.key === "status"),
+    namespaced: resource.namespaced,
+  };
+  if (modified.kind === "patched")
+    decision.modifiers = {
+      rules: modified.rules,
+      diff: modified.diff,
+      ...(modified.skipped ? { skipped: modified.skipped } : {}),
+    };
+  else if (modified.kind === "dropped")
+    decision.modifiers = { rules: modified.rules, diff: [], droppedBy: modified.rule };
+  else if (modified.kind === "failed")
+    decision.modifiers = { rules: modified.rules, diff: [], failedRule: modified.rule };
+  const live = resource.live.get(`${item.namespace ?? ""}/${item.name}`);
+  if (resource.conflict) return { ...decision, action: "conflict", reason: resource.conflict };
+  if (item.invalidNamespace) return { ...decision, action: "conflict", reason: item.invalidNamespace };
+  if (modified.kind === "dropped")
+    return { ...decision, action: "skip", reason: `dropped by resource modifier rule ${modified.rule}` };
+  if (modified.kind === "failed") return { ...decision, action: "failed", reason: modified.reason };
+  if (!live) return decision;
+  decision.liveUid = live.uid;
+  if (resource.policy === "fail")
+    return { ...decision, action: "conflict", reason: "already exists (--existing fail)" };
+  const body = patched ?? (parseJson(stored.toString("utf8")) as JsonObject);
+  const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
+  const wanted = digestOf(
+    { ...body, metadata: { ...md, ...(item.namespace ? { namespace: item.namespace } : {}) } },
+    options.restoreStatus,
+  );
+  if (wanted === live.digest) return { ...decision, action: "unchanged" };
+  if (resource.policy === "update") return { ...decision, action: "update" };
+  return { ...decision, action: "skip", reason: "exists and differs from the snapshot (--existing skip)" };
 }

@@ -1,5 +1,6 @@
 import type { FieldChange } from "../diff/json-diff.ts";
 import type { ItemModifiers } from "./plan.ts";
+import { ReportSpool } from "./report-spool.ts";
 
 /** What happened (or, in a dry run, would happen) to one CRD, namespace or object. */
 export type Outcome =
@@ -21,15 +22,39 @@ export interface ReportEntry {
   modifiers?: ItemModifiers;
 }
 
-export interface RestoreReport {
+/** The head of a report: everything but the per-object entries. */
+export interface ReportSummary {
   snapshotId: string;
   dryRun: boolean;
   startedAt: string;
   finishedAt: string;
   status: "success" | "partial" | "failure";
   counts: Record<Outcome, number>;
+}
+
+/** A report as `restore -o json` and `--report` write it. */
+export interface RestoreReportDocument extends ReportSummary {
   entries: ReportEntry[];
 }
+
+/**
+ * What a restore did. The entries are on disk (restore/report-spool.ts), read back with
+ * entries(); in memory are the counts and the first KEPT failures and modified objects, which is
+ * what summaries and drills need. Dispose of it to remove the spool.
+ */
+export interface RestoreReport extends ReportSummary, AsyncDisposable {
+  /** Failures and conflicts, the first KEPT of them (counts has them all). */
+  problems: ReportEntry[];
+  /** Objects resource modifiers matched (not those a rule failed on): how many, how many dropped, the first KEPT. */
+  modified: { count: number; dropped: number; first: ReportEntry[] };
+  /** Objects restored with warnings. */
+  warned: number;
+  /** Every entry in the order it happened: CRDs, namespaces, objects. */
+  entries(): AsyncGenerator<ReportEntry>;
+}
+
+/** How many problems and modified objects a report keeps in memory for summaries. */
+export const KEPT = 1000;
 
 const OUTCOMES: Outcome[] = [
   "created",
@@ -42,8 +67,15 @@ const OUTCOMES: Outcome[] = [
   "would-update",
 ];
 
+const isProblem = (e: ReportEntry) => e.outcome === "failed" || e.outcome === "conflict";
+
 export class ReportBuilder {
-  private readonly entries: ReportEntry[] = [];
+  private readonly spool = new ReportSpool<ReportEntry>();
+  private readonly counts = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
+  private readonly problems: ReportEntry[] = [];
+  private readonly modified = { count: 0, dropped: 0, first: [] as ReportEntry[] };
+  private warned = 0;
+  private total = 0;
   private readonly startedAt = new Date();
   private readonly snapshotId: string;
   private readonly dryRun: boolean;
@@ -54,28 +86,54 @@ export class ReportBuilder {
   }
 
   add(entry: ReportEntry): void {
-    this.entries.push(entry);
+    this.spool.append(entry);
+    this.total++;
+    this.counts[entry.outcome]++;
+    if (isProblem(entry) && this.problems.length < KEPT) this.problems.push(entry);
+    if (entry.modifiers && entry.modifiers.failedRule === undefined) {
+      this.modified.count++;
+      if (entry.modifiers.droppedBy !== undefined) this.modified.dropped++;
+      if (this.modified.first.length < KEPT) this.modified.first.push(entry);
+    }
+    if (entry.warnings?.length) this.warned++;
   }
 
-  get failures(): number {
-    return this.entries.filter((e) => e.outcome === "failed" || e.outcome === "conflict").length;
+  /** Removes the spool: for a restore that ends in an error, before build(). */
+  discard(): void {
+    this.spool.remove();
   }
 
   build(): RestoreReport {
-    const counts = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
-    for (const e of this.entries) counts[e.outcome]++;
-    const bad = counts.failed + counts.conflict;
-    const good = this.entries.length - bad;
+    const bad = this.counts.failed + this.counts.conflict;
+    const good = this.total - bad;
+    const spool = this.spool;
     return {
       snapshotId: this.snapshotId,
       dryRun: this.dryRun,
       startedAt: this.startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
       status: bad === 0 ? "success" : good > 0 ? "partial" : "failure",
-      counts,
-      entries: this.entries,
+      counts: { ...this.counts },
+      problems: this.problems,
+      modified: this.modified,
+      warned: this.warned,
+      entries: () => spool.read(),
+      [Symbol.asyncDispose]: () => Promise.resolve(spool.remove()),
     };
   }
+}
+
+/** The head of a report as it is written out, without what only summaries use. */
+export function reportSummary(report: RestoreReport): ReportSummary {
+  const { snapshotId, dryRun, startedAt, finishedAt, status, counts } = report;
+  return { snapshotId, dryRun, startedAt, finishedAt, status, counts };
+}
+
+/** The whole report in memory, as `-o json` writes it: for tests and small restores. */
+export async function reportDocument(report: RestoreReport): Promise<RestoreReportDocument> {
+  const entries: ReportEntry[] = [];
+  for await (const e of report.entries()) entries.push(e);
+  return { ...reportSummary(report), entries };
 }
 
 /** A few lines for a terminal: the counts, then every failure and conflict with its reason. */
@@ -86,27 +144,24 @@ export function summarize(report: RestoreReport, maxProblems = 20): string[] {
       `unchanged ${c.unchanged}, skip ${c.skipped}, conflicts ${c.conflict}, invalid ${c.failed}`
     : `restore from ${report.snapshotId} ${report.status}: created ${c.created}, updated ${c.updated}, ` +
       `unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}, conflicts ${c.conflict}`;
-  const problems = report.entries.filter((e) => e.outcome === "failed" || e.outcome === "conflict");
+  const problems = report.counts.failed + report.counts.conflict;
   const lines = [head];
-  for (const e of problems.slice(0, maxProblems)) {
+  for (const e of report.problems.slice(0, maxProblems)) {
     const where = e.namespace ? `${e.namespace}/${e.name}` : e.name;
     const diff = e.diff?.length ? ` [${e.diff.map((d) => `${d.op} ${d.path}`).join(", ")}]` : "";
     lines.push(`  ${e.outcome}: ${e.resource} ${where}: ${e.reason ?? ""}${diff}`);
   }
-  if (problems.length > maxProblems)
-    lines.push(`  ... and ${problems.length - maxProblems} more (see --report)`);
+  if (problems > maxProblems) lines.push(`  ... and ${problems - maxProblems} more (see --report)`);
   lines.push(...summarizeModifiers(report, maxProblems));
-  const warned = report.entries.filter((e) => e.warnings?.length).length;
-  if (warned) lines.push(`  ${warned} objects restored with warnings (see --report)`);
+  if (report.warned) lines.push(`  ${report.warned} objects restored with warnings (see --report)`);
   return lines;
 }
 
 /** What the resource modifiers did: per object in a dry run (at most `max`), as counts otherwise. */
 function summarizeModifiers(report: RestoreReport, max: number): string[] {
-  const touched = report.entries.filter((e) => e.modifiers && e.modifiers.failedRule === undefined);
-  if (touched.length === 0) return [];
-  const dropped = touched.filter((e) => e.modifiers!.droppedBy !== undefined).length;
-  const head = `  resource modifiers: ${touched.length} objects matched, ${dropped} of them dropped`;
+  const { count, dropped, first: touched } = report.modified;
+  if (count === 0) return [];
+  const head = `  resource modifiers: ${count} objects matched, ${dropped} of them dropped`;
   if (!report.dryRun) return [`${head} (see --report)`];
   const lines = [head];
   for (const e of touched.slice(0, max)) {
@@ -119,6 +174,6 @@ function summarizeModifiers(report: RestoreReport, max: number): string[] {
     const skipped = m.skipped?.length ? ` (rules ${m.skipped.join(", ")} skipped: a test did not hold)` : "";
     lines.push(`  modified: ${e.resource} ${where}: rules ${m.rules.join(", ")}: ${what}${skipped}`);
   }
-  if (touched.length > max) lines.push(`  ... and ${touched.length - max} more (see --report)`);
+  if (count > max) lines.push(`  ... and ${count - max} more (see --report)`);
   return lines;
 }

@@ -36,11 +36,16 @@ export async function restoreVerified(
     snapshot: snapshot.id,
     crds: plan.crds.length,
     namespaces: plan.namespaces.filter((n) => !n.exists).length,
-    objects: plan.items.length,
+    objects: plan.objects.count,
     dryRun: options.dryRun,
   });
   const report = new ReportBuilder(snapshot.id, options.dryRun);
-  await executePlan(client, plan, options, report, log);
+  try {
+    await executePlan(client, plan, options, report, log);
+  } catch (e) {
+    report.discard();
+    throw e;
+  }
   // how hard the server pushed back: a restore slowed by priority and fairness shows it here
   log.info("api flow control", { ...client.flow.stats });
   return report.build();

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubeClient } from "../../src/kube/client.ts";
-import type { RestoreReport } from "../../src/restore/report.ts";
+import type { RestoreReportDocument } from "../../src/restore/report.ts";
 import { loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
 import { kubeProxy, kubeconfigThrough, type FaultProxy, type FaultRule } from "../env/fault-proxy.ts";
 import { runCli } from "../support/cli.ts";
@@ -81,7 +81,7 @@ describe("restore under kube-apiserver faults", () => {
       withStatus: false,
       namespaces: targets,
     });
-    const report = JSON.parse(readFileSync(reportFile, "utf8")) as RestoreReport;
+    const report = JSON.parse(readFileSync(reportFile, "utf8")) as RestoreReportDocument;
     return { res, after, afterSansStatus, map, report, handles };
   }
 
@@ -115,7 +115,7 @@ describe("restore under kube-apiserver faults", () => {
     }
   }
 
-  const outcomes = (report: RestoreReport, kind: string) =>
+  const outcomes = (report: RestoreReportDocument, kind: string) =>
     report.entries.filter((e) => e.kind === kind).map((e) => e.outcome);
 
   const objects = () => fx.counts.widgets + fx.counts.gadgets;

@@ -5,7 +5,7 @@ import { beforeAll, afterAll, describe, expect, it } from "vitest";
 import { KubeApiError } from "../../src/errors.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import type { ModifierTestResult } from "../../src/modifiers/test-run.ts";
-import type { ReportEntry, RestoreReport } from "../../src/restore/report.ts";
+import type { ReportEntry, RestoreReportDocument } from "../../src/restore/report.ts";
 import { runCli } from "../support/cli.ts";
 import { adminClient, createCrd, uniqueName, waitForCrdEstablished } from "../support/cluster.ts";
 
@@ -228,7 +228,7 @@ async function restoreWith(files: string[], extra: string[] = [], expectCode = 0
   ]);
   expect(res.stderr).toBe("");
   expect(res.code).toBe(expectCode);
-  const report = JSON.parse(res.stdout) as RestoreReport;
+  const report = JSON.parse(res.stdout) as RestoreReportDocument;
   const entry = (resource: string, name: string): ReportEntry =>
     report.entries.find((e) => e.resource === `${resource}.${GROUP}` && e.name === name)!;
   return { report, map, entry };
@@ -544,7 +544,7 @@ describe("resource modifiers: crd-backup's extensions and every patch kind on ne
       "json",
     ]);
     expect(res.code).toBe(3); // partial: api-1 failed
-    const report = JSON.parse(res.stdout) as RestoreReport;
+    const report = JSON.parse(res.stdout) as RestoreReportDocument;
     const entry = (name: string) => report.entries.find((e) => e.name === name)!;
 
     const web1 = await get("gateways", target, "web-1");

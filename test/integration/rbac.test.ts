@@ -6,7 +6,7 @@ import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { KubeApiError } from "../../src/errors.ts";
 import type { HttpMethod, KubeClient } from "../../src/kube/client.ts";
 import type { ClusterRole } from "../../src/rbac/role.ts";
-import type { RestoreReport } from "../../src/restore/report.ts";
+import type { RestoreReportDocument } from "../../src/restore/report.ts";
 import { loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
 import { kubeconfigForIdentity, type PolicyRule } from "../env/identity.ts";
 import { runCli } from "../support/cli.ts";
@@ -225,7 +225,7 @@ describe("least privilege, with real RBAC", () => {
       );
     const first = await restore();
     expect(first.code, first.stderr).toBe(0);
-    const report = JSON.parse(first.stdout) as RestoreReport;
+    const report = JSON.parse(first.stdout) as RestoreReportDocument;
     expect(report.counts.failed).toBe(0);
     expect(report.entries.every((e) => e.outcome === "created")).toBe(true);
     expect(report.entries.filter((e) => e.kind === "crd")).toHaveLength(3);
@@ -258,7 +258,7 @@ describe("least privilege, with real RBAC", () => {
     });
     const second = await restore("--existing", "update");
     expect(second.code, second.stderr).toBe(0);
-    const updated = (JSON.parse(second.stdout) as RestoreReport).entries.filter(
+    const updated = (JSON.parse(second.stdout) as RestoreReportDocument).entries.filter(
       (e) => e.outcome === "updated",
     );
     expect(updated.map((e) => `${e.namespace}/${e.name}`)).toEqual([`${kept}/widget-0002`]);

@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubeClient } from "../../src/kube/client.ts";
 import type { KubeApiError } from "../../src/errors.ts";
-import type { RestoreReport } from "../../src/restore/report.ts";
+import type { RestoreReportDocument } from "../../src/restore/report.ts";
 import { BIG_INTS, loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
 import { runCli } from "../support/cli.ts";
 import { adminClient, uniqueName } from "../support/cluster.ts";
@@ -67,7 +67,7 @@ describe("crd-backup restore", () => {
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/^restore from \S+ success: created \d+/);
 
-    const report = JSON.parse(readFileSync(reportFile, "utf8")) as RestoreReport;
+    const report = JSON.parse(readFileSync(reportFile, "utf8")) as RestoreReportDocument;
     const objects = fx.counts.widgets + fx.counts.gadgets + fx.counts.clusterpolicies;
     expect(report.counts.created).toBe(objects + fx.crdNames.length);
     expect(report.counts.failed).toBe(0);
@@ -91,7 +91,7 @@ describe("crd-backup restore", () => {
   it("a second restore of the same snapshot changes nothing", async () => {
     const res = await runCli(["restore", snapshotId, "--storage", storage, "--restore-status", "-o", "json"]);
     expect(res.code).toBe(0);
-    const report = JSON.parse(res.stdout) as RestoreReport;
+    const report = JSON.parse(res.stdout) as RestoreReportDocument;
     expect(report.counts.created + report.counts.updated + report.counts.failed).toBe(0);
     expect(report.counts.unchanged).toBe(report.entries.length);
   });
@@ -117,7 +117,7 @@ describe("crd-backup restore", () => {
       ns!,
     ]);
     expect(skip.code).toBe(0);
-    const skipped = (JSON.parse(skip.stdout) as RestoreReport).entries.filter((e) => e.outcome === "skipped");
+    const skipped = (JSON.parse(skip.stdout) as RestoreReportDocument).entries.filter((e) => e.outcome === "skipped");
     expect(skipped).toHaveLength(1);
     expect(skipped[0]).toMatchObject({
       name: "widget-0002",
@@ -137,7 +137,7 @@ describe("crd-backup restore", () => {
       `widgets.${fx.group}=update`,
     ]);
     expect(update.code).toBe(0);
-    const updated = (JSON.parse(update.stdout) as RestoreReport).entries.filter(
+    const updated = (JSON.parse(update.stdout) as RestoreReportDocument).entries.filter(
       (e) => e.outcome === "updated",
     );
     expect(updated.map((e) => e.name)).toEqual(["widget-0002"]);
@@ -182,7 +182,7 @@ describe("crd-backup restore", () => {
       "json",
     ]);
     expect(dry.code).toBe(0);
-    const plan = JSON.parse(dry.stdout) as RestoreReport;
+    const plan = JSON.parse(dry.stdout) as RestoreReportDocument;
     expect(plan.dryRun).toBe(true);
     expect(plan.counts["would-create"]).toBeGreaterThan(12);
     const absent = await admin.request({ path: `/api/v1/namespaces/${fresh}` }).catch((e) => e);
@@ -266,7 +266,7 @@ describe("crd-backup restore", () => {
       "json",
     ]);
     expect(res.code).toBe(3);
-    const report = JSON.parse(res.stdout) as RestoreReport;
+    const report = JSON.parse(res.stdout) as RestoreReportDocument;
     expect(report.status).toBe("partial");
     const failed = report.entries.filter((e) => e.outcome === "failed");
     expect(failed.map((e) => e.name).sort()).toEqual(["widget-0004", "widget-0009"]); // i % 5 == 4

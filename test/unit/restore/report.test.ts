@@ -1,0 +1,64 @@
+import { existsSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import {
+  KEPT,
+  ReportBuilder,
+  reportDocument,
+  summarize,
+  type ReportEntry,
+} from "../../../src/restore/report.ts";
+
+const entry = (i: number, outcome: ReportEntry["outcome"]): ReportEntry => ({
+  kind: "object",
+  resource: "widgets.example.com",
+  namespace: "ns",
+  name: `w-${i}`,
+  outcome,
+  ...(outcome === "failed" ? { reason: `boom ${i}` } : {}),
+});
+
+describe("the restore report", () => {
+  it("spools every entry to disk, in order, and keeps only counts and the first problems in memory", async () => {
+    const builder = new ReportBuilder("snap", false);
+    const n = 3 * KEPT + 17;
+    for (let i = 0; i < n; i++) builder.add(entry(i, i % 2 === 0 ? "failed" : "created"));
+    builder.add({ ...entry(n, "created"), warnings: ["owner dropped"] });
+    const report = builder.build();
+    expect(report.counts.failed).toBe(Math.ceil(n / 2));
+    expect(report.counts.created).toBe(Math.floor(n / 2) + 1);
+    expect(report.status).toBe("partial");
+    expect(report.problems).toHaveLength(KEPT);
+    expect(report.problems[1]!.name).toBe("w-2");
+    expect(report.warned).toBe(1);
+    const doc = await reportDocument(report);
+    expect(doc.entries).toHaveLength(n + 1);
+    expect(doc.entries.map((e) => e.name)).toEqual(Array.from({ length: n + 1 }, (_, i) => `w-${i}`));
+    expect(doc).not.toHaveProperty("problems");
+    // read twice: the CLI writes --report and -o json from the same report
+    let again = 0;
+    for await (const _ of report.entries()) again++;
+    expect(again).toBe(n + 1);
+    const lines = summarize(report);
+    expect(lines[0]).toMatch(/partial: created 1509, .* failed 1509/);
+    expect(lines).toContain(`  ... and ${Math.ceil(n / 2) - 20} more (see --report)`);
+    await report[Symbol.asyncDispose]();
+    await expect(async () => {
+      for await (const _ of report.entries());
+    }).rejects.toThrow();
+  });
+
+  it("an empty report has no spool file and reads back empty", async () => {
+    const report = new ReportBuilder("snap", true).build();
+    expect((await reportDocument(report)).entries).toEqual([]);
+    await report[Symbol.asyncDispose]();
+  });
+
+  it("discard removes what was spooled", () => {
+    const builder = new ReportBuilder("snap", false);
+    for (let i = 0; i < 5000; i++) builder.add(entry(i, "created"));
+    const spooled = (builder as unknown as { spool: { path: string } }).spool.path;
+    expect(existsSync(spooled)).toBe(true);
+    builder.discard();
+    expect(existsSync(spooled)).toBe(false);
+  });
+});
