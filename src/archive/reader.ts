@@ -6,10 +6,9 @@
  * size. Checks that need the whole stream run when iteration ends: an entry is only as trustworthy
  * as the iteration that yielded it, and iteration that throws invalidates what came before.
  */
-import { createHash, type Hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import { Readable, Transform, pipeline } from "node:stream";
 import { createGunzip } from "node:zlib";
-import * as tar from "tar-stream";
 import { CrdBackupError } from "../errors.ts";
 import {
   ARCHIVE_FORMAT,
@@ -33,6 +32,7 @@ import {
 import { parseEntryName } from "./names.ts";
 import { EntryOrder } from "./order.ts";
 import { describeEntry, indexLine, parseEntryBody } from "./records.ts";
+import { readTar, TarFormatError } from "./tar-reader.ts";
 
 interface EntryBase {
   name: string;
@@ -48,10 +48,10 @@ export type ArchiveEntry =
   /** The index is streamed, never buffered (it grows with the archive); its lines were checked. */
   | (EntryBase & { kind: "index"; lines: number });
 
+const GUNZIP_CHUNK_BYTES = 64 * 1024;
+
 /** The archive's bytes: a stream from storage, or any (async) iterable of chunks. */
 export type ArchiveSource = Readable | AsyncIterable<Buffer> | Iterable<Buffer>;
-
-type TarEntry = AsyncIterable<Buffer> & { header: tar.Header };
 
 /** Turn a failure of the byte stream (source, gunzip or tar parser) into one readable line. */
 function describeStreamError(err: unknown, after: string | undefined, bytesRead: number): unknown {
@@ -67,28 +67,17 @@ function describeStreamError(err: unknown, after: string | undefined, bytesRead:
   if (typeof code === "string" && code.startsWith("Z_")) {
     return archiveInvalid(`archive is corrupt${where}: not valid gzip data (${message})`);
   }
-  if (message === "Unexpected end of data")
-    return archiveInvalid(`archive is truncated${where}: the tar data ends early`);
-  if (message.startsWith("Invalid tar header"))
-    return archiveInvalid(`archive is not a valid tar stream${where}: bad tar header`);
-  if (message === "Header exceeds max size")
-    return archiveInvalid(`archive is not a valid tar stream${where}: oversized extended header`);
-  if (message === "Invalid header")
-    return archiveInvalid(`archive is not a valid tar stream${where}: bad entry size`);
-  return err; // the source failed (a read error, an abort): not a property of the archive
-}
-
-async function readBody(entry: TarEntry, size: number, hash: Hash): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let read = 0;
-  for await (const chunk of entry) {
-    read += chunk.length;
-    if (read > size)
-      throw archiveInvalid(`archive entry ${quote(entry.header.name)} is longer than its header says`);
-    hash.update(chunk);
-    chunks.push(chunk);
+  if (err instanceof TarFormatError) {
+    if (err.kind === "truncated")
+      return archiveInvalid(`archive is truncated${where}: the tar data ends early`);
+    const what = {
+      header: "bad tar header",
+      "pax-size": "oversized extended header",
+      size: "bad entry size",
+    };
+    return archiveInvalid(`archive is not a valid tar stream${where}: ${what[err.kind]}`);
   }
-  return Buffer.concat(chunks, read);
+  return err; // the source failed (a read error, an abort): not a property of the archive
 }
 
 /**
@@ -110,14 +99,9 @@ export async function* readArchive(
     },
   });
   const input = source instanceof Readable ? source : Readable.from(source);
-  const extract = tar.extract();
-  const fail = (err: unknown) => extract.destroy(describeStreamError(err, lastEntry, bytesRead) as Error);
-  const gunzip = pipeline(input, meter, createGunzip(), (err) => {
-    if (err) fail(err);
-  });
-  // zlib reports truncated input only after pipeline() has stopped listening to it.
-  gunzip.on("error", fail);
-  gunzip.pipe(extract);
+  // larger output chunks than zlib's 16 KiB: most entries then lie within one, and are not copied
+  const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
+  pipeline(input, meter, gunzip, () => undefined); // errors surface through the iteration below
 
   const order = new EntryOrder();
   const counts = { crds: 0, namespaces: 0, objects: 0 };
@@ -128,8 +112,8 @@ export async function* readArchive(
   let completed = false;
 
   try {
-    for await (const tarEntry of extract as AsyncIterable<TarEntry>) {
-      const { name, type, size } = tarEntry.header;
+    for await (const { entry: tarEntry, body: tarBody } of readTar(gunzip)) {
+      const { name, type, size } = tarEntry;
       const bad = (why: string) =>
         archiveInvalid(`archive entry ${quote(name)}: ${why}`, { entry: name, snapshotId });
       if (entries === 0 && name !== HEADER_ENTRY) {
@@ -142,7 +126,7 @@ export async function* readArchive(
       order.accept(name, parsed);
       const limit = parsed.kind === "index" ? MAX_INDEX_SIZE : MAX_ENTRY_SIZE;
       if (size > limit) throw bad(`is ${size} bytes, more than the limit of ${limit}`);
-      const pax = (tarEntry.header.pax ?? {}) as Record<string, string>;
+      const pax = tarEntry.pax;
       const recorded = pax[PAX_SHA256];
       if (recorded === undefined || !SHA256_PATTERN.test(recorded))
         throw bad(`has no valid ${PAX_SHA256} record`);
@@ -157,7 +141,7 @@ export async function* readArchive(
       if (parsed.kind === "index") {
         let newlines = 0;
         let read = 0;
-        for await (const chunk of tarEntry) {
+        for await (const chunk of tarBody.pieces()) {
           read += chunk.length;
           hash.update(chunk);
           for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) newlines += 1;
@@ -174,8 +158,8 @@ export async function* readArchive(
         continue;
       }
 
-      const body = await readBody(tarEntry, size, hash);
-      const sha256 = hash.digest("hex");
+      const body = await tarBody.all();
+      const sha256 = hash.update(body).digest("hex");
       if (body.length !== size) throw bad(`is ${body.length} bytes, its header says ${size}`);
       if (sha256 !== recorded) throw bad(`the body does not match its ${PAX_SHA256} record`);
 
@@ -221,19 +205,12 @@ export async function* readArchive(
   } finally {
     // Stopped early (an error, or the consumer broke out): release the source and the parsers.
     if (!completed) {
-      extract.destroy();
+      gunzip.destroy();
       meter.destroy();
+      input.destroy();
     }
   }
-
-  // The tar stream has ended; gunzip has then ended too, so every byte has passed the meter.
-  await new Promise<void>((resolve, reject) => {
-    if (gunzip.readableEnded) return resolve();
-    gunzip.once("end", resolve);
-    gunzip.once("error", reject);
-  }).catch((err: unknown) => {
-    throw describeStreamError(err, lastEntry, bytesRead);
-  });
+  // readTar read gunzip to its end, so every byte has passed the meter
   const summary: ArchiveSummary = {
     snapshotId: snapshotId!,
     sha256: archiveHash.digest("hex"),
