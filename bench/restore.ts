@@ -8,7 +8,7 @@
  * without rules, and the measured run restores it with 5 resource modifier rules (one of each
  * kind) that match half the objects (namespaces bench-a and bench-b); target: at most 1.1x.
  *
- *   node bench/restore.ts [--crds 25] [--objects-per-crd 2000] [--concurrency 8] [--modifiers [--rounds 3]]
+ *   node bench/restore.ts [--crds 25] [--objects-per-crd 2000] [--concurrency 16] [--modifiers [--rounds 3]]
  */
 import { createReadStream, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import https from "node:https";
@@ -21,6 +21,7 @@ import { KubeClient } from "../src/kube/client.ts";
 import { loadKubeConfig } from "../src/kube/config.ts";
 import { collectionPath, CRD_PATH, waitForCrdReady } from "../src/kube/discovery.ts";
 import { startEnvironment, stopEnvironment, type EnvironmentInfo } from "../test/env/environment.ts";
+import { RESTORE_CONCURRENCY } from "../src/restore/options.ts";
 import { BENCH_GROUP, seedBench } from "./seed.ts";
 import { timeCli } from "./support.ts";
 
@@ -28,7 +29,7 @@ const { values } = parseArgs({
   options: {
     crds: { type: "string", default: "25" },
     "objects-per-crd": { type: "string", default: "2000" },
-    concurrency: { type: "string", default: "8" },
+    concurrency: { type: "string", default: String(RESTORE_CONCURRENCY) },
     modifiers: { type: "boolean", default: false },
     rounds: { type: "string", default: "3" },
   },
@@ -39,7 +40,7 @@ const PER_CRD = Number(values["objects-per-crd"]);
 const CONCURRENCY = Number(values.concurrency);
 // restore's own default --concurrency (cli/commands/restore.ts): the figures we claim are for what a
 // user gets without flags, so crd-backup gets the flag only when asked, and the output says so
-const CLI_DEFAULT_CONCURRENCY = 8;
+const CLI_DEFAULT_CONCURRENCY = RESTORE_CONCURRENCY;
 const TUNING = CONCURRENCY === CLI_DEFAULT_CONCURRENCY ? [] : ["--concurrency", String(CONCURRENCY)];
 const FLAGS = TUNING.length ? `TUNED: ${TUNING.join(" ")}` : "default flags";
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);

@@ -26,6 +26,7 @@ import { addAtOptions, describeRef, snapshotRefFrom, type AtFlags } from "../at.
 import { printJson, printLines } from "../output.ts";
 import type { RunContext } from "../run.ts";
 import { addModifierOptions, modifiersFrom } from "./modifiers.ts";
+import { RESTORE_CONCURRENCY } from "../../src/restore/options.ts";
 
 type Flags = CommonFlags &
   KubeFlags &
@@ -84,7 +85,7 @@ export function drillCommand(ctx: RunContext): Command {
       positiveInt("--wait-timeout"),
       60,
     )
-    .option("--concurrency <n>", "objects written at once", positiveInt("--concurrency"), 8)
+    .option("--concurrency <n>", "objects written at once", positiveInt("--concurrency"), RESTORE_CONCURRENCY)
     .option(
       "--max-names <n>",
       "missing or differing objects named per resource",

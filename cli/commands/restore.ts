@@ -30,6 +30,7 @@ import { addAtOptions, snapshotRefFrom, type AtFlags } from "../at.ts";
 import { printLines, writeReportJson } from "../output.ts";
 import { addModifierOptions, modifiersFrom } from "./modifiers.ts";
 import type { RunContext } from "../run.ts";
+import { RESTORE_CONCURRENCY } from "../../src/restore/options.ts";
 
 type Flags = CommonFlags &
   KubeFlags &
@@ -84,7 +85,7 @@ export function restoreCommand(ctx: RunContext): Command {
       positiveInt("--wait-timeout"),
       60,
     )
-    .option("--concurrency <n>", "objects written at once", positiveInt("--concurrency"), 8)
+    .option("--concurrency <n>", "objects written at once", positiveInt("--concurrency"), RESTORE_CONCURRENCY)
     .option("--report <file>", "write the full per-object report as JSON")
     .action(async (arg: string | undefined, flags: Flags) => {
       const ref = snapshotRefFrom(arg, flags);

@@ -12,7 +12,8 @@ export interface KubeRequest {
   method?: HttpMethod;
   path: string;
   query?: Record<string, string | number | boolean | undefined>;
-  body?: string;
+  /** A Buffer is sent as it is: a restore sends archived bytes without decoding them. */
+  body?: string | Buffer;
   contentType?: string;
   signal?: AbortSignal;
   /** The size the answer is likely to have (the previous page's, say): its buffer starts that big. */

@@ -216,7 +216,7 @@ async function prepareBody(
   ctx: Context,
   item: ItemPlan,
   raw: Buffer,
-): Promise<{ body: JsonObject | string; status: JsonValue | undefined; warnings: string[] }> {
+): Promise<{ body: JsonObject | Buffer; status: JsonValue | undefined; warnings: string[] }> {
   // the common case needs no rewrite: the archived bytes are sent as they are, unparsed
   if (
     !item.hasStatus &&
@@ -224,7 +224,7 @@ async function prepareBody(
     item.namespace === item.sourceNamespace &&
     !ctx.options.createdLabel
   ) {
-    return { body: raw.toString("utf8"), status: undefined, warnings: [] };
+    return { body: raw, status: undefined, warnings: [] };
   }
   const obj = parseJson(raw.toString("utf8")) as JsonObject;
   const { object } = cleanObject(obj);
@@ -317,9 +317,9 @@ async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise
   }
   if (!options.restoreStatus || !r.statusSubresource) {
     // without a status subresource status is an ordinary field: it goes with the object only on request
-    if (options.restoreStatus && status !== undefined && typeof body !== "string") body["status"] = status;
+    if (options.restoreStatus && status !== undefined && !Buffer.isBuffer(body)) body["status"] = status;
   }
-  const text = typeof body === "string" ? body : stringifyJson(body);
+  const text = Buffer.isBuffer(body) ? body : stringifyJson(body);
   // only an owner's new uid is needed later: other answers need not be parsed
   const isOwner = item.uid !== undefined && ctx.plan.owned.has(item.uid);
   try {
@@ -361,7 +361,7 @@ async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise
       r.statusSubresource &&
       status !== undefined &&
       !options.dryRun &&
-      typeof body !== "string"
+      !Buffer.isBuffer(body)
     ) {
       const md = body["metadata"] as JsonObject;
       await client.request({
@@ -401,10 +401,14 @@ async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise
 }
 
 /** The live object at `path` when it is what `sent` would have created (the comparable form restore uses). */
-async function sameAsSent(ctx: Context, path: string, sent: string): Promise<{ uid: string } | undefined> {
+async function sameAsSent(
+  ctx: Context,
+  path: string,
+  sent: string | Buffer,
+): Promise<{ uid: string } | undefined> {
   const live = await getJson(ctx.client, path, ctx.options.signal);
   if (!live) return undefined;
-  const wanted = parseJson(sent) as JsonObject;
+  const wanted = parseJson(sent.toString()) as JsonObject;
   if (digestOf(live, false) !== digestOf(wanted, false)) return undefined;
   const uid = isJsonObject(live["metadata"]) ? live["metadata"]["uid"] : undefined;
   return typeof uid === "string" ? { uid } : undefined;

@@ -90,3 +90,12 @@ export function policyFor(
 ): ExistingPolicy {
   return options.existingFor.get(`${plural}.${group}`) ?? options.existingFor.get(plural) ?? options.existing;
 }
+
+/**
+ * Objects written at once unless --concurrency says otherwise. Adaptive flow control
+ * (kube/flow-control.ts) holds fewer in flight when the API server pushes back, so this is a
+ * ceiling: 16 restored 10,000 objects into the 2-core test cluster as fast as or faster than 4, 8
+ * and 32 (bench/restore.ts, README "Benchmarks"), and on a larger API server farther away it
+ * keeps twice as many round trips in flight as 8 did.
+ */
+export const RESTORE_CONCURRENCY = 16;
