@@ -8,7 +8,7 @@
  * without rules, and the measured run restores it with 5 resource modifier rules (one of each
  * kind) that match half the objects (namespaces bench-a and bench-b); target: at most 1.1x.
  *
- *   node bench/restore.ts [--crds 25] [--objects-per-crd 2000] [--concurrency 16] [--modifiers [--rounds 3]]
+ *   node bench/restore.ts [--crds 25] [--objects-per-crd 2000] [--concurrency 8] [--modifiers [--rounds 3]]
  */
 import { createReadStream, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import https from "node:https";

@@ -101,9 +101,14 @@ for (const size of SIZES) {
     const created = (JSON.parse(restore.stdout) as { counts: { created: number } }).counts.created;
     if (created < objects) throw new Error(`restore created ${created} of ${objects}`);
     rows.push({ objects, snapshot, restore });
-    log(
-      `${objects}: snapshot ${snapshot.seconds.toFixed(1)} s ${snapshot.peakRssMiB.toFixed(0)} MiB, restore ${restore.seconds.toFixed(1)} s ${restore.peakRssMiB.toFixed(0)} MiB`,
-    );
+    // the whole row as soon as it is known: a larger size that fails later must not lose it
+    for (const [name, t] of [
+      ["snapshot", snapshot],
+      ["restore", restore],
+    ] as const)
+      log(
+        `${objects} ${name}: ${t.seconds.toFixed(1)} s, ${(objects / t.seconds).toFixed(0)} objects/s, peak RSS ${t.peakRssMiB.toFixed(0)} MiB, client CPU ${t.cpuSeconds.toFixed(1)} s, kube-apiserver CPU ${t.serverCpu.toFixed(1)} s`,
+      );
   } finally {
     if (target) await stopEnvironment(target);
     await stopEnvironment(source);

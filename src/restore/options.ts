@@ -92,10 +92,11 @@ export function policyFor(
 }
 
 /**
- * Objects written at once unless --concurrency says otherwise. Adaptive flow control
+ * Objects written at once unless --concurrency says otherwise; adaptive flow control
  * (kube/flow-control.ts) holds fewer in flight when the API server pushes back, so this is a
- * ceiling: 16 restored 10,000 objects into the 2-core test cluster as fast as or faster than 4, 8
- * and 32 (bench/restore.ts, README "Benchmarks"), and on a larger API server farther away it
- * keeps twice as many round trips in flight as 8 did.
+ * ceiling. Chosen by measurement (bench/restore.ts, 50,000 objects into the 2-core test cluster):
+ * 8 restored them in 88.4 and 82.2 s, 16 in 97.1 and 97.7 s (more requests in flight only queue
+ * at a busy API server, and crd-backup's own CPU competes with it). At 10,000 objects 4, 8, 16 and
+ * 32 were within the machine's noise of each other.
  */
-export const RESTORE_CONCURRENCY = 16;
+export const RESTORE_CONCURRENCY = 8;
