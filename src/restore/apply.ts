@@ -1,7 +1,7 @@
 import { diffJson } from "../diff/json-diff.ts";
 import { CrdBackupError, KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { collectionPath, CRD_PATH, describeCrd, waitForCrdReady } from "../kube/discovery.ts";
+import { collectionPath } from "../kube/discovery.ts";
 import { isJsonObject, parseJson, stringifyJson, type JsonObject, type JsonValue } from "../kube/json.ts";
 import type { Logger } from "../report/log.ts";
 import { cleanObject } from "../snapshot/clean.ts";
@@ -12,35 +12,15 @@ import { identify, patchedObject, type ItemPlan } from "./item.ts";
 import type { RestorePlan } from "./plan.ts";
 import { Pool } from "./pool.ts";
 import type { ReportBuilder } from "./report.ts";
-
-const FIELD_MANAGER = "crd-backup";
-/** Reports carry a field-level diff for this many differing objects; the rest say only that they differ. */
-const MAX_DIFFS = 200;
-
-interface Context {
-  client: KubeClient;
-  plan: RestorePlan;
-  options: RestoreOptions;
-  report: ReportBuilder;
-  log: Logger;
-  /** Source uid -> uid in the target cluster, for the objects some other object names as owner. */
-  uids: Map<string, string>;
-  owners: OwnerLookup;
-  diffs: number;
-}
-
-function query(options: RestoreOptions, extra: Record<string, string> = {}) {
-  return { ...(options.dryRun ? { dryRun: "All" } : {}), ...extra };
-}
-
-function serverMessage(e: unknown): string {
-  return e instanceof KubeApiError ? e.message.replace(/^\S+ \S+: /, "") : (e as Error).message;
-}
-
-/** Permanent answers fail one object; anything else (unreachable, aborted, storage) ends the restore. */
-function isPerObject(e: unknown): boolean {
-  return e instanceof KubeApiError;
-}
+import {
+  FIELD_MANAGER,
+  isPerObject,
+  MAX_DIFFS,
+  query,
+  serverMessage,
+  type Context,
+} from "./apply-context.ts";
+import { restoreCrds, restoreNamespaces } from "./apply-prerequisites.ts";
 
 export async function executePlan(
   client: KubeClient,
@@ -85,129 +65,6 @@ export async function executePlan(
       await pool.submit(() => restoreObject(ctx, item, body));
     }
     await pool.drain();
-  }
-}
-
-async function restoreCrds(ctx: Context): Promise<void> {
-  const { client, plan, options, report } = ctx;
-  const bodies = new Map<string, Buffer>();
-  for await (const entry of plan.snapshot.entries())
-    if (entry.kind === "crd") bodies.set(entry.record.name, entry.body);
-  for (const crd of plan.crds) {
-    if (crd.action === "unchanged") {
-      report.add({
-        kind: "crd",
-        resource: "customresourcedefinitions",
-        name: crd.name,
-        outcome: "unchanged",
-      });
-      continue;
-    }
-    if (crd.action === "differs") {
-      // a live CRD is compared, never replaced: changing a schema under running operators is their owners' call
-      report.add({
-        kind: "crd",
-        resource: "customresourcedefinitions",
-        name: crd.name,
-        outcome: "skipped",
-        reason: "exists and differs from the snapshot; left as it is",
-        diff: crd.diff,
-      });
-      continue;
-    }
-    try {
-      await client.request({
-        method: "POST",
-        path: CRD_PATH,
-        query: query(options),
-        body: withCreatedLabel(bodies.get(crd.name)!.toString("utf8"), options),
-      });
-      if (!options.dryRun)
-        await waitForCrdReady(client, crd.name, { timeoutMs: options.waitTimeoutMs, signal: options.signal });
-      report.add({
-        kind: "crd",
-        resource: "customresourcedefinitions",
-        name: crd.name,
-        outcome: options.dryRun ? "would-create" : "created",
-      });
-    } catch (e) {
-      if (!isPerObject(e) && !(e instanceof CrdBackupError && e.code === "CONFLICT")) throw e;
-      report.add({
-        kind: "crd",
-        resource: "customresourcedefinitions",
-        name: crd.name,
-        outcome: "failed",
-        reason: serverMessage(e),
-      });
-      for (const r of plan.resources.values())
-        if (r.key === crd.name) r.conflict = `its CRD could not be restored: ${serverMessage(e)}`;
-    }
-  }
-  for (const r of plan.resources.values()) {
-    if (!r.crdLive && !options.dryRun && !r.conflict) {
-      const live = await getJson(client, `${CRD_PATH}/${r.key}`);
-      if (live) r.statusSubresource = describeCrd(live).statusVersions.includes(r.version);
-    }
-  }
-}
-
-/** A CRD's archived text, with the created label added when the restore marks what it creates. */
-function withCreatedLabel(text: string, options: RestoreOptions): string {
-  if (!options.createdLabel) return text;
-  const crd = parseJson(text) as JsonObject;
-  const metadata = crd["metadata"] as JsonObject;
-  metadata["labels"] = {
-    ...(isJsonObject(metadata["labels"]) ? metadata["labels"] : {}),
-    [options.createdLabel.key]: options.createdLabel.value,
-  };
-  return stringifyJson(crd);
-}
-
-async function restoreNamespaces(ctx: Context): Promise<void> {
-  const { client, plan, options, report } = ctx;
-  for (const ns of plan.namespaces) {
-    if (ns.exists) continue;
-    const md = isJsonObject(ns.captured?.["metadata"]) ? ns.captured["metadata"] : {};
-    const body = {
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: {
-        name: ns.name,
-        ...(md["labels"] || options.createdLabel
-          ? {
-              labels: {
-                ...(isJsonObject(md["labels"]) ? md["labels"] : {}),
-                ...(options.createdLabel ? { [options.createdLabel.key]: options.createdLabel.value } : {}),
-              },
-            }
-          : {}),
-        ...(md["annotations"] ? { annotations: md["annotations"] } : {}),
-      },
-    };
-    try {
-      await client.request({
-        method: "POST",
-        path: "/api/v1/namespaces",
-        query: query(options),
-        body: stringifyJson(body as JsonValue),
-      });
-      report.add({
-        kind: "namespace",
-        resource: "namespaces",
-        name: ns.name,
-        outcome: options.dryRun ? "would-create" : "created",
-      });
-    } catch (e) {
-      if (e instanceof KubeApiError && e.status === 409) continue;
-      if (!isPerObject(e)) throw e;
-      report.add({
-        kind: "namespace",
-        resource: "namespaces",
-        name: ns.name,
-        outcome: "failed",
-        reason: serverMessage(e),
-      });
-    }
   }
 }
 
