@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import https from "node:https";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { cliNodeFlags } from "../cli/node-flags.ts";
+import { cliNodeEnv, cliNodeFlags } from "../cli/node-flags.ts";
 import { mapConcurrent } from "../src/concurrency.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 
@@ -25,7 +25,7 @@ export function timeCli(args: string[], env: NodeJS.ProcessEnv): Promise<Timed> 
     execFile(
       "/usr/bin/time",
       ["-f", "crd-backup-peak-rss-kib=%M cpu=%U+%S", process.execPath, ...cliNodeFlags(), CLI, ...args],
-      { env, maxBuffer: 256 * 1024 * 1024 },
+      { env: { ...cliNodeEnv(), ...env }, maxBuffer: 256 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const seconds = (performance.now() - start) / 1000;
         const rss = /crd-backup-peak-rss-kib=(\d+) cpu=([\d.]+)\+([\d.]+)/.exec(stderr);

@@ -3,7 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { cliNodeFlags } from "../../cli/node-flags.ts";
+import { cliNodeEnv, cliNodeFlags } from "../../cli/node-flags.ts";
 import { KubeApiError } from "../../src/errors.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { adminClient, uniqueName } from "../support/cluster.ts";
@@ -265,6 +265,9 @@ describe("deploy/ manifests", () => {
       bin: Record<string, string>;
     };
     expect(entrypoint.slice(1, -1)).toEqual(cliNodeFlags()); // the flags the shebang passes
+    const env = runtime.lines.filter((l) => l.startsWith("ENV ")).join(" ");
+    for (const [name, value] of Object.entries(cliNodeEnv())) expect(env).toContain(`${name}=${value}`); // and its environment
+    expect(Object.keys(cliNodeEnv())).toContain("MALLOC_ARENA_MAX");
     expect(entrypoint.at(-1)).toBe(`/app/${pkg.bin["crd-backup"]}`);
     // the bundle needs no node_modules (test/integration/bundle.test.ts): the image has none, so
     // no devDependency (the `node` package is one) can reach it; package.json gives the version
