@@ -91,7 +91,13 @@ describe("the installed commands: crd-backup and the kubectl plugin kubectl-crd_
       }),
     );
     expect(fromModules.size).toBeGreaterThan(20);
-    for (const dep of ["@aws-sdk/client-s3", "@kubernetes/client-node", "commander", "cron", "age-encryption"])
+    for (const dep of [
+      "@aws-sdk/client-s3",
+      "@kubernetes/client-node",
+      "commander",
+      "cron",
+      "age-encryption",
+    ])
       expect(fromModules, dep).toContain(dep);
 
     const sections = text.split(/^-{80}\n/m).slice(1);

@@ -117,7 +117,9 @@ describe("crd-backup restore", () => {
       ns!,
     ]);
     expect(skip.code).toBe(0);
-    const skipped = (JSON.parse(skip.stdout) as RestoreReportDocument).entries.filter((e) => e.outcome === "skipped");
+    const skipped = (JSON.parse(skip.stdout) as RestoreReportDocument).entries.filter(
+      (e) => e.outcome === "skipped",
+    );
     expect(skipped).toHaveLength(1);
     expect(skipped[0]).toMatchObject({
       name: "widget-0002",
