@@ -36,18 +36,29 @@ function keyLines(text: string): string[] {
     .filter((l) => l !== "" && !l.startsWith("#"));
 }
 
-/** Refuses what the age-encryption library cannot encrypt to, naming where it came from. */
+/** A private key where a public one belongs: never echoed, whatever its case or encoding. */
+const SECRET_KEY = /SECRET-KEY|PRIVATE KEY/i;
+
+/**
+ * Refuses what the age-encryption library cannot encrypt to, naming where it came from. Only a
+ * value shaped like a public key is quoted back: anything else may be a pasted secret.
+ */
 export function checkRecipient(r: string, from: string): string {
+  if (SECRET_KEY.test(r)) {
+    throw new CrdBackupError(
+      "USAGE",
+      `${from}: holds a private key where a recipient belongs; give its public key (age-keygen -y FILE prints it) and keep the private key out of this setting`,
+    );
+  }
   try {
     new Encrypter().addRecipient(r);
     // addRecipient only checks the prefix; encoding errors surface when the key is decoded
     if (!/^age1[0-9a-z]+$/.test(r)) throw new Error("not an age recipient");
   } catch {
-    const hint = r.startsWith("ssh-") ? " (SSH keys are not supported: use an age1… recipient)" : "";
-    throw new CrdBackupError(
-      "USAGE",
-      `${from}: "${r.slice(0, 24)}${r.length > 24 ? "…" : ""}" is not an age recipient${hint}`,
-    );
+    if (r.startsWith("ssh-"))
+      throw new CrdBackupError("USAGE", `${from}: SSH keys are not supported: use an age1… recipient`);
+    const shown = /^age1[0-9a-z]*$/.test(r) ? ` "${r.slice(0, 24)}${r.length > 24 ? "…" : ""}"` : "";
+    throw new CrdBackupError("USAGE", `${from}:${shown || " a value"} is not an age recipient (age1…)`);
   }
   return r;
 }
@@ -100,8 +111,16 @@ export async function resolveRecipients(src: RecipientSources): Promise<Recipien
       throw new CrdBackupError("USAGE", `--encrypt-to-file ${file}: holds no recipient`);
     all.push(...found);
   }
-  if (src.env)
-    all.push(...keyLines(src.env.replaceAll(",", "\n")).map((r) => checkRecipient(r, `$${RECIPIENTS_ENV}`)));
+  if (src.env !== undefined) {
+    // set but empty is a mistake (a missing Secret key, a typo), never a request for plaintext
+    const found = keyLines(src.env.replaceAll(",", "\n"));
+    if (found.length === 0)
+      throw new CrdBackupError(
+        "USAGE",
+        `$${RECIPIENTS_ENV} is set but holds no recipient; unset it to write unencrypted snapshots`,
+      );
+    all.push(...found.map((r) => checkRecipient(r, `$${RECIPIENTS_ENV}`)));
+  }
   return all.length === 0 ? undefined : { recipients: [...new Set(all)] };
 }
 

@@ -9,6 +9,7 @@ import {
   parseIdentities,
   parseRecipients,
   resolveRecipients,
+  type RecipientSources,
 } from "../../../src/crypto/keys.ts";
 import { openManifest, sealManifest } from "../../../src/crypto/manifest.ts";
 import { decryptStream, encryptForStorage } from "../../../src/crypto/stream.ts";
@@ -103,6 +104,42 @@ describe("age stream stage", () => {
     const both = await resolveRecipients({ encryptTo: [a.recipient], env: ` ${a.recipient} ,\n` });
     expect(both?.recipients).toEqual([a.recipient]);
     expect(await resolveRecipients({})).toBeUndefined();
+  });
+
+  it("a defined but empty $CRD_BACKUP_ENCRYPT_TO is a usage error, never plaintext", async () => {
+    for (const env of ["", "  ", " , ,", "# the team's key goes here\n\n"]) {
+      await expect(resolveRecipients({ env })).rejects.toMatchObject({
+        code: "USAGE",
+        message: expect.stringMatching(/CRD_BACKUP_ENCRYPT_TO is set but holds no recipient/),
+      });
+    }
+    const a = await key();
+    // even beside a flag: the setting is still wrong, and saying so beats guessing what was meant
+    await expect(resolveRecipients({ encryptTo: [a.recipient], env: "" })).rejects.toThrow(
+      /holds no recipient/,
+    );
+  });
+
+  it("a private key pasted where a recipient belongs is refused without echoing any of it", async () => {
+    const secret = (await key()).identities.identities[0]!;
+    const pq = (await key(true)).identities.identities[0]!;
+    const openssh = "-----BEGIN OPENSSH PRIVATE KEY-----";
+    for (const [src, where] of [
+      [{ env: secret }, "$CRD_BACKUP_ENCRYPT_TO"],
+      [{ env: `${pq.toLowerCase()},age1x` }, "$CRD_BACKUP_ENCRYPT_TO"],
+      [{ encryptTo: [secret] }, "--encrypt-to"],
+      [{ encryptTo: [openssh] }, "--encrypt-to"],
+      [{ encryptTo: ["b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ"] }, "--encrypt-to"],
+    ] as [RecipientSources, string][]) {
+      const e = await resolveRecipients(src).catch((x: unknown) => x as CrdBackupError);
+      expect(e).toBeInstanceOf(CrdBackupError);
+      const message = (e as CrdBackupError).message;
+      expect(message.startsWith(where)).toBe(true);
+      for (const k of [secret, pq, "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ"])
+        for (let i = 0; i + 8 <= k.length; i += 4)
+          expect(message.toLowerCase()).not.toContain(k.slice(i, i + 8).toLowerCase());
+    }
+    expect(() => parseRecipients(secret, "--encrypt-to-file r.txt")).toThrow(/holds a private key/);
   });
 });
 
