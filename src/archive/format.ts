@@ -128,6 +128,25 @@ export function newSnapshotId(at: Date = new Date()): string {
   return `${stamp}-${suffix.toString(16).padStart(8, "0")}`;
 }
 
+/** The instant a snapshot ID names: its UTC second, plus the millisecond its top 10 bits hold. */
+export function snapshotIdTime(id: string): Date {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-([0-9a-f]{8})$/.exec(id);
+  if (!m) throw new CrdBackupError("USAGE", `"${id}" is not a snapshot id`);
+  const ms = Math.min(999, Math.floor(parseInt(m[7]!, 16) / 2 ** 22));
+  return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, ms));
+}
+
+/**
+ * How far ahead of this machine's clock a stored time may be before it is refused: clocks of the
+ * machines that write and read a location disagree a little, a forged date lies by far more.
+ */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
+/** Whether a stored time lies beyond this machine's now plus the allowed skew. */
+export function inTheFuture(t: Date, now: Date = new Date()): boolean {
+  return t.getTime() > now.getTime() + CLOCK_SKEW_MS;
+}
+
 export function isSnapshotId(value: unknown): value is string {
   return typeof value === "string" && SNAPSHOT_ID_PATTERN.test(value);
 }

@@ -3,6 +3,7 @@
  * 1-2), from a listing: segment keys carry each segment's window, order and gap flag, so only the
  * `.gap` segments are read (for their gap records). A window is where `restore --at` can land.
  */
+import { inTheFuture } from "../archive/format.ts";
 import type { Manifest } from "../archive/manifest.ts";
 import { CrdBackupError } from "../errors.ts";
 import type { StorageBackend } from "../storage/backend.ts";
@@ -123,7 +124,11 @@ async function readGaps(storage: StorageBackend, seg: SegmentKey, prev: string |
  * first. Time between the base and the first segment that no segment covers counts as a gap:
  * nothing says what happened then.
  */
-export async function listChains(storage: StorageBackend, cluster?: string): Promise<Chain[]> {
+export async function listChains(
+  storage: StorageBackend,
+  cluster?: string,
+  now: Date = new Date(),
+): Promise<Chain[]> {
   const segments = await listSegments(storage);
   if (segments.size === 0) return [];
   const bases = new Map((await listSnapshots(storage, () => undefined)).map((s) => [s.id, s.manifest]));
@@ -135,7 +140,20 @@ export async function listChains(storage: StorageBackend, cluster?: string): Pro
     const chain: Chain = { cluster: uid, base, baseManifest, segments: segs, gaps: [], windows: [] };
     const broken = checkContinuity(segs);
     if (broken) chain.broken = broken;
-    for (const [i, s] of segs.entries()) {
+    // a segment ending ahead of this clock is forged or mis-dated: the chain ends before it, so
+    // `--at now` and retention are not steered by it
+    const future = segs.findIndex((s) => inTheFuture(s.to, now));
+    const usable = future < 0 ? segs : segs.slice(0, future);
+    if (
+      future >= 0 &&
+      !(chain.broken && segs.findIndex((s) => segmentKey(s) === chain.broken!.key) < future)
+    ) {
+      chain.broken = {
+        key: segmentKey(segs[future]!),
+        message: `ends at ${segs[future]!.to.toISOString()}, in the future (this machine's clock says ${now.toISOString()}): refused`,
+      };
+    }
+    for (const [i, s] of usable.entries()) {
       if (!s.gap) continue;
       try {
         chain.gaps.push(...(await readGaps(storage, s, segs[i - 1]?.sha256 ?? null)));
@@ -145,18 +163,18 @@ export async function listChains(storage: StorageBackend, cluster?: string): Pro
         chain.broken ??= { key: segmentKey(s), message: e.message.replace(/^journal segment \S+: /, "") };
       }
     }
-    if (baseManifest && baseManifest.cluster.uid === uid && segs.length > 0) {
+    if (baseManifest && baseManifest.cluster.uid === uid && usable.length > 0) {
       const start = new Date(baseManifest.finishedAt);
-      if (segs[0]!.from > start) {
+      if (usable[0]!.from > start) {
         chain.gaps.unshift({
           from: start,
-          to: segs[0]!.from,
+          to: usable[0]!.from,
           reason: "not recorded: the journal starts after its base",
           resources: ["*"],
           segment: "",
         });
       }
-      chain.windows = subtractGaps(start, segs.at(-1)!.to, chain.gaps);
+      chain.windows = subtractGaps(start, usable.at(-1)!.to, chain.gaps);
     }
     chains.push(chain);
   }

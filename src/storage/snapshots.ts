@@ -1,3 +1,4 @@
+import { inTheFuture } from "../archive/format.ts";
 import { parseManifest, type Manifest } from "../archive/manifest.ts";
 import { CrdBackupError } from "../errors.ts";
 import { readAll, type StorageBackend } from "./backend.ts";
@@ -9,13 +10,26 @@ export interface StoredSnapshot {
   manifest: Manifest;
 }
 
-export async function readManifest(storage: StorageBackend, id: string): Promise<Manifest> {
+/**
+ * A stored manifest, checked against its key and this machine's clock: a snapshot dated in the
+ * future (beyond CLOCK_SKEW_MS) is refused, so a bucket writer cannot make one that outranks every
+ * real snapshot in `latest` and retention.
+ */
+export async function readManifest(storage: StorageBackend, id: string, now = new Date()): Promise<Manifest> {
   const text = (await readAll(await storage.read(manifestKey(id)))).toString("utf8");
   const manifest = parseManifest(text);
   if (manifest.snapshotId !== id) {
     throw new CrdBackupError(
       "ARCHIVE_INVALID",
       `snapshot ${id}: its manifest names snapshot ${manifest.snapshotId}`,
+      { id },
+    );
+  }
+  const finished = new Date(manifest.finishedAt);
+  if (inTheFuture(finished, now)) {
+    throw new CrdBackupError(
+      "ARCHIVE_INVALID",
+      `manifest of snapshot ${id}: finishedAt ${manifest.finishedAt} is in the future (this machine's clock says ${now.toISOString()}); refused as forged or mis-dated`,
       { id },
     );
   }

@@ -6,6 +6,7 @@
  * written and the spool is given a little time to reach storage.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import { snapshotIdTime } from "../../archive/format.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import { clusterIdentity } from "../../kube/cluster.ts";
 import type { JsonObject } from "../../kube/json.ts";
@@ -115,7 +116,7 @@ export async function record(
     await chain.resume(resume.rvs, resume.to);
     log.info("continuing the chain", { base: resume.base, seq: resume.seq, since: resume.to.toISOString() });
     // the base's age decides when the next one is due
-    current = { chain, startedAt: baseTime(resume.base) };
+    current = { chain, startedAt: snapshotIdTime(resume.base).getTime() };
   } else {
     try {
       current = await newChain();
@@ -164,12 +165,6 @@ export async function record(
     log.warn("segments left in the spool: the next recorder uploads them", { segments: spooled });
   log.info("recorder stopped", { chains: chains.size });
   return { spooled };
-}
-
-/** The start of a snapshot id's second (its time). */
-function baseTime(id: string): number {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(id)!;
-  return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
 }
 
 function slots(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {

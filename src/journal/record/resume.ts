@@ -3,6 +3,7 @@
  * still exists and its last segment reads back whole (readSegment checks its hash, its link to
  * the segment before it, and its trailer). Anything else means a new chain on a new base.
  */
+import { inTheFuture, snapshotIdTime } from "../../archive/format.ts";
 import { CrdBackupError } from "../../errors.ts";
 import type { Logger } from "../../report/log.ts";
 import type { StorageBackend } from "../../storage/backend.ts";
@@ -26,12 +27,20 @@ export async function findResumePoint(
   let newest: SegmentKey[] = [];
   for await (const { key } of storage.list(clusterPrefix(cluster))) {
     const segment = parseSegmentKey(key);
-    if (!segment) continue;
+    // a base dated ahead of this clock was not written by a recorder: never the newest chain
+    if (!segment || inTheFuture(snapshotIdTime(segment.base))) continue;
     if (newest.length === 0 || segment.base > newest[0]!.base) newest = [segment];
     else if (segment.base === newest[0]!.base) newest.push(segment);
   }
   if (newest.length === 0) return undefined;
   const base = newest[0]!.base;
+  const future = newest.find((s) => inTheFuture(s.to));
+  if (future) {
+    log.warn("the newest journal chain has a segment dated in the future: starting a new chain", {
+      key: segmentKey(future),
+    });
+    return undefined;
+  }
   if (!(await storage.stat(manifestKey(base)))) {
     log.warn("the newest journal chain's base snapshot is gone: starting a new chain", { base });
     return undefined;
