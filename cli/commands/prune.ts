@@ -36,6 +36,10 @@ export function pruneSummary(report: PruneReport): string[] {
       const reasons = d.reasons.map((r) => (r === "locked" ? `locked until ${until.get(d.id)}` : r));
       lines.push(`  keep ${d.id} (${reasons.join(", ")})`);
     }
+    for (const j of report.chains.filter((x) => x.cluster === c.uid))
+      lines.push(
+        `  keep the journal of ${j.base} (${j.segments} segments, --at ${j.from.toISOString()} .. ${j.to.toISOString()}): ${j.reasons.join(", ")}`,
+      );
   }
   if (report.orphans.length > 0)
     lines.push(`${verb} ${report.orphans.length} unfinished snapshots: ${report.orphans.join(", ")}`);

@@ -1,10 +1,12 @@
-import { isSnapshotId } from "../archive/format.ts";
+import { inTheFuture, isSnapshotId, snapshotIdTime } from "../archive/format.ts";
 import { CrdBackupError } from "../errors.ts";
 import type { Logger } from "../report/log.ts";
 import { silentLogger } from "../report/log.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { SNAPSHOTS_PREFIX, snapshotIdOfManifest } from "../storage/layout.ts";
-import { listSnapshots } from "../storage/snapshots.ts";
+import { listSnapshots, type StoredSnapshot } from "../storage/snapshots.ts";
+import { listSegments } from "../journal/chains.ts";
+import { decideChains, type ChainCandidate, type ChainDecision } from "./chains.ts";
 import { storedArchive } from "../archive/manifest.ts";
 import { chainsWithoutBase, removeChain, type JournalRemoval } from "./journal.ts";
 import { removeSnapshotKeys, snapshotKeys, snapshotLockedUntil } from "./locks.ts";
@@ -44,14 +46,8 @@ export interface PruneReport {
   locked: { id: string; until: string }[];
   /** Journal chains whose base is not kept (or already gone): removed after their base. */
   journal: JournalRemoval[];
-}
-
-/** The time a snapshot id starts with (20261122T041500Z-…). */
-function idTime(id: string): Date {
-  const t = id.slice(0, 16);
-  return new Date(
-    `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)}T${t.slice(9, 11)}:${t.slice(11, 13)}:${t.slice(13, 15)}Z`,
-  );
+  /** Journal chains kept, each with why: point-in-time restores reach as far back as these. */
+  chains: ChainDecision[];
 }
 
 /**
@@ -71,10 +67,12 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
     incompleteWrites: 0,
     locked: [],
     journal: [],
+    chains: [],
   };
   const snapshots = await listSnapshots(storage, (id, e) =>
     report.unreadable.push({ id, reason: e.message }),
   );
+  const chains = await chainCandidates(storage, snapshots, now);
 
   const byCluster = new Map<string, typeof snapshots>();
   for (const s of snapshots) {
@@ -91,6 +89,8 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
       })),
       options.policy,
     );
+    const chainDecisions = decideChains(decisions, chains.get(uid) ?? [], options.policy);
+    report.chains.push(...chainDecisions.filter((c) => c.keep));
     const keep = decisions.filter((d) => d.keep);
     if (keep.length === 0) {
       // applyPolicy always keeps the newest snapshot; this guards the invariant, not a user choice
@@ -127,10 +127,10 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
     if (complete.has(id)) {
       // an archive its manifest no longer names: left by a rekey that was interrupted (named by
       // the time it started) or whose old archive is still locked
-      const stale = current.has(id) && current.get(id) !== name && idTime(rekeyed ?? id) < cutoff;
+      const stale = current.has(id) && current.get(id) !== name && snapshotIdTime(rekeyed ?? id) < cutoff;
       if (!stale || (await storage.lockedUntil?.(key))) continue;
       report.orphans.push(`${id}/${name}`);
-    } else if (idTime(id) < cutoff && !(await storage.lockedUntil?.(key))) {
+    } else if (snapshotIdTime(id) < cutoff && !(await storage.lockedUntil?.(key))) {
       orphans.add(id);
     }
   }
@@ -158,6 +158,29 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
   }
   report.incompleteWrites = await storage.cleanupIncomplete(SNAPSHOTS_PREFIX, { olderThan: cutoff });
   return report;
+}
+
+/**
+ * Each cluster's chains whose base is a readable snapshot of that cluster, with the span they
+ * cover; segments dated in the future are left out of it (they would keep a chain forever).
+ */
+async function chainCandidates(
+  storage: StorageBackend,
+  snapshots: StoredSnapshot[],
+  now: Date,
+): Promise<Map<string, ChainCandidate[]>> {
+  const bases = new Map(snapshots.map((s) => [s.id, s.manifest]));
+  const out = new Map<string, ChainCandidate[]>();
+  for (const [id, segments] of await listSegments(storage)) {
+    const [cluster, base] = id.split("/") as [string, string];
+    const manifest = bases.get(base);
+    if (!manifest || manifest.cluster.uid !== cluster) continue;
+    const from = new Date(manifest.finishedAt);
+    const ends = segments.map((s) => s.to).filter((t) => !inTheFuture(t, now));
+    const to = ends.reduce((a, b) => (a >= b ? a : b), from);
+    out.set(cluster, [...(out.get(cluster) ?? []), { cluster, base, from, to, segments: segments.length }]);
+  }
+  return out;
 }
 
 /** Manifest first: from then on the snapshot is not listed, and a leftover archive is an orphan. */

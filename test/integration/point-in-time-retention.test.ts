@@ -62,7 +62,8 @@ describe("journal chains in a location: prune, delete, several clusters", () => 
     const [old, kept] = ids as [string, string];
     const m = await readManifest(storage, old);
     const cluster = m.cluster.uid;
-    await chain(storage, cluster, old, new Date(m.finishedAt), 3);
+    // a chain that ended before the kept snapshot began: outside what --keep-last 1 keeps
+    await chain(storage, cluster, old, new Date(Date.parse(m.finishedAt) - 30_000), 3);
     await chain(storage, cluster, kept, new Date((await readManifest(storage, kept)).finishedAt), 2);
     // a chain whose base is already gone (a delete interrupted between the two)
     const gone = "20200101T000000Z-00000000";
