@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { SegmentBuilder } from "../../src/journal/segment.ts";
 import { LocalBackend } from "../../src/storage/local.ts";
 import { serializeManifest } from "../../src/archive/manifest.ts";
-import { manifestKey } from "../../src/storage/layout.ts";
+import { manifestKey, newSnapshotId } from "../../src/storage/layout.ts";
 import { readManifest } from "../../src/storage/snapshots.ts";
 import { runCli } from "../support/cli.ts";
 import { uniqueName } from "../support/cluster.ts";
@@ -74,7 +74,8 @@ describe("journal chains in a location: prune, delete, several clusters", () => 
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toContain(`would remove the journal of ${old} (cluster ${cluster}): 3 segments`);
     expect(dry.stdout).toContain(`would remove the journal of ${gone} (cluster ${cluster}): 1 segments`);
-    expect(dry.stdout).not.toContain(`journal of ${kept}`);
+    expect(dry.stdout).not.toContain(`remove the journal of ${kept}`);
+    expect(dry.stdout).toMatch(new RegExp(`keep the journal of ${kept} \\(2 segments, .*\\): newest chain`));
     expect(await journalKeys(storage)).toHaveLength(6);
 
     const res = await runCli(["prune", "--storage", dir, "--keep-last", "1", "-o", "json"]);
@@ -107,7 +108,7 @@ describe("journal chains in a location: prune, delete, several clusters", () => 
     const m = await readManifest(storage, id);
     await chain(storage, m.cluster.uid, id, new Date(m.finishedAt), 2);
     // another cluster's base (its manifest is all the planning reads) and chain
-    const otherId = "20261203T040000Z-00000001";
+    const otherId = newSnapshotId(new Date(m.startedAt));
     const other = { ...m, snapshotId: otherId, cluster: { ...m.cluster, uid: "0ther-cluster-uid" } };
     await storage.createExclusive(manifestKey(otherId), Buffer.from(serializeManifest(other)));
     await chain(storage, "0ther-cluster-uid", otherId, new Date(m.finishedAt), 1);
