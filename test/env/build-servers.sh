@@ -4,6 +4,10 @@
 # by version, so that only the first run pays for the build. Progress goes to stderr as it goes
 # (a line per program, and a summary of go's download/compile work at least every 20 s); the
 # binaries' paths go to stdout as NAME=PATH lines.
+#
+#   build-servers.sh            everything (npm test builds it all up front)
+#   build-servers.sh servers    kube-apiserver, etcd and MinIO only (what the demo starts)
+#   build-servers.sh tools      age, helm and promtool only (what some tests run)
 set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-v1.36.4}  # newest 1.36 patch the checksum database knows (v1.36.5 is not in it)
@@ -107,16 +111,27 @@ prepare_promtool() {
   goget "github.com/prometheus/prometheus/cmd/promtool@$1"
 }
 
-build etcd "$ETCD_VERSION" . prepare_etcd
-build minio "$MINIO_VERSION" github.com/minio/minio prepare_minio
-build kube-apiserver "$KUBE_VERSION+stamped" k8s.io/kubernetes/cmd/kube-apiserver prepare_kube "$(kube_ldflags "$KUBE_VERSION")"
-build age "$AGE_VERSION" filippo.io/age/cmd/age prepare_age
-build helm "$HELM_VERSION" helm.sh/helm/v4/cmd/helm prepare_helm "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
-build promtool "$PROMETHEUS_VERSION" github.com/prometheus/prometheus/cmd/promtool prepare_promtool
+WHAT=${1:-all}
+case $WHAT in all | servers | tools) ;; *) echo "usage: build-servers.sh [all|servers|tools]" >&2; exit 2 ;; esac
 
-echo "KUBE_APISERVER=$CACHE/kube-apiserver-$KUBE_VERSION+stamped/kube-apiserver"
-echo "ETCD=$CACHE/etcd-$ETCD_VERSION/etcd"
-echo "MINIO=$CACHE/minio-$MINIO_VERSION/minio"
-echo "AGE=$CACHE/age-$AGE_VERSION/age"
-echo "HELM=$CACHE/helm-$HELM_VERSION/helm"
-echo "PROMTOOL=$CACHE/promtool-$PROMETHEUS_VERSION/promtool"
+if [ "$WHAT" != tools ]; then
+  build etcd "$ETCD_VERSION" . prepare_etcd
+  build minio "$MINIO_VERSION" github.com/minio/minio prepare_minio
+  build kube-apiserver "$KUBE_VERSION+stamped" k8s.io/kubernetes/cmd/kube-apiserver prepare_kube "$(kube_ldflags "$KUBE_VERSION")"
+fi
+if [ "$WHAT" != servers ]; then
+  build age "$AGE_VERSION" filippo.io/age/cmd/age prepare_age
+  build helm "$HELM_VERSION" helm.sh/helm/v4/cmd/helm prepare_helm "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
+  build promtool "$PROMETHEUS_VERSION" github.com/prometheus/prometheus/cmd/promtool prepare_promtool
+fi
+
+if [ "$WHAT" != tools ]; then
+  echo "KUBE_APISERVER=$CACHE/kube-apiserver-$KUBE_VERSION+stamped/kube-apiserver"
+  echo "ETCD=$CACHE/etcd-$ETCD_VERSION/etcd"
+  echo "MINIO=$CACHE/minio-$MINIO_VERSION/minio"
+fi
+if [ "$WHAT" != servers ]; then
+  echo "AGE=$CACHE/age-$AGE_VERSION/age"
+  echo "HELM=$CACHE/helm-$HELM_VERSION/helm"
+  echo "PROMTOOL=$CACHE/promtool-$PROMETHEUS_VERSION/promtool"
+fi

@@ -19,7 +19,7 @@ import {
   type LaunchSpec,
   type Started,
 } from "./processes.ts";
-import { ensureServers, type ServerBinaries } from "./servers.ts";
+import { ensureServers, type Tools } from "./servers.ts";
 
 export interface S3Settings {
   endpoint: string;
@@ -46,11 +46,12 @@ export interface EnvironmentInfo {
    * first ones ("minio", "kube-apiserver"): set by startReplica.
    */
   servers?: Partial<Record<RestartableServer, string>>;
-  /** Paths of the command-line tools built with the servers (age, helm, promtool). */
-  tools: Tools;
 }
 
-export type Tools = Pick<ServerBinaries, "age" | "helm" | "promtool">;
+/** What integration tests see (test/env/global-setup.ts): the environment and the tools. */
+export interface TestEnvironment extends EnvironmentInfo {
+  tools: Tools;
+}
 
 /** The servers a test may stop and start again. */
 export type RestartableServer = "minio" | "kube-apiserver";
@@ -181,7 +182,6 @@ export async function startEnvironment(options: StartOptions = {}): Promise<Envi
       mode: 0o600,
     });
     log(`ready: kube-apiserver ${apiServer}, etcd ${etcdUrl}, MinIO ${s3.endpoint} (logs in ${rootDir})`);
-    const tools = { age: bins.age, helm: bins.helm, promtool: bins.promtool };
     return {
       rootDir,
       kubeconfig,
@@ -191,7 +191,6 @@ export async function startEnvironment(options: StartOptions = {}): Promise<Envi
       s3,
       processes,
       watchdogPid,
-      tools,
     };
   } catch (e) {
     for (const p of processes) {

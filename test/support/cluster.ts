@@ -4,9 +4,9 @@ import { KubeClient } from "../../src/kube/client.ts";
 export { mapConcurrent } from "../../src/concurrency.ts";
 import { loadKubeConfig } from "../../src/kube/config.ts";
 import { waitForCrdReady } from "../../src/kube/discovery.ts";
-import type { EnvironmentInfo } from "../env/environment.ts";
+import type { TestEnvironment } from "../env/environment.ts";
 
-export function testEnv(): EnvironmentInfo {
+export function testEnv(): TestEnvironment {
   return inject("env");
 }
 
