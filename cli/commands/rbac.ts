@@ -17,7 +17,10 @@ import type { RunContext } from "../run.ts";
 type Flags = KubeFlags &
   FilterFlags & { output: "yaml" | "json"; restore?: boolean; record?: boolean; name?: string };
 
-/** The generic role deploy/ ships: a generated role of this name replaces it (deploy/README.md). */
+/**
+ * deploy/ ships roles of these names with only the CRD and namespace rules (no "*": that would read
+ * Secrets); a generated role patches over its namesake from an overlay (deploy/README.md).
+ */
 const SNAPSHOT_ROLE = "crd-backup-read";
 const RESTORE_ROLE = "crd-backup-restore";
 const RECORD_ROLE = "crd-backup-record";

@@ -6,6 +6,14 @@ import { parseAllDocuments } from "yaml";
 import { cliNodeEnv, cliNodeFlags } from "../../cli/node-flags.ts";
 import { KubeApiError } from "../../src/errors.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
+import {
+  allowedOf,
+  BUILT_IN_READS,
+  secretReads,
+  serviceAccountUser,
+  waitAllowed,
+  type Access,
+} from "../support/access.ts";
 import { adminClient, uniqueName } from "../support/cluster.ts";
 
 const DEPLOY = fileURLToPath(new URL("../../deploy/", import.meta.url));
@@ -231,6 +239,59 @@ describe("deploy/ manifests", () => {
     ]);
     const verbs = new Set(role!["rules"].flatMap((r: Manifest) => r["verbs"]));
     expect([...verbs].sort()).toEqual(["get", "list"]);
+  });
+
+  it("the shipped roles, applied to the real API server, read CRDs and namespaces but no Secret and no other built-in resource", async () => {
+    // every ClusterRole of the kustomization (crd-backup-read, crd-backup-record), bound for real
+    // to a ServiceAccount of its own; the authorizer then answers SubjectAccessReviews as for a token
+    const needs: Record<string, Access[]> = {
+      "crd-backup-read": [
+        { verb: "list", resource: "customresourcedefinitions", group: "apiextensions.k8s.io" },
+        { verb: "get", resource: "customresourcedefinitions", group: "apiextensions.k8s.io" },
+        { verb: "get", resource: "namespaces", name: "kube-system" },
+      ],
+      "crd-backup-record": [
+        { verb: "watch", resource: "customresourcedefinitions", group: "apiextensions.k8s.io" },
+        { verb: "get", resource: "namespaces", name: "kube-system" },
+        { verb: "watch", resource: "namespaces" },
+      ],
+    };
+    const roles = byKind("ClusterRole");
+    expect(roles.map((r) => r["metadata"]["name"]).sort()).toEqual(Object.keys(needs).sort());
+    for (const role of roles) {
+      const name = uniqueName(role["metadata"]["name"]);
+      const rbac = "/apis/rbac.authorization.k8s.io/v1";
+      await admin.request({
+        method: "POST",
+        path: `${rbac}/clusterroles`,
+        body: JSON.stringify({ ...role, metadata: { ...role["metadata"], name } }),
+      });
+      await admin.request({
+        method: "POST",
+        path: `${rbac}/clusterrolebindings`,
+        body: JSON.stringify({
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "ClusterRoleBinding",
+          metadata: { name },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
+          subjects: [{ kind: "ServiceAccount", name, namespace }],
+        }),
+      });
+      const who = serviceAccountUser(namespace, name);
+      // what it needs is allowed (so the refusals below are RBAC's, not a binding that never took)
+      await waitAllowed(admin, who, needs[role["metadata"]["name"]]!);
+      // the S3 credentials Secret in its own namespace, and every other Secret: refused
+      const secret = byKind("Secret")[0]!["metadata"]["name"];
+      expect(
+        await allowedOf(admin, who, [...secretReads(namespace, secret), ...BUILT_IN_READS]),
+        name,
+      ).toEqual([]);
+      // and no "*" rule, which would read whatever the cluster serves, now or later
+      for (const rule of role["rules"] as Manifest[]) {
+        expect(rule["apiGroups"], name).not.toContain("*");
+        expect(rule["resources"], name).not.toContain("*");
+      }
+    }
   });
 
   it("the Dockerfile's runtime stage is Node 24, runs as a numeric non-root user, and holds only the bundled CLI", () => {

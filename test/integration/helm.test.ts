@@ -11,8 +11,16 @@ import type { ClusterRole } from "../../src/rbac/role.ts";
 import { loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
 import { runCli } from "../support/cli.ts";
 import { adminClient, clientFor, testEnv, uniqueName } from "../support/cluster.ts";
-import { spoolDir, startRecorder } from "../support/recorder.ts";
-import { CHART, helm, helmTemplate, serverSideApply, type Manifest } from "../support/helm.ts";
+import { spoolDir, startRecorder, makeCrd } from "../support/recorder.ts";
+import {
+  allowedOf,
+  BUILT_IN_READS,
+  secretReads,
+  serviceAccountUser,
+  waitAllowed,
+  type Access,
+} from "../support/access.ts";
+import { CHART, helm, helmTemplate, serverSideApply, valuesFile, type Manifest } from "../support/helm.ts";
 
 const DEPLOY = fileURLToPath(new URL("../../deploy/", import.meta.url));
 
@@ -34,6 +42,8 @@ const VALUE_SETS: Record<string, object> = {
     },
   },
   recorder: { recorder: { enabled: true, flushInterval: "30s", baseInterval: "24h", spoolSize: "1Gi" } },
+  groups: { rbac: { groups: ["cert-manager.io", "monitoring.coreos.com"] }, recorder: { enabled: true } },
+  allGroups: { rbac: { allGroups: true }, recorder: { enabled: true } },
   recipients: { encryption: { recipientsConfigMap: { name: "crd-backup-recipients", key: "recipients" } } },
   schedule: { snapshot: { mode: "schedule" } },
   placement: {
@@ -60,6 +70,27 @@ const podSpecs = (objects: Manifest[]): [string, Manifest][] =>
 
 const find = (objects: Manifest[], kind: string, name?: string) =>
   objects.filter((m) => m["kind"] === kind && (name === undefined || m["metadata"]["name"] === name));
+
+const rulesOf = (objects: Manifest[], name: string): Manifest[] =>
+  find(objects, "ClusterRole", name)[0]!["rules"];
+
+/** What every snapshot role holds (deploy/clusterrole.yaml): CRDs, and namespaces to get. */
+const READ_BASE = [
+  { apiGroups: ["apiextensions.k8s.io"], resources: ["customresourcedefinitions"], verbs: ["get", "list"] },
+  { apiGroups: [""], resources: ["namespaces"], verbs: ["get"] },
+];
+/** What every recorder role holds (deploy/recorder-rbac.yaml). */
+const RECORD_BASE = [
+  { apiGroups: ["apiextensions.k8s.io"], resources: ["customresourcedefinitions"], verbs: ["list", "watch"] },
+  { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
+];
+
+/** The drill with an age identity in the cluster. */
+const DRILL_IDENTITY = {
+  enabled: true,
+  targetKubeconfigSecret: { name: "scratch", key: "config" },
+  identitySecret: { name: "drill-identity", key: "key.txt" },
+};
 
 async function render(values: object, options: Parameters<typeof helmTemplate>[0] = {}): Promise<Manifest[]> {
   const res = await helmTemplate({ ...options, values });
@@ -231,16 +262,9 @@ describe("the Helm chart (deploy/helm/crd-backup)", () => {
     expect(find(recorder, "ClusterRoleBinding", "crd-backup-record")[0]!["subjects"]).toEqual([
       { kind: "ServiceAccount", name: "crd-backup-recorder", namespace: "crd-backup" },
     ]);
-    // the generic record role: list and watch, and get on namespaces (kube-system identifies the cluster)
-    expect(find(recorder, "ClusterRole", "crd-backup-record")[0]!["rules"]).toEqual([
-      {
-        apiGroups: ["apiextensions.k8s.io"],
-        resources: ["customresourcedefinitions"],
-        verbs: ["list", "watch"],
-      },
-      { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
-      { apiGroups: ["*"], resources: ["*"], verbs: ["list", "watch"] },
-    ]);
+    // offline, no group is known: list and watch CRDs and namespaces, get namespaces (kube-system
+    // identifies the cluster), and no resource
+    expect(rulesOf(recorder, "crd-backup-record")).toEqual(RECORD_BASE);
 
     // recipients come from a ConfigMap or Secret key, as the env var the CLI reads
     const env = podSpecs(await render(VALUE_SETS["recipients"]!))[0]![1]["spec"]["containers"][0]["env"];
@@ -303,6 +327,82 @@ describe("the Helm chart (deploy/helm/crd-backup)", () => {
     }
   });
 
+  it("the default roles read no built-in resource; rbac.groups adds its groups' resources; rbac.allGroups is the old wide form", async () => {
+    // offline (helm template, helm lint, Argo CD): lookup finds no CRD, so only CRDs and namespaces
+    const offline = await render({ recorder: { enabled: true } });
+    expect(rulesOf(offline, "crd-backup-read")).toEqual(READ_BASE);
+    expect(rulesOf(offline, "crd-backup-record")).toEqual(RECORD_BASE);
+    for (const role of find(offline, "ClusterRole"))
+      for (const rule of role["rules"] as Manifest[]) {
+        expect(rule["apiGroups"]).not.toContain("*");
+        expect(rule["resources"]).not.toContain("*");
+      }
+
+    // rbac.groups: every resource of those groups (a CRD added to one later is covered), nothing else
+    const groups = await render(VALUE_SETS["groups"]!);
+    const listed = ["cert-manager.io", "monitoring.coreos.com"];
+    expect(rulesOf(groups, "crd-backup-read")).toEqual([
+      ...READ_BASE,
+      { apiGroups: listed, resources: ["*"], verbs: ["get", "list"] },
+    ]);
+    expect(rulesOf(groups, "crd-backup-record")).toEqual([
+      ...RECORD_BASE,
+      { apiGroups: listed, resources: ["*"], verbs: ["list", "watch"] },
+    ]);
+
+    // the opt-in: every resource of every group, Secrets included
+    const wide = await render(VALUE_SETS["allGroups"]!);
+    expect(rulesOf(wide, "crd-backup-read")).toEqual([
+      ...READ_BASE,
+      { apiGroups: ["*"], resources: ["*"], verbs: ["get", "list"] },
+    ]);
+    expect(rulesOf(wide, "crd-backup-record")).toEqual([
+      ...RECORD_BASE,
+      { apiGroups: ["*"], resources: ["*"], verbs: ["list", "watch"] },
+    ]);
+  });
+
+  it("an age identity in the cluster (drill.identitySecret) is refused while a role the chart binds can read Secrets", async () => {
+    const secretReader = (kind: string, verbs: string[]) =>
+      JSON.stringify({
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: { name: kind },
+        rules: [...READ_BASE, { apiGroups: [""], resources: ["secrets"], verbs }],
+      });
+    const refused: [object, RegExp][] = [
+      [
+        { rbac: { allGroups: true }, drill: DRILL_IDENTITY },
+        /drill\.identitySecret: the ClusterRole crd-backup-read can read Secrets \(rbac\.allGroups.*the age identity in drill-identity.*decrypt every snapshot.*leave rbac\.allGroups false/,
+      ],
+      [
+        { rbac: { snapshotRole: secretReader("crd-backup-read", ["get"]) }, drill: DRILL_IDENTITY },
+        /drill\.identitySecret: the ClusterRole crd-backup-read can read Secrets \(rbac\.allGroups, or an rbac\.snapshotRole/,
+      ],
+      [
+        {
+          rbac: { recorderRole: secretReader("crd-backup-record", ["list", "watch"]) },
+          recorder: { enabled: true },
+          drill: DRILL_IDENTITY,
+        },
+        /drill\.identitySecret: the ClusterRole crd-backup-record can read Secrets \(rbac\.allGroups, or an rbac\.recorderRole/,
+      ],
+    ];
+    for (const [values, message] of refused) {
+      const res = await helmTemplate({ values });
+      expect(res.code, JSON.stringify(values)).not.toBe(0);
+      expect(res.stderr, JSON.stringify(values)).toMatch(message);
+      expect(res.stdout).toBe("");
+    }
+    // the wide roles alone render (an opt-in, its cost in values.yaml), and the identity renders
+    // with roles that cannot read it: the default ones, and rbac.groups
+    expect((await helmTemplate({ values: { rbac: { allGroups: true } } })).code).toBe(0);
+    for (const values of [{}, { rbac: { groups: ["cert-manager.io"] } }]) {
+      const objects = await render({ ...values, recorder: { enabled: true }, drill: DRILL_IDENTITY });
+      expect(find(objects, "CronJob", "crd-backup-drill")).toHaveLength(1);
+    }
+  });
+
   it("bad values fail at install with a message naming the value", async () => {
     const refused: [object, RegExp][] = [
       [
@@ -332,6 +432,14 @@ describe("the Helm chart (deploy/helm/crd-backup)", () => {
       [
         { rbac: { snapshotRole: "kind: Role\nrules: []" } },
         /rbac\.snapshotRole: not a ClusterRole with rules/,
+      ],
+      // "*" is rbac.allGroups, and "" the core group (Secrets): never a CRD's group
+      [{ rbac: { groups: ["*"] } }, /at '\/rbac\/groups\/0': '\*' does not match/],
+      [{ rbac: { groups: [""] } }, /at '\/rbac\/groups\/0': '' does not match/],
+      [{ rbac: { groups: ["apps"] } }, /at '\/rbac\/groups\/0': 'apps' does not match/],
+      [
+        { rbac: { allGroups: true, groups: ["cert-manager.io"] } },
+        /rbac\.allGroups and rbac\.groups: give one/,
       ],
       [
         {
@@ -522,7 +630,10 @@ describe("the Helm chart on the real API server", () => {
     return kubeconfig;
   }
 
-  /** Installs the chart for real (server-side apply) and returns a kubeconfig holding its ServiceAccount's token. */
+  /**
+   * Installs the chart for real (rendered against the cluster, so its CRD groups are looked up as at
+   * `helm install`; then server-side apply) and returns a kubeconfig holding its ServiceAccount's token.
+   */
   async function install(values: object, setFiles?: Record<string, string>) {
     const namespace = await restrictedNamespace("helm-inst");
     const release = uniqueName("crd-backup");
@@ -533,6 +644,7 @@ describe("the Helm chart on the real API server", () => {
         release,
         namespace,
         setFiles,
+        kubeconfig: env.kubeconfig,
         values: {
           ...values,
           storage: {
@@ -569,7 +681,7 @@ describe("the Helm chart on the real API server", () => {
       container["args"],
     );
     const kubeconfig = await tokenKubeconfig(namespace, sa);
-    return { namespace, release, objects, container, kubeconfig };
+    return { namespace, release, objects, cronJob, container, kubeconfig };
   }
 
   /**
@@ -608,8 +720,13 @@ describe("the Helm chart on the real API server", () => {
     return { ...res, metricsFile: path.join(metrics, "crd-backup.prom") };
   }
 
-  it("applied into a fresh namespace, the snapshot runs with the chart's ServiceAccount token and its generic RBAC", async () => {
+  it("applied into a fresh namespace, the snapshot runs with the chart's ServiceAccount token and its default role, which reads no Secret", async () => {
     const inst = await install({});
+    // the default role: the groups of the cluster's CRDs that the filters select, looked up
+    expect(rulesOf(inst.objects, `${inst.release}-read`)).toEqual([
+      ...READ_BASE,
+      { apiGroups: [fx.group], resources: ["*"], verbs: ["get", "list"] },
+    ]);
     const res = await runContainer(inst);
     expect(res.code, res.stderr).toBe(0);
     const out = JSON.parse(res.stdout) as { status: string; counts: { objects: number; crds: number } };
@@ -618,20 +735,35 @@ describe("the Helm chart on the real API server", () => {
     expect(out.counts.objects).toBe(fx.counts.widgets + fx.counts.gadgets + fx.counts.clusterpolicies);
     // the chart's --metrics-file was written
     expect(readFileSync(res.metricsFile, "utf8")).toMatch(/^crd_backup_snapshot_last_run_success 1$/m);
-    // and that identity cannot write: RBAC is the chart's read-only role, not the admin's
+    // and that identity cannot write, nor read a Secret, even the S3 credentials in its own
+    // namespace: RBAC is the chart's read-only role, not the admin's
     const client = await clientFor(inst.kubeconfig);
     try {
-      const err = await client
-        .request({
-          method: "POST",
-          path: `/api/v1/namespaces/${inst.namespace}/configmaps`,
-          body: JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "nope" } }),
-        })
-        .catch((e: unknown) => e);
-      expect((err as KubeApiError).status).toBe(403);
+      const refused: [string, string, string?][] = [
+        [
+          "POST",
+          `/api/v1/namespaces/${inst.namespace}/configmaps`,
+          JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "nope" } }),
+        ],
+        ["GET", `/api/v1/namespaces/${inst.namespace}/secrets/${inst.release}-s3`],
+        ["GET", `/api/v1/namespaces/${inst.namespace}/secrets`],
+        ["GET", "/api/v1/secrets"],
+        ["GET", "/api/v1/configmaps"],
+      ];
+      for (const [method, p, body] of refused) {
+        const err = await client
+          .request({ method: method as "GET" | "POST", path: p, ...(body ? { body } : {}) })
+          .catch((e: unknown) => e);
+        expect((err as KubeApiError).status, `${method} ${p}`).toBe(403);
+      }
     } finally {
       client.close();
     }
+    const sa = inst.cronJob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["serviceAccountName"];
+    const who = serviceAccountUser(inst.namespace, sa);
+    expect(
+      await allowedOf(admin, who, [...secretReads(inst.namespace, `${inst.release}-s3`), ...BUILT_IN_READS]),
+    ).toEqual([]);
   });
 
   it("the ClusterRole is exactly what `crd-backup rbac` prints, and a snapshot succeeds with only that role", async () => {
@@ -689,6 +821,10 @@ describe("the Helm chart on the real API server", () => {
     const deployment = find(inst.objects, "Deployment", `${inst.release}-recorder`)[0]!;
     const pod = deployment["spec"]["template"]["spec"];
     expect(pod["serviceAccountName"]).toBe(`${inst.release}-recorder`);
+    expect(rulesOf(inst.objects, `${inst.release}-record`)).toEqual([
+      ...RECORD_BASE,
+      { apiGroups: [fx.group], resources: ["*"], verbs: ["list", "watch"] },
+    ]);
     const kubeconfig = await tokenKubeconfig(inst.namespace, pod["serviceAccountName"]);
     const env: Record<string, string> = { KUBECONFIG: kubeconfig };
     const configMap = find(inst.objects, "ConfigMap")[0]!;
@@ -725,6 +861,96 @@ describe("the Helm chart on the real API server", () => {
     const exit = await rec.exited;
     expect(exit.code, rec.log()).toBe(0);
     expect(rec.log()).not.toMatch(/Forbidden/);
+    // and it can list and watch no Secret
+    const who = serviceAccountUser(inst.namespace, pod["serviceAccountName"]);
+    expect(
+      await allowedOf(admin, who, [...secretReads(inst.namespace, `${inst.release}-s3`), ...BUILT_IN_READS]),
+    ).toEqual([]);
+  });
+
+  it("helm install and upgrade look up the cluster's CRD groups (filtered as a snapshot is); the roles never read a Secret, unless rbac.allGroups", async () => {
+    const env = testEnv();
+    const namespace = await restrictedNamespace("helm-lookup");
+    const release = uniqueName("crd-backup");
+    // the filters select fx's group (a glob); a group whose only resource is excluded has no rule
+    const skipped = `${uniqueName("helm-skip")}.fixtures.crd-backup.io`;
+    await makeCrd(admin, skipped, "widgets", "Widget");
+    const values = {
+      recorder: { enabled: true },
+      filters: {
+        includeGroups: ["helm-*.fixtures.crd-backup.io"],
+        excludeResources: ["widgets.helm-skip-*"],
+      },
+    };
+    const run = async (verb: "install" | "upgrade", extra: object = {}) =>
+      helm([
+        verb,
+        release,
+        CHART,
+        "--namespace",
+        namespace,
+        "--values",
+        valuesFile({ ...values, ...extra }),
+        "--kubeconfig",
+        env.kubeconfig,
+      ]);
+    const groupsOf = async (role: string) => {
+      const stored = JSON.parse(
+        (await admin.request({ path: `/apis/rbac.authorization.k8s.io/v1/clusterroles/${role}` })).text,
+      ) as ClusterRole;
+      expect(stored.rules.slice(0, 2)).toEqual(role.endsWith("-read") ? READ_BASE : RECORD_BASE);
+      expect(stored.rules.length).toBeLessThanOrEqual(3);
+      const [rule] = stored.rules.slice(2);
+      if (rule) expect(rule.resources).toEqual(["*"]);
+      return rule?.apiGroups ?? [];
+    };
+    const reader = serviceAccountUser(namespace, release);
+    const recorder = serviceAccountUser(namespace, `${release}-recorder`);
+    const reads = (group: string, verb: string): Access => ({ verb, resource: "widgets", group });
+    const installed = await run("install");
+    expect(installed.code, installed.stderr).toBe(0);
+    expect(installed.stdout).toMatch(/The ClusterRoles read the custom resources of \d+ API groups \(.*/);
+    try {
+      for (const role of [`${release}-read`, `${release}-record`]) {
+        const groups = await groupsOf(role);
+        expect(groups, role).toContain(fx.group);
+        expect(groups, role).not.toContain(skipped);
+        for (const g of groups) expect(g, role).toMatch(/^helm-.*\.fixtures\.crd-backup\.io$/);
+      }
+      await waitAllowed(admin, reader, [reads(fx.group, "list")]);
+      await waitAllowed(admin, recorder, [reads(fx.group, "watch")]);
+      const noSecrets = [...secretReads(namespace), ...BUILT_IN_READS];
+      expect(await allowedOf(admin, reader, noSecrets)).toEqual([]);
+      expect(await allowedOf(admin, recorder, noSecrets)).toEqual([]);
+
+      // a CRD in a new group: read after the next upgrade, which looks the groups up again
+      const later = `${uniqueName("helm-later")}.fixtures.crd-backup.io`;
+      await makeCrd(admin, later, "widgets", "Widget");
+      expect(await groupsOf(`${release}-read`)).not.toContain(later);
+      const upgraded = await run("upgrade");
+      expect(upgraded.code, upgraded.stderr).toBe(0);
+      expect(await groupsOf(`${release}-read`)).toContain(later);
+      expect(await groupsOf(`${release}-record`)).toContain(later);
+      await waitAllowed(admin, reader, [reads(later, "list")]);
+      expect(await allowedOf(admin, reader, noSecrets)).toEqual([]);
+
+      // the opt-in wide form: every Secret becomes readable (the check above has teeth), and an
+      // in-cluster identity is then refused by the real helm too
+      const identity = { drill: DRILL_IDENTITY };
+      const refused = await run("upgrade", { rbac: { allGroups: true }, ...identity });
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/drill\.identitySecret: the ClusterRole \S+-read can read Secrets/);
+      const wide = await run("upgrade", { rbac: { allGroups: true } });
+      expect(wide.code, wide.stderr).toBe(0);
+      await waitAllowed(
+        admin,
+        reader,
+        secretReads(namespace).filter((a) => a.verb !== "watch"),
+      );
+      await waitAllowed(admin, recorder, [{ verb: "watch", resource: "secrets" }]);
+    } finally {
+      await helm(["uninstall", release, "--namespace", namespace, "--kubeconfig", env.kubeconfig]);
+    }
   });
 
   it("with recipients from a ConfigMap, the chart's snapshot is encrypted to them, and only their identity opens it", async () => {

@@ -41,7 +41,7 @@ describe("least privilege, with real RBAC", () => {
   let fx: LoadedFixtures;
   const storage = mkdtempSync(path.join(os.tmpdir(), "crd-backup-rbac-"));
   let total: number;
-  let readOnly: string; // kubeconfig of an identity holding only deploy/'s ClusterRole
+  let readOnly: string; // kubeconfig of an identity holding only deploy/'s ClusterRole, as shipped
   let snapshotRole: ClusterRole;
   let restoreRole: ClusterRole;
   let snapshotId: string;
@@ -66,14 +66,62 @@ describe("least privilege, with real RBAC", () => {
   });
   afterAll(() => admin.close());
 
-  it("a snapshot as an identity holding only deploy/'s read-only ClusterRole succeeds and captures everything", async () => {
-    const { out } = await snapshot(readOnly, 0);
-    expect(out.status).toBe("complete");
-    expect(out.counts).toEqual({ crds: 3, namespaces: 2, objects: total });
+  it("deploy/'s ClusterRole as shipped reads no Secret: 403 for get, list and watch, while CRDs and namespaces read", async () => {
+    const client = await clientFor(readOnly);
+    const [ns] = fx.namespaces;
+    const secret = uniqueName("rbac-secret");
+    await admin.request({
+      method: "POST",
+      path: `/api/v1/namespaces/${ns}/secrets`,
+      body: JSON.stringify({
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: secret },
+        stringData: { k: "v" },
+      }),
+    });
+    try {
+      await client.request({
+        path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${fx.crdNames[0]}`,
+      });
+      await client.request({ path: "/api/v1/namespaces/kube-system" });
+      for (const p of [
+        `/api/v1/namespaces/${ns}/secrets/${secret}`,
+        `/api/v1/namespaces/${ns}/secrets`,
+        "/api/v1/secrets",
+        "/api/v1/secrets?watch=true&timeoutSeconds=1",
+        "/api/v1/configmaps",
+      ]) {
+        const err = await client.request({ path: p }).catch((e: unknown) => e);
+        expect(err, p).toBeInstanceOf(KubeApiError);
+        expect((err as KubeApiError).status, p).toBe(403);
+      }
+    } finally {
+      client.close();
+    }
   });
 
-  it("that identity can create, update and delete nothing: 403 for each write, while reads work", async () => {
-    const client = await clientFor(readOnly);
+  it("a snapshot with only that role is partial (exit 3): every resource named Forbidden, nothing silently skipped", async () => {
+    const { out, stderr } = await snapshot(readOnly, 3);
+    expect(out.status).toBe("partial");
+    expect(out.counts).toMatchObject({ crds: 3, objects: 0 });
+    expect(out.resources.map((r) => r.resource).sort()).toEqual(["clusterpolicies", "gadgets", "widgets"]);
+    for (const r of out.resources) expect(r.errors[0]?.reason, r.resource).toBe("Forbidden");
+    expect(stderr).toMatch(/resource incomplete/);
+  });
+
+  it("with crd-backup rbac's role patched over it (deploy/README.md's overlay), it reads everything and writes nothing: 403 for each write", async () => {
+    // kustomize replaces a ClusterRole's rules as a whole: the overlay's role is the printed one
+    const printed = await runCli(["rbac", "--include-groups", fx.group, "-o", "json"]);
+    expect(printed.code, printed.stderr).toBe(0);
+    const patched = (JSON.parse(printed.stdout) as ClusterRole).rules;
+    for (const rule of deployRules()) expect(patched).toContainEqual(rule);
+    const overlay = await kubeconfigForIdentity(testEnv(), admin, uniqueName("deploy-patched"), patched);
+    const { out } = await snapshot(overlay, 0);
+    expect(out.status).toBe("complete");
+    expect(out.counts).toEqual({ crds: 3, namespaces: 2, objects: total });
+
+    const client = await clientFor(overlay);
     const [ns] = fx.namespaces;
     const widgets = `/apis/${fx.group}/v1/namespaces/${ns}/widgets`;
     const crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";

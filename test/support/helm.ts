@@ -38,6 +38,8 @@ export function runTool(file: string, args: string[], env: Record<string, string
 
 export function helm(args: string[]): Promise<ToolResult> {
   return runTool(testEnv().tools.helm, args, {
+    // client-go's discovery cache (~/.kube/cache, with --kubeconfig) too: no HOME would put it in the cwd
+    HOME: HELM_HOME,
     HELM_CACHE_HOME: path.join(HELM_HOME, "cache"),
     HELM_CONFIG_HOME: path.join(HELM_HOME, "config"),
     HELM_DATA_HOME: path.join(HELM_HOME, "data"),
@@ -52,15 +54,26 @@ export interface RenderOptions {
   setFiles?: Record<string, string>;
   /** --api-versions, as `helm template` takes them to stand in for a cluster's discovery */
   apiVersions?: string[];
+  /**
+   * Render against this cluster (--dry-run=server): `lookup` reads it, as at install and upgrade.
+   * Without it, offline, as `helm template` (and helm lint, Argo CD) render: lookup finds nothing.
+   */
+  kubeconfig?: string;
+}
+
+/** Writes values to a file, as a user's values.yaml. */
+export function valuesFile(values: object): string {
+  const file = path.join(HELM_HOME, `values-${process.hrtime.bigint()}.yaml`);
+  // YAML 1.1, as helm reads it: a string "yes" stays a string
+  writeFileSync(file, stringify(values, { version: "1.1" }));
+  return file;
 }
 
 /** `helm template` with the given values (written to a file, as a user's values.yaml). */
 export async function helmTemplate(
   options: RenderOptions = {},
 ): Promise<ToolResult & { objects: Manifest[] }> {
-  const file = path.join(HELM_HOME, `values-${process.hrtime.bigint()}.yaml`);
-  // YAML 1.1, as helm reads it: a string "yes" stays a string
-  writeFileSync(file, stringify(options.values ?? {}, { version: "1.1" }));
+  const file = valuesFile(options.values ?? {});
   const args = [
     "template",
     options.release ?? "crd-backup",
@@ -71,6 +84,7 @@ export async function helmTemplate(
     file,
     ...Object.entries(options.setFiles ?? {}).flatMap(([k, v]) => ["--set-file", `${k}=${v}`]),
     ...(options.apiVersions ?? []).flatMap((v) => ["--api-versions", v]),
+    ...(options.kubeconfig ? ["--dry-run=server", "--kubeconfig", options.kubeconfig] : []),
   ];
   const res = await helm(args);
   const objects =

@@ -161,3 +161,66 @@ true
 {{- include "crd-backup.serviceAccountName" . -}}
 {{- end -}}
 {{- end -}}
+
+{{/* "true" when a value matches one of the globs (the CLI's: `*` any run, `?` one character; entries may be comma-separated). Call with (list value globs). */}}
+{{- define "crd-backup.globMatch" -}}
+{{- $value := index . 0 -}}
+{{- range index . 1 -}}
+{{- range splitList "," . -}}
+{{- $glob := trim . -}}
+{{- if and $glob (regexMatch (printf "^%s$" (regexQuoteMeta $glob | replace "\\*" ".*" | replace "\\?" ".")) $value) -}}
+true
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when one of values passes include (if any) and none matches exclude, as src/snapshot/filters.ts. Call with (list values include exclude). */}}
+{{- define "crd-backup.selected" -}}
+{{- $values := index . 0 -}}
+{{- $included := not (index . 1) -}}
+{{- $excluded := false -}}
+{{- range $values -}}
+{{- if include "crd-backup.globMatch" (list . (index $ 1)) }}{{ $included = true }}{{ end -}}
+{{- if include "crd-backup.globMatch" (list . (index $ 2)) }}{{ $excluded = true }}{{ end -}}
+{{- end -}}
+{{- if and $included (not $excluded) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/*
+The API groups the default roles read, as a JSON array: rbac.groups, or else the groups of the
+cluster's CRDs that the filters select (Helm's lookup, at install and upgrade; nothing offline).
+Never "" (the core group, with Secrets) nor "*": a CRD's group always has a dot, and the schema
+refuses both in rbac.groups.
+*/}}
+{{- define "crd-backup.rbacGroups" -}}
+{{- $groups := list -}}
+{{- if .Values.rbac.groups -}}
+{{- $groups = .Values.rbac.groups -}}
+{{- else if not .Values.rbac.allGroups -}}
+{{- $f := .Values.filters -}}
+{{- $crds := lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" "" -}}
+{{- range ($crds.items | default list) -}}
+{{- $group := .spec.group -}}
+{{- $plural := .spec.names.plural -}}
+{{- if and (include "crd-backup.selected" (list (list $group) $f.includeGroups $f.excludeGroups)) (include "crd-backup.selected" (list (list (printf "%s.%s" $plural $group) $plural) $f.includeResources $f.excludeResources)) -}}
+{{- $groups = append $groups $group -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $groups | uniq | sortAlpha | toJson -}}
+{{- end -}}
+
+{{/* "true" when one of the rules grants reading core Secrets (get, list or watch, directly or by "*"). */}}
+{{- define "crd-backup.readsSecrets" -}}
+{{- range . -}}
+{{- $groups := .apiGroups | default list -}}
+{{- $resources := .resources | default list -}}
+{{- $verbs := .verbs | default list -}}
+{{- if and (or (has "" $groups) (has "*" $groups)) (or (has "secrets" $resources) (has "*" $resources)) (or (has "get" $verbs) (has "list" $verbs) (has "watch" $verbs) (has "*" $verbs)) -}}
+true
+{{- end -}}
+{{- end -}}
+{{- end -}}

@@ -58,10 +58,12 @@ groups:
             are missing from it: a restore would not bring them back.
           runbook: >-
             `crd-backup inspect latest` lists the resources with errors, and the run's log has a
-            "resource incomplete" line for each, with the reason. Forbidden: a CRD was added after the
-            ClusterRole was generated; regenerate it with `crd-backup rbac` (rbac.snapshotRole in the
-            chart). ServiceUnavailable or a conversion error: the CRD's conversion webhook is down; fix
-            it. A CRD that is not Established: see its conditions (`kubectl get crd <name> -o yaml`).
+            "resource incomplete" line for each, with the reason. Forbidden: the ClusterRole does not
+            cover the resource (a CRD added since it was made, or deploy/'s role before your CRDs were
+            added to it): regenerate it with `crd-backup rbac`; in the chart, `helm upgrade` looks the
+            CRDs' groups up again (or set rbac.groups). ServiceUnavailable or a conversion error: the
+            CRD's conversion webhook is down; fix it. A CRD that is not Established: see its conditions
+            (`kubectl get crd <name> -o yaml`).
       - alert: CrdBackupDrillFailed
         expr: crd_backup_drill_success == 0
         labels:
