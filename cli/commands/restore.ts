@@ -7,6 +7,8 @@ import {
   parseNamespaceMap,
   type ExistingPolicy,
 } from "../../src/restore/options.ts";
+import { webhookTarget } from "../../src/restore/guards.ts";
+import type { RestorePlan } from "../../src/restore/plan.ts";
 import { reportSummary, summarize } from "../../src/restore/report.ts";
 import { restoreSnapshot } from "../../src/restore/restore.ts";
 import { EXIT } from "../exit-codes.ts";
@@ -50,6 +52,20 @@ type Flags = CommonFlags &
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+/**
+ * What the plan holds that a person must see before anything is written: each CRD the restore
+ * creates with a conversion webhook, and where that webhook makes the API server send requests.
+ */
+function planLines(plan: Pick<RestorePlan, "crds">, dryRun: boolean): string[] {
+  return plan.crds.flatMap((crd) =>
+    crd.webhook
+      ? [
+          `conversion webhook: CRD ${crd.name} ${dryRun ? "would be" : "is"} created with a conversion webhook; the API server will call ${webhookTarget(crd.webhook)}`,
+        ]
+      : [],
+  );
+}
+
 export function restoreCommand(ctx: RunContext): Command {
   const cmd = new Command("restore")
     .description("restore a snapshot: CRDs first, then namespaces, then objects in dependency order")
@@ -89,17 +105,22 @@ export function restoreCommand(ctx: RunContext): Command {
     .option("--report <file>", "write the full per-object report as JSON")
     .action(async (arg: string | undefined, flags: Flags) => {
       const ref = snapshotRefFrom(arg, flags);
+      const dryRun = Boolean(flags.dryRun);
       const options = {
         filters: filtersFrom(flags),
         namespaceMap: parseNamespaceMap(flags.namespaceMap ?? []),
         existing: flags.existing,
         existingFor: parseExistingFor(flags.existingFor ?? []),
         restoreStatus: Boolean(flags.restoreStatus),
-        dryRun: Boolean(flags.dryRun),
+        dryRun,
         waitTimeoutMs: flags.waitTimeout * 1000,
         concurrency: flags.concurrency,
         signal: ctx.signal,
         modifiers: await modifiersFrom(flags),
+        // printed as soon as the plan is made, before the first write (-o json keeps stdout JSON; the log says it too)
+        onPlan: (plan: Pick<RestorePlan, "crds">) => {
+          if (flags.output !== "json") printLines(planLines(plan, dryRun));
+        },
       };
       const storage = await contentStorageFrom(flags);
       const client = await kubeClientFrom(flags, flags.concurrency + 2);

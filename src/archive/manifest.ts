@@ -14,9 +14,11 @@ import {
   checkFormatVersion,
   isSnapshotId,
   quote,
+  snapshotIdTime,
   type ArchiveExpectation,
   type EntryCounts,
 } from "./format.ts";
+import { isSegment } from "./names.ts";
 
 export interface ResourceError {
   reason: string;
@@ -87,6 +89,10 @@ export interface ManifestEncryption {
   opened: boolean;
 }
 
+/** A kind as the API server accepts one (lowercased, a DNS-1035 label): a plain identifier. */
+const KIND = /^[A-Za-z]([-A-Za-z0-9]*[A-Za-z0-9])?$/;
+const MAX_KIND_LENGTH = 63;
+
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 /** Field readers that name the offending path, e.g. `resources[2].count`. */
@@ -131,6 +137,42 @@ class Fields {
   }
 }
 
+/**
+ * A snapshot's id is its start time: a manifest whose startedAt names another second was not
+ * written by crd-backup (a forged date would otherwise steer `latest` and retention).
+ */
+function checkTimes(f: Fields, id: string | undefined, startedAt: string, finishedAt: string): void {
+  if (
+    id !== undefined &&
+    Math.floor(Date.parse(startedAt) / 1000) !== Math.floor(snapshotIdTime(id).getTime() / 1000)
+  )
+    f.fail("startedAt", `is ${startedAt}, but the snapshot id names ${snapshotIdTime(id).toISOString()}`);
+  if (Date.parse(finishedAt) < Date.parse(startedAt)) f.fail("finishedAt", "is before startedAt");
+}
+
+/**
+ * A resource's group, version and plural become entry names and API paths, so each must be a
+ * segment of the archive entry grammar (a forged `v1/../../api/v1/namespaces/x/secrets` or `v1?x`
+ * would steer a restore's requests elsewhere); its kind must be an identifier. The message names
+ * the resource, quoted: its parts are untrusted.
+ */
+function checkNames<R extends Pick<ManifestResource, "group" | "version" | "plural" | "kind">>(
+  f: Fields,
+  path: string,
+  r: R,
+): R {
+  const bad = (field: string, value: string, rule: string) =>
+    f.fail(
+      `${path}.${field}`,
+      `of resource ${quote(`${r.plural}.${r.group}`)} is ${quote(value)}, not ${rule}`,
+    );
+  for (const field of ["group", "version", "plural"] as const)
+    if (!isSegment(r[field])) bad(field, r[field], "a lowercase DNS name as archive entry names allow");
+  if (r.kind.length > MAX_KIND_LENGTH || !KIND.test(r.kind))
+    bad("kind", r.kind, "an identifier (letters, digits and -, at most 63)");
+  return r;
+}
+
 function validate(doc: JsonObject): Manifest {
   const snapshotId = isSnapshotId(doc["snapshotId"]) ? doc["snapshotId"] : undefined;
   if (doc["formatVersion"] === ENCRYPTED_FORMAT_VERSION) return validateEncrypted(doc, snapshotId);
@@ -159,7 +201,7 @@ function validate(doc: JsonObject): Manifest {
 
   const resources = f.array(doc["resources"], "resources", (v, p) => {
     const r = f.object(v, p);
-    return {
+    return checkNames(f, p, {
       group: f.string(r["group"], `${p}.group`),
       version: f.string(r["version"], `${p}.version`),
       plural: f.string(r["plural"], `${p}.plural`),
@@ -178,7 +220,7 @@ function validate(doc: JsonObject): Manifest {
           message: f.string(e["message"], `${q}.message`),
         };
       }),
-    };
+    });
   });
 
   const namespaceErrors =
@@ -229,6 +271,7 @@ function validate(doc: JsonObject): Manifest {
     f.fail("status", 'is "complete" but a namespace could not be captured');
   }
 
+  checkTimes(f, snapshotId, f.time(doc["startedAt"], "startedAt"), f.time(doc["finishedAt"], "finishedAt"));
   return {
     formatVersion: FORMAT_VERSION,
     toolVersion: f.string(doc["toolVersion"], "toolVersion"),
@@ -266,6 +309,7 @@ function validateEncrypted(doc: JsonObject, snapshotId: string | undefined): Man
   const sealed = f.string(e["sealed"], "encryption.sealed");
   if (!sealed.startsWith("-----BEGIN AGE ENCRYPTED FILE-----"))
     f.fail("encryption.sealed", "must be an armored age file");
+  checkTimes(f, snapshotId, f.time(doc["startedAt"], "startedAt"), f.time(doc["finishedAt"], "finishedAt"));
   return {
     formatVersion: ENCRYPTED_FORMAT_VERSION,
     toolVersion: f.string(doc["toolVersion"], "toolVersion"),

@@ -31,11 +31,12 @@ export type ParsedEntryName =
 /** The names whose entries are listed in index.jsonl. */
 export type ContentEntryName = Extract<ParsedEntryName, { kind: "crd" | "namespace" | "object" }>;
 
-function isSegment(s: string): boolean {
+/** A valid segment: also what a manifest's resource group, version and plural must be (they name entries and URLs). */
+export function isSegment(s: string): boolean {
   return s.length <= MAX_SEGMENT_BYTES && SEGMENT.test(s) && !s.includes("..");
 }
 
-function isLabel(s: string): boolean {
+export function isLabel(s: string): boolean {
   return s.length <= MAX_LABEL_BYTES && LABEL.test(s);
 }
 

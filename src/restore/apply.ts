@@ -21,6 +21,7 @@ import {
   type Context,
 } from "./apply-context.ts";
 import { restoreCrds, restoreNamespaces } from "./apply-prerequisites.ts";
+import { webhookTarget } from "./guards.ts";
 
 export async function executePlan(
   client: KubeClient,
@@ -45,6 +46,13 @@ export async function executePlan(
       `${plan.refused.count} objects already exist and --existing fail was given (first: ${plan.refused.first}); nothing was written`,
     );
   }
+  // a CRD from the archive can point the API server anywhere: say where, before it is created
+  for (const crd of plan.crds)
+    if (crd.webhook)
+      log.warn("restoring a CRD with a conversion webhook: the API server calls it for the CRD's objects", {
+        crd: crd.name,
+        webhook: webhookTarget(crd.webhook),
+      });
   await restoreCrds(ctx);
   await restoreNamespaces(ctx);
 

@@ -1,6 +1,7 @@
 import { CrdBackupError } from "../errors.ts";
 import type { ModifierSet } from "../modifiers/types.ts";
 import type { Filters } from "../snapshot/filters.ts";
+import type { RestorePlan } from "./plan.ts";
 
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -26,6 +27,8 @@ export interface RestoreOptions {
   createdLabel?: { key: string; value: string };
   /** Resource modifier rules (--resource-modifiers): applied to each stored object before anything else sees it. */
   modifiers?: ModifierSet;
+  /** Called with the finished plan, before anything is written (the CLI prints what it must show). */
+  onPlan?: (plan: Pick<RestorePlan, "crds">) => void;
 }
 
 function pair(flag: string, value: string): [string, string] {

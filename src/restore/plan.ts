@@ -12,6 +12,14 @@ import { policyFor, type ExistingPolicy, type RestoreOptions } from "./options.t
 import { ownerDepths } from "./order.ts";
 import { Decisions, type Decision } from "./decisions.ts";
 import { identify, patchedObject, type ItemIdentity } from "./item.ts";
+import {
+  aggregatedBy,
+  conversionWebhook,
+  refuseAggregated,
+  refuseBuiltinResources,
+  refuseResourcesWithoutCrd,
+  type ConversionWebhook,
+} from "./guards.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
 
 export interface ResourcePlan {
@@ -27,6 +35,8 @@ export interface ResourcePlan {
   statusSubresource: boolean;
   /** Why no object of this resource can be restored (a conflicting live CRD). */
   conflict?: string;
+  /** With no live CRD: the Service of an APIService that would get this resource's objects instead. */
+  aggregatedBy?: string;
   live: Map<string, LiveObject>;
 }
 
@@ -35,6 +45,8 @@ export interface CrdPlan {
   name: string;
   action: CrdAction;
   diff?: FieldChange[];
+  /** The conversion webhook a CRD this restore creates brings: the API server will call it. */
+  webhook?: ConversionWebhook;
 }
 
 export type { ItemAction, ItemModifiers } from "./decisions.ts";
@@ -86,7 +98,11 @@ async function planResource(
     live: new Map(),
   };
   const live = await liveCrd(client, plan.key, options.signal);
-  if (!live) return plan;
+  if (!live) {
+    const by = await aggregatedBy(client, r.group, r.version, options.signal);
+    if (by) plan.aggregatedBy = by;
+    return plan;
+  }
   // the snapshot's own CRD, read later, replaces this: its schema is the stored version's
   modifiers?.noteCrd(plan.key, live.raw);
   plan.crdLive = true;
@@ -117,13 +133,15 @@ function crdSpecForm(crd: JsonObject): JsonObject {
 /**
  * Builds the plan for a verified snapshot (nothing is written before the whole archive checks
  * out): read the live state of every resource it holds, then decide per CRD, namespace and object
- * what the restore will do and in which phase.
+ * what the restore will do and in which phase. A snapshot that lists anything but custom
+ * resources is refused here, whole (restore/guards.ts), so nothing of it is ever written.
  */
 export async function buildPlan(
   client: KubeClient,
   snapshot: VerifiedSnapshot,
   options: RestoreOptions,
 ): Promise<RestorePlan> {
+  refuseBuiltinResources(snapshot.id, snapshot.manifest.resources);
   const selected = snapshot.manifest.resources.filter((r) =>
     resourceSelected(options.filters, r.group, r.plural),
   );
@@ -131,6 +149,7 @@ export async function buildPlan(
   const resources = new Map<string, ResourcePlan>();
   for (const r of selected)
     resources.set(resourceKeyOf(r.plural, r.group), await planResource(client, r, options, modifiers));
+  refuseAggregated(snapshot.id, [...resources.values()]);
 
   const selector = options.filters.selector ? parseSelector(options.filters.selector) : undefined;
   const crds: CrdPlan[] = [];
@@ -140,9 +159,11 @@ export async function buildPlan(
   const dependents = new Map<number, string[]>();
   const owned = new Set<string>();
   const refused: RestorePlan["refused"] = { count: 0 };
+  const archivedCrds = new Set<string>();
   let ordinal = -1;
   for await (const entry of snapshot.entries()) {
     if (entry.kind === "crd") {
+      archivedCrds.add(entry.record.name);
       if (!resources.has(entry.record.name)) continue;
       const body = parseJson(entry.body.toString("utf8")) as JsonObject;
       modifiers?.noteCrd(entry.record.name, body);
@@ -179,6 +200,14 @@ export async function buildPlan(
     }
   }
 
+  await refuseResourcesWithoutCrd(
+    snapshot.id,
+    snapshot.manifest.resources,
+    archivedCrds,
+    async (name) =>
+      resources.get(name)?.crdLive ?? (await liveCrd(client, name, options.signal)) !== undefined,
+  );
+
   // a second pass only when something has owners: which owners are in the restore, and where
   const owners = new Map<string, number>();
   const liveOwners = new Map<string, string>();
@@ -201,7 +230,7 @@ export async function buildPlan(
     const exists = (await getJson(client, `/api/v1/namespaces/${name}`, options.signal)) !== undefined;
     namespaces.push({ name, source, exists, captured: captured.get(source) });
   }
-  return {
+  const plan: RestorePlan = {
     snapshot,
     resources,
     crds,
@@ -213,6 +242,8 @@ export async function buildPlan(
     refused,
     ...(modifiers ? { modifiers } : {}),
   };
+  options.onPlan?.(plan);
+  return plan;
 }
 
 async function planCrd(
@@ -222,7 +253,10 @@ async function planCrd(
   signal: AbortSignal | undefined,
 ): Promise<CrdPlan> {
   const live = await liveCrd(client, name, signal);
-  if (!live) return { name, action: "create" };
+  if (!live) {
+    const webhook = conversionWebhook(body);
+    return { name, action: "create", ...(webhook ? { webhook } : {}) };
+  }
   if (canonicalJson(crdSpecForm(body)) === canonicalJson(crdSpecForm(live.raw)))
     return { name, action: "unchanged" };
   return { name, action: "differs", diff: diffJson(crdSpecForm(live.raw), crdSpecForm(body)) };
