@@ -7,12 +7,12 @@ export { KubeClient } from "./kube/client.ts";
 export type { KubeClientOptions, KubeRequest, KubeResponse } from "./kube/client.ts";
 export { loadKubeConfig } from "./kube/config.ts";
 export type { KubeConfigOptions } from "./kube/config.ts";
-export { parseJson, stringifyJson } from "./kube/json.ts";
-export type { JsonObject, JsonValue } from "./kube/json.ts";
+export { parseJson, stringifyJson } from "./json/json.ts";
+export type { JsonObject, JsonValue } from "./json/json.ts";
 
 export { takeSnapshot } from "./snapshot/take.ts";
 export type { SnapshotOptions, SnapshotProgress, SnapshotResult } from "./snapshot/take.ts";
-export type { Filters } from "./snapshot/filters.ts";
+export type { Filters } from "./objects/filters.ts";
 
 export { restoreSnapshot } from "./restore/restore.ts";
 export type { ExistingPolicy, RestoreOptions } from "./restore/options.ts";

@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { CrdBackupError } from "../../src/errors.ts";
 import { prune, type PruneReport } from "../../src/retention/prune.ts";
-import { durationBefore } from "../../src/retention/policy.ts";
+import { durationBefore } from "../../src/units/duration.ts";
 import {
   addCommonOptions,
   addRetentionOptions,

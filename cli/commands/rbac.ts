@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 import { CrdBackupError } from "../../src/errors.ts";
 import { toYaml } from "../../src/export/yaml.ts";
-import type { JsonValue } from "../../src/kube/json.ts";
+import type { JsonValue } from "../../src/json/json.ts";
 import { clusterRoleFor } from "../../src/rbac/discover.ts";
 import {
   addFilterOptions,

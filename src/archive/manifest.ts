@@ -4,8 +4,9 @@
  * rest of crd-backup can trust a Manifest value. Serialising runs the same checks, so a manifest
  * that would be refused is never written.
  */
-import type { JsonObject } from "../kube/json.ts";
-import { isJsonObject, parseJson } from "../kube/json.ts";
+import type { JsonObject } from "../json/json.ts";
+import { isJsonObject, parseJson } from "../json/json.ts";
+import { isRfc3339 } from "../units/time.ts";
 import {
   ARCHIVE_KEY,
   FORMAT_VERSION,
@@ -93,8 +94,6 @@ export interface ManifestEncryption {
 const KIND = /^[A-Za-z]([-A-Za-z0-9]*[A-Za-z0-9])?$/;
 const MAX_KIND_LENGTH = 63;
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
-
 /** Field readers that name the offending path, e.g. `resources[2].count`. */
 class Fields {
   readonly #who: string;
@@ -126,7 +125,7 @@ class Fields {
     return v;
   }
   time(v: unknown, path: string): string {
-    if (typeof v !== "string" || !RFC3339.test(v) || Number.isNaN(Date.parse(v))) {
+    if (!isRfc3339(v)) {
       this.fail(path, "must be an RFC 3339 timestamp");
     }
     return v;

@@ -1,14 +1,14 @@
 import type { ArchiveEntry } from "../archive/reader.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { isJsonObject, parseJson, type JsonObject } from "../kube/json.ts";
-import { parseSelector } from "../kube/selector.ts";
-import { getJson, liveCrd, liveObjects, objectPath, digestOf } from "../restore/live.ts";
-import { comparableForm } from "../restore/normalize.ts";
+import { isJsonObject, parseJson, type JsonObject } from "../json/json.ts";
+import { parseSelector } from "../objects/selector.ts";
+import { getJson, liveCrd, liveObjects, objectPath, digestOf } from "../objects/live.ts";
+import { comparableForm } from "../objects/normalize.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
 import { openSource, type SnapshotRef } from "../source/open.ts";
-import { namespaceSelected, resourceSelected, type Filters } from "../snapshot/filters.ts";
+import { namespaceSelected, resourceSelected, type Filters } from "../objects/filters.ts";
 import type { StorageBackend } from "../storage/backend.ts";
-import { diffJson, type FieldChange } from "./json-diff.ts";
+import { diffJson, type FieldChange } from "../json/diff.ts";
 
 export interface DiffOptions {
   filters: Filters;

@@ -1,18 +1,18 @@
 import type { ManifestResource } from "../archive/manifest.ts";
 import type { ArchiveEntry } from "../archive/reader.ts";
-import { diffJson, type FieldChange } from "../diff/json-diff.ts";
+import { diffJson, type FieldChange } from "../json/diff.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { collectionPath, CRD_PATH, crdCondition } from "../kube/discovery.ts";
-import { isJsonObject, parseJson, type JsonObject } from "../kube/json.ts";
+import { isJsonObject, parseJson, type JsonObject } from "../json/json.ts";
 import { listPages } from "../kube/list.ts";
-import { parseSelector } from "../kube/selector.ts";
+import { parseSelector } from "../objects/selector.ts";
 import { EntryModifiers } from "../modifiers/entries.ts";
 import type { ModifierSet } from "../modifiers/types.ts";
-import { digestOf, getJson, objectPath } from "../restore/live.ts";
-import { comparableForm } from "../restore/normalize.ts";
+import { digestOf, getJson, objectPath } from "../objects/live.ts";
+import { comparableForm } from "../objects/normalize.ts";
 import { targetNamespace, type RestoreOptions } from "../restore/options.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
-import { namespaceSelected, type Filters } from "../snapshot/filters.ts";
+import { namespaceSelected, type Filters } from "../objects/filters.ts";
 
 export interface ResourceCheck {
   /** plural.group */

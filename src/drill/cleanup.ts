@@ -2,7 +2,7 @@ import { KubeApiError } from "../errors.ts";
 import type { ManifestResource } from "../archive/manifest.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { collectionPath, CRD_PATH } from "../kube/discovery.ts";
-import { isJsonObject, parseJson } from "../kube/json.ts";
+import { isJsonObject, parseJson } from "../json/json.ts";
 import { listPages } from "../kube/list.ts";
 import { Pool } from "../restore/pool.ts";
 

@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { lstat, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { CrdBackupError } from "../errors.ts";
-import { stringifyJson } from "../kube/json.ts";
+import { stringifyJson } from "../json/json.ts";
 import { EntryModifiers } from "../modifiers/entries.ts";
 import type { ModifierSet } from "../modifiers/types.ts";
 import { silentLogger, type Logger } from "../report/log.ts";

@@ -2,8 +2,8 @@
  * One archive entry as a manifest file: parsed losslessly (numbers keep their exact text),
  * optionally cleaned for `kubectl apply`, and written as YAML or indented JSON.
  */
-import { isJsonObject, parseJson, type JsonObject } from "../kube/json.ts";
-import { cleanObject } from "../snapshot/clean.ts";
+import { isJsonObject, parseJson, type JsonObject } from "../json/json.ts";
+import { cleanObject } from "../objects/clean.ts";
 import { archiveInvalid } from "../archive/format.ts";
 import { CrdBackupError } from "../errors.ts";
 import type { ExportFormat } from "./layout.ts";

@@ -11,7 +11,7 @@
  * are always escaped, so a reviewer sees them.
  */
 import { CrdBackupError } from "../errors.ts";
-import type { JsonValue } from "../kube/json.ts";
+import type { JsonValue } from "../json/json.ts";
 
 /** Deeper values are refused: indentation grows with depth, and the emitter recurses. */
 export const MAX_DEPTH = 1000;

@@ -1,5 +1,5 @@
 import type { KubeClient } from "./client.ts";
-import { isJsonObject, parseJson } from "./json.ts";
+import { isJsonObject, parseJson } from "../json/json.ts";
 
 export interface ClusterIdentity {
   /** The kube-system namespace's uid: stable for a cluster's life, distinct between clusters. */

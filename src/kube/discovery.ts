@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { CrdBackupError } from "../errors.ts";
 import type { KubeClient } from "./client.ts";
-import { isJsonObject, parseJson, type JsonObject, type JsonValue } from "./json.ts";
+import { isJsonObject, parseJson, type JsonObject, type JsonValue } from "../json/json.ts";
 import { listPages } from "./list.ts";
 
 export const CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";

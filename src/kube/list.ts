@@ -1,6 +1,6 @@
 import { KubeApiError } from "../errors.ts";
 import type { KubeClient } from "./client.ts";
-import { isJsonObject, parseJson, type JsonObject } from "./json.ts";
+import { isJsonObject, parseJson, type JsonObject } from "../json/json.ts";
 import {
   ElementCursor,
   leadingMember,
@@ -9,7 +9,7 @@ import {
   parseAt,
   skipWhitespace,
   trailingMember,
-} from "./json-scan.ts";
+} from "../json/scan.ts";
 
 export interface ListOptions {
   /** Objects per page (the API server's `limit`). */

@@ -5,7 +5,7 @@
  */
 import { CrdBackupError, KubeApiError } from "../errors.ts";
 import type { KubeClient } from "./client.ts";
-import { MemberCursor, parseAt, skipWhitespace, stringAt, valueEnd } from "./json-scan.ts";
+import { MemberCursor, parseAt, skipWhitespace, stringAt, valueEnd } from "../json/scan.ts";
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK";
 

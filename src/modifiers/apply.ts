@@ -4,8 +4,8 @@
  * object as stored; the patches of every matching rule apply in file order, each to the result
  * of the one before. A rule that fails fails the object, never the run.
  */
-import { diffJson, type FieldChange } from "../diff/json-diff.ts";
-import { isJsonObject, type JsonObject, type JsonValue } from "../kube/json.ts";
+import { diffJson, type FieldChange } from "../json/diff.ts";
+import { isJsonObject, type JsonObject, type JsonValue } from "../json/json.ts";
 import { bodyMatches, identityMatches, type StoredIdentity } from "./conditions.ts";
 import { applyJsonPatch } from "./json-patch.ts";
 import { PatchError } from "./json-value.ts";

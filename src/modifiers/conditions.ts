@@ -1,5 +1,5 @@
 /** Does a rule's `conditions` hold for an object as stored (its original namespace, before any --namespace-map)? */
-import { isJsonObject, type JsonObject } from "../kube/json.ts";
+import { isJsonObject, type JsonObject } from "../json/json.ts";
 import { jsonEqual } from "./json-value.ts";
 import { getAt } from "./pointer.ts";
 import type { Conditions } from "./types.ts";

@@ -5,7 +5,7 @@
  * holds the rules and those schemas, never object bodies.
  */
 import type { ObjectRef } from "../archive/format.ts";
-import { parseJson, type JsonObject, type JsonValue } from "../kube/json.ts";
+import { parseJson, type JsonObject, type JsonValue } from "../json/json.ts";
 import { applyModifiers, candidateRules, type ModifierResult } from "./apply.ts";
 import { crdVersionSchema, type Schema } from "./schema.ts";
 import type { ModifierRule, ModifierSet } from "./types.ts";

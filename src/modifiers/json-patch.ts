@@ -3,7 +3,7 @@
  * path and shares everything else, so an object either takes every operation or none, and the
  * diff against the stored object skips the untouched subtrees by identity.
  */
-import { isJsonObject, type JsonObject, type JsonValue } from "../kube/json.ts";
+import { isJsonObject, type JsonObject, type JsonValue } from "../json/json.ts";
 import { cloneJson, describeType, jsonEqual, PatchError } from "./json-value.ts";
 import { arrayIndex, formatPointer, getAt } from "./pointer.ts";
 import type { JsonPatchOperation } from "./types.ts";

@@ -1,5 +1,5 @@
 /** Copying and comparing JSON values that may hold lossless numbers (kube/json.ts RawJSON). */
-import { isJsonObject, type JsonValue } from "../kube/json.ts";
+import { isJsonObject, type JsonValue } from "../json/json.ts";
 
 /** A failure of one rule on one object: the report says which rule and this reason. */
 export class PatchError extends Error {

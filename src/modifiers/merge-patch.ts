@@ -1,5 +1,5 @@
 /** RFC 7386 JSON Merge Patch: objects merge key by key, `null` removes, anything else replaces. */
-import { isJsonObject, type JsonObject, type JsonValue } from "../kube/json.ts";
+import { isJsonObject, type JsonObject, type JsonValue } from "../json/json.ts";
 import { cloneJson } from "./json-value.ts";
 
 export function applyMergePatch(target: JsonValue | undefined, patch: JsonValue): JsonValue {

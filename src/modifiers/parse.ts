@@ -7,7 +7,7 @@
 import { readFile } from "node:fs/promises";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import { CrdBackupError } from "../errors.ts";
-import type { JsonValue } from "../kube/json.ts";
+import type { JsonValue } from "../json/json.ts";
 import { compileGlob } from "./glob.ts";
 import { parsePointer } from "./pointer.ts";
 import {

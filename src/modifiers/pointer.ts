@@ -1,5 +1,5 @@
 /** JSON Pointers (RFC 6901): parsed once when the rules are read, walked per object. */
-import { isJsonObject, type JsonValue } from "../kube/json.ts";
+import { isJsonObject, type JsonValue } from "../json/json.ts";
 
 /** The reference tokens of `pointer`, or a message saying why it is not one. */
 export function parsePointer(pointer: string): string[] | { error: string } {

@@ -3,7 +3,7 @@
  * at one JSON pointer (the string there, or every string below it) or at every string whose
  * pointer matches one of the `paths` globs. Keys are never changed, only values.
  */
-import { isJsonObject, type JsonObject, type JsonValue } from "../kube/json.ts";
+import { isJsonObject, type JsonObject, type JsonValue } from "../json/json.ts";
 import { PatchError } from "./json-value.ts";
 import { formatPointer, getAt } from "./pointer.ts";
 import type { ReplaceRegex } from "./types.ts";

@@ -3,7 +3,7 @@
  * without `x-kubernetes-list-type` are atomic, as the API server treats them; object metadata
  * follows ObjectMeta's own markers (finalizers a set, ownerReferences a map keyed by uid).
  */
-import { isJsonObject, type JsonObject, type JsonValue } from "../kube/json.ts";
+import { isJsonObject, type JsonObject, type JsonValue } from "../json/json.ts";
 
 export type Schema = JsonObject | undefined;
 

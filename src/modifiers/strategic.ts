@@ -6,7 +6,7 @@
  * Directives: `$patch: replace` on an object or as a list item replaces it whole, `$patch: delete`
  * on a map-list item removes the item with its keys.
  */
-import { isJsonObject, type JsonObject, type JsonValue } from "../kube/json.ts";
+import { isJsonObject, type JsonObject, type JsonValue } from "../json/json.ts";
 import { cloneJson, jsonEqual, PatchError } from "./json-value.ts";
 import { fieldSchema, itemSchema, listMerge, type Schema } from "./schema.ts";
 

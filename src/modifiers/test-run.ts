@@ -2,11 +2,11 @@
  * `crd-backup modifiers test`: the rules applied to every selected object of a verified snapshot,
  * with no cluster: what restore --dry-run would report about them, minus the server's checks.
  */
-import type { FieldChange } from "../diff/json-diff.ts";
-import { isJsonObject, parseJson, type JsonObject } from "../kube/json.ts";
-import { parseSelector } from "../kube/selector.ts";
+import type { FieldChange } from "../json/diff.ts";
+import { isJsonObject, parseJson, type JsonObject } from "../json/json.ts";
+import { parseSelector } from "../objects/selector.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
-import { namespaceSelected, resourceSelected, type Filters } from "../snapshot/filters.ts";
+import { namespaceSelected, resourceSelected, type Filters } from "../objects/filters.ts";
 import { EntryModifiers } from "./entries.ts";
 import type { ModifierSet } from "./types.ts";
 

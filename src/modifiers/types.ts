@@ -3,7 +3,7 @@
  * an export). The file format is Velero's (`version: v1`), read strictly; `version:
  * crd-backup.io/v1` adds the extensions `replaceRegex` and `drop` (README, "Resource modifiers").
  */
-import type { JsonValue } from "../kube/json.ts";
+import type { JsonValue } from "../json/json.ts";
 
 export const VELERO_VERSION = "v1";
 export const EXTENDED_VERSION = "crd-backup.io/v1";

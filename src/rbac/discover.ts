@@ -1,6 +1,6 @@
 import type { KubeClient } from "../kube/client.ts";
 import { discoverCrds } from "../kube/discovery.ts";
-import { resourceSelected, type Filters } from "../snapshot/filters.ts";
+import { resourceSelected, type Filters } from "../objects/filters.ts";
 import { buildClusterRole, literalNamespaces, type ClusterRole, type RbacMode } from "./role.ts";
 
 export interface ClusterRoleOptions {

@@ -2,7 +2,7 @@
 import { KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { Logger } from "../report/log.ts";
-import type { OwnerLookup } from "./live.ts";
+import type { OwnerLookup } from "../objects/live.ts";
 import type { RestoreOptions } from "./options.ts";
 import type { RestorePlan } from "./plan.ts";
 import type { ReportBuilder } from "./report.ts";

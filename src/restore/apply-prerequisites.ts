@@ -4,9 +4,9 @@
  */
 import { CrdBackupError, KubeApiError } from "../errors.ts";
 import { CRD_PATH, describeCrd, waitForCrdReady } from "../kube/discovery.ts";
-import { isJsonObject, parseJson, stringifyJson, type JsonObject, type JsonValue } from "../kube/json.ts";
+import { isJsonObject, parseJson, stringifyJson, type JsonObject, type JsonValue } from "../json/json.ts";
 import { isPerObject, query, serverMessage, type Context } from "./apply-context.ts";
-import { getJson } from "./live.ts";
+import { getJson } from "../objects/live.ts";
 import type { RestoreOptions } from "./options.ts";
 
 export async function restoreCrds(ctx: Context): Promise<void> {

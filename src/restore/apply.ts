@@ -1,12 +1,12 @@
-import { diffJson } from "../diff/json-diff.ts";
+import { diffJson } from "../json/diff.ts";
 import { CrdBackupError, KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { collectionPath } from "../kube/discovery.ts";
-import { isJsonObject, parseJson, stringifyJson, type JsonObject, type JsonValue } from "../kube/json.ts";
+import { isJsonObject, parseJson, stringifyJson, type JsonObject, type JsonValue } from "../json/json.ts";
 import type { Logger } from "../report/log.ts";
-import { cleanObject } from "../snapshot/clean.ts";
-import { digestOf, getJson, objectPath, OwnerLookup } from "./live.ts";
-import { comparableForm } from "./normalize.ts";
+import { cleanObject } from "../objects/clean.ts";
+import { digestOf, getJson, objectPath, OwnerLookup } from "../objects/live.ts";
+import { comparableForm } from "../objects/normalize.ts";
 import type { RestoreOptions } from "./options.ts";
 import { identify, patchedObject, type ItemPlan } from "./item.ts";
 import type { RestorePlan } from "./plan.ts";

@@ -5,7 +5,7 @@
  * kept only for the objects that have them. Everything else about an object (its resource, target
  * namespace, name, owners) is derived from its entry again when it is written (restore/item.ts).
  */
-import type { FieldChange } from "../diff/json-diff.ts";
+import type { FieldChange } from "../json/diff.ts";
 
 export type ItemAction = "create" | "update" | "unchanged" | "skip" | "conflict" | "failed";
 

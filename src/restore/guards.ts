@@ -10,8 +10,8 @@ import type { ManifestResource } from "../archive/manifest.ts";
 import { CrdBackupError, KubeApiError } from "../errors.ts";
 import { isBuiltinGroup } from "../kube/builtin-groups.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { isJsonObject, type JsonObject, type JsonValue } from "../kube/json.ts";
-import { getJson } from "./live.ts";
+import { isJsonObject, type JsonObject, type JsonValue } from "../json/json.ts";
+import { getJson } from "../objects/live.ts";
 
 type Resource = Pick<ManifestResource, "group" | "plural">;
 

@@ -1,5 +1,5 @@
 import type { IndexRecord, ObjectRef } from "../archive/format.ts";
-import { isJsonObject, type JsonObject } from "../kube/json.ts";
+import { isJsonObject, type JsonObject } from "../json/json.ts";
 import type { ModifierResult } from "../modifiers/apply.ts";
 import type { EntryModifiers } from "../modifiers/entries.ts";
 import type { Decision } from "./decisions.ts";

@@ -1,6 +1,6 @@
 import { CrdBackupError } from "../errors.ts";
 import type { ModifierSet } from "../modifiers/types.ts";
-import type { Filters } from "../snapshot/filters.ts";
+import type { Filters } from "../objects/filters.ts";
 import type { RestorePlan } from "./plan.ts";
 
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

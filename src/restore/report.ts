@@ -1,4 +1,4 @@
-import type { FieldChange } from "../diff/json-diff.ts";
+import type { FieldChange } from "../json/diff.ts";
 import type { ItemModifiers } from "./plan.ts";
 import { ReportSpool } from "./report-spool.ts";
 

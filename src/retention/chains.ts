@@ -5,7 +5,8 @@
  * said by the same --keep-* rules: the oldest snapshot they keep, or `within` of the newest
  * recorded instant, whichever reaches further. Pure: decided from times, tested on tables.
  */
-import { durationBefore, type Decision, type RetentionPolicy } from "./policy.ts";
+import { durationBefore } from "../units/duration.ts";
+import type { Decision, RetentionPolicy } from "./policy.ts";
 
 export interface ChainCandidate {
   cluster: string;

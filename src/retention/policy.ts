@@ -1,4 +1,5 @@
 import { CrdBackupError } from "../errors.ts";
+import { durationBefore } from "../units/duration.ts";
 
 /**
  * restic's retention policies (https://restic.readthedocs.io, "Removing snapshots according to a
@@ -30,35 +31,6 @@ export interface Decision {
   keep: boolean;
   /** Which rules keep it, e.g. ["last", "daily"]; empty when it goes. */
   reasons: string[];
-}
-
-const DURATION = /^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?$/;
-
-function durationParts(within: string, flag: string): [number, number, number, number, number] {
-  const m = DURATION.exec(within);
-  if (!m || within === "") {
-    throw new CrdBackupError(
-      "USAGE",
-      `${flag} "${within}": use a duration like 2h, 7d, 4w, 6m or 1y2m3d (y years, m months, w weeks, d days, h hours)`,
-    );
-  }
-  return m.slice(1).map((v) => Number(v ?? 0)) as [number, number, number, number, number];
-}
-
-/** The instant `within` before `from`, with calendar arithmetic for years and months. */
-export function durationBefore(within: string, from: Date): Date {
-  const [y, mo, w, d, h] = durationParts(within, "--keep-within");
-  const t = new Date(from);
-  t.setUTCFullYear(t.getUTCFullYear() - y, t.getUTCMonth() - mo);
-  return new Date(t.getTime() - ((w * 7 + d) * 24 + h) * 3600_000);
-}
-
-/** The instant `duration` after `from` (the same words), e.g. an Object Lock retain-until date. */
-export function durationAfter(duration: string, from: Date, flag = "--retain"): Date {
-  const [y, mo, w, d, h] = durationParts(duration, flag);
-  const t = new Date(from);
-  t.setUTCFullYear(t.getUTCFullYear() + y, t.getUTCMonth() + mo);
-  return new Date(t.getTime() + ((w * 7 + d) * 24 + h) * 3600_000);
 }
 
 export function isEmptyPolicy(p: RetentionPolicy): boolean {

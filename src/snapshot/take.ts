@@ -14,15 +14,15 @@ import { CrdBackupError, KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { clusterIdentity } from "../kube/cluster.ts";
 import { collectionPath, discoverCrds, type CrdInfo } from "../kube/discovery.ts";
-import { isJsonObject, parseJson, stringifyJson, type JsonObject } from "../kube/json.ts";
+import { isJsonObject, parseJson, stringifyJson, type JsonObject } from "../json/json.ts";
 import { listRawPages, newListOutcome, PageBuffers } from "../kube/list.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { manifestKey, snapshotKey } from "../storage/layout.ts";
 import { TOOL_VERSION } from "../version.ts";
-import { cleanObject } from "./clean.ts";
-import { cleanObjectText } from "./clean-text.ts";
-import { namespaceSelected, resourceSelected, type Filters } from "./filters.ts";
+import { cleanObject } from "../objects/clean.ts";
+import { cleanObjectText } from "../objects/clean-text.ts";
+import { namespaceSelected, resourceSelected, type Filters } from "../objects/filters.ts";
 
 export interface SnapshotOptions {
   filters: Filters;

@@ -1,5 +1,5 @@
 import type { PointInTimeRef } from "../journal/replay/plan.ts";
-import { fetchPointInTime } from "../journal/replay/source.ts";
+import { fetchPointInTime } from "./point-in-time.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { VerifiedSnapshot } from "./verified.ts";
 

@@ -4,7 +4,7 @@
  * can delete or overwrite it before then. The duration words are those of `--keep-within`.
  */
 import { CrdBackupError } from "../errors.ts";
-import { durationAfter } from "../retention/policy.ts";
+import { durationAfter } from "../units/duration.ts";
 
 export type RetentionMode = "GOVERNANCE" | "COMPLIANCE";
 

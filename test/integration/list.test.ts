@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { collectionPath } from "../../src/kube/discovery.ts";
-import { isJsonObject } from "../../src/kube/json.ts";
+import { isJsonObject } from "../../src/json/json.ts";
 import { listPages, newListOutcome } from "../../src/kube/list.ts";
 import { compactEtcd } from "../env/compact.ts";
 import {

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KubeApiError } from "../../src/errors.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { JOURNAL_PREFIX } from "../../src/journal/segment-key.ts";
-import { parseJson, type JsonObject } from "../../src/kube/json.ts";
+import { parseJson, type JsonObject } from "../../src/json/json.ts";
 import { startEnvironment, stopEnvironment, type EnvironmentInfo } from "../env/environment.ts";
 import { runCli } from "../support/cli.ts";
 import { adminClient, clientFor, createNamespace, uniqueName } from "../support/cluster.ts";

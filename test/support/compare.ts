@@ -1,8 +1,9 @@
 import type { KubeClient } from "../../src/kube/client.ts";
 import { collectionPath } from "../../src/kube/discovery.ts";
-import { isJsonObject, type JsonObject } from "../../src/kube/json.ts";
+import { isJsonObject, type JsonObject } from "../../src/json/json.ts";
 import { listPages } from "../../src/kube/list.ts";
-import { canonicalJson, comparableForm } from "../../src/restore/normalize.ts";
+import { canonicalJson } from "../../src/json/canonical.ts";
+import { comparableForm } from "../../src/objects/normalize.ts";
 
 export interface LiveState {
   /** `resource ns/name` -> canonical comparable JSON (owner uids left out: they change on restore). */

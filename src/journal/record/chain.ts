@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Manifest } from "../../archive/manifest.ts";
 import { describeCrd, discoverCrds, type CrdInfo } from "../../kube/discovery.ts";
-import { resourceSelected } from "../../snapshot/filters.ts";
+import { resourceSelected } from "../../objects/filters.ts";
 import { ChainWriter, type ChainPosition, type ChainWriterOptions } from "./chain-writer.ts";
 import { CRDS, NAMESPACES, objectResource, rvsName, type DecodedItem } from "./decode.ts";
 import { Follower, type FollowerContext } from "./follower.ts";

@@ -6,11 +6,11 @@
  */
 import { CrdBackupError } from "../../errors.ts";
 import { collectionPath, CRD_PATH, type CrdInfo } from "../../kube/discovery.ts";
-import { valueEnd } from "../../kube/json-scan.ts";
-import { isJsonObject, parseJson, stringifyJson, type JsonObject } from "../../kube/json.ts";
+import { valueEnd } from "../../json/scan.ts";
+import { isJsonObject, parseJson, stringifyJson, type JsonObject } from "../../json/json.ts";
 import { metadataString } from "../../kube/watch.ts";
-import { cleanObject } from "../../snapshot/clean.ts";
-import { cleanObjectText } from "../../snapshot/clean-text.ts";
+import { cleanObject } from "../../objects/clean.ts";
+import { cleanObjectText } from "../../objects/clean-text.ts";
 import type { RecordKey, RecordKind } from "../segment.ts";
 
 export interface FollowedResource {

@@ -10,7 +10,7 @@ import type { KubeClient } from "../../kube/client.ts";
 import { listRawPages, newListOutcome } from "../../kube/list.ts";
 import { isGone, metadataString, watchEvents, type WatchEvent } from "../../kube/watch.ts";
 import type { Logger } from "../../report/log.ts";
-import { namespaceSelected, type Filters } from "../../snapshot/filters.ts";
+import { namespaceSelected, type Filters } from "../../objects/filters.ts";
 import type { ChainWriter } from "./chain-writer.ts";
 import { decodeItem, type DecodedItem, type FollowedResource } from "./decode.ts";
 

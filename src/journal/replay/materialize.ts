@@ -18,7 +18,7 @@ import {
 } from "../../archive/manifest.ts";
 import type { ArchiveEntry } from "../../archive/reader.ts";
 import { ArchiveWriter } from "../../archive/writer.ts";
-import { isJsonObject, parseJson, type JsonObject } from "../../kube/json.ts";
+import { isJsonObject, parseJson, type JsonObject } from "../../json/json.ts";
 import type { StorageBackend } from "../../storage/backend.ts";
 import { CrdBackupError } from "../../errors.ts";
 import { TOOL_VERSION } from "../../version.ts";

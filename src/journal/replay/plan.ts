@@ -4,6 +4,7 @@
  * windows, and nothing beyond the listing (and the `.gap` segments) has been read.
  */
 import { CrdBackupError } from "../../errors.ts";
+import { isRfc3339 } from "../../units/time.ts";
 import type { StorageBackend } from "../../storage/backend.ts";
 import { listChains, type Chain, type Window } from "../chains.ts";
 import { segmentKey, type SegmentKey } from "../segment-key.ts";
@@ -25,19 +26,16 @@ export interface PointInTimePlan {
   prevOfFirst: null;
 }
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
-
 /** `--at`'s value: an RFC 3339 time or "now". */
 export function parseAt(value: string): Date | "now" {
   if (value === "now") return "now";
-  const t = Date.parse(value);
-  if (!RFC3339.test(value) || Number.isNaN(t)) {
+  if (!isRfc3339(value)) {
     throw new CrdBackupError(
       "USAGE",
       `--at ${JSON.stringify(value)} is not an RFC 3339 time (like 2026-12-03T05:20:00Z) or "now"`,
     );
   }
-  return new Date(t);
+  return new Date(value);
 }
 
 export function describeWindows(windows: Window[]): string {

@@ -16,7 +16,7 @@ import { CrdBackupError } from "../../../src/errors.ts";
 import { exportSnapshot, type ExportOptions } from "../../../src/export/export.ts";
 import { exportPath, safeComponent } from "../../../src/export/layout.ts";
 import { LAST_APPLIED, cleanForApply } from "../../../src/export/manifest.ts";
-import { parseJson, type JsonObject } from "../../../src/kube/json.ts";
+import { parseJson, type JsonObject } from "../../../src/json/json.ts";
 import { silentLogger } from "../../../src/report/log.ts";
 import { LocalBackend } from "../../../src/storage/local.ts";
 import { archiveKey, manifestKey } from "../../../src/storage/layout.ts";

@@ -6,7 +6,7 @@
  * emitter left a string unquoted that should have been quoted.
  */
 import { isMap, isScalar, isSeq, parseDocument, type Node } from "yaml";
-import type { JsonValue } from "../../../src/kube/json.ts";
+import type { JsonValue } from "../../../src/json/json.ts";
 
 const JSON_NUMBER = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$/;
 

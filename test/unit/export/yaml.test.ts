@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CrdBackupError } from "../../../src/errors.ts";
 import { MAX_DEPTH, doubleQuoted, isPlainSafe, toYaml } from "../../../src/export/yaml.ts";
-import { parseJson, type JsonValue } from "../../../src/kube/json.ts";
+import { parseJson, type JsonValue } from "../../../src/json/json.ts";
 import { jsonText, readYaml } from "./read-yaml.ts";
 
 /** The value, written as YAML and read back by an independent parser under both YAML versions, is the same JSON. */

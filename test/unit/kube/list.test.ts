@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { CrdBackupError } from "../../../src/errors.ts";
 import { KubeResponse, type KubeClient, type KubeRequest } from "../../../src/kube/client.ts";
 import { listRawPages, newListOutcome } from "../../../src/kube/list.ts";
-import { cleanObjectText } from "../../../src/snapshot/clean-text.ts";
+import { cleanObjectText } from "../../../src/objects/clean-text.ts";
 
 const items = [
   '{"apiVersion":"g/v1","kind":"W","metadata":{"name":"a","managedFields":[{"f:metadata":{"f:labels":{".":{}}}}]},"spec":{"n":9007199254740993,"s":"\\"metadata\\":{}"}}',

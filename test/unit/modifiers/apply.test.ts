@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { JsonObject } from "../../../src/kube/json.ts";
+import type { JsonObject } from "../../../src/json/json.ts";
 import { applyModifiers } from "../../../src/modifiers/apply.ts";
 import { applyJsonPatch } from "../../../src/modifiers/json-patch.ts";
 import { applyMergePatch } from "../../../src/modifiers/merge-patch.ts";

@@ -120,8 +120,10 @@ describe("journal chains in retention", () => {
       if ((t - start) % (24 * H) === H) {
         const next = await snapshotAt(storage, now); // the recorder's new base, at 01:00
         // the old chain goes on until the new one follows: their windows overlap
-        if (base) await segment(storage, base, ++seq, new Date(lastTo), new Date(t + 61_000));
-        [base, seq, lastTo] = [next, 0, t + 60_000];
+        if (base) await segment(storage, base, seq + 1, new Date(lastTo), new Date(t + 61_000));
+        base = next;
+        seq = 0;
+        lastTo = t + 60_000;
       }
       if ((t - start) % (6 * H) !== 0 || t === start) continue;
       await snapshotAt(storage, now);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { applyPolicy, durationBefore, type Candidate } from "../../../src/retention/policy.ts";
+import { applyPolicy, type Candidate } from "../../../src/retention/policy.ts";
+import { durationBefore } from "../../../src/units/duration.ts";
 
 const at = (iso: string, complete = true): Candidate => ({ id: iso, time: new Date(iso), complete });
 const kept = (snapshots: Candidate[], policy: Parameters<typeof applyPolicy>[1]) =>

@@ -7,12 +7,12 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { CrdBackupError } from "../../errors.ts";
-import { VerifiedSnapshot } from "../../source/verified.ts";
-import type { StorageBackend } from "../../storage/backend.ts";
-import { ChangeSet } from "./changes.ts";
-import { readChanges, writeState } from "./materialize.ts";
-import { planPointInTime, type PointInTimeRef } from "./plan.ts";
+import { CrdBackupError } from "../errors.ts";
+import { VerifiedSnapshot } from "./verified.ts";
+import type { StorageBackend } from "../storage/backend.ts";
+import { ChangeSet } from "../journal/replay/changes.ts";
+import { readChanges, writeState } from "../journal/replay/materialize.ts";
+import { planPointInTime, type PointInTimeRef } from "../journal/replay/plan.ts";
 
 export async function fetchPointInTime(
   storage: StorageBackend,

@@ -1,4 +1,4 @@
-import { isJsonObject, type JsonObject } from "../kube/json.ts";
+import { isJsonObject, type JsonObject } from "../json/json.ts";
 
 /**
  * Metadata the API server owns: it assigns these on create, so a restore must not send them.

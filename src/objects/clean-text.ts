@@ -1,5 +1,5 @@
 import type { EntryBody } from "../archive/writer.ts";
-import { arrayElements, MemberCursor, skipWhitespace, stringAt, valueEnd } from "../kube/json-scan.ts";
+import { arrayElements, MemberCursor, skipWhitespace, stringAt, valueEnd } from "../json/scan.ts";
 import { SERVER_OWNED_METADATA } from "./clean.ts";
 
 export interface CleanedObject {

@@ -1,16 +1,5 @@
-import { isJsonObject, type JsonObject, type JsonValue } from "../kube/json.ts";
-import { cleanObject } from "../snapshot/clean.ts";
-
-/** JSON text with object keys sorted, so equal objects compare equal however they were encoded. */
-export function canonicalJson(value: JsonValue | undefined): string {
-  if (value === undefined) return "undefined";
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (isJsonObject(value)) {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
+import { isJsonObject, type JsonObject } from "../json/json.ts";
+import { cleanObject } from "./clean.ts";
 
 /**
  * The part of an object a restore is responsible for: no server-owned metadata, owner references

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { CrdBackupError } from "../../../src/errors.ts";
-import { arrayElements, objectMembers } from "../../../src/kube/json-scan.ts";
-import { parseJson, stringifyJson, type JsonObject } from "../../../src/kube/json.ts";
-import { cleanObject } from "../../../src/snapshot/clean.ts";
-import { cleanObjectText } from "../../../src/snapshot/clean-text.ts";
+import { arrayElements, objectMembers } from "../../../src/json/scan.ts";
+import { parseJson, stringifyJson, type JsonObject } from "../../../src/json/json.ts";
+import { cleanObject } from "../../../src/objects/clean.ts";
+import { cleanObjectText } from "../../../src/objects/clean-text.ts";
 
 const served = [
   '{"apiVersion":"g/v1","kind":"W","metadata":{"creationTimestamp":"2026-01-01T00:00:00Z","generation":3,"managedFields":[{"manager":"m","fieldsV1":{"f:spec":{}}}],"name":"a","namespace":"ns","resourceVersion":"42","uid":"u-1","labels":{"x":"y"},"finalizers":["f"],"ownerReferences":[{"kind":"P","name":"p","uid":"u-0"}]},"spec":{"n":9007199254740993,"m":-9223372036854775808,"f":0.1,"s":"quote \\" brace } bracket ] \\\\","e":"\\u003c\\u0026\\u003e"},"status":{"phase":"Ready"}}',

@@ -1,4 +1,4 @@
-import { isJsonObject, type JsonValue } from "../kube/json.ts";
+import { isJsonObject, type JsonValue } from "./json.ts";
 
 export interface FieldChange {
   /** A JSON-path-like location: `.spec.replicas`, `.metadata.labels["app"]`, `.spec.ports[0]`. */

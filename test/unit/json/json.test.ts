@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isJsonObject, parseJson, stringifyJson } from "../../../src/kube/json.ts";
+import { isJsonObject, parseJson, stringifyJson } from "../../../src/json/json.ts";
 
 describe("lossless JSON", () => {
   it("keeps int64 values beyond 2^53 exactly, where JSON.parse would not", () => {

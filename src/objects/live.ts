@@ -2,9 +2,10 @@ import { createHash } from "node:crypto";
 import { KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { collectionPath, CRD_PATH, describeCrd, type CrdInfo } from "../kube/discovery.ts";
-import { isJsonObject, parseJson, type JsonObject } from "../kube/json.ts";
+import { isJsonObject, parseJson, type JsonObject } from "../json/json.ts";
 import { listPages } from "../kube/list.ts";
-import { canonicalJson, comparableForm } from "./normalize.ts";
+import { canonicalJson } from "../json/canonical.ts";
+import { comparableForm } from "./normalize.ts";
 
 /** A live object as much as planning needs: its uid and a digest of its comparable form. */
 export interface LiveObject {
