@@ -1,7 +1,6 @@
-import os from "node:os";
-import path from "node:path";
 import { Command } from "commander";
 import { record } from "../../src/journal/record/recorder.ts";
+import { defaultSpoolDir, ensurePrivateDir } from "../../src/journal/record/spool-dir.ts";
 import { parseInterval, parseSize } from "../../src/journal/record/units.ts";
 import { JournalStats, journalMetrics } from "../../src/report/journal-metrics.ts";
 import { serveMetrics } from "../../src/schedule/metrics-server.ts";
@@ -66,7 +65,7 @@ export function recordCommand(ctx: RunContext): Command {
     .option("--base-interval <duration>", "take a new base snapshot and start a new chain this often", "24h")
     .option(
       "--spool-dir <dir>",
-      "where segments wait while storage is unreachable (default: $TMPDIR/crd-backup-spool)",
+      "where segments wait while storage is unreachable (default: $TMPDIR/crd-backup-spool-<uid>, mode 0700, refused if anyone else could write to it)",
     )
     .option("--spool-size <bytes>", "the most the spool may hold, e.g. 256Mi or 1Gi", "256Mi")
     .option("--page-size <n>", "objects per list call", positiveInt("--page-size"), 500)
@@ -77,6 +76,8 @@ export function recordCommand(ctx: RunContext): Command {
       const flushIntervalMs = parseInterval("--flush-interval", flags.flushInterval);
       const baseIntervalMs = parseInterval("--base-interval", flags.baseInterval);
       const spoolBytes = parseSize("--spool-size", flags.spoolSize);
+      // what the spool holds is uploaded on start: the shared default must be this user's alone
+      const spoolDir = flags.spoolDir ?? (await ensurePrivateDir(defaultSpoolDir()));
       const filters = filtersFrom(flags);
       const storage = await storageFrom(flags);
       const log = loggerFrom(flags);
@@ -94,7 +95,7 @@ export function recordCommand(ctx: RunContext): Command {
           concurrency: flags.concurrency,
           flushIntervalMs,
           baseIntervalMs,
-          spoolDir: flags.spoolDir ?? path.join(os.tmpdir(), "crd-backup-spool"),
+          spoolDir,
           spoolBytes,
           encryptTo,
           signal: ctx.signal,

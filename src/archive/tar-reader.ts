@@ -5,13 +5,27 @@
  * restore's read does; this reads the subset docs/format.md allows (pax 'x' headers before
  * regular files) and reports anything else as what it is, for reader.ts to refuse.
  *
+ * Pax headers are untrusted input that costs memory before any entry is checked, so they are held
+ * to what the format allows: one 'x' header per entry (never one after another, never a global
+ * 'g' header, never one left without its entry), at most MAX_PAX_SIZE bytes, and of its records
+ * only the keys the format defines are kept (PAX_KEYS). Work and memory per entry are therefore
+ * bounded by one small header, however many headers an archive piles up.
+ *
  * Every body and header is a view of gunzip's chunks where it fits in one (zlib never reuses an
  * output buffer it has handed out), so reading costs no copy for most entries.
  */
+import { PAX_SHA256, PAX_UID, archiveInvalid, quote } from "./format.ts";
 
 const BLOCK = 512;
-/** Pax records of our archives are a few hundred bytes; anything near this is not ours. */
-const MAX_PAX_SIZE = 64 * 1024;
+/**
+ * The pax records of our archives are at most a path of MAX_NAME_BYTES (1 KiB), a 64-digit hash
+ * and a uid of at most 128 characters, about 1.3 KiB in all; 8 KiB leaves room for another pax
+ * writer's records (mtime, atime, …: dropped, see PAX_KEYS) without letting a header grow with an
+ * attack. (TarFormatError's "pax-size" is no longer thrown: an oversized header is refused here.)
+ */
+export const MAX_PAX_SIZE = 8 * 1024;
+/** The pax keys docs/format.md defines; records with any other key are dropped unread. */
+const PAX_KEYS: ReadonlySet<string> = new Set(["path", PAX_SHA256, PAX_UID]);
 
 /** What is wrong with the tar data itself; reader.ts turns it into a line naming the entry. */
 export class TarFormatError extends Error {
@@ -150,7 +164,7 @@ function checksumOk(block: Buffer): boolean {
   return sum === recorded;
 }
 
-/** `len key=value\n` records; later keys win, as in pax. */
+/** `len key=value\n` records, of the keys in PAX_KEYS (others are dropped); later keys win, as in pax. */
 function parsePax(data: Buffer): Record<string, string> {
   const out: Record<string, string> = {};
   let at = 0;
@@ -162,7 +176,8 @@ function parsePax(data: Buffer): Record<string, string> {
     const record = data.toString("utf8", space + 1, at + length - 1);
     const eq = record.indexOf("=");
     if (eq === -1) throw new TarFormatError("header", "bad pax record");
-    out[record.slice(0, eq)] = record.slice(eq + 1);
+    const key = record.slice(0, eq);
+    if (PAX_KEYS.has(key)) out[key] = record.slice(eq + 1);
     at += length;
   }
   return out;
@@ -178,24 +193,37 @@ export async function* readTar(
 ): AsyncGenerator<{ entry: TarEntry; body: TarBody }, void, undefined> {
   const bytes = new ByteQueue(source);
   let pax: Record<string, string> | undefined;
+  let last: string | undefined; // the name of the last entry yielded, for messages
+  const refuse = (why: string) =>
+    archiveInvalid(
+      `archive is not a valid tar stream${last === undefined ? "" : ` after entry ${quote(last)}`}: ${why}`,
+      { entry: last },
+    );
   for (;;) {
     if (bytes.available < BLOCK && !(await bytes.fill(BLOCK))) {
       // an archive must end with its end-of-archive block; a stream that just stops was cut
       throw new TarFormatError("truncated", "Unexpected end of data");
     }
     const block = bytes.take(BLOCK);
-    if (isZeros(block)) break;
+    if (isZeros(block)) {
+      if (pax !== undefined) throw refuse("a pax extended header is not followed by an entry");
+      break;
+    }
     if (!checksumOk(block)) throw new TarFormatError("header", "Invalid tar header");
     const size = octal(block, 124, 12);
     if (size === undefined) throw new TarFormatError("size", "Invalid header");
     const typeflag = block[156]!;
+    if (typeflag === 0x67) throw refuse("a pax global header (typeflag 'g') is not allowed");
     if (typeflag === 0x78) {
-      // a pax header: its records describe the next entry
-      if (size > MAX_PAX_SIZE) throw new TarFormatError("pax-size", "Header exceeds max size");
+      // a pax header: its records describe the next entry, which must follow it directly
+      if (pax !== undefined)
+        throw refuse("a pax extended header follows another one; only one is allowed per entry");
+      if (size > MAX_PAX_SIZE)
+        throw refuse(`a pax extended header of ${size} bytes is over the limit of ${MAX_PAX_SIZE}`);
       const padded = size + padding(size);
       if (bytes.available < padded && !(await bytes.fill(padded)))
         throw new TarFormatError("truncated", "Unexpected end of data");
-      pax = { ...pax, ...parsePax(bytes.take(padded).subarray(0, size)) };
+      pax = parsePax(bytes.take(padded).subarray(0, size));
       continue;
     }
     let name = text(block, 0, 100);
@@ -207,6 +235,7 @@ export async function* readTar(
     pax = undefined;
     if (records["path"] !== undefined) name = records["path"];
     const entry: TarEntry = { name, type: TYPES[typeflag] ?? "non-standard", size, pax: records };
+    last = name;
     let left = size;
     const body: TarBody = {
       async all(): Promise<Buffer> {

@@ -5,15 +5,22 @@
  * "Read and write ordering"): new archive, read back and checked; then the manifest replaced in
  * one atomic write; then the old archive removed. Killed at any point, the manifest names an
  * archive that is whole and verified; what is left over is removed by prune.
+ *
+ * The old archive goes only once the new one is shown to decrypt: with `verifyWith` (an identity
+ * of the new recipients, `rekey --verify-identity`), the stored new archive and its sealed manifest
+ * are decrypted with it and verified in full before the manifest is switched, and the old archive
+ * is removed after. Without it nothing proves the new recipients' keys work (a typo'd recipient, a
+ * key that was never backed up), so the old archive stays: prune removes it past its grace period,
+ * or a later `rekey --verify-identity` once the new key has been shown to work.
  */
 import { PassThrough, Readable } from "node:stream";
-import { FORMAT_VERSION, newSnapshotId } from "../archive/format.ts";
+import { FORMAT_VERSION, isSnapshotId, newSnapshotId } from "../archive/format.ts";
 import { expectedArchive, serializeManifest, type Manifest } from "../archive/manifest.ts";
 import { verifyArchive } from "../archive/reader.ts";
 import { CrdBackupError } from "../errors.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
 import type { StorageBackend } from "../storage/backend.ts";
-import { manifestKey, snapshotKey } from "../storage/layout.ts";
+import { manifestKey, SNAPSHOTS_PREFIX, snapshotKey } from "../storage/layout.ts";
 import { listSnapshots, readManifest } from "../storage/snapshots.ts";
 import { openPlainArchive } from "./archive.ts";
 import { DigestTap } from "./digest.ts";
@@ -24,8 +31,14 @@ import { encryptForStorage } from "./stream.ts";
 export interface RekeyOptions {
   /** The new recipients: the snapshot is encrypted to exactly these afterwards. */
   to: Recipients;
-  /** Identities that decrypt the snapshot as it is now. */
-  keys: Identities;
+  /** Identities that decrypt the snapshot as it is now (not needed when it is at `to` already). */
+  keys: Identities | undefined;
+  /**
+   * An identity of the new recipients: the new archive is decrypted with it and verified in full
+   * before the manifest names it, and only then is the old archive removed. Without it the old
+   * archive is kept (for prune past its grace period, or a later rekey with this option).
+   */
+  verifyWith?: Identities;
   signal?: AbortSignal;
   log?: Logger;
   /** Called between the steps (tests stop a rekey there). */
@@ -37,8 +50,26 @@ export interface RekeyResult {
   outcome: "rekeyed" | "unchanged";
   /** The archive the manifest names now. */
   archive: string;
-  /** The old archive, when storage refused to remove it yet (Object Lock), and until when. */
+  /** Whether the archive the manifest names was decrypted with `verifyWith` and verified in full. */
+  verified: boolean;
+  /** Archives the manifest no longer names that were removed (after the verification). */
+  oldArchivesRemoved: string[];
+  /**
+   * The old archive, when it stays in storage: not verified (no `verifyWith`), or storage refused
+   * to remove it yet (Object Lock); the reason says which, and what removes it.
+   */
   oldArchiveKept?: { key: string; reason: string };
+}
+
+/** Why an unverified rekey keeps the old archive, and what removes it (the CLI prints this). */
+export const KEPT_UNVERIFIED =
+  "not verified with an identity of the new recipients, so it stays until prune removes it past its --grace period, or until rekey --verify-identity is run";
+
+/** An own archive name under `snapshots/<id>/` and the time it was written (an id, sortable as text). */
+function archiveTime(id: string, name: string): string | undefined {
+  const m = /^archive(?:\.([0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}))?\.tar\.gz(?:\.age)?$/.exec(name);
+  if (!m) return undefined;
+  return m[1] !== undefined && isSnapshotId(m[1]) ? m[1] : id;
 }
 
 const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
@@ -66,8 +97,22 @@ export async function rekeySnapshot(
     );
   }
   const old = stored.encryption;
-  if (sameSet(old.recipients, options.to.recipients))
-    return { id, outcome: "unchanged", archive: old.stored.key };
+  if (sameSet(old.recipients, options.to.recipients)) {
+    // already at these recipients: a rekey done before, now to be confirmed with --verify-identity
+    if (!options.verifyWith)
+      return { id, outcome: "unchanged", archive: old.stored.key, verified: false, oldArchivesRemoved: [] };
+    await verifyStored(storage, stored, options.verifyWith, signal);
+    const { removed, kept } = await removeSuperseded(storage, id, old.stored.key, log);
+    log.info("snapshot verified with the new identity", { snapshot: id, removed: removed.length });
+    return {
+      id,
+      outcome: "unchanged",
+      archive: old.stored.key,
+      verified: true,
+      oldArchivesRemoved: removed,
+      ...(kept ? { oldArchiveKept: kept } : {}),
+    };
+  }
   const opened = await openManifest(stored, options.keys);
   const name = `archive.${newSnapshotId(new Date())}.tar.gz.age`;
   const key = snapshotKey(id, name);
@@ -95,18 +140,24 @@ export async function rekeySnapshot(
     ]);
     source.stored(); // the old age file matched its manifest too
     const written = encrypted.stored();
-    const readBack = await storedDigest(storage, key, signal);
-    if (readBack.sha256 !== written.sha256 || readBack.size !== written.size) {
-      throw new CrdBackupError(
-        "STORAGE",
-        `snapshot ${id}: the new archive ${name} reads back differently from what was written`,
-        { id },
-      );
+    const plain: Manifest = { ...opened, formatVersion: FORMAT_VERSION, encryption: undefined };
+    const next = await sealManifest(plain, options.to, { key: name, ...written });
+    if (options.verifyWith) {
+      // the stored bytes, decrypted with the new identity and verified in full against the sealed
+      // manifest (itself opened with that identity): this also reads back what was written
+      await verifyStored(storage, next, options.verifyWith, signal);
+    } else {
+      const readBack = await storedDigest(storage, key, signal);
+      if (readBack.sha256 !== written.sha256 || readBack.size !== written.size) {
+        throw new CrdBackupError(
+          "STORAGE",
+          `snapshot ${id}: the new archive ${name} reads back differently from what was written`,
+          { id },
+        );
+      }
     }
     await options.onStep?.("archive-written");
 
-    const plain: Manifest = { ...opened, formatVersion: FORMAT_VERSION, encryption: undefined };
-    const next = await sealManifest(plain, options.to, { key: name, ...written });
     // the one write that switches the snapshot over: a whole-object replace, atomic on S3 and local
     await storage.write(manifestKey(id), Readable.from([Buffer.from(serializeManifest(next))]), { signal });
   } catch (e) {
@@ -127,25 +178,105 @@ export async function rekeySnapshot(
     );
   }
   await options.onStep?.("manifest-replaced");
-  log.info("snapshot rekeyed", { snapshot: id, archive: name, recipients: options.to.recipients.length });
+  log.info("snapshot rekeyed", {
+    snapshot: id,
+    archive: name,
+    recipients: options.to.recipients.length,
+    verified: options.verifyWith !== undefined,
+  });
+  const result = { id, outcome: "rekeyed" as const, archive: name };
 
-  try {
-    await storage.remove(snapshotKey(id, old.stored.key));
-  } catch (e) {
-    if (!(e instanceof CrdBackupError && e.code === "LOCKED")) throw e;
-    const until = await storage.lockedUntil?.(snapshotKey(id, old.stored.key));
-    log.warn("old archive kept: locked", { snapshot: id, until: until?.toISOString() });
+  if (!options.verifyWith) {
+    log.warn("old archive kept: the new archive was not verified with a new identity", {
+      snapshot: id,
+      archive: old.stored.key,
+    });
     return {
-      id,
-      outcome: "rekeyed",
-      archive: name,
-      oldArchiveKept: {
-        key: old.stored.key,
-        reason: `locked until ${until?.toISOString() ?? "its retention ends"}`,
-      },
+      ...result,
+      verified: false,
+      oldArchivesRemoved: [],
+      oldArchiveKept: { key: old.stored.key, reason: KEPT_UNVERIFIED },
     };
   }
-  return { id, outcome: "rekeyed", archive: name };
+  const { removed, kept } = await removeSuperseded(storage, id, name, log);
+  return {
+    ...result,
+    verified: true,
+    oldArchivesRemoved: removed,
+    ...(kept ? { oldArchiveKept: kept } : {}),
+  };
+}
+
+/**
+ * Decrypts an encrypted snapshot's sealed manifest and stored archive with `identities` and
+ * verifies them in full (docs/format.md, "Encryption" and "Verification"), as restore would.
+ * A DECRYPT error says the identity is not one of the recipients.
+ */
+async function verifyStored(
+  storage: StorageBackend,
+  manifest: Manifest,
+  identities: Identities,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const sealed = { ...manifest, encryption: { ...manifest.encryption!, opened: false } };
+  try {
+    const opened = await openManifest(sealed, identities);
+    const source = await openPlainArchive(storage, opened, identities, signal);
+    await verifyArchive(source.stream, expectedArchive(opened));
+    source.stored();
+  } catch (e) {
+    throw verifyFailed(manifest.snapshotId, e);
+  }
+}
+
+function verifyFailed(id: string, e: unknown): unknown {
+  if (!(e instanceof CrdBackupError)) return e;
+  return new CrdBackupError(
+    e.code,
+    `snapshot ${id}: --verify-identity: ${e.message}; the snapshot is left as it was`,
+    { ...e.context, id },
+    { cause: e },
+  );
+}
+
+/**
+ * Removes the archives under `snapshots/<id>/` that the manifest no longer names and that were
+ * written before the one it names (the old archives of earlier rekeys; a newer one may belong to
+ * a rekey running now, and is prune's to remove). One that storage refuses (Object Lock) stays,
+ * reported with the date its lock ends.
+ */
+async function removeSuperseded(
+  storage: StorageBackend,
+  id: string,
+  current: string,
+  log: Logger,
+): Promise<{ removed: string[]; kept?: { key: string; reason: string } }> {
+  const prefix = `${SNAPSHOTS_PREFIX}${id}/`;
+  const currentTime = archiveTime(id, current)!;
+  const candidates: string[] = [];
+  for await (const { key } of storage.list(prefix)) {
+    const name = key.slice(prefix.length);
+    const time = archiveTime(id, name);
+    if (name !== current && time !== undefined && time < currentTime) candidates.push(name);
+  }
+  const removed: string[] = [];
+  let kept: { key: string; reason: string } | undefined;
+  for (const name of candidates) {
+    try {
+      await storage.remove(snapshotKey(id, name));
+      removed.push(name);
+      log.info("old archive removed", { snapshot: id, archive: name });
+    } catch (e) {
+      if (!(e instanceof CrdBackupError && e.code === "LOCKED")) throw e;
+      const until = await storage.lockedUntil?.(snapshotKey(id, name));
+      log.warn("old archive kept: locked", { snapshot: id, archive: name, until: until?.toISOString() });
+      kept = {
+        key: name,
+        reason: `locked until ${until?.toISOString() ?? "its retention ends"}, prune removes it later`,
+      };
+    }
+  }
+  return { removed, ...(kept ? { kept } : {}) };
 }
 
 /** Every encrypted snapshot in storage, oldest first (`rekey --all`). */

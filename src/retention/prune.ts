@@ -126,8 +126,15 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
     const [, id, name, rekeyed] = m as unknown as [string, string, string, string | undefined];
     if (complete.has(id)) {
       // an archive its manifest no longer names: left by a rekey that was interrupted (named by
-      // the time it started) or whose old archive is still locked
-      const stale = current.has(id) && current.get(id) !== name && snapshotIdTime(rekeyed ?? id) < cutoff;
+      // the time it started), kept unverified, or still locked. Its grace runs from the rekey
+      // that replaced it, which the current archive's name dates
+      const named = current.get(id);
+      const switchedAt = /^archive\.([0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})\./.exec(named ?? "")?.[1];
+      const since = Math.max(
+        snapshotIdTime(rekeyed ?? id).getTime(),
+        switchedAt ? snapshotIdTime(switchedAt).getTime() : 0,
+      );
+      const stale = named !== undefined && named !== name && since < cutoff.getTime();
       if (!stale || (await storage.lockedUntil?.(key))) continue;
       report.orphans.push(`${id}/${name}`);
     } else if (snapshotIdTime(id) < cutoff && !(await storage.lockedUntil?.(key))) {

@@ -95,7 +95,9 @@ export class S3Backend implements StorageBackend {
       .then((r) => r.ObjectLockConfiguration?.ObjectLockEnabled === "Enabled")
       .catch((e: unknown) => {
         const err = e as Error & { $metadata?: { httpStatusCode?: number } };
+        // no configuration, or a store without Object Lock at all: nothing can be locked
         if (err.name === "ObjectLockConfigurationNotFoundError") return false;
+        if (err.name === "NotImplemented" || err.$metadata?.httpStatusCode === 501) return false;
         if (err.$metadata?.httpStatusCode === 403) return undefined;
         this.objectLock = undefined; // an outage: ask again next time
         throw this.wrap(e, "read the Object Lock configuration of", "");
@@ -281,34 +283,83 @@ export class S3Backend implements StorageBackend {
     return out;
   }
 
-  async lockedUntil(key: string): Promise<Date | undefined> {
-    if ((await this.lockEnabled().catch(() => undefined)) !== true) return undefined;
-    let latest: Date | undefined;
+  /**
+   * Whether the bucket has Object Lock, for `key`'s sake: not being allowed to ask is an error that
+   * names the permission, never "no lock" (a plain delete would then only hide a locked object
+   * behind a delete marker, and be reported as a removal).
+   */
+  private async lockState(key: string): Promise<boolean> {
+    const enabled = await this.lockEnabled();
+    if (enabled === undefined)
+      throw this.denied(
+        key,
+        "s3:GetBucketObjectLockConfiguration",
+        `read the Object Lock configuration of bucket ${this.options.bucket}`,
+      );
+    return enabled;
+  }
+
+  /**
+   * A permission error: what could not be done and which permission that needs, for `key`. Not
+   * LOCKED: nothing says storage would keep the object, only that this credential may not look.
+   */
+  private denied(key: string, permission: string, what: string, cause?: unknown): CrdBackupError {
+    const err = cause as Error | undefined;
+    const detail = err === undefined ? "" : ` (${err.name}: ${err.message})`;
+    return new CrdBackupError(
+      "STORAGE",
+      `${this.location}/${key}: access denied: not allowed to ${what}${detail}; the credential needs ${permission} to tell whether the object is under Object Lock (it was not removed)`,
+      { key, permission },
+      { cause },
+    );
+  }
+
+  /** Every version (and delete marker) of `key`, a missing s3:ListBucketVersions named. */
+  private async versionsOf(key: string, withMarker = false): Promise<{ key: string; versionId: string }[]> {
     try {
-      for (const { versionId } of await this.versions(key)) {
-        const r = await this.client
-          .send(
-            new GetObjectRetentionCommand({
-              Bucket: this.options.bucket,
-              Key: this.key(key),
-              VersionId: versionId,
-            }),
-          )
-          .catch((e: unknown) => {
-            // a delete marker, or a version written without retention
-            if (
-              (e as Error).name === "NoSuchObjectLockConfiguration" ||
-              (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404 ||
-              (e as Error).name === "MethodNotAllowed"
-            )
-              return undefined;
-            throw e;
-          });
-        const until = r?.Retention?.RetainUntilDate;
-        if (until && until > new Date() && (!latest || until > latest)) latest = until;
-      }
+      return await this.versions(key, withMarker);
     } catch (e) {
+      if (isDenied(e)) throw this.denied(key, "s3:ListBucketVersions", "list the versions of the object", e);
+      throw this.wrap(e, "list the versions of", key);
+    }
+  }
+
+  /**
+   * The retain-until date of one version if it is in the future (a delete marker, or a version
+   * written without retention, has none), a missing s3:GetObjectRetention named.
+   */
+  private async versionLockedUntil(key: string, versionId: string): Promise<Date | undefined> {
+    let r;
+    try {
+      r = await this.client.send(
+        new GetObjectRetentionCommand({
+          Bucket: this.options.bucket,
+          Key: this.key(key),
+          VersionId: versionId,
+        }),
+      );
+    } catch (e) {
+      const err = e as Error & { $metadata?: { httpStatusCode?: number } };
+      if (
+        err.name === "NoSuchObjectLockConfiguration" ||
+        err.$metadata?.httpStatusCode === 404 ||
+        err.name === "MethodNotAllowed"
+      )
+        return undefined;
+      if (isDenied(e))
+        throw this.denied(key, "s3:GetObjectRetention", `read the retention of version ${versionId}`, e);
       throw this.wrap(e, "read the retention of", key);
+    }
+    const until = r.Retention?.RetainUntilDate;
+    return until && until > new Date() ? until : undefined;
+  }
+
+  async lockedUntil(key: string): Promise<Date | undefined> {
+    if (!(await this.lockState(key))) return undefined;
+    let latest: Date | undefined;
+    for (const { versionId } of await this.versionsOf(key)) {
+      const until = await this.versionLockedUntil(key, versionId);
+      if (until && (!latest || until > latest)) latest = until;
     }
     return latest;
   }
@@ -316,23 +367,15 @@ export class S3Backend implements StorageBackend {
   async remove(key: string): Promise<void> {
     // with Object Lock the bucket keeps versions: a plain delete would only hide the object behind
     // a delete marker, so each version goes by its id, and the server refuses a locked one
-    if ((await this.lockEnabled().catch(() => undefined)) === true) {
-      try {
-        for (const v of await this.versions(key, true)) {
+    if (await this.lockState(key)) {
+      for (const v of await this.versionsOf(key, true)) {
+        try {
           await this.client.send(
             new DeleteObjectCommand({ Bucket: this.options.bucket, Key: v.key, VersionId: v.versionId }),
           );
+        } catch (e) {
+          throw await this.refusedDelete(key, v, e);
         }
-      } catch (e) {
-        const err = e as Error & { $metadata?: { httpStatusCode?: number } };
-        if (err.$metadata?.httpStatusCode === 403 || /WORM|retention|locked/i.test(err.message)) {
-          throw new CrdBackupError(
-            "LOCKED",
-            `${this.location}/${key}: storage refused the delete (${err.name}: ${err.message})`,
-            { key },
-          );
-        }
-        throw this.wrap(e, "remove", key);
       }
       return;
     }
@@ -342,6 +385,35 @@ export class S3Backend implements StorageBackend {
       const err = this.wrap(e, "remove", key);
       if (err.code !== "NOT_FOUND") throw err;
     }
+  }
+
+  /**
+   * Why storage refused to delete a version: LOCKED when its retention says so (MinIO answers a
+   * locked version with a WORM error, AWS with the same 403 AccessDenied as a missing permission,
+   * so a 403 is told apart by reading the version's retention), else a permission error.
+   */
+  private async refusedDelete(
+    key: string,
+    v: { key: string; versionId: string },
+    e: unknown,
+  ): Promise<CrdBackupError> {
+    const err = e as Error & { $metadata?: { httpStatusCode?: number } };
+    const locked = () =>
+      new CrdBackupError(
+        "LOCKED",
+        `${this.location}/${key}: storage refused the delete (${err.name}: ${err.message})`,
+        { key },
+      );
+    if (/WORM|retention|locked/i.test(err.message)) return locked();
+    if (!isDenied(e)) return this.wrap(e, "remove", key);
+    const own = this.options.prefix ? v.key.slice(this.options.prefix.length + 1) : v.key;
+    if ((await this.versionLockedUntil(own, v.versionId)) !== undefined) return locked();
+    return new CrdBackupError(
+      "STORAGE",
+      `${this.location}/${key}: access denied: not allowed to delete version ${v.versionId} (${err.name}: ${err.message}), which is under no Object Lock retention; the credential needs s3:DeleteObjectVersion (or the version has a legal hold)`,
+      { key, permission: "s3:DeleteObjectVersion" },
+      { cause: e },
+    );
   }
 
   async cleanupIncomplete(prefix: string, options: { olderThan?: Date } = {}): Promise<number> {
@@ -443,4 +515,10 @@ export class S3Backend implements StorageBackend {
       { cause: e },
     );
   }
+}
+
+/** An S3 access-denied answer (403): a missing permission, or on AWS also a locked version's delete. */
+function isDenied(e: unknown): boolean {
+  const err = e as Error & { $metadata?: { httpStatusCode?: number } };
+  return err.$metadata?.httpStatusCode === 403 || err.name === "AccessDenied";
 }

@@ -24,7 +24,7 @@ import { archiveKey, manifestKey } from "../../src/storage/layout.ts";
 import { kubeconfigThrough, kubeProxy, type FaultProxy } from "../env/fault-proxy.ts";
 import { runCli } from "../support/cli.ts";
 import { adminClient, testEnv, uniqueName } from "../support/cluster.ts";
-import { pack, reindex, unpack, type RawEntry } from "../unit/archive/helpers.ts";
+import { pack, paxBomb, reindex, unpack, type RawEntry } from "../unit/archive/helpers.ts";
 
 const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
 
@@ -175,6 +175,16 @@ describe("bad archives: one line, non-zero exit, zero writes", () => {
       /not a crd-backup archive|header|grammar|first entry/i,
     ],
     [
+      "a pax-header bomb (150 pax headers of 64 KiB in a row)",
+      async () => store(paxBomb(150, 64 * 1024 - 32)),
+      /not a valid tar stream: a pax extended header of \d+ bytes is over the limit of 8192/,
+    ],
+    [
+      "pax headers piled up within the size limit (150 of 8 KiB in a row)",
+      async () => store(paxBomb(150, 8 * 1024 - 32)),
+      /not a valid tar stream: a pax extended header follows another one; only one is allowed per entry/,
+    ],
+    [
       "not gzip at all",
       async () => store(Buffer.from("PK\u0003\u0004 a zip file, not gzip")),
       /gzip|header|invalid|incorrect/i,
@@ -211,6 +221,31 @@ describe("bad archives: one line, non-zero exit, zero writes", () => {
     const verify = await runCli(["verify", id, "--storage", storage]);
     expect(verify.code).not.toBe(0);
     expect(verify.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("restore refuses the pax-header bomb within a time and a heap bound", async () => {
+    // Before the fix: 72 s and 725 MB (a restore pod's memory limit). A heap capped at 128 MB
+    // turns any such growth into a crash, and the bound on time leaves room for a loaded machine.
+    for (const bytes of [64 * 1024 - 32, 8 * 1024 - 32]) {
+      const storage = store(paxBomb(150, bytes));
+      const started = performance.now();
+      const res = await runCli(
+        [
+          "restore",
+          good.manifest.snapshotId,
+          "--storage",
+          storage,
+          "--namespace-map",
+          `${fx.namespaces[0]}=${uniqueName("never")}`,
+        ],
+        { env: { KUBECONFIG: kubeconfig, NODE_OPTIONS: "--max-old-space-size=128" } },
+      );
+      const seconds = (performance.now() - started) / 1000;
+      expect(res.code, res.stderr).toBe(1);
+      expect(res.stderr.trim().split("\n")).toHaveLength(1);
+      expect(res.stderr).toMatch(/^crd-backup: .*archive is not a valid tar stream: a pax extended header/);
+      expect(seconds).toBeLessThan(15);
+    }
   });
 
   it("a bounded fuzz of the archive reader over random mutations of a real archive: never a crash, only ARCHIVE_INVALID", async () => {

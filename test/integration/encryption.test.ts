@@ -98,7 +98,7 @@ describe("encrypted snapshots (age)", () => {
         "-o",
         "json",
       ],
-      { env: { CRD_BACKUP_ENCRYPT_TO: "", CRD_BACKUP_IDENTITY_FILE: "" } },
+      { env: { CRD_BACKUP_IDENTITY_FILE: "" } },
     );
     expect(snap.code, snap.stderr).toBe(0);
     // the second recipient through the environment variable, as the CronJob gives it
@@ -326,17 +326,21 @@ describe("encrypted snapshots (age)", () => {
       recipientNew,
       "--identity",
       keyA,
+      "--verify-identity",
+      keyNew,
     ]);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toMatch(
-      new RegExp(`^${id} rekeyed: archive\\.\\d{8}T\\d{6}Z-[0-9a-f]{8}\\.tar\\.gz\\.age`),
+      new RegExp(
+        `^${id} rekeyed: archive\\.\\d{8}T\\d{6}Z-[0-9a-f]{8}\\.tar\\.gz\\.age; verified with --verify-identity`,
+      ),
     );
     const old = await runCli(["verify", id, "--storage", storage, "--identity", keyA]);
     expect(old.code).toBe(1);
     expect(old.stderr).toMatch(/none of the identities/);
     const now = await runCli(["verify", id, "--storage", storage, "--identity", keyNew]);
     expect(now.code, now.stderr).toBe(0);
-    // the old archive is gone: only the new one is stored
+    // verified with the new identity, the old archive is gone: only the new one is stored
     const keysLeft = (await everyStoredObject(client, bucket, prefix))
       .map((o) => o.key)
       .filter((k) => k.includes(id));

@@ -13,7 +13,10 @@ import {
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/nested-clients/sts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
+import { CrdBackupError } from "../../src/errors.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
+import { parseRetention } from "../../src/storage/lock.ts";
+import { S3Backend, type S3Options } from "../../src/storage/s3.ts";
 import { runCli } from "../support/cli.ts";
 import { adminClient, testEnv, uniqueName } from "../support/cluster.ts";
 
@@ -32,6 +35,19 @@ const root = () => {
  * read, but has no s3:DeleteObject and no s3:BypassGovernanceRetention (docs/security.md).
  */
 async function jobCredentials(bucket: string): Promise<Record<string, string>> {
+  return sessionCredentials(bucket, [
+    "s3:PutObject",
+    "s3:PutObjectRetention",
+    "s3:GetObject",
+    "s3:GetObjectRetention",
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+    "s3:GetBucketObjectLockConfiguration",
+  ]);
+}
+
+/** Credentials (MinIO STS) whose session policy allows exactly `actions` on the bucket. */
+async function sessionCredentials(bucket: string, actions: string[]): Promise<Record<string, string>> {
   const { s3 } = testEnv();
   const sts = new STSClient({
     endpoint: s3.endpoint,
@@ -43,15 +59,7 @@ async function jobCredentials(bucket: string): Promise<Record<string, string>> {
     Statement: [
       {
         Effect: "Allow",
-        Action: [
-          "s3:PutObject",
-          "s3:PutObjectRetention",
-          "s3:GetObject",
-          "s3:GetObjectRetention",
-          "s3:ListBucket",
-          "s3:ListBucketVersions",
-          "s3:GetBucketObjectLockConfiguration",
-        ],
+        Action: actions,
         Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`],
       },
     ],
@@ -220,5 +228,204 @@ describe("S3 Object Lock (--retain)", () => {
     expect([...(gone.Versions ?? []), ...(gone.DeleteMarkers ?? [])]).toEqual([]);
     const verify = await runCli(["verify", newer, "--storage", storage], { env: job });
     expect(verify.code, verify.stderr).toBe(0);
+  });
+});
+
+/**
+ * Issue 21, item 7: when the Object Lock state of an object cannot be read, remove and lockedUntil
+ * fail with an error naming the missing permission and the key, rather than falling back to a plain
+ * DELETE (which on a versioned bucket only adds a delete marker, and was reported as a removal).
+ * Restricted credentials are real: MinIO STS session policies, each lacking one permission.
+ */
+describe("S3 Object Lock state that cannot be read", () => {
+  const bucket = uniqueName("lockstate");
+  let s3: S3Client;
+  let admin: KubeClient;
+  let fx: LoadedFixtures;
+  const ALL = [
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+    "s3:GetBucketObjectLockConfiguration",
+    "s3:GetObject",
+    "s3:GetObjectRetention",
+    "s3:PutObject",
+    "s3:PutObjectRetention",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+  ];
+
+  /** A backend whose credential has every permission in ALL except `without`. */
+  async function backend(prefix: string, without: string[] = [], onBucket = bucket): Promise<S3Backend> {
+    const c = await sessionCredentials(
+      onBucket,
+      ALL.filter((a) => !without.includes(a)),
+    );
+    const { s3: env } = testEnv();
+    return new S3Backend({
+      bucket: onBucket,
+      prefix,
+      endpoint: env.endpoint,
+      region: env.region,
+      credentials: {
+        accessKeyId: c["AWS_ACCESS_KEY_ID"]!,
+        secretAccessKey: c["AWS_SECRET_ACCESS_KEY"]!,
+        sessionToken: c["AWS_SESSION_TOKEN"]!,
+      },
+    });
+  }
+
+  /** Every version and delete marker under `prefix`, as `key versionId` and `key (marker)`. */
+  async function stored(prefix: string): Promise<string[]> {
+    const res = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: `${prefix}/` }));
+    return [
+      ...(res.Versions ?? []).map((v) => `${v.Key}`),
+      ...(res.DeleteMarkers ?? []).map((v) => `${v.Key} (delete marker)`),
+    ].sort();
+  }
+
+  /** The root user's backend options for `prefix` of the bucket. */
+  function rootOptions(prefix: string): S3Options {
+    const { s3: env } = testEnv();
+    return {
+      bucket,
+      prefix,
+      endpoint: env.endpoint,
+      region: env.region,
+      credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
+    };
+  }
+
+  beforeAll(async () => {
+    s3 = root();
+    await s3.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
+    admin = await adminClient();
+    fx = await loadFixtures(admin, {
+      group: `${uniqueName("lockstate")}.fixtures.crd-backup.io`,
+      namespaces: [uniqueName("lockstate")],
+      widgetsPerNamespace: 1,
+    });
+  });
+  afterAll(() => {
+    s3.destroy();
+    admin.close();
+  });
+
+  // remove never needs a version's retention (storage refuses a locked version itself), so
+  // without s3:GetObjectRetention only lockedUntil (what delete and prune plan with) fails
+  const cases: [string, RegExp, ("remove" | "lockedUntil")[]][] = [
+    [
+      "s3:GetBucketObjectLockConfiguration",
+      /not allowed to read the Object Lock configuration of bucket/,
+      ["remove", "lockedUntil"],
+    ],
+    // MinIO, like AWS, also lists versions for s3:ListBucket: both go
+    ["s3:ListBucketVersions", /not allowed to list the versions of the object/, ["remove", "lockedUntil"]],
+    ["s3:GetObjectRetention", /not allowed to read the retention of version/, ["lockedUntil"]],
+  ];
+  it.each(cases)(
+    "without %s, remove and lockedUntil fail naming the permission and the key, and leave the object as it was",
+    async (permission, what, calls) => {
+      const prefix = uniqueName("perm");
+      const writer = await backend(prefix);
+      await writer.createExclusive("snapshots/x/manifest.json", Buffer.from("{}"));
+      const before = await stored(prefix);
+      expect(before).toEqual([`${prefix}/snapshots/x/manifest.json`]);
+
+      const without = permission === "s3:ListBucketVersions" ? [permission, "s3:ListBucket"] : [permission];
+      const b = await backend(prefix, without);
+      for (const call of calls) {
+        const err = await b[call]("snapshots/x/manifest.json").then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err, `${permission}: ${call} should fail`).toBeInstanceOf(CrdBackupError);
+        const e = err as CrdBackupError;
+        expect(e.code).toBe("STORAGE"); // a missing permission, not LOCKED
+        expect(e.message).toContain(`s3://${bucket}/${prefix}/snapshots/x/manifest.json: access denied`);
+        expect(e.message).toMatch(what);
+        expect(e.message).toContain(`the credential needs ${permission}`);
+        expect(e.message).not.toMatch(/\n/);
+      }
+      // no delete marker, no version removed: the object is exactly as it was
+      expect(await stored(prefix)).toEqual(before);
+      b.close();
+      writer.close();
+    },
+  );
+
+  it("with every permission it needs, remove deletes every version, and a locked one is LOCKED", async () => {
+    const prefix = uniqueName("perm");
+    const b = await backend(prefix);
+    await b.createExclusive("free.json", Buffer.from("{}"));
+    await expect(b.lockedUntil("free.json")).resolves.toBeUndefined();
+    await b.remove("free.json");
+    expect(await stored(prefix)).toEqual([]);
+
+    const locking = new S3Backend({ ...rootOptions(prefix), retention: parseRetention("60") });
+    await locking.createExclusive("locked.json", Buffer.from("{}"));
+    const until = await b.lockedUntil("locked.json");
+    expect(until!.getTime()).toBeGreaterThan(Date.now() + 30_000);
+    await expect(b.remove("locked.json")).rejects.toMatchObject({ code: "LOCKED" });
+    expect(await stored(prefix)).toEqual([`${prefix}/locked.json`]);
+    locking.close();
+    b.close();
+  });
+
+  it("without s3:DeleteObjectVersion, a version under no retention is a missing permission, not LOCKED", async () => {
+    const prefix = uniqueName("perm");
+    const writer = await backend(prefix);
+    await writer.createExclusive("free.json", Buffer.from("{}"));
+    const b = await backend(prefix, ["s3:DeleteObjectVersion", "s3:DeleteObject"]);
+    const err = (await b.remove("free.json").then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as CrdBackupError;
+    expect(err).toBeInstanceOf(CrdBackupError);
+    expect(err.code).toBe("STORAGE");
+    expect(err.message).toMatch(
+      /free\.json: access denied: not allowed to delete version \S+ .*under no Object Lock retention; the credential needs s3:DeleteObjectVersion/,
+    );
+    expect(await stored(prefix)).toEqual([`${prefix}/free.json`]);
+    b.close();
+    writer.close();
+  });
+
+  it("a bucket without Object Lock is not an error: remove deletes, lockedUntil says unlocked", async () => {
+    const prefix = uniqueName("nolock");
+    const b = await backend(prefix, [], testEnv().s3.bucket);
+    await b.createExclusive("plain.json", Buffer.from("{}"));
+    await expect(b.lockedUntil("plain.json")).resolves.toBeUndefined();
+    await b.remove("plain.json");
+    await expect(b.stat("plain.json")).resolves.toBeUndefined();
+    b.close();
+  });
+
+  it("delete through the CLI without s3:GetBucketObjectLockConfiguration: one line naming it, non-zero exit, the snapshot kept", async () => {
+    const prefix = uniqueName("perm");
+    const storage = `s3://${bucket}/${prefix}`;
+    const snap = await runCli(["snapshot", "--storage", storage, "--include-groups", fx.group, "-o", "json"]);
+    expect(snap.code, snap.stderr).toBe(0);
+    const id = (JSON.parse(snap.stdout) as { id: string }).id;
+    const before = await stored(prefix);
+    const c = await sessionCredentials(
+      bucket,
+      ALL.filter((a) => a !== "s3:GetBucketObjectLockConfiguration"),
+    );
+    const del = await runCli(["delete", id, "--storage", storage, "--allow-last"], { env: c });
+    expect(del.code).not.toBe(0);
+    const lines = del.stderr
+      .trim()
+      .split("\n")
+      .filter((l) => l.startsWith("crd-backup:"));
+    expect(lines, del.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `snapshots/${id}/\\S+: access denied: .*the credential needs s3:GetBucketObjectLockConfiguration`,
+      ),
+    );
+    expect(del.stdout).not.toMatch(/removed|deleted/i);
+    expect(await stored(prefix)).toEqual(before);
+    const list = await runCli(["list", "--storage", storage, "-o", "json"]);
+    expect((JSON.parse(list.stdout) as { id: string }[]).map((s) => s.id)).toEqual([id]);
   });
 });

@@ -5,8 +5,14 @@
  * and a killed recorder's successor uploads what it left. The spool is bounded: a segment that
  * does not fit is refused, and the recorder then stops recording until storage is back (and
  * re-lists everything, with a gap: see chain.ts).
+ *
+ * What the spool holds on start is uploaded as journal segments, so it is kept to this user: the
+ * directory is created with mode 0700 and its files with 0600 (they may hold plain cluster
+ * content), and only regular files are taken over, never a symbolic link (which would upload
+ * whatever it points to). The default spool's directory is checked before this (spool-dir.ts).
  */
-import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { lstat, mkdir, readdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isCrdBackupError } from "../../errors.ts";
@@ -68,7 +74,7 @@ export class Uploader {
 
   /** Takes over what a previous recorder left in the spool, in key order (a chain's order). */
   async init(): Promise<void> {
-    await mkdir(this.#options.dir, { recursive: true });
+    await mkdir(this.#options.dir, { recursive: true, mode: 0o700 });
     const names = (await readdir(this.#options.dir)).sort();
     for (const name of names) {
       const file = path.join(this.#options.dir, name);
@@ -78,7 +84,12 @@ export class Uploader {
       }
       const key = decodeURIComponent(name);
       if (!parseSegmentKey(key)) continue;
-      const { size } = await stat(file);
+      const info = await lstat(file);
+      if (!info.isFile()) {
+        this.#options.log.warn("spool entry ignored: not a regular file", { file });
+        continue;
+      }
+      const { size } = info;
       this.#queue.push({ key, size, file, receipts: [] });
       this.#addSpool(size);
     }
@@ -180,7 +191,9 @@ export class Uploader {
 
   async #upload(item: Item): Promise<void> {
     await item.written;
-    const bytes = item.bytes ?? (await readFile(item.file!));
+    // never through a symbolic link put in place of a spool file
+    const bytes =
+      item.bytes ?? (await readFile(item.file!, { flag: constants.O_RDONLY | constants.O_NOFOLLOW }));
     try {
       await this.#storage.createExclusive(item.key, bytes);
     } catch (e) {
@@ -229,6 +242,6 @@ export class Uploader {
 }
 
 async function writeAtomically(file: string, bytes: Buffer): Promise<void> {
-  await writeFile(file + TMP, bytes);
+  await writeFile(file + TMP, bytes, { mode: 0o600 });
   await rename(file + TMP, file);
 }

@@ -156,3 +156,60 @@ export async function expectInvalid(work: Promise<unknown>, pattern: RegExp): Pr
   expect(e.message).not.toMatch(/\n|\s+at\s/);
   return e;
 }
+
+const TAR_BLOCK = 512;
+const tarPadding = (size: number): Buffer => Buffer.alloc((TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK);
+
+/** A ustar header block made by hand, for tars no well-behaved writer makes. */
+export function tarHeader(name: string, size: number, typeflag: string): Buffer {
+  const block = Buffer.alloc(TAR_BLOCK);
+  block.write(name, 0, 100, "utf8");
+  block.write("0000644\0", 100);
+  block.write("0000000\0", 108);
+  block.write("0000000\0", 116);
+  block.write(`${size.toString(8).padStart(11, "0")}\0`, 124);
+  block.write("00000000000\0", 136);
+  block.fill(0x20, 148, 156); // the checksum field counts as spaces while summing
+  block.write(typeflag, 156);
+  block.write("ustar\u000000", 257);
+  let sum = 0;
+  for (const byte of block) sum += byte;
+  block.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148);
+  return block;
+}
+
+/** One pax record, `<len> key=value\n`, whose length counts its own digits. */
+export function paxRecord(key: string, value: string): string {
+  const rest = ` ${key}=${value}\n`;
+  let length = Buffer.byteLength(rest) + 1;
+  while (String(length).length + Buffer.byteLength(rest) !== length) length++;
+  return `${length}${rest}`;
+}
+
+/** A raw tar member: its header block, its data and the data's padding. */
+export function tarMember(name: string, typeflag: string, data: Buffer): Buffer {
+  return Buffer.concat([tarHeader(name, data.length, typeflag), data, tarPadding(data.length)]);
+}
+
+/** The two zero blocks that end a tar stream. */
+export const TAR_END = Buffer.alloc(2 * TAR_BLOCK);
+
+/**
+ * The pax-header bomb of issue 21: `headers` pax 'x' headers in a row, each about `bytes` long
+ * and full of distinct short keys, before a valid header entry. A reader that merges them keeps
+ * every key and copies the growing set per header (150 × 64 KiB: 72 s and 725 MB).
+ */
+export function paxBomb(headers = 150, bytes = 64 * 1024 - 32): Buffer {
+  const parts: Buffer[] = [];
+  let key = 0;
+  for (let h = 0; h < headers; h++) {
+    let records = "";
+    while (records.length < bytes - 16) records += paxRecord((key++).toString(36), "");
+    parts.push(tarMember("PaxHeader", "x", Buffer.from(records)));
+  }
+  const body = Buffer.from(`{"format":"crd-backup-archive","formatVersion":1,"snapshotId":"${SNAPSHOT_ID}"}`);
+  const pax = paxRecord("path", "crd-backup-archive.json") + paxRecord("CRDBACKUP.sha256", sha256(body));
+  parts.push(tarMember("PaxHeader", "x", Buffer.from(pax)), tarMember("crd-backup-archive.json", "0", body));
+  parts.push(TAR_END);
+  return gzipSync(Buffer.concat(parts));
+}

@@ -12,9 +12,13 @@ import {
   namespaceBody,
   objectBody,
   pack,
+  paxBomb,
+  paxRecord,
   reindex,
   sha256,
   smallArchive,
+  TAR_END,
+  tarMember,
   unpack,
   type RawEntry,
 } from "./helpers.ts";
@@ -301,6 +305,90 @@ describe("untrusted archives", () => {
       await expectInvalid(
         verify(bytes),
         /"namespaces\/late\.json" is out of order: nothing may follow index\.jsonl/,
+      );
+    });
+  });
+
+  describe("pax headers (issue 21: the pax-header bomb)", () => {
+    const HEADER_BODY = Buffer.from(HEADER);
+    const headerPax = (extra = "") =>
+      paxRecord("path", "crd-backup-archive.json") +
+      paxRecord("CRDBACKUP.sha256", sha256(HEADER_BODY)) +
+      extra;
+    const raw = (...members: Buffer[]) => gzipSync(Buffer.concat([...members, TAR_END]));
+    const paxMember = (records: string) => tarMember("PaxHeader", "x", Buffer.from(records));
+    const headerMember = () => tarMember("crd-backup-archive.json", "0", HEADER_BODY);
+
+    /** Time and heap growth (sampled while it runs) of refusing `bytes`. */
+    async function refusal(bytes: Buffer, pattern: RegExp) {
+      const heapBefore = process.memoryUsage().heapUsed;
+      let peak = heapBefore;
+      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().heapUsed)), 5);
+      const started = performance.now();
+      try {
+        await expectInvalid(verify(bytes), pattern);
+      } finally {
+        clearInterval(sampler);
+      }
+      const ms = performance.now() - started;
+      peak = Math.max(peak, process.memoryUsage().heapUsed);
+      return { ms, heapGrowthMB: (peak - heapBefore) / 2 ** 20 };
+    }
+
+    it("refuses 150 pax headers of 64 KiB in a row (1.9 MB gzipped) in under 2 s and 50 MB", async () => {
+      const bomb = paxBomb(150, 64 * 1024 - 32);
+      expect(bomb.length).toBeGreaterThan(1_000_000);
+      const { ms, heapGrowthMB } = await refusal(
+        bomb,
+        /^archive is not a valid tar stream: a pax extended header/,
+      );
+      expect(ms).toBeLessThan(2000);
+      expect(heapGrowthMB).toBeLessThan(50);
+    }, 30_000);
+
+    it("refuses a pax header that follows a pax header, even when each is within the size limit", async () => {
+      const { ms, heapGrowthMB } = await refusal(
+        paxBomb(150, 8 * 1024 - 32),
+        /^archive is not a valid tar stream: a pax extended header follows another one; only one is allowed per entry$/,
+      );
+      expect(ms).toBeLessThan(2000);
+      expect(heapGrowthMB).toBeLessThan(50);
+      // the smallest case, after a valid entry: the message names where
+      await expectInvalid(
+        verify(
+          raw(paxMember(headerPax()), headerMember(), paxMember(""), paxMember(headerPax()), headerMember()),
+        ),
+        /^archive is not a valid tar stream after entry "crd-backup-archive\.json": a pax extended header follows another one/,
+      );
+    }, 30_000);
+
+    it("refuses a pax header larger than 8 KiB before reading it", async () => {
+      const big = paxMember(headerPax(paxRecord("comment", "x".repeat(8 * 1024))));
+      await expectInvalid(
+        verify(raw(big, headerMember())),
+        /a pax extended header of \d+ bytes is over the limit of 8192/,
+      );
+      // a full-size path (1024 bytes) and uid still fit, with room to spare
+      const path = paxRecord("path", "x".repeat(1024));
+      expect(path.length + headerPax(paxRecord("CRDBACKUP.uid", "u".repeat(128))).length).toBeLessThan(4096);
+    });
+
+    it("refuses a pax global header ('g')", async () => {
+      for (const members of [
+        [
+          tarMember("pax_global_header", "g", Buffer.from(paxRecord("comment", "hi"))),
+          paxMember(headerPax()),
+          headerMember(),
+        ],
+        [paxMember(headerPax()), headerMember(), tarMember("pax_global_header", "g", Buffer.alloc(0))],
+      ])
+        await expectInvalid(verify(raw(...members)), /a pax global header \(typeflag 'g'\) is not allowed/);
+    });
+
+    it("refuses a pax header that no entry follows", async () => {
+      await expectInvalid(
+        verify(raw(paxMember(headerPax()), headerMember(), paxMember(headerPax()))),
+        /after entry "crd-backup-archive\.json": a pax extended header is not followed by an entry/,
       );
     });
   });

@@ -2,7 +2,7 @@ import { gunzipSync } from "node:zlib";
 import * as tar from "tar-stream";
 import { describe, expect, it } from "vitest";
 import { readTar, TarFormatError } from "../../../src/archive/tar-reader.ts";
-import { drain, objectBody, writeArchive } from "./helpers.ts";
+import { drain, objectBody, paxRecord, TAR_END, tarMember, writeArchive } from "./helpers.ts";
 
 const widgets = { group: "example.com", version: "v1", plural: "widgets" };
 
@@ -77,5 +77,31 @@ describe("the tar reader", () => {
     bad[0] = bad[0]! ^ 1;
     await expect(ours([bad])).rejects.toBeInstanceOf(TarFormatError);
     await expect(ours([bad])).rejects.toMatchObject({ kind: "header" });
+  });
+
+  it("keeps only the pax records the format defines (path, CRDBACKUP.sha256, CRDBACKUP.uid)", async () => {
+    const records = [
+      paxRecord("mtime", "1.5"),
+      paxRecord("path", "crds/a.example.com.json"),
+      paxRecord("__proto__", "x"),
+      paxRecord("CRDBACKUP.sha256", "0".repeat(64)),
+      paxRecord("CRDBACKUP.other", "y"),
+      paxRecord("CRDBACKUP.uid", "u-1"),
+      paxRecord("comment", "z".repeat(1000)),
+    ].join("");
+    const data = Buffer.concat([
+      tarMember("PaxHeader", "x", Buffer.from(records)),
+      tarMember("ignored", "0", Buffer.from("{}")),
+      TAR_END,
+    ]);
+    const got = await ours([data]);
+    expect(got).toHaveLength(1);
+    expect(got[0]!.name).toBe("crds/a.example.com.json");
+    expect(got[0]!.pax).toEqual({
+      path: "crds/a.example.com.json",
+      "CRDBACKUP.sha256": "0".repeat(64),
+      "CRDBACKUP.uid": "u-1",
+    });
+    expect(Object.getPrototypeOf(got[0]!.pax)).toBe(Object.prototype);
   });
 });
