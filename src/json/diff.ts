@@ -1,4 +1,4 @@
-import { isJsonObject, type JsonValue } from "./json.ts";
+import { isJsonObject, type JsonObject, type JsonValue } from "./json.ts";
 
 export interface FieldChange {
   /** A JSON-path-like location: `.spec.replicas`, `.metadata.labels["app"]`, `.spec.ports[0]`. */
@@ -40,7 +40,10 @@ export function diffJson(from: JsonValue | undefined, to: JsonValue | undefined,
     if (a === undefined) return void out.push({ path: path || ".", op: "added" });
     if (b === undefined) return void out.push({ path: path || ".", op: "removed" });
     if (isJsonObject(a) && isJsonObject(b)) {
-      for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walk(a[k], b[k], key(path, k));
+      // own members only: a key named `constructor` or `__proto__` is data, not Object.prototype's
+      const own = (o: JsonObject, k: string) => (Object.hasOwn(o, k) ? o[k] : undefined);
+      for (const k of new Set([...Object.keys(a), ...Object.keys(b)]))
+        walk(own(a, k), own(b, k), key(path, k));
       return;
     }
     if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {

@@ -30,11 +30,12 @@ function keepNumberText(_key: string, value: unknown, context?: ReviverContext):
 }
 
 /**
- * Number texts a float64 may not reproduce: 16+ digit runs (integers beyond 2^53, long
- * fractions), exponents, trailing fractional zeros, tiny fixed-point values and negative zero.
- * Matches inside strings are harmless: they only send the text down the careful path.
+ * Number texts a float64 may not reproduce: 16+ significant digits, on either side of the point
+ * or across it (integers beyond 2^53, long fractions, 12345678.123456789), exponents, trailing
+ * fractional zeros, tiny fixed-point values and negative zero. Matches inside strings are
+ * harmless: they only send the text down the careful path.
  */
-const RISKY_NUMBER = /\d{16}|\d[eE]|\.\d*0(?![\d.])|\.0{6}|-0(?![\d.])/;
+const RISKY_NUMBER = /\d(?:\.?\d){15}|\d[eE]|\.\d*0(?![\d.])|\.0{6}|-0(?![\d.])/;
 
 export function parseJson(text: string): JsonValue {
   // the reviver costs several times a plain parse, and most pages have no number at risk

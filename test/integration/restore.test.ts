@@ -148,8 +148,27 @@ describe("crd-backup restore", () => {
   });
 
   it("--existing fail refuses before writing anything", async () => {
-    const [ns] = fx.namespaces;
+    const [ns, moved, other] = fx.namespaces;
     const fresh = uniqueName("rt-fail");
+    /** `resource ns/name` -> resourceVersion of every object of the fixtures' resources: any write changes it. */
+    const versions = async () => {
+      const out = new Map<string, string>();
+      for (const [plural, version] of RESOURCES) {
+        const list = JSON.parse(
+          (await admin.request({ path: `/apis/${fx.group}/${version}/${plural}` })).text,
+        ) as {
+          items: { metadata: { namespace?: string; name: string; resourceVersion: string } }[];
+        };
+        for (const { metadata: md } of list.items)
+          out.set(`${plural} ${md.namespace ?? ""}/${md.name}`, md.resourceVersion);
+      }
+      return out;
+    };
+    const untouched = await versions();
+    // every object the snapshot holds exists, except those --namespace-map moves into `fresh`
+    const existing = [...before.forms.keys()].filter((k) => !k.includes(` ${moved}/`)).length;
+    expect(existing).toBeGreaterThan(0);
+    expect(existing).toBeLessThan(before.forms.size);
     const res = await runCli([
       "restore",
       snapshotId,
@@ -164,7 +183,17 @@ describe("crd-backup restore", () => {
     expect(res.stderr).toMatch(/objects already exist and --existing fail was given.*nothing was written/);
     const err = await admin.request({ path: `/api/v1/namespaces/${fresh}` }).catch((e) => e);
     expect((err as KubeApiError).status).toBe(404); // not even the mapped namespace was created
-    expect(ns).toBeDefined();
+    // one line: how many objects already exist (all but the moved ones), and the first of them
+    const group = fx.group.replace(/\./g, "\\.");
+    expect(res.stderr.trim().split("\n").at(-1)).toMatch(
+      new RegExp(
+        `^crd-backup: ${existing} objects already exist and --existing fail was given ` +
+          `\\(first: ((widgets|gadgets)\\.${group} (${ns}|${other})/[a-z0-9-]+|clusterpolicies\\.${group} default-policy)\\); ` +
+          `nothing was written$`,
+      ),
+    );
+    // and not one object of the group was created, updated or deleted
+    expect(await versions()).toEqual(untouched);
   });
 
   it("--dry-run validates with the server and writes nothing; --namespace-map moves objects into a new namespace", async () => {

@@ -333,16 +333,25 @@ describe("crd-backup snapshot to a local directory, and bad input", () => {
   });
 
   it("refuses wrong flags with exit 2 and one line", async () => {
-    for (const args of [
-      ["snapshot", "--page-size", "0"],
-      ["snapshot", "--storage", "ftp://example/x"],
-      ["snapshot", "--bogus"],
-      ["verify", "not-an-id"],
-      ["snapshot", "-o", "yaml"],
-    ]) {
+    // each message names the flag (or argument) it refuses; commander's own errors add a usage hint
+    const cases: [string[], RegExp][] = [
+      [["snapshot", "--page-size", "0"], /^crd-backup: --page-size must be a whole number >= 1, not "0"$/],
+      [
+        ["snapshot", "--storage", "ftp://example/x"],
+        /^crd-backup: --storage ftp:\/\/example\/x: unsupported scheme/,
+      ],
+      [["snapshot", "--bogus"], /^error: unknown option '--bogus'$/],
+      [["verify", "not-an-id"], /^crd-backup: "not-an-id" is not a snapshot id/],
+      [["snapshot", "-o", "yaml"], /^error: option '-o, --output <format>' argument 'yaml' is invalid/],
+    ];
+    for (const [args, message] of cases) {
       const res = await runCli(args);
       expect(res.code, args.join(" ")).toBe(2);
-      expect(res.stderr.trim().length, args.join(" ")).toBeGreaterThan(0);
+      const [line, ...rest] = res.stderr.trim().split("\n");
+      expect(line, args.join(" ")).toMatch(message);
+      expect(rest, args.join(" ")).toEqual(
+        line!.startsWith("error: ") ? [`(run crd-backup ${args[0]} --help for usage)`] : [],
+      );
       expect(res.stderr, args.join(" ")).not.toMatch(/\n\s+at /); // no stack trace
     }
   });

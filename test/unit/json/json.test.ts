@@ -40,4 +40,10 @@ describe("lossless JSON's fast path", () => {
       '{"metadata":{"name":"x","resourceVersion":"123"},"spec":{"n":42,"r":0.25,"neg":-7,"s":"-0 1e5"}}';
     expect(stringifyJson(parseJson(text))).toBe(text);
   });
+
+  it("keeps numbers with 16 or more significant digits across the decimal point exactly", () => {
+    for (const n of ["12345678.123456789", "123456.1234567890123", "-1.234567890123456789"]) {
+      expect(stringifyJson(parseJson(`{"a":${n}}`))).toBe(`{"a":${n}}`);
+    }
+  });
 });
