@@ -18,7 +18,7 @@ import { cliNodeFlags } from "../cli/node-flags.ts";
 import { ARCHIVE_KEY, FORMAT_VERSION } from "../src/archive/format.ts";
 import { serializeManifest, type Manifest } from "../src/archive/manifest.ts";
 import { ArchiveWriter } from "../src/archive/writer.ts";
-import { SegmentBuilder } from "../src/journal/segment.ts";
+import { SegmentBuilder } from "../src/journal/segment-writer.ts";
 import { openSource } from "../src/source/open.ts";
 import { archiveKey, manifestKey } from "../src/storage/layout.ts";
 import { LocalBackend } from "../src/storage/local.ts";

@@ -10,7 +10,7 @@ import { open, rm, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** Lines are written in batches of about this size: each write is a thread-pool job (see writer.ts). */
+/** Lines are written in batches of about this size: each write is a thread-pool job (see gzip-batches.ts). */
 const FLUSH_BYTES = 256 * 1024;
 
 export interface SpoolTotals {

@@ -1,7 +1,8 @@
 import { identitiesFor } from "../crypto/keyring.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { segmentKey, type SegmentKey } from "./segment-key.ts";
-import { readSegment, type JournalRecord, type SegmentTrailer } from "./segment.ts";
+import type { JournalRecord, SegmentTrailer } from "./segment-format.ts";
+import { readSegment } from "./segment-reader.ts";
 
 /**
  * A stored segment's records, checked (readSegment), decrypted with the identities that go with

@@ -55,6 +55,21 @@ export interface SnapshotResult {
   location: string;
 }
 
+/** What capturing each resource of one snapshot run shares; built once per run. */
+interface SnapshotRun {
+  client: KubeClient;
+  writer: ArchiveWriter;
+  options: SnapshotOptions;
+  /** The caller's signal, and the run's own abort (a failed upload stops the listing). */
+  signal: AbortSignal;
+  /** Page buffers, reused across the run's listings. */
+  buffers: PageBuffers;
+  progress: SnapshotProgress;
+  /** The namespaces that hold captured objects (captureNamespaces reads them afterwards). */
+  namespaces: Set<string>;
+  log: Logger;
+}
+
 /**
  * Takes one snapshot: cluster → clean → archive → storage, streamed, so memory holds a page of
  * objects per resource in flight and never the cluster. The archive is uploaded first and the
@@ -87,6 +102,16 @@ export async function takeSnapshot(
     abort.abort(e); // a failed upload stops the listing at once
   });
   const progress: SnapshotProgress = { resources: 0, resourcesDone: 0, objects: 0, bytes: 0 };
+  const run: SnapshotRun = {
+    client,
+    writer,
+    options,
+    signal,
+    buffers: new PageBuffers(),
+    progress,
+    namespaces: new Set<string>(),
+    log,
+  };
   log.info("snapshot started", { id, storage: storage.location, cluster: cluster.server });
 
   try {
@@ -101,33 +126,14 @@ export async function takeSnapshot(
     progress.resources = selected.length;
     options.onProgress?.({ ...progress });
 
-    const namespaces = new Set<string>();
-    const buffers = new PageBuffers();
     const resources = await mapConcurrent(selected, options.concurrency, async (crd) => {
-      const resource = await captureResource(
-        client,
-        writer,
-        crd,
-        options,
-        signal,
-        buffers,
-        progress,
-        namespaces,
-        log,
-      );
+      const resource = await captureResource(run, crd);
       progress.resourcesDone++;
       options.onProgress?.({ ...progress });
       return resource;
     });
 
-    const namespaceErrors = await captureNamespaces(
-      client,
-      writer,
-      [...namespaces].sort(),
-      options.concurrency,
-      signal,
-      log,
-    );
+    const namespaceErrors = await captureNamespaces(run, [...run.namespaces].sort());
     const totals = await writer.finish();
     await upload;
 
@@ -170,17 +176,8 @@ export async function takeSnapshot(
   }
 }
 
-async function captureResource(
-  client: KubeClient,
-  writer: ArchiveWriter,
-  crd: CrdInfo,
-  options: SnapshotOptions,
-  signal: AbortSignal,
-  buffers: PageBuffers,
-  progress: SnapshotProgress,
-  namespaces: Set<string>,
-  log: Logger,
-): Promise<ManifestResource> {
+async function captureResource(run: SnapshotRun, crd: CrdInfo): Promise<ManifestResource> {
+  const { client, writer, options, signal, buffers, progress, namespaces, log } = run;
   const resource: ManifestResource = {
     group: crd.group,
     version: crd.listVersion ?? crd.storageVersion,
@@ -251,16 +248,10 @@ async function captureResource(
  * They are read `concurrency` at a time (a cluster may have thousands, each a round trip after the
  * listing is done) and written in name order.
  */
-async function captureNamespaces(
-  client: KubeClient,
-  writer: ArchiveWriter,
-  names: string[],
-  concurrency: number,
-  signal: AbortSignal,
-  log: Logger,
-): Promise<NamespaceError[]> {
+async function captureNamespaces(run: SnapshotRun, names: string[]): Promise<NamespaceError[]> {
+  const { client, writer, options, signal, log } = run;
   const errors: NamespaceError[] = [];
-  const read = await mapConcurrent(names, concurrency, async (name) => {
+  const read = await mapConcurrent(names, options.concurrency, async (name) => {
     try {
       const ns = parseJson((await client.request({ path: `/api/v1/namespaces/${name}`, signal })).text);
       if (!isJsonObject(ns)) throw new CrdBackupError("KUBE_API", `namespace ${name}: not an object`);

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { SegmentBuilder } from "../../src/journal/segment.ts";
+import { SegmentBuilder } from "../../src/journal/segment-writer.ts";
 import { LocalBackend } from "../../src/storage/local.ts";
 import { serializeManifest } from "../../src/archive/manifest.ts";
 import { manifestKey, newSnapshotId } from "../../src/storage/layout.ts";

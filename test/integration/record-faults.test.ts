@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubeClient } from "../../src/kube/client.ts";
-import type { GapRecord, JournalRecord, PutRecord } from "../../src/journal/segment.ts";
+import type { GapRecord, JournalRecord, PutRecord } from "../../src/journal/segment-format.ts";
 import { compactEtcd } from "../env/compact.ts";
 import { startReplica, startServer, stopServer } from "../env/environment.ts";
 import { runCli } from "../support/cli.ts";

@@ -4,7 +4,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubeClient } from "../../src/kube/client.ts";
-import type { JournalRecord, PutRecord } from "../../src/journal/segment.ts";
+import type { JournalRecord, PutRecord } from "../../src/journal/segment-format.ts";
 import { resolveSnapshot } from "../../src/storage/snapshots.ts";
 import { runCli } from "../support/cli.ts";
 import { adminClient, createNamespace, uniqueName } from "../support/cluster.ts";

@@ -10,7 +10,8 @@ import {
   segmentKey,
   type SegmentKey,
 } from "../../src/journal/segment-key.ts";
-import { readSegment, type JournalRecord, type SegmentTrailer } from "../../src/journal/segment.ts";
+import type { JournalRecord, SegmentTrailer } from "../../src/journal/segment-format.ts";
+import { readSegment } from "../../src/journal/segment-reader.ts";
 import { expectedArchive } from "../../src/archive/manifest.ts";
 import { readArchive } from "../../src/archive/reader.ts";
 import type { KubeClient } from "../../src/kube/client.ts";

@@ -7,7 +7,8 @@
 import type { Recipients } from "../../crypto/keys.ts";
 import type { JournalStats } from "../../report/journal-metrics.ts";
 import type { Logger } from "../../report/log.ts";
-import { SegmentBuilder, type GapRecord, type JournalRecord } from "../segment.ts";
+import type { GapRecord, JournalRecord } from "../segment-format.ts";
+import { SegmentBuilder } from "../segment-writer.ts";
 import type { Uploader } from "./uploader.ts";
 
 /** A segment is closed early once its uncompressed records pass this (well below MAX_SEGMENT_BYTES). */

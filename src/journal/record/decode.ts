@@ -11,7 +11,7 @@ import { isJsonObject, parseJson, stringifyJson, type JsonObject } from "../../j
 import { metadataString } from "../../kube/watch.ts";
 import { cleanObject } from "../../objects/clean.ts";
 import { cleanObjectText } from "../../objects/clean-text.ts";
-import type { RecordKey, RecordKind } from "../segment.ts";
+import type { RecordKey, RecordKind } from "../segment-format.ts";
 
 export interface FollowedResource {
   /** Its key in a segment trailer's `rvs`: "crds", "namespaces" or `plural.group/version`. */

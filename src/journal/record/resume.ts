@@ -9,7 +9,8 @@ import type { Logger } from "../../report/log.ts";
 import type { StorageBackend } from "../../storage/backend.ts";
 import { manifestKey } from "../../storage/layout.ts";
 import { clusterPrefix, parseSegmentKey, segmentKey, type SegmentKey } from "../segment-key.ts";
-import { readSegment, type JournalRecord, type SegmentTrailer } from "../segment.ts";
+import type { JournalRecord, SegmentTrailer } from "../segment-format.ts";
+import { readSegment } from "../segment-reader.ts";
 import type { ChainPosition } from "./chain-writer.ts";
 
 export interface ResumePoint extends ChainPosition {

@@ -20,7 +20,7 @@ import type { JournalStats } from "../../report/journal-metrics.ts";
 import type { Logger } from "../../report/log.ts";
 import type { StorageBackend } from "../../storage/backend.ts";
 import { parseSegmentKey } from "../segment-key.ts";
-import type { EncodedSegment } from "../segment.ts";
+import type { EncodedSegment } from "../segment-writer.ts";
 
 interface Item {
   key: string;

@@ -8,7 +8,7 @@
 import { readSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { archiveInvalid, type ObjectRef } from "../../archive/format.ts";
-import { describe, type JournalRecord, type RecordKey } from "../segment.ts";
+import { describe, type JournalRecord, type RecordKey } from "../segment-format.ts";
 
 /** The last operation on one key: a put (body at off/size in the spill file) or a delete. */
 export interface Change {

@@ -11,7 +11,7 @@ import { checkContinuity, subtractGaps } from "../../../src/journal/chains.ts";
 import { ChangeSet } from "../../../src/journal/replay/changes.ts";
 import { pointInTimeId, writeState } from "../../../src/journal/replay/materialize.ts";
 import { parseAt, type PointInTimePlan } from "../../../src/journal/replay/plan.ts";
-import type { JournalRecord, RecordKey } from "../../../src/journal/segment.ts";
+import type { JournalRecord, RecordKey } from "../../../src/journal/segment-format.ts";
 import { parseSegmentKey, segmentKey } from "../../../src/journal/segment-key.ts";
 
 const d = (s: string) => new Date(`2026-12-03T05:${s}Z`);

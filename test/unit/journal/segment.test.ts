@@ -1,7 +1,9 @@
 import { Readable } from "node:stream";
 import zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { SegmentBuilder, readSegment, type JournalRecord } from "../../../src/journal/segment.ts";
+import type { JournalRecord } from "../../../src/journal/segment-format.ts";
+import { readSegment } from "../../../src/journal/segment-reader.ts";
+import { SegmentBuilder } from "../../../src/journal/segment-writer.ts";
 import { parseSegmentKey, segmentKey } from "../../../src/journal/segment-key.ts";
 import { generateKey, parseIdentities } from "../../../src/crypto/keys.ts";
 

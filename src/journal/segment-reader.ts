@@ -1,0 +1,186 @@
+/**
+ * Reading a journal segment back (docs/format.md, "Journal format", "Segment bytes"), with every
+ * check the format names: the stored bytes' digest, then each line as segment-format.ts checks it.
+ */
+import { createHash } from "node:crypto";
+import { Transform, type Readable } from "node:stream";
+import zlib from "node:zlib";
+import type { Identities } from "../crypto/keys.ts";
+import { decryptStream } from "../crypto/stream.ts";
+import { CrdBackupError } from "../errors.ts";
+import { segmentKey, type SegmentKey } from "./segment-key.ts";
+import {
+  MAX_BODY_BYTES,
+  MAX_SEGMENT_BYTES,
+  checkHeader,
+  checkRecord,
+  checkTrailer,
+  describe,
+  invalid,
+  parseLine,
+  type JournalRecord,
+  type SegmentHeader,
+  type SegmentTrailer,
+} from "./segment-format.ts";
+
+/** A record line (everything but the body) is small; a longer one is not a segment. */
+const MAX_LINE_BYTES = 64 * 1024;
+
+/**
+ * Reads a stored segment, checking everything docs/format.md lists for step 4 of a replay: the
+ * stored bytes' SHA-256 and the key, the header against the key and `prev`, each body's SHA-256,
+ * record times within the window and in order, the trailer's count. Records are yielded as they
+ * are read, so a consumer MUST discard what it gathered if the generator throws; the trailer is
+ * returned last.
+ */
+export async function* readSegment(
+  stored: Readable,
+  expected: SegmentKey & { prev: string | null },
+  keys?: Identities,
+): AsyncGenerator<JournalRecord, SegmentTrailer> {
+  const key = segmentKey(expected);
+  const hash = createHash("sha256");
+  // the digest is of the stored bytes, ciphertext for an encrypted segment
+  const tapped = stored.pipe(
+    new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    }),
+  );
+  stored.on("error", (e) => tapped.destroy(e));
+  let plain: Readable = tapped;
+  if (expected.encrypted) {
+    if (!keys?.identities.length) {
+      stored.destroy();
+      throw new CrdBackupError("DECRYPT", `journal segment ${key} is encrypted: give --identity to read it`, {
+        key,
+      });
+    }
+    plain = await decryptStream(tapped, keys, `journal segment ${key}`);
+  }
+  const gunzip = zlib.createGunzip();
+  plain.on("error", (e) => gunzip.destroy(e));
+  plain.pipe(gunzip);
+
+  const reader = new LineReader(gunzip, key);
+  const from = expected.from.getTime();
+  const to = expected.to.getTime();
+  let header: SegmentHeader | undefined;
+  let trailer: SegmentTrailer | undefined;
+  let count = 0;
+  let lastT = from;
+  let sawGap = false;
+  try {
+    for (;;) {
+      const line = await reader.line();
+      if (line === undefined) break;
+      if (trailer) throw invalid(key, "data after the trailer");
+      const value = parseLine(line, key);
+      if (!header) {
+        header = checkHeader(value, expected, key);
+        continue;
+      }
+      if (value["op"] === "end") {
+        trailer = checkTrailer(value, key);
+        continue;
+      }
+      const record = checkRecord(value, key);
+      const t = Date.parse(record.t);
+      if (!(t > from && t <= to))
+        throw invalid(key, `record time ${record.t} is outside the segment's window`);
+      if (t < lastT) throw invalid(key, `record time ${record.t} goes back in time`);
+      lastT = t;
+      if (record.op === "put") {
+        const size = value["size"] as number;
+        const body = await reader.bytes(size);
+        if ((await reader.bytes(1))[0] !== 0x0a)
+          throw invalid(key, `${describe(record)}: body not followed by a newline`);
+        if (createHash("sha256").update(body).digest("hex") !== value["sha256"]) {
+          throw invalid(key, `${describe(record)}: body SHA-256 does not match its record`);
+        }
+        record.body = body;
+      }
+      if (record.op === "gap") sawGap = true;
+      count++;
+      yield record;
+    }
+  } catch (e) {
+    stored.destroy();
+    if (e instanceof CrdBackupError) throw e;
+    throw invalid(key, `not a readable gzip stream (${(e as Error).message})`);
+  }
+  if (!header) throw invalid(key, "empty segment");
+  if (!trailer) throw invalid(key, "truncated: no trailer");
+  if (trailer.records !== count)
+    throw invalid(key, `trailer counts ${trailer.records} records, the segment holds ${count}`);
+  if (sawGap !== expected.gap)
+    throw invalid(key, sawGap ? "holds a gap its key does not name" : "its key names a gap it does not hold");
+  const digest = hash.digest("hex");
+  if (digest !== expected.sha256)
+    throw invalid(key, `SHA-256 of the stored bytes is ${digest}, the key says ${expected.sha256}`);
+  return trailer;
+}
+
+/** Lines and exact byte counts from a stream, holding at most one body plus one chunk. */
+class LineReader {
+  private buf: Buffer = Buffer.alloc(0);
+  private ended = false;
+  private total = 0;
+  private readonly it: AsyncIterator<Buffer>;
+
+  private readonly key: string;
+
+  constructor(stream: Readable, key: string) {
+    this.key = key;
+    this.it = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  }
+
+  private async more(): Promise<boolean> {
+    if (this.ended) return false;
+    const next = await this.it.next();
+    if (next.done) {
+      this.ended = true;
+      return false;
+    }
+    this.total += next.value.length;
+    if (this.total > MAX_SEGMENT_BYTES + MAX_BODY_BYTES)
+      throw invalid(this.key, "larger than a segment may be");
+    this.buf = this.buf.length ? Buffer.concat([this.buf, next.value]) : next.value;
+    return true;
+  }
+
+  async line(): Promise<Buffer | undefined> {
+    let start = 0;
+    for (;;) {
+      const nl = this.buf.indexOf(0x0a, start);
+      if (nl >= 0) {
+        const line = this.buf.subarray(0, nl);
+        this.buf = this.buf.subarray(nl + 1);
+        return line;
+      }
+      start = this.buf.length;
+      if (this.buf.length > MAX_LINE_BYTES) throw invalid(this.key, "a record line is too long");
+      if (!(await this.more())) {
+        if (this.buf.length) throw invalid(this.key, "truncated: the last line has no newline");
+        return undefined;
+      }
+    }
+  }
+
+  async bytes(n: number): Promise<Buffer> {
+    // gather a large body's chunks and join them once, not once per chunk
+    const parts: Buffer[] = [];
+    let have = 0;
+    while (have + this.buf.length < n) {
+      parts.push(this.buf);
+      have += this.buf.length;
+      this.buf = Buffer.alloc(0);
+      if (!(await this.more())) throw invalid(this.key, "truncated inside a body");
+    }
+    parts.push(this.buf.subarray(0, n - have));
+    this.buf = this.buf.subarray(n - have);
+    return Buffer.concat(parts, n);
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Writing a journal segment (docs/format.md, "Journal format", "Segment bytes"): records collected
+ * in arrival order, framed as segment-format.ts describes, then gzip and, when asked, age.
+ */
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import { promisify } from "node:util";
+import zlib from "node:zlib";
+import type { Recipients } from "../crypto/keys.ts";
+import { encryptStream } from "../crypto/stream.ts";
+import { readAll } from "../storage/backend.ts";
+import { CrdBackupError } from "../errors.ts";
+import { segmentKey, type SegmentKey } from "./segment-key.ts";
+import {
+  JOURNAL_FORMAT,
+  JOURNAL_FORMAT_VERSION,
+  MAX_BODY_BYTES,
+  describe,
+  type JournalRecord,
+  type RecordKey,
+  type SegmentHeader,
+  type SegmentTrailer,
+} from "./segment-format.ts";
+
+/** Where a segment sits in its chain: what its header must say. */
+export interface SegmentPlace {
+  cluster: string;
+  base: string;
+  seq: number;
+  prev: string | null;
+  from: Date;
+  to: Date;
+}
+
+export interface EncodedSegment {
+  key: string;
+  /** The gzip bytes to store. */
+  bytes: Buffer;
+  sha256: string;
+  meta: SegmentKey;
+  /** Uncompressed size. */
+  plainSize: number;
+}
+
+const KEY_FIELDS = ["kind", "group", "version", "plural", "namespace", "name"] as const;
+
+function keyFields(r: RecordKey): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of KEY_FIELDS) if (r[f] !== undefined) out[f] = r[f];
+  return out;
+}
+
+/** The record's line, without the body (field order fixed, so equal records give equal bytes). */
+export function recordLine(r: JournalRecord): string {
+  switch (r.op) {
+    case "put": {
+      const sha256 = createHash("sha256").update(r.body).digest("hex");
+      return JSON.stringify({
+        t: r.t,
+        op: r.op,
+        ...keyFields(r),
+        uid: r.uid,
+        rv: r.rv,
+        size: r.body.length,
+        sha256,
+      });
+    }
+    case "delete":
+      return JSON.stringify({ t: r.t, op: r.op, ...keyFields(r), uid: r.uid, rv: r.rv });
+    case "resync": {
+      const { t, op, phase, kind, group, version, plural, rv } = r;
+      return JSON.stringify({ t, op, phase, kind, group, version, plural, rv });
+    }
+    case "gap":
+      return JSON.stringify({
+        t: r.t,
+        op: r.op,
+        from: r.from,
+        to: r.to,
+        reason: r.reason,
+        resources: r.resources,
+      });
+  }
+}
+
+/**
+ * Collects records for one segment, in arrival order, and encodes them. The recorder flushes on
+ * its interval or once `plainSize` nears MAX_SEGMENT_BYTES, so memory holds one segment at most.
+ */
+export class SegmentBuilder {
+  private readonly parts: Buffer[] = [];
+  private size = 0;
+  private count = 0;
+  private hasGap = false;
+
+  get records(): number {
+    return this.count;
+  }
+
+  /** Uncompressed bytes so far, header and trailer excluded. */
+  get plainSize(): number {
+    return this.size;
+  }
+
+  add(record: JournalRecord): void {
+    const line = Buffer.from(`${recordLine(record)}\n`);
+    this.push(line);
+    if (record.op === "put") {
+      if (record.body.length > MAX_BODY_BYTES) {
+        throw new CrdBackupError(
+          "USAGE",
+          `journal: ${describe(record)} is larger than ${MAX_BODY_BYTES} bytes`,
+        );
+      }
+      this.push(record.body);
+      this.push(NEWLINE);
+    }
+    if (record.op === "gap") this.hasGap = true;
+    this.count++;
+  }
+
+  /** The segment's stored bytes: gzip, then age to `to` when given (the key then ends `.age`). */
+  async encode(place: SegmentPlace, rvs: Record<string, string>, to?: Recipients): Promise<EncodedSegment> {
+    const header: SegmentHeader = {
+      format: JOURNAL_FORMAT,
+      formatVersion: JOURNAL_FORMAT_VERSION,
+      cluster: place.cluster,
+      base: place.base,
+      seq: place.seq,
+      prev: place.prev,
+      from: place.from.toISOString(),
+      to: place.to.toISOString(),
+    };
+    const trailer: SegmentTrailer = { op: "end", records: this.count, rvs };
+    const plain = Buffer.concat([
+      Buffer.from(`${JSON.stringify(header)}\n`),
+      ...this.parts,
+      Buffer.from(`${JSON.stringify(trailer)}\n`),
+    ]);
+    const gz = await promisify(zlib.gzip)(plain, { level: 1 });
+    const bytes = to ? await readAll(await encryptStream(Readable.from([gz]), to)) : gz;
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    const meta: SegmentKey = {
+      cluster: place.cluster,
+      base: place.base,
+      seq: place.seq,
+      from: place.from,
+      to: place.to,
+      sha256,
+      gap: this.hasGap,
+    };
+    if (to) meta.encrypted = true;
+    return { key: segmentKey(meta), bytes, sha256, meta, plainSize: plain.length };
+  }
+
+  private push(b: Buffer): void {
+    this.parts.push(b);
+    this.size += b.length;
+  }
+}
+
+const NEWLINE = Buffer.from("\n");
