@@ -3,10 +3,7 @@ import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
-  GetObjectLockConfigurationCommand,
-  GetObjectRetentionCommand,
   HeadObjectCommand,
-  ListObjectVersionsCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -17,6 +14,8 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { CrdBackupError } from "../errors.ts";
 import type { StorageBackend } from "./backend.ts";
 import type { ObjectLockRetention } from "./lock.ts";
+import { s3Error, type S3Where } from "./s3-errors.ts";
+import { S3ObjectLock } from "./s3-lock.ts";
 
 export interface S3Options {
   bucket: string;
@@ -56,8 +55,7 @@ export class S3Backend implements StorageBackend {
   readonly location: string;
   private readonly client: S3Client;
   private readonly options: S3Options;
-  /** Whether the bucket has Object Lock enabled (undefined: not allowed to ask), asked once. */
-  private objectLock: Promise<boolean | undefined> | undefined;
+  readonly #lock: S3ObjectLock;
 
   constructor(options: S3Options) {
     this.options = options;
@@ -74,6 +72,19 @@ export class S3Backend implements StorageBackend {
       maxAttempts: 5,
       ...(options.credentials ? { credentials: options.credentials } : {}),
     });
+    this.#lock = new S3ObjectLock({
+      client: this.client,
+      bucket: options.bucket,
+      location: this.location,
+      prefix: options.prefix,
+      key: (k) => this.key(k),
+      uploadMark: UPLOAD_MARK,
+      ...(options.retention ? { retention: options.retention } : {}),
+    });
+  }
+
+  private get where(): S3Where {
+    return { location: this.location, bucket: this.options.bucket };
   }
 
   private key(key: string): string {
@@ -89,53 +100,14 @@ export class S3Backend implements StorageBackend {
     };
   }
 
-  private lockEnabled(): Promise<boolean | undefined> {
-    this.objectLock ??= this.client
-      .send(new GetObjectLockConfigurationCommand({ Bucket: this.options.bucket }))
-      .then((r) => r.ObjectLockConfiguration?.ObjectLockEnabled === "Enabled")
-      .catch((e: unknown) => {
-        const err = e as Error & { $metadata?: { httpStatusCode?: number } };
-        // no configuration, or a store without Object Lock at all: nothing can be locked
-        if (err.name === "ObjectLockConfigurationNotFoundError") return false;
-        if (err.name === "NotImplemented" || err.$metadata?.httpStatusCode === 501) return false;
-        if (err.$metadata?.httpStatusCode === 403) return undefined;
-        this.objectLock = undefined; // an outage: ask again next time
-        throw this.wrap(e, "read the Object Lock configuration of", "");
-      });
-    return this.objectLock;
-  }
-
-  /**
-   * The retention headers for an object written now; before the first write, a bucket without
-   * Object Lock is refused: a --retain that silently locked nothing would be worse than none.
-   */
-  private async retention(): Promise<{
-    ObjectLockMode?: "GOVERNANCE" | "COMPLIANCE";
-    ObjectLockRetainUntilDate?: Date;
-  }> {
-    const r = this.options.retention;
-    if (!r) return {};
-    const enabled = await this.lockEnabled();
-    if (enabled !== true) {
-      throw new CrdBackupError(
-        "CONFIG",
-        enabled === false
-          ? `--retain ${r.duration}: bucket ${this.options.bucket} does not have Object Lock enabled (it can only be enabled when the bucket is created); nothing was written`
-          : `--retain ${r.duration}: not allowed to read the Object Lock configuration of bucket ${this.options.bucket} (s3:GetBucketObjectLockConfiguration); nothing was written`,
-      );
-    }
-    return { ObjectLockMode: r.mode, ObjectLockRetainUntilDate: r.until(new Date()) };
-  }
-
   async write(
     key: string,
     body: Readable,
     options: { signal?: AbortSignal } = {},
   ): Promise<{ size: number }> {
     const marker = `${key}${UPLOAD_MARK}`;
-    let lock;
     try {
-      lock = await this.retention();
+      await this.#lock.checkRetention();
     } catch (e) {
       body.destroy();
       throw e;
@@ -153,14 +125,14 @@ export class S3Backend implements StorageBackend {
       );
     } catch (e) {
       body.destroy();
-      throw this.wrap(e, "write", key);
+      throw s3Error(e, "write", this.where, key);
     }
     let size = 0;
     body.on("data", (c: Buffer) => (size += c.length));
     // lib-storage buffers at most partSize x queueSize and aborts the multipart upload on error
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.options.bucket, Key: this.key(key), Body: body, ...this.encryption(), ...lock },
+      params: { Bucket: this.options.bucket, Key: this.key(key), Body: body, ...this.encryption() },
       // S3's smallest part: the least memory, and 10,000 parts still hold a 48 GiB archive
       // (a snapshot's archive takes about 200 bytes per object)
       partSize: this.options.partSize ?? 5 * 1024 * 1024,
@@ -169,12 +141,17 @@ export class S3Backend implements StorageBackend {
     });
     const onAbort = () => void upload.abort().catch(() => undefined);
     options.signal?.addEventListener("abort", onAbort, { once: true });
+    let versionId: string | undefined;
     try {
-      await upload.done();
-      return { size };
+      versionId = (await upload.done()).VersionId;
     } catch (e) {
       body.destroy();
-      throw this.wrap(e, "write", key);
+      throw s3Error(e, "write", this.where, key);
+    }
+    try {
+      // unlocked until this returns; a failure leaves an archive no manifest names, which prune removes
+      await this.#lock.lock(key, versionId, options.signal);
+      return { size };
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
       // best effort: a marker left behind only makes cleanupIncomplete look for an upload
@@ -183,9 +160,10 @@ export class S3Backend implements StorageBackend {
   }
 
   async createExclusive(key: string, data: Buffer, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const lock = await this.retention();
+    await this.#lock.checkRetention();
+    let versionId: string | undefined;
     try {
-      await this.client.send(
+      const res = await this.client.send(
         new PutObjectCommand({
           Bucket: this.options.bucket,
           Key: this.key(key),
@@ -193,17 +171,19 @@ export class S3Backend implements StorageBackend {
           IfNoneMatch: "*", // conditional create: never overwrite a snapshot's manifest
           ContentType: "application/json",
           ...this.encryption(),
-          ...lock,
         }),
         { abortSignal: options.signal },
       );
+      versionId = res.VersionId;
     } catch (e) {
       const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if (status === 412 || status === 409) {
         throw new CrdBackupError("ALREADY_EXISTS", `${this.location}/${key} already exists`, { key });
       }
-      throw this.wrap(e, "write", key);
+      throw s3Error(e, "write", this.where, key);
     }
+    // the object that precedes it (a snapshot's archive) was locked the same way a moment ago
+    await this.#lock.lock(key, versionId, options.signal);
   }
 
   async read(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
@@ -216,7 +196,7 @@ export class S3Backend implements StorageBackend {
       );
       return res.Body as Readable;
     } catch (e) {
-      throw this.wrap(e, "read", key);
+      throw s3Error(e, "read", this.where, key);
     }
   }
 
@@ -227,7 +207,7 @@ export class S3Backend implements StorageBackend {
       );
       return { size: res.ContentLength ?? 0 };
     } catch (e) {
-      const err = this.wrap(e, "stat", key);
+      const err = s3Error(e, "stat", this.where, key);
       if (err.code === "NOT_FOUND") return undefined;
       throw err;
     }
@@ -247,7 +227,7 @@ export class S3Backend implements StorageBackend {
           }),
         );
       } catch (e) {
-        throw this.wrap(e, "list", prefix);
+        throw s3Error(e, "list", this.where, prefix);
       }
       for (const o of res.Contents ?? []) {
         if (o.Key && !o.Key.endsWith(UPLOAD_MARK)) yield { key: o.Key.slice(strip), size: o.Size ?? 0 };
@@ -256,125 +236,21 @@ export class S3Backend implements StorageBackend {
     } while (token);
   }
 
-  /**
-   * Every version and delete marker of exactly `key` (a versioned bucket keeps them all), and with
-   * `withMarker` of its upload marker too (a write with credentials that may not delete leaves it).
-   */
-  private async versions(key: string, withMarker = false): Promise<{ key: string; versionId: string }[]> {
-    const out: { key: string; versionId: string }[] = [];
-    const wanted = new Set([this.key(key), ...(withMarker ? [this.key(key) + UPLOAD_MARK] : [])]);
-    let keyMarker: string | undefined;
-    let versionMarker: string | undefined;
-    do {
-      const res = await this.client.send(
-        new ListObjectVersionsCommand({
-          Bucket: this.options.bucket,
-          Prefix: this.key(key),
-          KeyMarker: keyMarker,
-          VersionIdMarker: versionMarker,
-        }),
-      );
-      for (const v of [...(res.Versions ?? []), ...(res.DeleteMarkers ?? [])]) {
-        if (v.Key && wanted.has(v.Key) && v.VersionId) out.push({ key: v.Key, versionId: v.VersionId });
-      }
-      keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;
-      versionMarker = res.IsTruncated ? res.NextVersionIdMarker : undefined;
-    } while (keyMarker);
-    return out;
-  }
-
-  /**
-   * Whether the bucket has Object Lock, for `key`'s sake: not being allowed to ask is an error that
-   * names the permission, never "no lock" (a plain delete would then only hide a locked object
-   * behind a delete marker, and be reported as a removal).
-   */
-  private async lockState(key: string): Promise<boolean> {
-    const enabled = await this.lockEnabled();
-    if (enabled === undefined)
-      throw this.denied(
-        key,
-        "s3:GetBucketObjectLockConfiguration",
-        `read the Object Lock configuration of bucket ${this.options.bucket}`,
-      );
-    return enabled;
-  }
-
-  /**
-   * A permission error: what could not be done and which permission that needs, for `key`. Not
-   * LOCKED: nothing says storage would keep the object, only that this credential may not look.
-   */
-  private denied(key: string, permission: string, what: string, cause?: unknown): CrdBackupError {
-    const err = cause as Error | undefined;
-    const detail = err === undefined ? "" : ` (${err.name}: ${err.message})`;
-    return new CrdBackupError(
-      "STORAGE",
-      `${this.location}/${key}: access denied: not allowed to ${what}${detail}; the credential needs ${permission} to tell whether the object is under Object Lock (it was not removed)`,
-      { key, permission },
-      { cause },
-    );
-  }
-
-  /** Every version (and delete marker) of `key`, a missing s3:ListBucketVersions named. */
-  private async versionsOf(key: string, withMarker = false): Promise<{ key: string; versionId: string }[]> {
-    try {
-      return await this.versions(key, withMarker);
-    } catch (e) {
-      if (isDenied(e)) throw this.denied(key, "s3:ListBucketVersions", "list the versions of the object", e);
-      throw this.wrap(e, "list the versions of", key);
-    }
-  }
-
-  /**
-   * The retain-until date of one version if it is in the future (a delete marker, or a version
-   * written without retention, has none), a missing s3:GetObjectRetention named.
-   */
-  private async versionLockedUntil(key: string, versionId: string): Promise<Date | undefined> {
-    let r;
-    try {
-      r = await this.client.send(
-        new GetObjectRetentionCommand({
-          Bucket: this.options.bucket,
-          Key: this.key(key),
-          VersionId: versionId,
-        }),
-      );
-    } catch (e) {
-      const err = e as Error & { $metadata?: { httpStatusCode?: number } };
-      if (
-        err.name === "NoSuchObjectLockConfiguration" ||
-        err.$metadata?.httpStatusCode === 404 ||
-        err.name === "MethodNotAllowed"
-      )
-        return undefined;
-      if (isDenied(e))
-        throw this.denied(key, "s3:GetObjectRetention", `read the retention of version ${versionId}`, e);
-      throw this.wrap(e, "read the retention of", key);
-    }
-    const until = r.Retention?.RetainUntilDate;
-    return until && until > new Date() ? until : undefined;
-  }
-
-  async lockedUntil(key: string): Promise<Date | undefined> {
-    if (!(await this.lockState(key))) return undefined;
-    let latest: Date | undefined;
-    for (const { versionId } of await this.versionsOf(key)) {
-      const until = await this.versionLockedUntil(key, versionId);
-      if (until && (!latest || until > latest)) latest = until;
-    }
-    return latest;
+  lockedUntil(key: string): Promise<Date | undefined> {
+    return this.#lock.lockedUntil(key);
   }
 
   async remove(key: string): Promise<void> {
     // with Object Lock the bucket keeps versions: a plain delete would only hide the object behind
     // a delete marker, so each version goes by its id, and the server refuses a locked one
-    if (await this.lockState(key)) {
-      for (const v of await this.versionsOf(key, true)) {
+    if (await this.#lock.lockState(key)) {
+      for (const v of await this.#lock.versionsOf(key, true)) {
         try {
           await this.client.send(
             new DeleteObjectCommand({ Bucket: this.options.bucket, Key: v.key, VersionId: v.versionId }),
           );
         } catch (e) {
-          throw await this.refusedDelete(key, v, e);
+          throw await this.#lock.refusedDelete(key, v, e);
         }
       }
       return;
@@ -382,38 +258,9 @@ export class S3Backend implements StorageBackend {
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.key(key) }));
     } catch (e) {
-      const err = this.wrap(e, "remove", key);
+      const err = s3Error(e, "remove", this.where, key);
       if (err.code !== "NOT_FOUND") throw err;
     }
-  }
-
-  /**
-   * Why storage refused to delete a version: LOCKED when its retention says so (MinIO answers a
-   * locked version with a WORM error, AWS with the same 403 AccessDenied as a missing permission,
-   * so a 403 is told apart by reading the version's retention), else a permission error.
-   */
-  private async refusedDelete(
-    key: string,
-    v: { key: string; versionId: string },
-    e: unknown,
-  ): Promise<CrdBackupError> {
-    const err = e as Error & { $metadata?: { httpStatusCode?: number } };
-    const locked = () =>
-      new CrdBackupError(
-        "LOCKED",
-        `${this.location}/${key}: storage refused the delete (${err.name}: ${err.message})`,
-        { key },
-      );
-    if (/WORM|retention|locked/i.test(err.message)) return locked();
-    if (!isDenied(e)) return this.wrap(e, "remove", key);
-    const own = this.options.prefix ? v.key.slice(this.options.prefix.length + 1) : v.key;
-    if ((await this.versionLockedUntil(own, v.versionId)) !== undefined) return locked();
-    return new CrdBackupError(
-      "STORAGE",
-      `${this.location}/${key}: access denied: not allowed to delete version ${v.versionId} (${err.name}: ${err.message}), which is under no Object Lock retention; the credential needs s3:DeleteObjectVersion (or the version has a legal hold)`,
-      { key, permission: "s3:DeleteObjectVersion" },
-      { cause: e },
-    );
   }
 
   async cleanupIncomplete(prefix: string, options: { olderThan?: Date } = {}): Promise<number> {
@@ -446,7 +293,7 @@ export class S3Backend implements StorageBackend {
       } while (keyMarker);
       removed += await this.cleanupMarked(prefix, options.olderThan);
     } catch (e) {
-      throw this.wrap(e, "clean up", prefix);
+      throw s3Error(e, "clean up", this.where, prefix);
     }
     return removed;
   }
@@ -491,34 +338,4 @@ export class S3Backend implements StorageBackend {
   close(): void {
     this.client.destroy();
   }
-
-  private wrap(e: unknown, op: string, key: string): CrdBackupError {
-    if (e instanceof CrdBackupError) return e;
-    const err = e as Error & { name?: string; $metadata?: { httpStatusCode?: number }; code?: string };
-    const where = `${this.location}/${key}`;
-    if (err.name === "AbortError") return new CrdBackupError("ABORTED", `${op} ${where}: cancelled`, { key });
-    if (err.name === "NoSuchKey" || err.name === "NotFound" || err.$metadata?.httpStatusCode === 404) {
-      if (err.name === "NoSuchBucket") {
-        return new CrdBackupError("STORAGE", `bucket ${this.options.bucket} does not exist`, { key });
-      }
-      return new CrdBackupError("NOT_FOUND", `${where} does not exist`, { key });
-    }
-    // the SDK's messages name the operation and status, never the credentials
-    const detail =
-      err.code === "ECONNREFUSED"
-        ? "connection refused (is the endpoint right and the store up?)"
-        : err.message;
-    return new CrdBackupError(
-      "STORAGE",
-      `${op} ${where}: ${err.name ?? "error"}: ${detail}`,
-      { key, op },
-      { cause: e },
-    );
-  }
-}
-
-/** An S3 access-denied answer (403): a missing permission, or on AWS also a locked version's delete. */
-function isDenied(e: unknown): boolean {
-  const err = e as Error & { $metadata?: { httpStatusCode?: number } };
-  return err.$metadata?.httpStatusCode === 403 || err.name === "AccessDenied";
 }
