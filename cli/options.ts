@@ -18,6 +18,10 @@ import {
   type Recipients,
 } from "../src/crypto/keys.ts";
 import { withIdentities } from "../src/crypto/keyring.ts";
+import type { JsonObject } from "../src/json/json.ts";
+import type { Metric } from "../src/report/metrics.ts";
+import { serveMetrics } from "../src/schedule/metrics-server.ts";
+import type { SnapshotOptions } from "../src/snapshot/take.ts";
 
 /** Flags every command shares, as commander hands them over. */
 export interface CommonFlags {
@@ -71,7 +75,8 @@ function nonNegative(name: string) {
   };
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
+/** A repeatable flag's values, in the order given. */
+export const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function addCommonOptions(cmd: Command): Command {
   return cmd
@@ -303,4 +308,83 @@ export async function kubeClientFrom(flags: KubeFlags, maxSockets: number): Prom
 
 export function loggerFrom(flags: CommonFlags): Logger {
   return createLogger({ level: flags.logLevel });
+}
+
+/** The flags snapshot, schedule and record take snapshots with (record: its bases and re-lists). */
+export interface SnapshotFlags extends FilterFlags, EncryptionFlags {
+  pageSize: number;
+  concurrency: number;
+}
+
+/** How a snapshot lists: --page-size and --concurrency. */
+export function addListOptions(cmd: Command): Command {
+  return cmd
+    .option("--page-size <n>", "objects per list call", positiveInt("--page-size"), 500)
+    .option("--concurrency <n>", "resources listed at once", positiveInt("--concurrency"), 4);
+}
+
+/** What the flags give a snapshot, and what its manifest records of them. */
+export interface SnapshotFlagOptions extends Pick<
+  SnapshotOptions,
+  "filters" | "pageSize" | "concurrency" | "encryptTo"
+> {
+  recordedOptions: JsonObject;
+}
+
+/**
+ * The snapshot options of snapshot, schedule and record (src/snapshot/take.ts; record's options
+ * share them): the filters, then the recipients, checked in this order. The manifest records the
+ * page size, the concurrency and the filters, then `recorded`, the command's own (schedule's cron,
+ * record's intervals).
+ */
+export async function snapshotOptionsFrom(
+  flags: SnapshotFlags,
+  recorded: JsonObject = {},
+): Promise<SnapshotFlagOptions> {
+  const filters = filtersFrom(flags);
+  const encryptTo = await recipientsFrom(flags);
+  const { pageSize, concurrency } = flags;
+  return {
+    filters,
+    pageSize,
+    concurrency,
+    encryptTo,
+    recordedOptions: {
+      pageSize,
+      concurrency,
+      filters: { ...filters, selector: filters.selector ?? null },
+      ...recorded,
+    },
+  };
+}
+
+/** The flags of a snapshot job, a snapshot then retention (src/schedule/job.ts): snapshot's and schedule's. */
+export type SnapshotJobFlags = CommonFlags &
+  KubeFlags &
+  StorageFlags &
+  ObjectLockFlags &
+  RetentionFlags &
+  SnapshotFlags;
+
+/** A snapshot job's flags but --page-size and --concurrency (addListOptions), in their help order. */
+export function addSnapshotJobOptions(cmd: Command): Command {
+  addKubeOptions(cmd);
+  addStorageOptions(cmd);
+  addFilterOptions(cmd);
+  addCommonOptions(cmd);
+  addRetentionOptions(cmd);
+  addEncryptionOptions(cmd);
+  return addObjectLockOptions(cmd);
+}
+
+/** --metrics-addr: serves the metrics there and logs the URL; undefined without the flag. */
+export async function metricsServerFrom(
+  flags: { metricsAddr?: string },
+  log: Logger,
+  metrics: () => Metric[],
+): Promise<{ address: string; close: () => Promise<void> } | undefined> {
+  if (!flags.metricsAddr) return undefined;
+  const server = await serveMetrics(flags.metricsAddr, metrics);
+  log.info("serving metrics", { url: `http://${server.address}/metrics` });
+  return server;
 }

@@ -10,6 +10,7 @@ import {
   addFilterOptions,
   addIdentityOptions,
   addStorageOptions,
+  collect,
   contentStorageFrom,
   filtersFrom,
   type CommonFlags,
@@ -19,8 +20,6 @@ import {
 } from "../options.ts";
 import { printLines, writeReportJson } from "../output.ts";
 import type { RunContext } from "../run.ts";
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** `--resource-modifiers FILE` (repeatable) for restore, drill and export. */
 export function addModifierOptions(cmd: CommandType): CommandType {

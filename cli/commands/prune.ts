@@ -6,6 +6,7 @@ import {
   addCommonOptions,
   addRetentionOptions,
   addStorageOptions,
+  collect,
   loggerFrom,
   retentionFrom,
   storageFrom,
@@ -18,8 +19,6 @@ import { printJson, printLines } from "../output.ts";
 type Flags = CommonFlags &
   StorageFlags &
   RetentionFlags & { cluster?: string[]; dryRun?: boolean; grace: string };
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** One line per cluster, then the snapshots that go (or would go) and why the others stay. */
 export function pruneSummary(report: PruneReport): string[] {

@@ -1,27 +1,26 @@
 import { Command } from "commander";
 import { record } from "../../src/journal/record/recorder.ts";
 import { defaultSpoolDir, ensurePrivateDir } from "../../src/journal/record/spool-dir.ts";
-import { parseInterval, parseSize } from "../../src/journal/record/units.ts";
 import { JournalStats, journalMetrics } from "../../src/report/journal-metrics.ts";
-import { serveMetrics } from "../../src/schedule/metrics-server.ts";
+import { parseInterval } from "../../src/units/duration.ts";
+import { parseSize } from "../../src/units/size.ts";
 import {
   addCommonOptions,
   addEncryptionOptions,
   addFilterOptions,
   addKubeOptions,
+  addListOptions,
   addObjectLockOptions,
   addStorageOptions,
-  filtersFrom,
   kubeClientFrom,
   loggerFrom,
-  positiveInt,
-  recipientsFrom,
+  metricsServerFrom,
+  snapshotOptionsFrom,
   storageFrom,
   type CommonFlags,
-  type EncryptionFlags,
-  type FilterFlags,
   type KubeFlags,
   type ObjectLockFlags,
+  type SnapshotFlags,
   type StorageFlags,
 } from "../options.ts";
 import type { RunContext } from "../run.ts";
@@ -30,10 +29,7 @@ type Flags = CommonFlags &
   KubeFlags &
   StorageFlags &
   ObjectLockFlags &
-  EncryptionFlags &
-  FilterFlags & {
-    pageSize: number;
-    concurrency: number;
+  SnapshotFlags & {
     flushInterval: string;
     baseInterval: string;
     spoolDir?: string;
@@ -67,46 +63,34 @@ export function recordCommand(ctx: RunContext): Command {
       "--spool-dir <dir>",
       "where segments wait while storage is unreachable (default: $TMPDIR/crd-backup-spool-<uid>, mode 0700, refused if anyone else could write to it)",
     )
-    .option("--spool-size <bytes>", "the most the spool may hold, e.g. 256Mi or 1Gi", "256Mi")
-    .option("--page-size <n>", "objects per list call", positiveInt("--page-size"), 500)
-    .option("--concurrency <n>", "resources listed at once", positiveInt("--concurrency"), 4)
+    .option("--spool-size <bytes>", "the most the spool may hold, e.g. 256Mi or 1Gi", "256Mi");
+  addListOptions(cmd)
     .option("--metrics-addr <host:port>", "serve Prometheus metrics on http://host:port/metrics")
     .action(async (flags: Flags) => {
-      const encryptTo = await recipientsFrom(flags);
+      const options = await snapshotOptionsFrom(flags, {
+        record: { flushInterval: flags.flushInterval, baseInterval: flags.baseInterval },
+      });
       const flushIntervalMs = parseInterval("--flush-interval", flags.flushInterval);
       const baseIntervalMs = parseInterval("--base-interval", flags.baseInterval);
       const spoolBytes = parseSize("--spool-size", flags.spoolSize);
       // what the spool holds is uploaded on start: the shared default must be this user's alone
       const spoolDir = flags.spoolDir ?? (await ensurePrivateDir(defaultSpoolDir()));
-      const filters = filtersFrom(flags);
       const storage = await storageFrom(flags);
       const log = loggerFrom(flags);
       const stats = new JournalStats();
-      const server = flags.metricsAddr
-        ? await serveMetrics(flags.metricsAddr, () => journalMetrics(stats))
-        : undefined;
-      if (server) log.info("serving metrics", { url: `http://${server.address}/metrics` });
+      const server = await metricsServerFrom(flags, log, () => journalMetrics(stats));
       const client = await kubeClientFrom(flags, flags.concurrency + 2);
       const watchClient = await kubeClientFrom(flags, MAX_WATCHES);
       try {
         await record({ client, watchClient }, storage, {
-          filters,
-          pageSize: flags.pageSize,
-          concurrency: flags.concurrency,
+          ...options,
           flushIntervalMs,
           baseIntervalMs,
           spoolDir,
           spoolBytes,
-          encryptTo,
           signal: ctx.signal,
           log,
           stats,
-          recordedOptions: {
-            pageSize: flags.pageSize,
-            concurrency: flags.concurrency,
-            filters: { ...filters, selector: filters.selector ?? null },
-            record: { flushInterval: flags.flushInterval, baseInterval: flags.baseInterval },
-          },
         });
       } finally {
         await server?.close();

@@ -9,6 +9,7 @@ import {
   addIdentityOptions,
   addObjectLockOptions,
   addStorageOptions,
+  collect,
   identitiesFrom,
   loggerFrom,
   recipientsFrom,
@@ -27,8 +28,6 @@ type Flags = CommonFlags &
   EncryptionFlags &
   IdentityFlags &
   ObjectLockFlags & { all?: boolean; verifyIdentity?: string[] };
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function rekeyCommand(ctx: RunContext): Command {
   const cmd = new Command("rekey")

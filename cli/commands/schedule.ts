@@ -2,83 +2,51 @@ import { Command } from "commander";
 import { writeMetricsFile } from "../../src/report/metrics.ts";
 import { emptyRunState, previousRunState, snapshotMetrics } from "../../src/report/snapshot-metrics.ts";
 import { runSnapshotJob } from "../../src/schedule/job.ts";
-import { serveMetrics } from "../../src/schedule/metrics-server.ts";
 import { runOnSchedule, validateSchedule } from "../../src/schedule/scheduler.ts";
 import { oneLine } from "../exit-codes.ts";
 import {
-  addCommonOptions,
-  addFilterOptions,
-  addKubeOptions,
-  addEncryptionOptions,
-  addObjectLockOptions,
-  addRetentionOptions,
-  addStorageOptions,
-  filtersFrom,
+  addListOptions,
+  addSnapshotJobOptions,
   kubeClientFrom,
   loggerFrom,
-  positiveInt,
-  recipientsFrom,
+  metricsServerFrom,
   retentionFrom,
+  snapshotOptionsFrom,
   storageFrom,
-  type CommonFlags,
-  type EncryptionFlags,
-  type FilterFlags,
-  type KubeFlags,
-  type ObjectLockFlags,
-  type RetentionFlags,
-  type StorageFlags,
+  type SnapshotJobFlags,
 } from "../options.ts";
 import type { RunContext } from "../run.ts";
 
-type Flags = CommonFlags &
-  KubeFlags &
-  StorageFlags &
-  FilterFlags &
-  EncryptionFlags &
-  ObjectLockFlags &
-  RetentionFlags & {
-    cron: string;
-    timezone?: string;
-    pageSize: number;
-    concurrency: number;
-    metricsFile?: string;
-    metricsAddr?: string;
-  };
+type Flags = SnapshotJobFlags & {
+  cron: string;
+  timezone?: string;
+  metricsFile?: string;
+  metricsAddr?: string;
+};
 
 export function scheduleCommand(ctx: RunContext): Command {
   const cmd = new Command("schedule").description(
     "take snapshots on a cron schedule until SIGTERM/SIGINT, with retention after each (for hosts without a CronJob)",
   );
-  addKubeOptions(cmd);
-  addStorageOptions(cmd);
-  addFilterOptions(cmd);
-  addCommonOptions(cmd);
-  addRetentionOptions(cmd);
-  addEncryptionOptions(cmd);
-  addObjectLockOptions(cmd);
+  addSnapshotJobOptions(cmd);
   cmd
     .requiredOption(
       "--cron <expr>",
       'when to snapshot: 5 cron fields, or 6 with seconds first ("0 */6 * * *")',
     )
-    .option("--timezone <zone>", "IANA time zone the expression is read in (default: the host's)")
-    .option("--page-size <n>", "objects per list call", positiveInt("--page-size"), 500)
-    .option("--concurrency <n>", "resources listed at once", positiveInt("--concurrency"), 4)
+    .option("--timezone <zone>", "IANA time zone the expression is read in (default: the host's)");
+  addListOptions(cmd)
     .option("--metrics-addr <host:port>", "serve Prometheus metrics on http://host:port/metrics")
     .option("--metrics-file <file>", "also write the metrics in Prometheus textfile format after each run")
     .action(async (flags: Flags) => {
       validateSchedule(flags.cron, flags.timezone);
-      const filters = filtersFrom(flags);
+      const options = await snapshotOptionsFrom(flags, { schedule: flags.cron });
       const retention = retentionFrom(flags);
-      const encryptTo = await recipientsFrom(flags);
       const storage = await storageFrom(flags);
       const client = await kubeClientFrom(flags, flags.concurrency + 2);
       const log = loggerFrom(flags);
       let state = flags.metricsFile ? await previousRunState(flags.metricsFile) : emptyRunState();
-      const server = flags.metricsAddr
-        ? await serveMetrics(flags.metricsAddr, () => snapshotMetrics(state))
-        : undefined;
-      if (server) log.info("serving metrics", { url: `http://${server.address}/metrics` });
+      const server = await metricsServerFrom(flags, log, () => snapshotMetrics(state));
       try {
         await runOnSchedule(
           {
@@ -91,20 +59,7 @@ export function scheduleCommand(ctx: RunContext): Command {
           async () => {
             log.info("scheduled run started");
             const job = await runSnapshotJob(client, storage, state, {
-              snapshot: {
-                filters,
-                pageSize: flags.pageSize,
-                concurrency: flags.concurrency,
-                signal: ctx.signal,
-                log,
-                encryptTo,
-                recordedOptions: {
-                  pageSize: flags.pageSize,
-                  concurrency: flags.concurrency,
-                  filters: { ...filters, selector: filters.selector ?? null },
-                  schedule: flags.cron,
-                },
-              },
+              snapshot: { ...options, signal: ctx.signal, log },
               retention,
               log,
             });

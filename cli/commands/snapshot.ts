@@ -5,57 +5,29 @@ import { runSnapshotJob } from "../../src/schedule/job.ts";
 import { EXIT, oneLine } from "../exit-codes.ts";
 import { pruneSummary } from "./prune.ts";
 import {
-  addCommonOptions,
-  addFilterOptions,
-  addKubeOptions,
-  addEncryptionOptions,
-  addObjectLockOptions,
-  addRetentionOptions,
-  addStorageOptions,
-  filtersFrom,
+  addListOptions,
+  addSnapshotJobOptions,
   kubeClientFrom,
   loggerFrom,
-  positiveInt,
-  recipientsFrom,
   retentionFrom,
+  snapshotOptionsFrom,
   storageFrom,
-  type CommonFlags,
-  type EncryptionFlags,
-  type FilterFlags,
-  type KubeFlags,
-  type ObjectLockFlags,
-  type RetentionFlags,
-  type StorageFlags,
+  type SnapshotJobFlags,
 } from "../options.ts";
 import { formatBytes, printJson, printLines } from "../output.ts";
 import { progressDisplay } from "../progress.ts";
 import type { RunContext } from "../run.ts";
 
-type Flags = CommonFlags &
-  KubeFlags &
-  StorageFlags &
-  FilterFlags &
-  EncryptionFlags &
-  ObjectLockFlags &
-  RetentionFlags & { pageSize: number; concurrency: number; metricsFile?: string };
+type Flags = SnapshotJobFlags & { metricsFile?: string };
 
 export function snapshotCommand(ctx: RunContext): Command {
   const cmd = new Command("snapshot").description("back up every custom resource (and its CRD) to storage");
-  addKubeOptions(cmd);
-  addStorageOptions(cmd);
-  addFilterOptions(cmd);
-  addCommonOptions(cmd);
-  addRetentionOptions(cmd);
-  addEncryptionOptions(cmd);
-  addObjectLockOptions(cmd);
-  cmd
-    .option("--page-size <n>", "objects per list call", positiveInt("--page-size"), 500)
-    .option("--concurrency <n>", "resources listed at once", positiveInt("--concurrency"), 4)
+  addSnapshotJobOptions(cmd);
+  addListOptions(cmd)
     .option("--metrics-file <file>", "write the run's metrics in Prometheus textfile format")
     .action(async (flags: Flags) => {
-      const filters = filtersFrom(flags);
+      const options = await snapshotOptionsFrom(flags);
       const retention = retentionFrom(flags);
-      const encryptTo = await recipientsFrom(flags);
       const storage = await storageFrom(flags);
       const client = await kubeClientFrom(flags, flags.concurrency + 2);
       const progress =
@@ -67,20 +39,7 @@ export function snapshotCommand(ctx: RunContext): Command {
           storage,
           flags.metricsFile ? await previousRunState(flags.metricsFile) : emptyRunState(),
           {
-            snapshot: {
-              filters,
-              pageSize: flags.pageSize,
-              concurrency: flags.concurrency,
-              signal: ctx.signal,
-              log,
-              onProgress: progress.update,
-              encryptTo,
-              recordedOptions: {
-                pageSize: flags.pageSize,
-                concurrency: flags.concurrency,
-                filters: { ...filters, selector: filters.selector ?? null },
-              },
-            },
+            snapshot: { ...options, signal: ctx.signal, log, onProgress: progress.update },
             retention,
             log,
           },

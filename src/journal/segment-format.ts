@@ -63,6 +63,12 @@ export interface GapRecord {
 
 export type JournalRecord = PutRecord | DeleteRecord | ResyncRecord | GapRecord;
 
+/**
+ * A put, delete or resync record before the recorder's chain writer gives it its time `t`
+ * (src/journal/record/chain-writer.ts): so no record without a time can reach a segment.
+ */
+export type PendingRecord = Omit<PutRecord, "t"> | Omit<DeleteRecord, "t"> | Omit<ResyncRecord, "t">;
+
 export interface SegmentHeader {
   format: typeof JOURNAL_FORMAT;
   formatVersion: number;

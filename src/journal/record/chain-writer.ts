@@ -7,7 +7,7 @@
 import type { Recipients } from "../../crypto/keys.ts";
 import type { JournalStats } from "../../report/journal-metrics.ts";
 import type { Logger } from "../../report/log.ts";
-import type { GapRecord, JournalRecord } from "../segment-format.ts";
+import type { GapRecord, PendingRecord } from "../segment-format.ts";
 import { SegmentBuilder } from "../segment-writer.ts";
 import type { Uploader } from "./uploader.ts";
 
@@ -83,11 +83,10 @@ export class ChainWriter {
     return t;
   }
 
-  /** Appends a record (its `t` is set here). Dropped while the chain is overflowed or closed. */
-  add(record: JournalRecord): void {
+  /** Appends a record, stamped with its time `t` here. Dropped while the chain is overflowed or closed. */
+  add(record: PendingRecord): void {
     if (this.#overflowed || this.#closed) return;
-    record.t = new Date(this.#stamp()).toISOString();
-    this.#builder.add(record);
+    this.#builder.add({ t: new Date(this.#stamp()).toISOString(), ...record });
     this.#receipts.push(performance.now());
     this.#options.stats.events++;
   }

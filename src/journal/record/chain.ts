@@ -10,7 +10,7 @@ import { describeCrd, discoverCrds, type CrdInfo } from "../../kube/discovery.ts
 import { resourceSelected } from "../../objects/filters.ts";
 import { ChainWriter, type ChainPosition, type ChainWriterOptions } from "./chain-writer.ts";
 import { CRDS, NAMESPACES, objectResource, rvsName, type DecodedItem } from "./decode.ts";
-import { Follower, type FollowerContext } from "./follower.ts";
+import { Follower, itemRecord, type FollowerContext } from "./follower.ts";
 import { abortion } from "./signal.ts";
 import type { Uploader } from "./uploader.ts";
 
@@ -94,13 +94,9 @@ export class Chain {
   #onCrd(op: "put" | "delete", item: DecodedItem): void {
     const info = describeCrd(item.raw!);
     if (!resourceSelected(this.#ctx.filters, info.group, info.plural)) return;
-    if (op === "put") {
-      this.writer.add({ t: "", op, ...item.key, uid: item.uid, rv: item.rv, body: item.body });
-      this.#follow(info);
-    } else {
-      this.writer.add({ t: "", op, ...item.key, uid: item.uid, rv: item.rv });
-      this.#unfollow(info.name);
-    }
+    this.writer.add(itemRecord(op, item));
+    if (op === "put") this.#follow(info);
+    else this.#unfollow(info.name);
   }
 
   /** Follows a selected CRD's resource once it is served, at the version a snapshot lists. */

@@ -11,6 +11,7 @@ import { listRawPages, newListOutcome } from "../../kube/list.ts";
 import { isGone, metadataString, watchEvents, type WatchEvent } from "../../kube/watch.ts";
 import type { Logger } from "../../report/log.ts";
 import { namespaceSelected, type Filters } from "../../objects/filters.ts";
+import type { PendingRecord } from "../segment-format.ts";
 import type { ChainWriter } from "./chain-writer.ts";
 import { decodeItem, type DecodedItem, type FollowedResource } from "./decode.ts";
 
@@ -26,6 +27,12 @@ export interface FollowerContext {
 }
 
 export type ItemHandler = (op: "put" | "delete", item: DecodedItem) => void;
+
+/** The put or delete record of an object from a list or a watch (the chain writer stamps its time). */
+export function itemRecord(op: "put" | "delete", item: DecodedItem): PendingRecord {
+  const { key, uid, rv } = item;
+  return op === "put" ? { op, ...key, uid, rv, body: item.body } : { op, ...key, uid, rv };
+}
 
 export class Follower {
   readonly resource: FollowedResource;
@@ -106,7 +113,7 @@ export class Follower {
     const r = this.resource;
     const writer = this.#writer;
     const range = { kind: r.kind, group: r.group, version: r.version, plural: r.plural };
-    writer.add({ t: "", op: "resync", phase: "begin", ...range, rv: this.#rv ?? "" });
+    writer.add({ op: "resync", phase: "begin", ...range, rv: this.#rv ?? "" });
     const outcome = newListOutcome();
     const pages = listRawPages(
       this.#ctx.client,
@@ -126,7 +133,7 @@ export class Follower {
         await writer.room();
       }
     }
-    writer.add({ t: "", op: "resync", phase: "end", ...range, rv: outcome.resourceVersion });
+    writer.add({ op: "resync", phase: "end", ...range, rv: outcome.resourceVersion });
     this.#setRv(outcome.resourceVersion);
     this.#lastGood = Date.now();
     this.#synced();
@@ -179,11 +186,7 @@ export class Follower {
         : r.kind === "namespace"
           ? namespaceSelected(this.#ctx.filters, item.key.name)
           : true; // CRDs: onItem decides (it knows the filters' resource rules)
-    if (selected && r.kind !== "crd") {
-      if (op === "put")
-        this.#writer.add({ t: "", op, ...item.key, uid: item.uid, rv: item.rv, body: item.body });
-      else this.#writer.add({ t: "", op, ...item.key, uid: item.uid, rv: item.rv });
-    }
+    if (selected && r.kind !== "crd") this.#writer.add(itemRecord(op, item));
     this.#onItem?.(op, item);
   }
 

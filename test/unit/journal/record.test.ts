@@ -7,10 +7,9 @@ import { CrdBackupError } from "../../../src/errors.ts";
 import { ChainWriter } from "../../../src/journal/record/chain-writer.ts";
 import { decodeItem, objectResource, CRDS } from "../../../src/journal/record/decode.ts";
 import { findResumePoint } from "../../../src/journal/record/resume.ts";
-import { parseInterval, parseSize } from "../../../src/journal/record/units.ts";
 import { Uploader } from "../../../src/journal/record/uploader.ts";
 import { parseSegmentKey, segmentKey } from "../../../src/journal/segment-key.ts";
-import type { JournalRecord, SegmentTrailer } from "../../../src/journal/segment-format.ts";
+import type { JournalRecord, PendingRecord, SegmentTrailer } from "../../../src/journal/segment-format.ts";
 import { readSegment } from "../../../src/journal/segment-reader.ts";
 import { decodeEvent, metadataString } from "../../../src/kube/watch.ts";
 import { JournalStats, journalMetrics } from "../../../src/report/journal-metrics.ts";
@@ -20,30 +19,6 @@ import type { StorageBackend } from "../../../src/storage/backend.ts";
 import { LocalBackend } from "../../../src/storage/local.ts";
 
 const tmp = (p: string) => mkdtempSync(path.join(os.tmpdir(), p));
-
-describe("record flags", () => {
-  it("reads intervals as Go durations, m being minutes", () => {
-    expect(parseInterval("--x", "5s")).toBe(5000);
-    expect(parseInterval("--x", "500ms")).toBe(500);
-    expect(parseInterval("--x", "1m30s")).toBe(90_000);
-    expect(parseInterval("--x", "24h")).toBe(86_400_000);
-    expect(parseInterval("--x", "7d")).toBe(7 * 86_400_000);
-    expect(parseInterval("--x", "1.5s")).toBe(1500);
-    for (const bad of ["", "5", "s", "5 s", "-5s", "0s", "5y"]) {
-      expect(() => parseInterval("--flush-interval", bad)).toThrow(/--flush-interval ".*": use a duration/);
-    }
-  });
-
-  it("reads sizes as Kubernetes quantities", () => {
-    expect(parseSize("--x", "256Mi")).toBe(256 * 1024 * 1024);
-    expect(parseSize("--x", "1Gi")).toBe(1024 ** 3);
-    expect(parseSize("--x", "500M")).toBe(500e6);
-    expect(parseSize("--x", "4096")).toBe(4096);
-    for (const bad of ["", "0", "1MB", "-1Mi", "Mi"]) {
-      expect(() => parseSize("--spool-size", bad)).toThrow(CrdBackupError);
-    }
-  });
-});
 
 describe("watch events", () => {
   const crd = {
@@ -144,8 +119,7 @@ async function readBack(
   return { records, trailers };
 }
 
-const put = (name: string): JournalRecord => ({
-  t: "",
+const put = (name: string): PendingRecord => ({
   op: "put",
   kind: "object",
   group: "example.com",
