@@ -55,7 +55,8 @@ export class S3Backend implements StorageBackend {
   readonly location: string;
   private readonly client: S3Client;
   private readonly options: S3Options;
-  readonly #lock: S3ObjectLock;
+  // a plain field, not #private: tests wrap a backend with Object.create to inject faults
+  private readonly objectLock: S3ObjectLock;
 
   constructor(options: S3Options) {
     this.options = options;
@@ -72,7 +73,7 @@ export class S3Backend implements StorageBackend {
       maxAttempts: 5,
       ...(options.credentials ? { credentials: options.credentials } : {}),
     });
-    this.#lock = new S3ObjectLock({
+    this.objectLock = new S3ObjectLock({
       client: this.client,
       bucket: options.bucket,
       location: this.location,
@@ -107,7 +108,7 @@ export class S3Backend implements StorageBackend {
   ): Promise<{ size: number }> {
     const marker = `${key}${UPLOAD_MARK}`;
     try {
-      await this.#lock.checkRetention();
+      await this.objectLock.checkRetention();
     } catch (e) {
       body.destroy();
       throw e;
@@ -150,7 +151,7 @@ export class S3Backend implements StorageBackend {
     }
     try {
       // unlocked until this returns; a failure leaves an archive no manifest names, which prune removes
-      await this.#lock.lock(key, versionId, options.signal);
+      await this.objectLock.lock(key, versionId, options.signal);
       return { size };
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
@@ -160,7 +161,7 @@ export class S3Backend implements StorageBackend {
   }
 
   async createExclusive(key: string, data: Buffer, options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.#lock.checkRetention();
+    await this.objectLock.checkRetention();
     let versionId: string | undefined;
     try {
       const res = await this.client.send(
@@ -183,7 +184,7 @@ export class S3Backend implements StorageBackend {
       throw s3Error(e, "write", this.where, key);
     }
     // the object that precedes it (a snapshot's archive) was locked the same way a moment ago
-    await this.#lock.lock(key, versionId, options.signal);
+    await this.objectLock.lock(key, versionId, options.signal);
   }
 
   async read(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
@@ -237,20 +238,20 @@ export class S3Backend implements StorageBackend {
   }
 
   lockedUntil(key: string): Promise<Date | undefined> {
-    return this.#lock.lockedUntil(key);
+    return this.objectLock.lockedUntil(key);
   }
 
   async remove(key: string): Promise<void> {
     // with Object Lock the bucket keeps versions: a plain delete would only hide the object behind
     // a delete marker, so each version goes by its id, and the server refuses a locked one
-    if (await this.#lock.lockState(key)) {
-      for (const v of await this.#lock.versionsOf(key, true)) {
+    if (await this.objectLock.lockState(key)) {
+      for (const v of await this.objectLock.versionsOf(key, true)) {
         try {
           await this.client.send(
             new DeleteObjectCommand({ Bucket: this.options.bucket, Key: v.key, VersionId: v.versionId }),
           );
         } catch (e) {
-          throw await this.#lock.refusedDelete(key, v, e);
+          throw await this.objectLock.refusedDelete(key, v, e);
         }
       }
       return;
@@ -279,13 +280,7 @@ export class S3Backend implements StorageBackend {
         );
         for (const u of res.Uploads ?? []) {
           if (options.olderThan && (!u.Initiated || u.Initiated >= options.olderThan)) continue;
-          await this.client.send(
-            new AbortMultipartUploadCommand({
-              Bucket: this.options.bucket,
-              Key: u.Key,
-              UploadId: u.UploadId,
-            }),
-          );
+          await this.abortUpload(u);
           removed++;
         }
         keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;
@@ -296,6 +291,12 @@ export class S3Backend implements StorageBackend {
       throw s3Error(e, "clean up", this.where, prefix);
     }
     return removed;
+  }
+
+  private async abortUpload(u: { Key?: string | undefined; UploadId?: string | undefined }): Promise<void> {
+    await this.client.send(
+      new AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key: u.Key, UploadId: u.UploadId }),
+    );
   }
 
   /** Uploads found through their markers: the stores that cannot list uploads by prefix need this. */
@@ -319,13 +320,7 @@ export class S3Backend implements StorageBackend {
         );
         for (const u of uploads.Uploads ?? []) {
           if (u.Key !== key) continue;
-          await this.client.send(
-            new AbortMultipartUploadCommand({
-              Bucket: this.options.bucket,
-              Key: u.Key,
-              UploadId: u.UploadId,
-            }),
-          );
+          await this.abortUpload(u);
           removed++;
         }
         await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: o.Key }));
