@@ -1,7 +1,7 @@
 import type { ArchiveEntry } from "../archive/reader.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { isJsonObject, parseJson, type JsonObject } from "../json/json.ts";
-import { parseSelector } from "../objects/selector.ts";
+import { parseJson, type JsonObject } from "../json/json.ts";
+import { EntryFilter } from "../objects/entry-filter.ts";
 import { getJson, liveCrd, liveObjects, objectPath, digestOf } from "../objects/live.ts";
 import { comparableForm } from "../objects/normalize.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
@@ -45,35 +45,25 @@ interface Side {
 
 const objectKey = (namespace: string | undefined, name: string) => `${namespace ?? ""}/${name}`;
 
-function selectedEntry(
-  entry: ArchiveEntry,
-  options: DiffOptions,
-  selector?: (l: Record<string, string>) => boolean,
-) {
-  if (entry.kind !== "object") return undefined;
-  if (!resourceSelected(options.filters, entry.ref.group, entry.ref.plural)) return undefined;
-  if (!namespaceSelected(options.filters, entry.ref.namespace)) return undefined;
-  const body = parseJson(entry.body.toString("utf8")) as JsonObject;
-  const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
-  if (selector && !selector((isJsonObject(md["labels"]) ? md["labels"] : {}) as Record<string, string>))
-    return undefined;
+function selectedEntry(entry: ArchiveEntry, filter: EntryFilter) {
+  if (entry.kind !== "object" || !filter.selects(entry)) return undefined;
   return {
     resource: `${entry.ref.plural}.${entry.ref.group}`,
     key: objectKey(entry.ref.namespace, entry.ref.name),
-    body,
+    body: parseJson(entry.body.toString("utf8")) as JsonObject,
   };
 }
 
 /** One side from a verified snapshot: digests in memory, bodies re-read on demand (bounded by maxDetails). */
 async function snapshotSide(snapshot: VerifiedSnapshot, options: DiffOptions): Promise<Side> {
-  const selector = options.filters.selector ? parseSelector(options.filters.selector) : undefined;
+  const filter = new EntryFilter(options.filters);
   const digests = new Map<string, Map<string, string>>();
   for (const r of snapshot.manifest.resources) {
     if (resourceSelected(options.filters, r.group, r.plural))
       digests.set(`${r.plural}.${r.group}`, new Map());
   }
   for await (const entry of snapshot.entries()) {
-    const e = selectedEntry(entry, options, selector);
+    const e = selectedEntry(entry, filter);
     if (e) digests.get(e.resource)?.set(e.key, digestOf(e.body, options.withStatus));
   }
   return {
@@ -82,7 +72,7 @@ async function snapshotSide(snapshot: VerifiedSnapshot, options: DiffOptions): P
       const found = new Map<string, JsonObject>();
       if (wanted.size === 0) return found;
       for await (const entry of snapshot.entries()) {
-        const e = selectedEntry(entry, options, selector);
+        const e = selectedEntry(entry, filter);
         if (e && wanted.has(`${e.resource} ${e.key}`)) found.set(`${e.resource} ${e.key}`, e.body);
       }
       return found;

@@ -5,14 +5,14 @@ import type { KubeClient } from "../kube/client.ts";
 import { collectionPath, CRD_PATH, crdCondition } from "../kube/discovery.ts";
 import { isJsonObject, parseJson, type JsonObject } from "../json/json.ts";
 import { listPages } from "../kube/list.ts";
-import { parseSelector } from "../objects/selector.ts";
 import { EntryModifiers } from "../modifiers/entries.ts";
 import type { ModifierSet } from "../modifiers/types.ts";
 import { digestOf, getJson, objectPath } from "../objects/live.ts";
 import { comparableForm } from "../objects/normalize.ts";
 import { targetNamespace, type RestoreOptions } from "../restore/options.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
-import { namespaceSelected, type Filters } from "../objects/filters.ts";
+import { EntryFilter } from "../objects/entry-filter.ts";
+import type { Filters } from "../objects/filters.ts";
 
 export interface ResourceCheck {
   /** plural.group */
@@ -67,7 +67,6 @@ export async function checkRestored(
   resources: ManifestResource[],
   options: CheckOptions,
 ): Promise<ResourceCheck[]> {
-  const selector = options.filters.selector ? parseSelector(options.filters.selector) : undefined;
   const byKey = new Map(resources.map((r) => [`${r.plural}.${r.group}`, r]));
   // per resource: target `namespace/name` -> the digest the object should have there
   const expected = new Map<string, Map<string, string>>();
@@ -76,17 +75,12 @@ export async function checkRestored(
   const targetOf = (namespace: string | undefined) =>
     namespace === undefined ? undefined : targetNamespace(options.mapping, namespace).name;
   const modifiers = options.modifiers ? new EntryModifiers(options.modifiers) : undefined;
+  const filter = new EntryFilter(options.filters, expected);
   const selectedBody = (entry: ArchiveEntry) => {
     if (entry.kind === "crd") modifiers?.noteCrd(entry.record.name, entry.body);
-    if (entry.kind !== "object") return undefined;
+    if (entry.kind !== "object" || !filter.selects(entry)) return undefined;
     const resource = `${entry.ref.plural}.${entry.ref.group}`;
-    if (!expected.has(resource) || !namespaceSelected(options.filters, entry.ref.namespace)) return undefined;
     let body = parseJson(entry.body.toString("utf8")) as JsonObject;
-    if (selector) {
-      const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
-      if (!selector((isJsonObject(md["labels"]) ? md["labels"] : {}) as Record<string, string>))
-        return undefined;
-    }
     // a failed rule leaves the stored object expected: the restore did not write it, the check says so
     const modified = modifiers?.modify(entry.ref, body);
     if (modified?.kind === "dropped") return undefined;

@@ -4,7 +4,7 @@ import type { KubeClient } from "../kube/client.ts";
 import { collectionPath, CRD_PATH } from "../kube/discovery.ts";
 import { isJsonObject, parseJson } from "../json/json.ts";
 import { listPages } from "../kube/list.ts";
-import { Pool } from "../restore/pool.ts";
+import { Limiter } from "../concurrency.ts";
 
 /** The DELETE answer is the object itself while finalizers keep it, a Status once it is gone. */
 function heldByFinalizers(text: string): boolean {
@@ -37,7 +37,7 @@ export async function cleanupDrill(
 ): Promise<CleanupReport> {
   const report: CleanupReport = { objects: 0, namespaces: 0, crds: 0, heldByFinalizers: 0, failures: [] };
   const labelSelector = `${label.key}=${label.value}`;
-  const pool = new Pool(options.concurrency);
+  const pool = new Limiter(options.concurrency);
   const remove = (path: string, what: string, count: () => void, finalizers = false) =>
     pool.submit(async () => {
       try {

@@ -3,10 +3,9 @@
  * with no cluster: what restore --dry-run would report about them, minus the server's checks.
  */
 import type { FieldChange } from "../json/diff.ts";
-import { isJsonObject, parseJson, type JsonObject } from "../json/json.ts";
-import { parseSelector } from "../objects/selector.ts";
+import { EntryFilter } from "../objects/entry-filter.ts";
+import type { Filters } from "../objects/filters.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
-import { namespaceSelected, resourceSelected, type Filters } from "../objects/filters.ts";
 import { EntryModifiers } from "./entries.ts";
 import type { ModifierSet } from "./types.ts";
 
@@ -36,23 +35,16 @@ export async function testModifiers(
   signal?: AbortSignal,
 ): Promise<ModifierTestResult> {
   const modifiers = new EntryModifiers(set);
-  const selector = filters.selector ? parseSelector(filters.selector) : undefined;
+  const filter = new EntryFilter(filters);
   const counts = { objects: 0, matched: 0, changed: 0, dropped: 0, failed: 0 };
   const entries: ModifierTestEntry[] = [];
   for await (const entry of snapshot.entries()) {
     signal?.throwIfAborted();
     if (entry.kind === "crd") modifiers.noteCrd(entry.record.name, entry.body);
-    if (entry.kind !== "object") continue;
-    const r = entry.ref;
-    if (!resourceSelected(filters, r.group, r.plural) || !namespaceSelected(filters, r.namespace)) continue;
-    let body: Buffer | JsonObject = entry.body;
-    if (selector) {
-      body = parseJson(entry.body.toString("utf8")) as JsonObject;
-      const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
-      if (!selector((isJsonObject(md["labels"]) ? md["labels"] : {}) as Record<string, string>)) continue;
-    }
+    if (entry.kind !== "object" || !filter.selects(entry)) continue;
     counts.objects++;
-    const result = modifiers.modify(r, body);
+    const r = entry.ref;
+    const result = modifiers.modify(r, entry.body);
     if (result.kind === "unmatched") continue;
     counts.matched++;
     const base = {

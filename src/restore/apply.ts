@@ -1,27 +1,21 @@
 import { diffJson } from "../json/diff.ts";
-import { CrdBackupError, KubeApiError } from "../errors.ts";
+import { CrdBackupError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { collectionPath } from "../kube/discovery.ts";
-import { isJsonObject, parseJson, stringifyJson, type JsonObject, type JsonValue } from "../json/json.ts";
+import { isJsonObject, parseJson, stringifyJson, type JsonObject } from "../json/json.ts";
 import type { Logger } from "../report/log.ts";
-import { cleanObject } from "../objects/clean.ts";
-import { digestOf, getJson, objectPath, OwnerLookup } from "../objects/live.ts";
+import { Limiter } from "../concurrency.ts";
+import { getJson, objectPath, OwnerLookup } from "../objects/live.ts";
 import { comparableForm } from "../objects/normalize.ts";
 import type { RestoreOptions } from "./options.ts";
-import { identify, patchedObject, type ItemPlan } from "./item.ts";
+import { patchedObject, type ItemPlan } from "./item.ts";
 import type { RestorePlan } from "./plan.ts";
-import { Pool } from "./pool.ts";
-import type { ReportBuilder } from "./report.ts";
-import {
-  FIELD_MANAGER,
-  isPerObject,
-  MAX_DIFFS,
-  query,
-  serverMessage,
-  type Context,
-} from "./apply-context.ts";
+import type { ReportBuilder, ReportEntry } from "./report.ts";
+import { isPerObject, MAX_DIFFS, serverMessage, type Context } from "./apply-context.ts";
 import { restoreCrds, restoreNamespaces } from "./apply-prerequisites.ts";
 import { webhookTarget } from "./guards.ts";
+import { prepareBody, type PreparedBody } from "./object-body.ts";
+import { objectStep, refusedOutcome, unvalidated, writtenOutcome } from "./object-step.ts";
+import { writeObject, writeStatus } from "./object-write.ts";
 
 export async function executePlan(
   client: KubeClient,
@@ -57,7 +51,7 @@ export async function executePlan(
   await restoreNamespaces(ctx);
 
   for (const phase of plan.objects.phases()) {
-    const pool = new Pool(options.concurrency);
+    const limiter = new Limiter(options.concurrency);
     // one pass over the verified local copy per phase: bodies are read as they are needed
     let ordinal = -1;
     for await (const entry of plan.snapshot.entries()) {
@@ -66,98 +60,39 @@ export async function executePlan(
       const decision = plan.objects.get(ordinal);
       if (!decision || plan.objects.phase(ordinal) !== phase) continue;
       // the identity again, as planning derived it (modifiers are pure), with the plan's decision
-      const identity = identify(entry, plan.resources, options, plan.modifiers, false)!;
+      const identity = plan.identities.written(entry)!;
       const item: ItemPlan = { ...identity, ...decision };
       const patched = patchedObject(identity);
       const body = patched ? Buffer.from(stringifyJson(patched)) : entry.body;
-      await pool.submit(() => restoreObject(ctx, item, body));
+      await limiter.submit(() => restoreObject(ctx, item, body));
     }
-    await pool.drain();
+    await limiter.drain();
   }
 }
 
-/** The object as it will be sent: mapped namespace, relinked owners, status apart. */
-async function prepareBody(
-  ctx: Context,
-  item: ItemPlan,
-  raw: Buffer,
-): Promise<{ body: JsonObject | Buffer; status: JsonValue | undefined; warnings: string[] }> {
-  // the common case needs no rewrite: the archived bytes are sent as they are, unparsed
-  if (
-    !item.hasStatus &&
-    item.ownerUids.length === 0 &&
-    item.namespace === item.sourceNamespace &&
-    !ctx.options.createdLabel
-  ) {
-    return { body: raw, status: undefined, warnings: [] };
-  }
-  const obj = parseJson(raw.toString("utf8")) as JsonObject;
-  const { object } = cleanObject(obj);
-  const status = object["status"];
-  delete object["status"];
-  const metadata = object["metadata"] as JsonObject;
-  if (item.namespace) metadata["namespace"] = item.namespace;
-  const warnings: string[] = [];
-  if (ctx.options.createdLabel) {
-    metadata["labels"] = {
-      ...(isJsonObject(metadata["labels"]) ? metadata["labels"] : {}),
-      [ctx.options.createdLabel.key]: ctx.options.createdLabel.value,
-    };
-  }
-  if (Array.isArray(metadata["ownerReferences"])) {
-    const kept: JsonValue[] = [];
-    for (const ref of metadata["ownerReferences"]) {
-      if (!isJsonObject(ref)) continue;
-      const oldUid = String(ref["uid"]);
-      let uid = ctx.uids.get(oldUid);
-      if (!uid)
-        uid = await ctx.owners.uidOf(
-          String(ref["apiVersion"]),
-          String(ref["kind"]),
-          item.namespace,
-          String(ref["name"]),
-        );
-      const inRestore = ctx.plan.owners.has(oldUid);
-      if (uid) kept.push({ ...ref, uid });
-      else if (ctx.options.dryRun && inRestore)
-        kept.push(ref); // a dry run creates no owner to link to
-      else {
-        const why = inRestore
-          ? "could not be restored and is not in the cluster"
-          : "is neither in the restore nor in the cluster";
-        warnings.push(`owner ${ref["kind"]} ${ref["name"]} ${why}: ownerReference dropped`);
-      }
-    }
-    if (kept.length > 0) metadata["ownerReferences"] = kept;
-    else delete metadata["ownerReferences"];
-  }
-  return { body: object, status, warnings };
-}
-
+/** One object: reported as planned, or written (then its status), and reported as the answers say. */
 async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise<void> {
-  const { client, options, report } = ctx;
-  const r = item.resource;
-  const entry = {
-    kind: "object" as const,
-    resource: r.key,
+  const { options, report } = ctx;
+  const entry: Omit<ReportEntry, "outcome"> = {
+    kind: "object",
+    resource: item.resource.key,
     namespace: item.namespace,
     name: item.name,
     ...(item.modifiers ? { modifiers: item.modifiers } : {}),
   };
-  if (item.action === "conflict") return report.add({ ...entry, outcome: "conflict", reason: item.reason });
-  if (item.action === "failed") return report.add({ ...entry, outcome: "failed", reason: item.reason });
-  if (item.modifiers?.droppedBy !== undefined)
-    return report.add({ ...entry, outcome: "skipped", reason: item.reason });
-  if (item.action === "unchanged") return report.add({ ...entry, outcome: "unchanged" });
-  if (item.action === "skip")
+  const step = objectStep(item);
+  if (step.kind === "report") {
+    if (step.outcome === "unchanged") return report.add({ ...entry, outcome: step.outcome });
+    if (!step.liveDiff) return report.add({ ...entry, outcome: step.outcome, reason: step.reason });
     return report.add({
       ...entry,
-      outcome: "skipped",
-      reason: item.reason,
+      outcome: step.outcome,
+      reason: step.reason,
       diff: await liveDiff(ctx, item, raw),
     });
+  }
 
-  let prepared: Awaited<ReturnType<typeof prepareBody>>;
+  let prepared: PreparedBody;
   try {
     prepared = await prepareBody(ctx, item, raw);
   } catch (e) {
@@ -165,127 +100,52 @@ async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise
     return report.add({ ...entry, outcome: "failed", reason: serverMessage(e) });
   }
   const { body, status, warnings } = prepared;
-  const path = objectPath(r.group, r.version, r.plural, item.namespace, item.name);
-  const unvalidated = !r.crdLive
-    ? "its CRD is not installed yet"
-    : item.namespace && ctx.plan.namespaces.some((n) => n.name === item.namespace && !n.exists)
-      ? "its namespace does not exist yet"
-      : undefined;
-  if (options.dryRun && unvalidated) {
+  const withWarnings = (more?: string) => {
+    const all = more ? [...warnings, more] : warnings;
+    return all.length ? { warnings: all } : {};
+  };
+  const notValidated = options.dryRun ? unvalidated(item, ctx.plan) : undefined;
+  if (notValidated) {
     // the server cannot validate an object whose kind or namespace a dry run did not really create
     return report.add({
       ...entry,
-      outcome: item.action === "create" ? "would-create" : "would-update",
-      reason: `not validated: ${unvalidated}`,
-      ...(warnings.length ? { warnings } : {}),
+      outcome: writtenOutcome(step.action, true),
+      reason: `not validated: ${notValidated}`,
+      ...withWarnings(),
     });
   }
-  if (!options.restoreStatus || !r.statusSubresource) {
-    // without a status subresource status is an ordinary field: it goes with the object only on request
-    if (options.restoreStatus && status !== undefined && !Buffer.isBuffer(body)) body["status"] = status;
+  // without a status subresource status is an ordinary field: it goes with the object only on request
+  const statusApart = options.restoreStatus && item.resource.statusSubresource;
+  if (options.restoreStatus && !statusApart && status !== undefined && !Buffer.isBuffer(body))
+    body["status"] = status;
+
+  const written = await writeObject(
+    ctx,
+    item,
+    step.action,
+    Buffer.isBuffer(body) ? body : stringifyJson(body),
+  );
+  if ("error" in written) {
+    if (!isPerObject(written.error)) throw written.error;
+    return report.add({ ...entry, ...refusedOutcome(written.action, written.error) });
   }
-  const text = Buffer.isBuffer(body) ? body : stringifyJson(body);
-  // only an owner's new uid is needed later: other answers need not be parsed
-  const isOwner = item.uid !== undefined && ctx.plan.owned.has(item.uid);
-  try {
-    let uid: string | undefined;
-    if (item.action === "create") {
-      try {
-        const res = await client.request({
-          method: "POST",
-          path: collectionPath(r.group, r.version, r.plural, item.namespace),
-          query: query(options),
-          body: text,
-        });
-        uid = isOwner ? readUid(res.text) : undefined;
-      } catch (e) {
-        if (!(e instanceof KubeApiError && e.status === 409)) throw e;
-        // a create whose answer was lost (a reset, a time-out) and was retried finds its own object
-        const mine = options.dryRun ? undefined : await sameAsSent(ctx, path, text);
-        if (mine) {
-          uid = mine.uid;
-          warnings.push("the create's answer was lost and its retry found the object already there, as sent");
-        } else if (r.policy === "update")
-          item.action = "update"; // appeared since the plan was made
-        else throw e;
-      }
+  if (written.uid && item.uid && !options.dryRun) ctx.uids.set(item.uid, written.uid);
+  if (statusApart && status !== undefined && !options.dryRun && !Buffer.isBuffer(body)) {
+    try {
+      await writeStatus(ctx, item, body, status);
+    } catch (e) {
+      if (!isPerObject(e)) throw e;
+      return report.add({ ...entry, ...refusedOutcome(written.action, e) });
     }
-    if (item.action === "update") {
-      const res = await client.request({
-        method: "PATCH",
-        path,
-        query: query(options, { fieldManager: FIELD_MANAGER, force: "true" }),
-        body: text,
-        contentType: "application/apply-patch+yaml",
-      });
-      uid = isOwner ? readUid(res.text) : undefined;
-    }
-    if (uid && item.uid && !options.dryRun) ctx.uids.set(item.uid, uid);
-    if (
-      options.restoreStatus &&
-      r.statusSubresource &&
-      status !== undefined &&
-      !options.dryRun &&
-      !Buffer.isBuffer(body)
-    ) {
-      const md = body["metadata"] as JsonObject;
-      await client.request({
-        method: "PATCH",
-        path: `${path}/status`,
-        query: { fieldManager: FIELD_MANAGER, force: "true" },
-        contentType: "application/apply-patch+yaml",
-        body: stringifyJson({
-          apiVersion: body["apiVersion"] ?? null,
-          kind: body["kind"] ?? null,
-          metadata: { name: md["name"] ?? null, ...(item.namespace ? { namespace: item.namespace } : {}) },
-          status,
-        }),
-      });
-    }
-    const outcome = options.dryRun
-      ? item.action === "create"
-        ? "would-create"
-        : "would-update"
-      : item.action === "create"
-        ? "created"
-        : "updated";
-    report.add({ ...entry, outcome, ...(warnings.length ? { warnings } : {}) });
-  } catch (e) {
-    if (!isPerObject(e)) throw e;
-    const reason =
-      e instanceof KubeApiError && e.status === 409
-        ? "already exists (appeared after the plan was made)"
-        : serverMessage(e);
-    report.add({
-      ...entry,
-      outcome:
-        item.action === "create" && e instanceof KubeApiError && e.status === 409 ? "skipped" : "failed",
-      reason,
-    });
   }
+  report.add({
+    ...entry,
+    outcome: writtenOutcome(written.action, options.dryRun),
+    ...withWarnings(written.warning),
+  });
 }
 
-/** The live object at `path` when it is what `sent` would have created (the comparable form restore uses). */
-async function sameAsSent(
-  ctx: Context,
-  path: string,
-  sent: string | Buffer,
-): Promise<{ uid: string } | undefined> {
-  const live = await getJson(ctx.client, path, ctx.options.signal);
-  if (!live) return undefined;
-  const wanted = parseJson(sent.toString()) as JsonObject;
-  if (digestOf(live, false) !== digestOf(wanted, false)) return undefined;
-  const uid = isJsonObject(live["metadata"]) ? live["metadata"]["uid"] : undefined;
-  return typeof uid === "string" ? { uid } : undefined;
-}
-
-function readUid(text: string): string | undefined {
-  const obj = parseJson(text);
-  return isJsonObject(obj) && isJsonObject(obj["metadata"]) && typeof obj["metadata"]["uid"] === "string"
-    ? obj["metadata"]["uid"]
-    : undefined;
-}
-
+/** The fields in which the live object differs from the snapshot's, for the first MAX_DIFFS skips. */
 async function liveDiff(ctx: Context, item: ItemPlan, raw: Buffer) {
   if (ctx.diffs >= MAX_DIFFS) return undefined;
   ctx.diffs++;

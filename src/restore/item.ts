@@ -3,8 +3,8 @@ import { isJsonObject, type JsonObject } from "../json/json.ts";
 import type { ModifierResult } from "../modifiers/apply.ts";
 import type { EntryModifiers } from "../modifiers/entries.ts";
 import type { Decision } from "./decisions.ts";
-import { targetNamespace, type RestoreOptions } from "./options.ts";
-import type { ResourcePlan } from "./plan.ts";
+import { targetNamespace, type NamespaceMapping } from "./options.ts";
+import type { ResourcePlan } from "./types.ts";
 
 /** An object entry of the verified archive. */
 export interface ObjectEntry {
@@ -22,7 +22,7 @@ export interface ItemIdentity {
   invalidNamespace?: string;
   name: string;
   uid?: string;
-  ownerUids: string[];
+  ownerUids: readonly string[];
   /** What the resource modifiers made of it (they are pure: the same each time). */
   modified: ModifierResult;
 }
@@ -30,32 +30,69 @@ export interface ItemIdentity {
 /** One object as the writer sees it: who it is and what the plan decided. */
 export type ItemPlan = ItemIdentity & Omit<Decision, "namespaced">;
 
-/** The identity of an object entry, or undefined when its resource is not being restored. */
-export function identify(
-  entry: ObjectEntry,
-  resources: ReadonlyMap<string, ResourcePlan>,
-  options: RestoreOptions,
-  modifiers: EntryModifiers | undefined,
-  diff: boolean,
-): ItemIdentity | undefined {
-  const resource = resources.get(`${entry.ref.plural}.${entry.ref.group}`);
-  if (!resource) return undefined;
-  const target =
-    entry.ref.namespace === undefined ? undefined : targetNamespace(options, entry.ref.namespace);
-  // conditions see the object as stored; everything after sees the patched object
-  const modified = modifiers?.modify(entry.ref, entry.body, { diff }) ?? { kind: "unmatched" as const };
-  const patched = modified.kind === "patched" ? modified.object : undefined;
-  const patchedName = patched && isJsonObject(patched["metadata"]) ? patched["metadata"]["name"] : undefined;
-  return {
-    resource,
-    sourceNamespace: entry.ref.namespace,
-    namespace: target?.name,
-    ...(target?.invalid ? { invalidNamespace: target.invalid } : {}),
-    name: typeof patchedName === "string" ? patchedName : entry.ref.name,
-    uid: entry.record.uid,
-    ownerUids: entry.record.ownerUids ?? [],
-    modified,
-  };
+const UNMATCHED: ModifierResult = { kind: "unmatched" };
+const NO_OWNERS: readonly string[] = [];
+const PLANNING = { diff: true };
+const WRITING = { diff: false };
+
+/**
+ * Who each object entry is in the target. Built once with the plan from what identity needs (the
+ * planned resources, the namespace mapping, the modifiers bound to the snapshot), and asked again
+ * when writing: a plan keeps one byte per object (restore/decisions.ts), not identities.
+ */
+export class Identities {
+  readonly #resources: ReadonlyMap<string, ResourcePlan>;
+  readonly #mapping: NamespaceMapping;
+  readonly #modifiers: EntryModifiers | undefined;
+  /** Source namespace -> where its objects go: worked out once per namespace. */
+  readonly #targets = new Map<string, { name: string; invalid?: string }>();
+
+  constructor(
+    resources: ReadonlyMap<string, ResourcePlan>,
+    mapping: NamespaceMapping,
+    modifiers: EntryModifiers | undefined,
+  ) {
+    this.#resources = resources;
+    this.#mapping = mapping;
+    this.#modifiers = modifiers;
+  }
+
+  /** While planning: with the paths modifiers changed, for the report. Undefined for a resource not restored. */
+  planned(entry: ObjectEntry): ItemIdentity | undefined {
+    return this.#identify(entry, PLANNING);
+  }
+
+  /** While writing: only the patched object is needed, not what changed. */
+  written(entry: ObjectEntry): ItemIdentity | undefined {
+    return this.#identify(entry, WRITING);
+  }
+
+  #identify(entry: ObjectEntry, modify: typeof PLANNING): ItemIdentity | undefined {
+    const resource = this.#resources.get(`${entry.ref.plural}.${entry.ref.group}`);
+    if (!resource) return undefined;
+    const target = entry.ref.namespace === undefined ? undefined : this.#target(entry.ref.namespace);
+    // conditions see the object as stored; everything after sees the patched object
+    const modified = this.#modifiers?.modify(entry.ref, entry.body, modify) ?? UNMATCHED;
+    const patched = modified.kind === "patched" ? modified.object : undefined;
+    const patchedName =
+      patched && isJsonObject(patched["metadata"]) ? patched["metadata"]["name"] : undefined;
+    return {
+      resource,
+      sourceNamespace: entry.ref.namespace,
+      namespace: target?.name,
+      ...(target?.invalid ? { invalidNamespace: target.invalid } : {}),
+      name: typeof patchedName === "string" ? patchedName : entry.ref.name,
+      uid: entry.record.uid,
+      ownerUids: entry.record.ownerUids ?? NO_OWNERS,
+      modified,
+    };
+  }
+
+  #target(source: string): { name: string; invalid?: string } {
+    let target = this.#targets.get(source);
+    if (!target) this.#targets.set(source, (target = targetNamespace(this.#mapping, source)));
+    return target;
+  }
 }
 
 /** The body modifiers made, when they made one. */

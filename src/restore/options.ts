@@ -1,11 +1,12 @@
 import { CrdBackupError } from "../errors.ts";
 import type { ModifierSet } from "../modifiers/types.ts";
 import type { Filters } from "../objects/filters.ts";
-import type { RestorePlan } from "./plan.ts";
+import type { CrdPlan, ExistingPolicy } from "./types.ts";
+
+export type { ExistingPolicy } from "./types.ts";
 
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-export type ExistingPolicy = "skip" | "update" | "fail";
 export const EXISTING_POLICIES: readonly ExistingPolicy[] = ["skip", "update", "fail"];
 
 export interface RestoreOptions {
@@ -28,8 +29,11 @@ export interface RestoreOptions {
   /** Resource modifier rules (--resource-modifiers): applied to each stored object before anything else sees it. */
   modifiers?: ModifierSet;
   /** Called with the finished plan, before anything is written (the CLI prints what it must show). */
-  onPlan?: (plan: Pick<RestorePlan, "crds">) => void;
+  onPlan?: (plan: { crds: CrdPlan[] }) => void;
 }
+
+/** Where objects of each source namespace go: all an object's identity needs of the options. */
+export type NamespaceMapping = Pick<RestoreOptions, "namespaceMap" | "namespacePrefix">;
 
 function pair(flag: string, value: string): [string, string] {
   const i = value.indexOf("=");
@@ -62,7 +66,7 @@ export function validateNamespacePrefix(prefix: string): string {
 
 /** Where objects of a source namespace go; an error message instead when that name is not valid. */
 export function targetNamespace(
-  options: Pick<RestoreOptions, "namespaceMap" | "namespacePrefix">,
+  options: NamespaceMapping,
   source: string,
 ): { name: string; invalid?: string } {
   const name = options.namespaceMap.get(source) ?? `${options.namespacePrefix ?? ""}${source}`;

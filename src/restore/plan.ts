@@ -1,62 +1,26 @@
 import type { ManifestResource } from "../archive/manifest.ts";
-import { diffJson, type FieldChange } from "../json/diff.ts";
+import { diffJson } from "../json/diff.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { isJsonObject, parseJson, type JsonObject } from "../json/json.ts";
-import { objectMembers, parseAt } from "../json/scan.ts";
-import { parseSelector } from "../objects/selector.ts";
+import { objectMembers, type Member } from "../json/scan.ts";
 import { EntryModifiers } from "../modifiers/entries.ts";
-import { namespaceSelected, resourceSelected } from "../objects/filters.ts";
-import { getJson, liveCrd, liveObjects, digestOf, type LiveObject } from "../objects/live.ts";
+import { EntryFilter } from "../objects/entry-filter.ts";
+import { resourceSelected } from "../objects/filters.ts";
+import { getJson, liveCrd, liveObjects, digestOf } from "../objects/live.ts";
 import { canonicalJson } from "../json/canonical.ts";
-import { policyFor, type ExistingPolicy, type RestoreOptions } from "./options.ts";
+import { policyFor, type RestoreOptions } from "./options.ts";
 import { ownerDepths } from "./order.ts";
 import { Decisions, type Decision } from "./decisions.ts";
-import { identify, patchedObject, type ItemIdentity } from "./item.ts";
+import { Identities, patchedObject, type ItemIdentity } from "./item.ts";
 import {
   aggregatedBy,
   conversionWebhook,
   refuseAggregated,
   refuseBuiltinResources,
   refuseResourcesWithoutCrd,
-  type ConversionWebhook,
 } from "./guards.ts";
+import type { CrdPlan, NamespacePlan, ResourcePlan } from "./types.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
-
-export interface ResourcePlan {
-  key: string;
-  group: string;
-  version: string;
-  plural: string;
-  kind: string;
-  namespaced: boolean;
-  policy: ExistingPolicy;
-  /** The CRD is served live already (before this restore). */
-  crdLive: boolean;
-  statusSubresource: boolean;
-  /** Why no object of this resource can be restored (a conflicting live CRD). */
-  conflict?: string;
-  /** With no live CRD: the Service of an APIService that would get this resource's objects instead. */
-  aggregatedBy?: string;
-  live: Map<string, LiveObject>;
-}
-
-export type CrdAction = "create" | "unchanged" | "differs";
-export interface CrdPlan {
-  name: string;
-  action: CrdAction;
-  diff?: FieldChange[];
-  /** The conversion webhook a CRD this restore creates brings: the API server will call it. */
-  webhook?: ConversionWebhook;
-}
-
-export type { ItemAction, ItemModifiers } from "./decisions.ts";
-
-export interface NamespacePlan {
-  name: string;
-  source: string;
-  exists: boolean;
-  captured?: JsonObject;
-}
 
 export interface RestorePlan {
   snapshot: VerifiedSnapshot;
@@ -65,6 +29,8 @@ export interface RestorePlan {
   namespaces: NamespacePlan[];
   /** Per object, by its position among the archive's object entries. */
   objects: Decisions;
+  /** Who each object entry is in the target, asked again when writing. */
+  identities: Identities;
   /** Owners in the restore: source uid -> the object's position. */
   owners: Map<string, number>;
   /** Source uids some object names as owner: only their new uids need remembering. */
@@ -73,8 +39,6 @@ export interface RestorePlan {
   liveOwners: Map<string, string>;
   /** Objects that exist while --existing fail holds for their resource: the count and the first. */
   refused: { count: number; first?: string };
-  /** The rule set bound to this snapshot, when --resource-modifiers was given. */
-  modifiers?: EntryModifiers;
 }
 
 const resourceKeyOf = (plural: string, group: string) => `${plural}.${group}`;
@@ -151,12 +115,14 @@ export async function buildPlan(
     resources.set(resourceKeyOf(r.plural, r.group), await planResource(client, r, options, modifiers));
   refuseAggregated(snapshot.id, [...resources.values()]);
 
-  const selector = options.filters.selector ? parseSelector(options.filters.selector) : undefined;
+  const mapping = { namespaceMap: options.namespaceMap, namespacePrefix: options.namespacePrefix };
+  const identities = new Identities(resources, mapping, modifiers);
+  const filter = new EntryFilter(options.filters, resources);
   const crds: CrdPlan[] = [];
   const objects = new Decisions();
   const captured = new Map<string, JsonObject>();
   const targets = new Map<string, string>();
-  const dependents = new Map<number, string[]>();
+  const dependents = new Map<number, readonly string[]>();
   const owned = new Set<string>();
   const refused: RestorePlan["refused"] = { count: 0 };
   const archivedCrds = new Set<string>();
@@ -172,18 +138,11 @@ export async function buildPlan(
       captured.set(entry.record.name, parseJson(entry.body.toString("utf8")) as JsonObject);
     } else if (entry.kind === "object") {
       ordinal++;
-      if (!resources.has(`${entry.ref.plural}.${entry.ref.group}`)) continue;
-      if (!namespaceSelected(options.filters, entry.ref.namespace)) continue;
+      if (!filter.selectsRef(entry.ref)) continue;
       // planning reads only what it needs: the top-level keys, and labels when a selector asks
       const { members } = objectMembers(entry.body, 0);
-      if (selector) {
-        const meta = members.find((m) => m.key === "metadata");
-        const md = meta
-          ? (parseAt(entry.body, meta.valueStart, meta.end) as { labels?: Record<string, string> })
-          : {};
-        if (!selector(md.labels ?? {})) continue;
-      }
-      const item = identify(entry, resources, options, modifiers, true);
+      if (!filter.selectsLabels(entry.body, members)) continue;
+      const item = identities.planned(entry);
       if (!item) continue;
       const decision = decide(item, entry.body, members, options);
       objects.set(ordinal, decision);
@@ -236,11 +195,11 @@ export async function buildPlan(
     crds,
     namespaces,
     objects,
+    identities,
     owners,
     owned,
     liveOwners,
     refused,
-    ...(modifiers ? { modifiers } : {}),
   };
   options.onPlan?.(plan);
   return plan;
@@ -262,12 +221,15 @@ async function planCrd(
   return { name, action: "differs", diff: diffJson(crdSpecForm(live.raw), crdSpecForm(body)) };
 }
 
-/** What to do with one object: from its identity, the live state and the policies. */
-function decide(
+/**
+ * What to do with one object: from its identity, the live state and the policies. `members`: the
+ * stored body's top-level members (planning scans them anyway), for whether it has a status.
+ */
+export function decide(
   item: ItemIdentity,
   stored: Buffer,
-  members: readonly { key: string }[],
-  options: RestoreOptions,
+  members: readonly Pick<Member, "key">[],
+  options: Pick<RestoreOptions, "restoreStatus">,
 ): Decision {
   const { resource, modified } = item;
   const patched = patchedObject(item);

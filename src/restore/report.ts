@@ -1,5 +1,5 @@
 import type { FieldChange } from "../json/diff.ts";
-import type { ItemModifiers } from "./plan.ts";
+import type { ItemModifiers } from "./decisions.ts";
 import { ReportSpool } from "./report-spool.ts";
 
 /** What happened (or, in a dry run, would happen) to one CRD, namespace or object. */

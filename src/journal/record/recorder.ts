@@ -7,6 +7,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { snapshotIdTime } from "../../archive/format.ts";
+import { Limiter } from "../../concurrency.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import { clusterIdentity } from "../../kube/cluster.ts";
 import type { JsonObject } from "../../json/json.ts";
@@ -70,13 +71,14 @@ export async function record(
   if (signal.aborted) return { spooled: uploader.pending };
 
   const cluster = await clusterIdentity(clients.client, signal);
+  const lists = new Limiter(options.concurrency);
   const ctx: ChainContext = {
     client: clients.watchClient,
     filters: options.filters,
     pageSize: options.pageSize,
     watchTimeoutSeconds: options.watchTimeoutSeconds ?? 300,
     log,
-    listSlot: slots(options.concurrency),
+    listSlot: (list) => lists.run(list),
     uploader,
     flushIntervalMs: options.flushIntervalMs,
     writerOptions: {
@@ -165,19 +167,4 @@ export async function record(
     log.warn("segments left in the spool: the next recorder uploads them", { segments: spooled });
   log.info("recorder stopped", { chains: chains.size });
   return { spooled };
-}
-
-function slots(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  return async (fn) => {
-    while (running >= limit) await new Promise<void>((r) => waiting.push(r));
-    running++;
-    try {
-      return await fn();
-    } finally {
-      running--;
-      waiting.shift()?.();
-    }
-  };
 }
