@@ -62,6 +62,41 @@ export class KubeApiError extends CrdBackupError {
   }
 }
 
+/** What a SourceRefusedError refused: a stored snapshot, or a journal segment a point in time needs. */
+export type RefusedSource = { snapshot: string } | { segment: string };
+
+/**
+ * The source a command reads was refused before any of it was used: a stored snapshot that failed
+ * verification (damaged, truncated, tampered), a journal segment that did, or a chain broken before
+ * the point in time asked for. The message names what and why; what the command therefore did not
+ * do ("nothing was restored") is for the command to say: only it knows what it was about to do.
+ */
+export class SourceRefusedError extends CrdBackupError {
+  readonly refused: RefusedSource;
+
+  constructor(
+    refused: RefusedSource,
+    message: string,
+    context: Record<string, string | number | undefined>,
+    options?: { cause?: unknown },
+  ) {
+    super("ARCHIVE_INVALID", message, context, options);
+    this.name = "SourceRefusedError";
+    this.refused = refused;
+  }
+
+  /** This refusal, its message followed by what the command did not do: `...; nothing was restored`. */
+  saying(consequence: string): SourceRefusedError {
+    const message = `${this.message}; ${consequence}`;
+    return new SourceRefusedError(this.refused, message, { ...this.context }, { cause: this });
+  }
+}
+
+/** `e` with the command's consequence said after it when it refused the command's source; else `e`. */
+export function refusalSaying(e: unknown, consequence: string): unknown {
+  return e instanceof SourceRefusedError ? e.saying(consequence) : e;
+}
+
 export function isCrdBackupError(e: unknown): e is CrdBackupError {
   return e instanceof CrdBackupError;
 }

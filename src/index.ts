@@ -1,6 +1,6 @@
 /** crd-backup as a library: the same operations the CLI runs, with explicit exports. */
-export { CrdBackupError, KubeApiError, isCrdBackupError } from "./errors.ts";
-export type { ErrorCode } from "./errors.ts";
+export { CrdBackupError, KubeApiError, SourceRefusedError, isCrdBackupError } from "./errors.ts";
+export type { ErrorCode, RefusedSource } from "./errors.ts";
 export { TOOL_VERSION } from "./version.ts";
 
 export { KubeClient } from "./kube/client.ts";

@@ -4,7 +4,7 @@ import { runDrill, type DrillReport } from "../../src/drill/drill.ts";
 import { drillMetrics, summarizeDrill } from "../../src/drill/report.ts";
 import { writeMetricsFile } from "../../src/report/metrics.ts";
 import { validateNamespacePrefix } from "../../src/restore/options.ts";
-import { CrdBackupError } from "../../src/errors.ts";
+import { CrdBackupError, refusalSaying } from "../../src/errors.ts";
 import { EXIT, oneLine } from "../exit-codes.ts";
 import {
   addCommonOptions,
@@ -131,7 +131,9 @@ export function drillCommand(ctx: RunContext): Command {
           },
           loggerFrom(flags),
         );
-      } catch (e) {
+      } catch (caught) {
+        // a refused snapshot or segment fails the drill before its restore writes anything
+        const e = refusalSaying(caught, "nothing was restored");
         // a drill that could not run is a failed drill: the files a CronJob alerts on must say so
         if (e instanceof CrdBackupError && e.code === "USAGE") throw e;
         const failed = {

@@ -41,7 +41,7 @@ export function inspectCommand(): Command {
             ...(journal.broken ? [`broken: ${journal.broken}`] : []),
           ]
         : [];
-      if (stored.encryption && !keys) {
+      if (stored.sealed && !keys) {
         if (flags.objects) throw needsIdentity(stored);
         const e = stored.encryption;
         if (flags.output === "json") {

@@ -71,13 +71,11 @@ export function listCommand(): Command {
           status: m.status,
           startedAt: m.startedAt,
           finishedAt: m.finishedAt,
+          // an encrypted snapshot's counts and server are sealed: its cluster is its uid alone
           cluster: m.cluster,
           toolVersion: m.toolVersion,
           formatVersion: m.formatVersion,
-          // an encrypted snapshot's counts and server are sealed: listed as unknown
-          ...(m.encryption
-            ? { cluster: { uid: m.cluster.uid }, encrypted: true, recipients: m.encryption.recipients }
-            : { counts: m.counts }),
+          ...(m.sealed ? { encrypted: true, recipients: m.encryption.recipients } : { counts: m.counts }),
           size: storedArchive(m).size,
           ...(chains.has(id)
             ? { journal: { ...chains.get(id)!, retention: retention.chain(chains.get(id)!) } }
@@ -107,8 +105,8 @@ export function listCommand(): Command {
           id,
           m.status,
           m.cluster.uid.slice(0, 8),
-          m.encryption ? "(encrypted)" : m.resources.length,
-          m.encryption ? "-" : m.counts.objects,
+          m.sealed ? "(encrypted)" : m.resources.length,
+          m.sealed ? "-" : m.counts.objects,
           formatBytes(storedArchive(m).size),
           m.finishedAt,
           ...(report ? [retention.snapshot(id)] : []),

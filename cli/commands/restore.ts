@@ -7,6 +7,7 @@ import {
   parseNamespaceMap,
   type ExistingPolicy,
 } from "../../src/restore/options.ts";
+import { refusalSaying } from "../../src/errors.ts";
 import { webhookTarget } from "../../src/restore/guards.ts";
 import type { RestorePlan } from "../../src/restore/plan.ts";
 import { reportSummary, summarize } from "../../src/restore/report.ts";
@@ -137,6 +138,9 @@ export function restoreCommand(ctx: RunContext): Command {
         else printLines(summarize(report));
         ctx.exitCode =
           report.status === "success" ? EXIT.OK : report.status === "partial" ? EXIT.PARTIAL : EXIT.FAILURE;
+      } catch (e) {
+        // a refused snapshot or segment fails before the first write
+        throw refusalSaying(e, "nothing was restored");
       } finally {
         client.close();
       }

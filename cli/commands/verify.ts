@@ -34,7 +34,7 @@ export function verifyCommand(): Command {
     const keys = await identitiesFrom(flags);
     const storage = await storageFrom(flags);
     const { id, manifest: stored } = await resolveSnapshot(storage, ref);
-    if (stored.encryption && !keys) {
+    if (stored.sealed && !keys) {
       // without a key only the stored bytes can be checked: say so, never imply more
       const digest = await verifyCiphertext(storage, stored).catch(damaged(id));
       const to = stored.encryption.recipients.map(shortRecipient).join(", ");

@@ -26,8 +26,17 @@ export type {
 } from "./format.ts";
 export { crdEntryName, namespaceEntryName, objectEntryName, parseEntryName, resourceKey } from "./names.ts";
 export type { ContentEntryName, ParsedEntryName } from "./names.ts";
-export { expectedArchive, parseManifest, serializeManifest } from "./manifest.ts";
-export type { Manifest, ManifestResource, ResourceError } from "./manifest.ts";
+export { expectedArchive, isEncrypted, parseManifest, plainManifest, serializeManifest } from "./manifest.ts";
+export type {
+  EncryptedManifest,
+  Manifest,
+  ManifestEncryption,
+  ManifestResource,
+  PlainManifest,
+  ResourceError,
+  SealedManifest,
+  StoredManifest,
+} from "./manifest.ts";
 export { ArchiveWriter } from "./writer.ts";
 export type { ArchiveWriterOptions, EntryBody, EntryMeta } from "./writer.ts";
 export { readArchive, verifyArchive } from "./reader.ts";

@@ -1,8 +1,9 @@
 /**
  * manifest.json: the record that makes a snapshot exist. Parsing checks the format version before
  * anything else (a newer format may have a different shape), then every field and invariant, so the
- * rest of crd-backup can trust a Manifest value. Serialising runs the same checks, so a manifest
- * that would be refused is never written.
+ * rest of crd-backup can trust the value: a PlainManifest with its content, or for an encrypted
+ * snapshot a SealedManifest that holds only its plain part. Serialising runs the same checks, so a
+ * manifest that would be refused is never written.
  */
 import type { JsonObject } from "../json/json.ts";
 import { isJsonObject, parseJson } from "../json/json.ts";
@@ -47,7 +48,12 @@ export interface NamespaceError extends ResourceError {
   namespace: string;
 }
 
-export interface Manifest {
+/**
+ * A snapshot's manifest with its content: what a plain snapshot stores (format version 1), what an
+ * encrypted one seals, and what opening an encrypted one gives back (crypto/manifest.ts). Only this
+ * has resources, counts and the plain archive's digest: code that needs them takes a PlainManifest.
+ */
+export interface PlainManifest {
   formatVersion: number;
   toolVersion: string;
   snapshotId: string;
@@ -62,8 +68,45 @@ export interface Manifest {
   counts: EntryCounts;
   archive: { key: typeof ARCHIVE_KEY; size: number; sha256: string; entries: number };
   index: { sha256: string; entries: number };
-  /** Present on an encrypted snapshot (format version 2, docs/format.md "Encryption"). */
+  /**
+   * Present when the snapshot is stored encrypted (docs/format.md "Encryption"): this manifest was
+   * opened from its sealed part, or is about to be sealed. Metadata only: the fields above are real.
+   */
   encryption?: ManifestEncryption;
+  /** Never set: tells a PlainManifest from a SealedManifest (`if (m.sealed)`). */
+  sealed?: undefined;
+}
+
+/** The content manifest; the name code written before StoredManifest uses (the same type). */
+export type Manifest = PlainManifest;
+
+/**
+ * An encrypted snapshot's manifest as stored (format version 2), not opened: only what its plain
+ * part holds, which is what listing, retention and integrity need. Its content is the version-1
+ * manifest in `encryption.sealed`; openManifest (crypto/manifest.ts) turns it into a PlainManifest.
+ */
+export interface SealedManifest {
+  sealed: true;
+  formatVersion: typeof ENCRYPTED_FORMAT_VERSION;
+  toolVersion: string;
+  snapshotId: string;
+  status: "complete" | "partial";
+  /** The uid only: the server is sealed. */
+  cluster: { uid: string };
+  startedAt: string;
+  finishedAt: string;
+  encryption: ManifestEncryption;
+}
+
+/** A manifest as storage holds it: plain, or sealed (encrypted and not opened). */
+export type StoredManifest = PlainManifest | SealedManifest;
+
+/** A manifest of an encrypted snapshot, sealed or opened: what reading its stored age file needs. */
+export type EncryptedManifest = SealedManifest | (PlainManifest & { encryption: ManifestEncryption });
+
+/** Whether `m` is of an encrypted snapshot (sealed, or opened with its encryption kept). */
+export function isEncrypted(m: StoredManifest): m is EncryptedManifest {
+  return m.encryption !== undefined;
 }
 
 /** The manifest format version of encrypted snapshots; unencrypted ones stay version 1. */
@@ -73,10 +116,8 @@ export const ENCRYPTED_FORMAT_VERSION = 2;
 export const ENCRYPTED_ARCHIVE_KEY = /^archive(\.[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})?\.tar\.gz\.age$/;
 
 /**
- * An encrypted snapshot's manifest holds in plain text only what listing, retention and integrity
- * need; everything else is in `sealed`, the version-1 manifest of the plain archive encrypted to
- * the same recipients. Until `sealed` is opened (crypto/manifest.ts), the content fields of the
- * Manifest (server, options, resources, counts, archive, index) are empty placeholders.
+ * How an encrypted snapshot is stored: what its plain part says beside id, times, status and
+ * cluster uid. The same on a SealedManifest and on the PlainManifest opened from it.
  */
 export interface ManifestEncryption {
   scheme: "age";
@@ -86,8 +127,6 @@ export interface ManifestEncryption {
   stored: { key: string; size: number; sha256: string };
   /** The version-1 manifest of the plain archive, as an ASCII-armored age file. */
   sealed: string;
-  /** Whether `sealed` was decrypted and checked, and the content fields are the real ones. */
-  opened: boolean;
 }
 
 /** A kind as the API server accepts one (lowercased, a DNS-1035 label): a plain identifier. */
@@ -172,9 +211,13 @@ function checkNames<R extends Pick<ManifestResource, "group" | "version" | "plur
   return r;
 }
 
-function validate(doc: JsonObject): Manifest {
+function validate(doc: JsonObject): StoredManifest {
   const snapshotId = isSnapshotId(doc["snapshotId"]) ? doc["snapshotId"] : undefined;
   if (doc["formatVersion"] === ENCRYPTED_FORMAT_VERSION) return validateEncrypted(doc, snapshotId);
+  return validatePlain(doc, snapshotId);
+}
+
+function validatePlain(doc: JsonObject, snapshotId: string | undefined): PlainManifest {
   checkFormatVersion(doc["formatVersion"], snapshotId, "manifest");
   // Typed explicitly so TypeScript treats f.fail() (returning never) as ending the flow.
   const f: Fields = new Fields(snapshotId === undefined ? "manifest" : `manifest of snapshot ${snapshotId}`);
@@ -288,10 +331,8 @@ function validate(doc: JsonObject): Manifest {
   };
 }
 
-const ZERO_SHA256 = "0".repeat(64);
-
-/** The plain-text part of a version-2 (encrypted) manifest; content fields are placeholders. */
-function validateEncrypted(doc: JsonObject, snapshotId: string | undefined): Manifest {
+/** The plain part of a version-2 (encrypted) manifest: a SealedManifest, its content unopened. */
+function validateEncrypted(doc: JsonObject, snapshotId: string | undefined): SealedManifest {
   const f: Fields = new Fields(snapshotId === undefined ? "manifest" : `manifest of snapshot ${snapshotId}`);
   if (snapshotId === undefined) f.fail("snapshotId", "must be a snapshot ID like 20261122T041500Z-1a2b3c4d");
   const status = doc["status"];
@@ -310,19 +351,14 @@ function validateEncrypted(doc: JsonObject, snapshotId: string | undefined): Man
     f.fail("encryption.sealed", "must be an armored age file");
   checkTimes(f, snapshotId, f.time(doc["startedAt"], "startedAt"), f.time(doc["finishedAt"], "finishedAt"));
   return {
+    sealed: true,
     formatVersion: ENCRYPTED_FORMAT_VERSION,
     toolVersion: f.string(doc["toolVersion"], "toolVersion"),
     snapshotId,
     status,
-    cluster: { uid: f.string(c["uid"], "cluster.uid"), server: "", serverVersion: "" },
+    cluster: { uid: f.string(c["uid"], "cluster.uid") },
     startedAt: f.time(doc["startedAt"], "startedAt"),
     finishedAt: f.time(doc["finishedAt"], "finishedAt"),
-    options: {},
-    resources: [],
-    namespaceErrors: [],
-    counts: { crds: 0, namespaces: 0, objects: 0 },
-    archive: { key: ARCHIVE_KEY, size: 0, sha256: ZERO_SHA256, entries: 2 },
-    index: { sha256: ZERO_SHA256, entries: 0 },
     encryption: {
       scheme: "age",
       recipients,
@@ -332,13 +368,32 @@ function validateEncrypted(doc: JsonObject, snapshotId: string | undefined): Man
         sha256: f.sha256(a["sha256"], "archive.sha256"),
       },
       sealed,
-      opened: false,
     },
   };
 }
 
+/**
+ * The plain part of an encrypted snapshot's manifest: what is stored in plain text (and what a
+ * SealedManifest holds). An opened manifest gives back the part it was opened from.
+ */
+export function sealedPart(m: EncryptedManifest): SealedManifest {
+  if (m.sealed) return m;
+  return {
+    sealed: true,
+    formatVersion: ENCRYPTED_FORMAT_VERSION,
+    toolVersion: m.toolVersion,
+    snapshotId: m.snapshotId,
+    status: m.status,
+    cluster: { uid: m.cluster.uid },
+    startedAt: m.startedAt,
+    finishedAt: m.finishedAt,
+    encryption: m.encryption,
+  };
+}
+
 /** The JSON of a version-2 manifest: only what listing, retention and integrity need. */
-function encryptedDocument(m: Manifest, e: ManifestEncryption): JsonObject {
+function encryptedDocument(m: SealedManifest): JsonObject {
+  const e = m.encryption;
   return {
     formatVersion: ENCRYPTED_FORMAT_VERSION,
     toolVersion: m.toolVersion,
@@ -352,8 +407,11 @@ function encryptedDocument(m: Manifest, e: ManifestEncryption): JsonObject {
   };
 }
 
-/** Parse and validate manifest.json; throws ARCHIVE_INVALID with a one-line message. */
-export function parseManifest(text: string): Manifest {
+/**
+ * Parse and validate manifest.json; throws ARCHIVE_INVALID with a one-line message. A version-2
+ * (encrypted) manifest is a SealedManifest: openManifest (crypto/manifest.ts) gives its content.
+ */
+export function parseManifest(text: string): StoredManifest {
   let doc;
   try {
     // Lossless: options may hold numbers a float64 would change.
@@ -365,10 +423,26 @@ export function parseManifest(text: string): Manifest {
   return validate(doc);
 }
 
-/** manifest.json text: validated, keys in the documented order, two-space indented, final newline. */
-export function serializeManifest(manifest: Manifest): string {
-  if (manifest.encryption) {
-    const doc = encryptedDocument(manifest, manifest.encryption);
+/**
+ * The manifest of a snapshot that must be plain (a point in time's, a test's): a sealed one is
+ * ARCHIVE_INVALID here. Where a snapshot may be encrypted, openManifest (crypto/manifest.ts) opens it.
+ */
+export function plainManifest(m: StoredManifest): PlainManifest {
+  if (m.sealed)
+    throw archiveInvalid(`manifest of snapshot ${m.snapshotId} is encrypted where a plain one was expected`, {
+      snapshotId: m.snapshotId,
+    });
+  return m;
+}
+
+/**
+ * manifest.json text: validated, keys in the documented order, two-space indented, final newline.
+ * A manifest of an encrypted snapshot (sealed, or opened and so carrying its encryption) is written
+ * as its plain part, the version-2 document; any other as the version-1 document.
+ */
+export function serializeManifest(manifest: StoredManifest): string {
+  if (isEncrypted(manifest)) {
+    const doc = encryptedDocument(sealedPart(manifest));
     validate(doc);
     return `${JSON.stringify(doc, null, 2)}\n`;
   }
@@ -378,12 +452,12 @@ export function serializeManifest(manifest: Manifest): string {
 }
 
 /** The archive object in storage: the age file of an encrypted snapshot, else the plain archive. */
-export function storedArchive(manifest: Manifest): { key: string; size: number; sha256: string } {
-  return manifest.encryption?.stored ?? manifest.archive;
+export function storedArchive(manifest: StoredManifest): { key: string; size: number; sha256: string } {
+  return isEncrypted(manifest) ? manifest.encryption.stored : manifest.archive;
 }
 
-/** What the archive of a snapshot must match, for readArchive and verifyArchive. */
-export function expectedArchive(manifest: Manifest): ArchiveExpectation {
+/** What the (plain) archive of a snapshot must match, for readArchive and verifyArchive. */
+export function expectedArchive(manifest: PlainManifest): ArchiveExpectation {
   return {
     snapshotId: manifest.snapshotId,
     sha256: manifest.archive.sha256,

@@ -6,7 +6,7 @@
 import { createWriteStream } from "node:fs";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { Manifest } from "../archive/manifest.ts";
+import { isEncrypted, type EncryptedManifest, type PlainManifest } from "../archive/manifest.ts";
 import { CrdBackupError } from "../errors.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { snapshotKey } from "../storage/layout.ts";
@@ -15,7 +15,7 @@ import type { Identities } from "./keys.ts";
 import { needsIdentity } from "./manifest.ts";
 import { decryptStream } from "./stream.ts";
 
-function mismatch(m: Manifest, what: string): CrdBackupError {
+function mismatch(m: EncryptedManifest, what: string): CrdBackupError {
   return new CrdBackupError(
     "ARCHIVE_INVALID",
     `snapshot ${m.snapshotId}: the stored archive's ${what} does not match the manifest`,
@@ -23,16 +23,20 @@ function mismatch(m: Manifest, what: string): CrdBackupError {
   );
 }
 
-function checkStored(m: Manifest, tap: DigestTap): { size: number; sha256: string } {
-  const stored = m.encryption!.stored;
+function checkStored(m: EncryptedManifest, tap: DigestTap): { size: number; sha256: string } {
+  const stored = m.encryption.stored;
   const sha256 = tap.sha256();
   if (tap.size !== stored.size) throw mismatch(m, `size (${tap.size} bytes, manifest ${stored.size})`);
   if (sha256 !== stored.sha256) throw mismatch(m, "SHA-256");
   return { size: tap.size, sha256 };
 }
 
-async function openStored(storage: StorageBackend, m: Manifest, signal?: AbortSignal): Promise<DigestTap> {
-  const source = await storage.read(snapshotKey(m.snapshotId, m.encryption!.stored.key), { signal });
+async function openStored(
+  storage: StorageBackend,
+  m: EncryptedManifest,
+  signal?: AbortSignal,
+): Promise<DigestTap> {
+  const source = await storage.read(snapshotKey(m.snapshotId, m.encryption.stored.key), { signal });
   const tap = new DigestTap();
   source.on("error", (e) => tap.destroy(e));
   return source.pipe(tap);
@@ -44,7 +48,7 @@ async function openStored(storage: StorageBackend, m: Manifest, signal?: AbortSi
  */
 export async function fetchDecrypted(
   storage: StorageBackend,
-  m: Manifest,
+  m: EncryptedManifest,
   keys: Identities | undefined,
   file: string,
   signal?: AbortSignal,
@@ -59,11 +63,11 @@ export async function fetchDecrypted(
 /** The plain archive streamed from storage (decrypted when encrypted), for one pass of reading. */
 export async function openPlainArchive(
   storage: StorageBackend,
-  m: Manifest,
+  m: PlainManifest,
   keys: Identities | undefined,
   signal?: AbortSignal,
 ): Promise<{ stream: Readable; stored: () => { size: number; sha256: string } | undefined }> {
-  if (!m.encryption) {
+  if (!isEncrypted(m)) {
     return {
       stream: await storage.read(snapshotKey(m.snapshotId, m.archive.key), { signal }),
       stored: () => undefined,
@@ -78,7 +82,7 @@ export async function openPlainArchive(
 /** Without a key: the stored age file's SHA-256 and size against the manifest (content unchecked). */
 export async function verifyCiphertext(
   storage: StorageBackend,
-  m: Manifest,
+  m: EncryptedManifest,
   signal?: AbortSignal,
 ): Promise<{ size: number; sha256: string }> {
   const tap = await openStored(storage, m, signal);

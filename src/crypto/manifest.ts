@@ -1,13 +1,15 @@
 /**
  * Sealing and opening an encrypted snapshot's manifest (docs/format.md, "Encryption"). The sealed
  * part is the version-1 manifest of the plain archive; once opened and checked against the plain
- * part, the rest of crd-backup sees an ordinary manifest whose archive is the plain archive.
+ * part, the rest of crd-backup sees a PlainManifest whose archive is the plain archive (and whose
+ * `encryption` says how it is stored).
  */
 import {
   parseManifest,
   serializeManifest,
-  type Manifest,
   type ManifestEncryption,
+  type PlainManifest,
+  type StoredManifest,
 } from "../archive/manifest.ts";
 import { ENCRYPTED_FORMAT_VERSION } from "../archive/manifest.ts";
 import { CrdBackupError } from "../errors.ts";
@@ -21,20 +23,20 @@ export function shortRecipient(r: string): string {
 
 /** The manifest to store for `plain` (the version-1 manifest of the plain archive), encrypted. */
 export async function sealManifest(
-  plain: Manifest,
+  plain: PlainManifest,
   to: Recipients,
   stored: ManifestEncryption["stored"],
-): Promise<Manifest> {
+): Promise<PlainManifest & { encryption: ManifestEncryption }> {
   const sealed = await sealText(serializeManifest({ ...plain, encryption: undefined }), to);
   return {
     ...plain,
     formatVersion: ENCRYPTED_FORMAT_VERSION,
-    encryption: { scheme: "age", recipients: to.recipients, stored, sealed, opened: true },
+    encryption: { scheme: "age", recipients: to.recipients, stored, sealed },
   };
 }
 
 /** Fails with one line naming the recipients: content was asked for and no key was given. */
-export function needsIdentity(m: Manifest): CrdBackupError {
+export function needsIdentity(m: StoredManifest): CrdBackupError {
   const to = m.encryption?.recipients ?? [];
   return new CrdBackupError(
     "DECRYPT",
@@ -46,11 +48,12 @@ export function needsIdentity(m: Manifest): CrdBackupError {
 /**
  * The full manifest of an encrypted snapshot: `sealed` decrypted, parsed as a version-1 manifest,
  * and checked against the plain part (an attacker who can write must not pair one snapshot's
- * plain part with another's sealed one unnoticed). Unencrypted manifests are returned as they are.
+ * plain part with another's sealed one unnoticed). A plain manifest (unencrypted, or opened
+ * already) is returned as it is.
  */
-export async function openManifest(m: Manifest, keys: Identities | undefined): Promise<Manifest> {
+export async function openManifest(m: StoredManifest, keys: Identities | undefined): Promise<PlainManifest> {
+  if (!m.sealed) return m;
   const e = m.encryption;
-  if (!e || e.opened) return m;
   if (!keys) throw needsIdentity(m);
   const text = await openSealedText(e.sealed, keys, `snapshot ${m.snapshotId}'s manifest`).catch(
     (err: unknown) => {
@@ -81,10 +84,10 @@ export async function openManifest(m: Manifest, keys: Identities | undefined): P
       );
     }
   }
-  if (inner.encryption)
+  if (inner.sealed)
     throw new CrdBackupError(
       "ARCHIVE_INVALID",
       `snapshot ${m.snapshotId}: the sealed manifest is itself encrypted`,
     );
-  return { ...inner, formatVersion: ENCRYPTED_FORMAT_VERSION, encryption: { ...e, opened: true } };
+  return { ...inner, formatVersion: ENCRYPTED_FORMAT_VERSION, encryption: e };
 }

@@ -15,7 +15,14 @@
  */
 import { PassThrough, Readable } from "node:stream";
 import { FORMAT_VERSION, isSnapshotId, newSnapshotId } from "../archive/format.ts";
-import { expectedArchive, serializeManifest, type Manifest } from "../archive/manifest.ts";
+import {
+  expectedArchive,
+  isEncrypted,
+  sealedPart,
+  serializeManifest,
+  type EncryptedManifest,
+  type PlainManifest,
+} from "../archive/manifest.ts";
 import { verifyArchive } from "../archive/reader.ts";
 import { CrdBackupError } from "../errors.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
@@ -89,7 +96,7 @@ export async function rekeySnapshot(
   const log = options.log ?? silentLogger;
   const signal = options.signal;
   const stored = await readManifest(storage, id);
-  if (!stored.encryption) {
+  if (!isEncrypted(stored)) {
     throw new CrdBackupError(
       "USAGE",
       `snapshot ${id} is not encrypted: rekey changes the recipients of encrypted snapshots`,
@@ -140,7 +147,7 @@ export async function rekeySnapshot(
     ]);
     source.stored(); // the old age file matched its manifest too
     const written = encrypted.stored();
-    const plain: Manifest = { ...opened, formatVersion: FORMAT_VERSION, encryption: undefined };
+    const plain: PlainManifest = { ...opened, formatVersion: FORMAT_VERSION, encryption: undefined };
     const next = await sealManifest(plain, options.to, { key: name, ...written });
     if (options.verifyWith) {
       // the stored bytes, decrypted with the new identity and verified in full against the sealed
@@ -214,13 +221,13 @@ export async function rekeySnapshot(
  */
 async function verifyStored(
   storage: StorageBackend,
-  manifest: Manifest,
+  manifest: EncryptedManifest,
   identities: Identities,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  const sealed = { ...manifest, encryption: { ...manifest.encryption!, opened: false } };
   try {
-    const opened = await openManifest(sealed, identities);
+    // opened again from its plain part, with these identities: what a reader of storage would do
+    const opened = await openManifest(sealedPart(manifest), identities);
     const source = await openPlainArchive(storage, opened, identities, signal);
     await verifyArchive(source.stream, expectedArchive(opened));
     source.stored();

@@ -199,9 +199,9 @@ async function fetchVerified(
   try {
     return await openSource(storage, ref, signal);
   } catch (e) {
+    // refused while opening (a damaged archive or segment, a forged manifest): before any write
     if (e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID") {
-      const message = e.message.replace(/; nothing was restored$/, "");
-      throw new CrdBackupError("ARCHIVE_INVALID", `${message}; nothing was exported`, e.context, {
+      throw new CrdBackupError("ARCHIVE_INVALID", `${e.message}; nothing was exported`, e.context, {
         cause: e,
       });
     }

@@ -4,7 +4,7 @@
  * `.gap` segments are read (for their gap records). A window is where `restore --at` can land.
  */
 import { inTheFuture } from "../archive/format.ts";
-import type { Manifest } from "../archive/manifest.ts";
+import type { StoredManifest } from "../archive/manifest.ts";
 import { CrdBackupError } from "../errors.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { listSnapshots } from "../storage/snapshots.ts";
@@ -29,8 +29,8 @@ export interface Window {
 export interface Chain {
   cluster: string;
   base: string;
-  /** The base snapshot's manifest; undefined when the base is gone (the chain is unusable). */
-  baseManifest: Manifest | undefined;
+  /** The base snapshot's manifest as stored; undefined when the base is gone (the chain is unusable). */
+  baseManifest: StoredManifest | undefined;
   /** Ordered by seq. */
   segments: SegmentKey[];
   gaps: Gap[];

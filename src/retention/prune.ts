@@ -28,6 +28,7 @@ export interface PruneOptions {
 
 export interface ClusterPrune {
   uid: string;
+  /** The server of the cluster's newest snapshot; "" when that one is encrypted (its server is sealed). */
   server: string;
   keep: Decision[];
   remove: Decision[];
@@ -110,7 +111,8 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
         keep.push(d);
       } else remove.push(d);
     }
-    report.clusters.push({ uid, server: list.at(-1)!.manifest.cluster.server, keep, remove });
+    const newest = list.at(-1)!.manifest;
+    report.clusters.push({ uid, server: newest.sealed ? "" : newest.cluster.server, keep, remove });
   }
 
   // archives whose manifest never came: interrupted snapshots, or a prune interrupted between its two deletes

@@ -3,11 +3,14 @@
  * is read), read and check the chain's segments, fetch and verify the base as any snapshot (an
  * encrypted one decrypts there), write the state at T to a local archive, and verify that archive
  * like a downloaded one. Every consumer of VerifiedSnapshot then works on it unchanged.
+ *
+ * A damaged segment, a chain broken before T, or a base that fails verification is a
+ * SourceRefusedError (thrown by the planner, readChanges and VerifiedSnapshot.fetch), before
+ * anything is returned; as for a snapshot, the command says what it therefore did not do.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { CrdBackupError } from "../errors.ts";
 import { VerifiedSnapshot } from "./verified.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { ChangeSet } from "../journal/replay/changes.ts";
@@ -24,13 +27,7 @@ export async function fetchPointInTime(
   try {
     {
       await using changes = await ChangeSet.create(path.join(dir, "journal.spill"));
-      try {
-        await readChanges(storage, plan, changes, signal);
-      } catch (e) {
-        if (e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID")
-          throw new CrdBackupError("ARCHIVE_INVALID", `${e.message}; nothing was restored`, e.context);
-        throw e;
-      }
+      await readChanges(storage, plan, changes, signal);
       await using base = await VerifiedSnapshot.fetch(storage, plan.base, signal);
       const manifest = await writeState(base, plan, changes, path.join(dir, "archive.tar.gz"), signal);
       await rm(path.join(dir, "journal.spill"), { force: true });

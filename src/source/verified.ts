@@ -3,12 +3,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
-import { expectedArchive, type Manifest } from "../archive/manifest.ts";
+import { expectedArchive, isEncrypted, type PlainManifest } from "../archive/manifest.ts";
 import { readArchive, verifyArchive, type ArchiveEntry } from "../archive/reader.ts";
 import { fetchDecrypted } from "../crypto/archive.ts";
 import { identitiesFor } from "../crypto/keyring.ts";
 import { openManifest } from "../crypto/manifest.ts";
-import { CrdBackupError } from "../errors.ts";
+import { CrdBackupError, SourceRefusedError } from "../errors.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { openArchive, resolveSnapshot } from "../storage/snapshots.ts";
 
@@ -21,14 +21,17 @@ import { openArchive, resolveSnapshot } from "../storage/snapshots.ts";
  * A snapshot fetched to a local temp file and verified end to end (format version, every entry
  * hash, the index, the whole-archive digest) before anything is written to a cluster. Later passes
  * re-read the local copy, so storage is read once and memory never holds the archive.
+ *
+ * Its manifest is a PlainManifest: an encrypted snapshot's is opened before it is fetched, so its
+ * users read resources and counts as they would of any snapshot.
  */
 export class VerifiedSnapshot implements AsyncDisposable {
   readonly id: string;
-  readonly manifest: Manifest;
+  readonly manifest: PlainManifest;
   private readonly file: string;
   private readonly dir: string;
 
-  private constructor(id: string, manifest: Manifest, dir: string) {
+  private constructor(id: string, manifest: PlainManifest, dir: string) {
     this.id = id;
     this.manifest = manifest;
     this.dir = dir;
@@ -37,7 +40,8 @@ export class VerifiedSnapshot implements AsyncDisposable {
 
   /**
    * Downloads the snapshot (an id, "latest" or "latest@<uid>") and verifies every byte of it;
-   * throws ARCHIVE_INVALID before anything is returned.
+   * an archive that fails is a SourceRefusedError (ARCHIVE_INVALID), thrown before anything is
+   * returned: the caller says what it therefore did not do.
    */
   static async fetch(storage: StorageBackend, ref: string, signal?: AbortSignal): Promise<VerifiedSnapshot> {
     const resolved = await resolveSnapshot(storage, ref);
@@ -48,7 +52,7 @@ export class VerifiedSnapshot implements AsyncDisposable {
     const dir = await mkdtemp(path.join(os.tmpdir(), "crd-backup-restore-"));
     const snapshot = new VerifiedSnapshot(id, manifest, dir);
     try {
-      if (manifest.encryption) {
+      if (isEncrypted(manifest)) {
         await fetchDecrypted(storage, manifest, identitiesFor(storage), snapshot.file, signal);
       } else {
         await pipeline(await openArchive(storage, id, signal), createWriteStream(snapshot.file), { signal });
@@ -57,9 +61,7 @@ export class VerifiedSnapshot implements AsyncDisposable {
     } catch (e) {
       await snapshot[Symbol.asyncDispose]();
       if (e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID") {
-        throw new CrdBackupError("ARCHIVE_INVALID", `snapshot ${id}: ${e.message}; nothing was restored`, {
-          id,
-        });
+        throw new SourceRefusedError({ snapshot: id }, `snapshot ${id}: ${e.message}`, { id }, { cause: e });
       }
       throw e;
     }
@@ -67,7 +69,7 @@ export class VerifiedSnapshot implements AsyncDisposable {
   }
 
   /** An archive written locally (`<dir>/archive.tar.gz`), verified against its manifest; owns `dir` from then on. */
-  static async fromLocalArchive(manifest: Manifest, dir: string): Promise<VerifiedSnapshot> {
+  static async fromLocalArchive(manifest: PlainManifest, dir: string): Promise<VerifiedSnapshot> {
     const snapshot = new VerifiedSnapshot(manifest.snapshotId, manifest, dir);
     try {
       await verifyArchive(createReadStream(snapshot.file), expectedArchive(manifest));

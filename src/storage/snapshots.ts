@@ -1,13 +1,16 @@
 import { inTheFuture } from "../archive/format.ts";
-import { parseManifest, type Manifest } from "../archive/manifest.ts";
+import { parseManifest, type StoredManifest } from "../archive/manifest.ts";
 import { CrdBackupError } from "../errors.ts";
 import { readAll, type StorageBackend } from "./backend.ts";
 import { archiveKey, isSnapshotId, manifestKey, SNAPSHOTS_PREFIX, snapshotIdOfManifest } from "./layout.ts";
 
-/** A snapshot as storage lists it: complete (its manifest exists), with that manifest. */
+/**
+ * A snapshot as storage lists it: complete (its manifest exists), with that manifest as stored
+ * (sealed when encrypted: openManifest in crypto/manifest.ts gives its content).
+ */
 export interface StoredSnapshot {
   id: string;
-  manifest: Manifest;
+  manifest: StoredManifest;
 }
 
 /**
@@ -15,7 +18,11 @@ export interface StoredSnapshot {
  * future (beyond CLOCK_SKEW_MS) is refused, so a bucket writer cannot make one that outranks every
  * real snapshot in `latest` and retention.
  */
-export async function readManifest(storage: StorageBackend, id: string, now = new Date()): Promise<Manifest> {
+export async function readManifest(
+  storage: StorageBackend,
+  id: string,
+  now = new Date(),
+): Promise<StoredManifest> {
   const text = (await readAll(await storage.read(manifestKey(id)))).toString("utf8");
   const manifest = parseManifest(text);
   if (manifest.snapshotId !== id) {
@@ -76,8 +83,8 @@ async function resolveLatest(storage: StorageBackend, cluster: string | undefine
   const chosen = cluster === undefined ? uids : uids.filter((u) => u.startsWith(cluster));
   const describe = (uid: string) => {
     // an encrypted snapshot's server is sealed: the uid alone names its cluster
-    const server = all.findLast((s) => s.manifest.cluster.uid === uid)!.manifest.cluster.server;
-    return server ? `${uid} (${server})` : uid;
+    const newest = all.findLast((s) => s.manifest.cluster.uid === uid)!.manifest;
+    return newest.sealed ? uid : `${uid} (${newest.cluster.server})`;
   };
   if (chosen.length === 0) {
     throw new CrdBackupError(

@@ -14,6 +14,7 @@ import { loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
 import {
   expectedArchive,
   parseManifest,
+  plainManifest,
   serializeManifest,
   type Manifest,
 } from "../../src/archive/manifest.ts";
@@ -47,7 +48,7 @@ describe("bad archives: one line, non-zero exit, zero writes", () => {
     expect(res.code, res.stderr).toBe(0);
     const id = (JSON.parse(res.stdout) as { id: string }).id;
     good = {
-      manifest: parseManifest(readFileSync(path.join(dir, manifestKey(id)), "utf8")),
+      manifest: plainManifest(parseManifest(readFileSync(path.join(dir, manifestKey(id)), "utf8"))),
       archive: readFileSync(path.join(dir, archiveKey(id))),
     };
     proxy = await kubeProxy(testEnv());

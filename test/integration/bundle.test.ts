@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleCli } from "../../cli/bundle.ts";
 import { readArchive } from "../../src/archive/reader.ts";
-import { expectedArchive } from "../../src/archive/manifest.ts";
+import { expectedArchive, plainManifest } from "../../src/archive/manifest.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { S3Backend } from "../../src/storage/s3.ts";
 import { openArchive, resolveSnapshot } from "../../src/storage/snapshots.ts";
@@ -74,7 +74,8 @@ describe("the bundled CLI (dist/cli/main.js)", () => {
       credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
     });
     const checksums = async (out: string) => {
-      const { id, manifest } = await resolveSnapshot(storage, (JSON.parse(out) as { id: string }).id);
+      const { id, manifest: stored } = await resolveSnapshot(storage, (JSON.parse(out) as { id: string }).id);
+      const manifest = plainManifest(stored);
       const sums = new Map<string, string>();
       for await (const entry of readArchive(await openArchive(storage, id), expectedArchive(manifest)))
         if (entry.kind !== "header" && entry.kind !== "index") sums.set(entry.name, entry.sha256);

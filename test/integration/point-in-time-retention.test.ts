@@ -10,7 +10,7 @@ import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { SegmentBuilder } from "../../src/journal/segment-writer.ts";
 import { LocalBackend } from "../../src/storage/local.ts";
-import { serializeManifest } from "../../src/archive/manifest.ts";
+import { plainManifest, serializeManifest } from "../../src/archive/manifest.ts";
 import { manifestKey, newSnapshotId } from "../../src/storage/layout.ts";
 import { readManifest } from "../../src/storage/snapshots.ts";
 import { runCli } from "../support/cli.ts";
@@ -105,7 +105,7 @@ describe("journal chains in a location: prune, delete, several clusters", () => 
     const snap = await runCli(["snapshot", "--storage", dir, "--include-groups", group, "-o", "json"]);
     expect(snap.code, snap.stderr).toBe(0);
     const id = (JSON.parse(snap.stdout) as { id: string }).id;
-    const m = await readManifest(storage, id);
+    const m = plainManifest(await readManifest(storage, id));
     await chain(storage, m.cluster.uid, id, new Date(m.finishedAt), 2);
     // another cluster's base (its manifest is all the planning reads) and chain
     const otherId = newSnapshotId(new Date(m.startedAt));

@@ -5,7 +5,7 @@ import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
 import { newSnapshotId } from "../../src/archive/format.ts";
-import { serializeManifest, type Manifest } from "../../src/archive/manifest.ts";
+import { plainManifest, serializeManifest, type Manifest } from "../../src/archive/manifest.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { deleteSnapshots } from "../../src/retention/delete.ts";
 import { prune, type PruneReport } from "../../src/retention/prune.ts";
@@ -67,7 +67,7 @@ describe("retention: crd-backup prune and snapshot --keep-*", () => {
    * claiming another cluster. Prune reads manifests only, so only the manifests need to differ.
    */
   async function forge(storage: StorageBackend, from: string, at: Date, cluster?: string): Promise<string> {
-    const real = await readManifest(storage, from);
+    const real = plainManifest(await readManifest(storage, from));
     const id = newSnapshotId(at);
     const manifest: Manifest = {
       ...real,

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readArchive } from "../../src/archive/reader.ts";
-import { expectedArchive } from "../../src/archive/manifest.ts";
+import { expectedArchive, plainManifest } from "../../src/archive/manifest.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { parseJson, stringifyJson, isJsonObject } from "../../src/json/json.ts";
 import { cleanObject } from "../../src/objects/clean.ts";
@@ -72,7 +72,8 @@ describe("crd-backup snapshot", () => {
 
     // every object in the archive is byte-identical to what the API server serves, less server-owned fields
     const storage = backend();
-    const { id, manifest } = await resolveSnapshot(storage, out.id);
+    const { id, manifest: stored } = await resolveSnapshot(storage, out.id);
+    const manifest = plainManifest(stored);
     let objects = 0;
     let crds = 0;
     const namespaces: string[] = [];
@@ -129,7 +130,11 @@ describe("crd-backup snapshot", () => {
     ]);
     expect(res.code).toBe(0);
     const storage = backend();
-    const { id, manifest } = await resolveSnapshot(storage, (JSON.parse(res.stdout) as { id: string }).id);
+    const { id, manifest: stored } = await resolveSnapshot(
+      storage,
+      (JSON.parse(res.stdout) as { id: string }).id,
+    );
+    const manifest = plainManifest(stored);
     const bodies = new Map<string, string>();
     for await (const entry of readArchive(await openArchive(storage, id), expectedArchive(manifest))) {
       if (entry.kind === "object" || entry.kind === "crd")

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import https from "node:https";
 import path from "node:path";
 import { S3Client, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
-import { expectedArchive } from "../../src/archive/manifest.ts";
+import { expectedArchive, plainManifest } from "../../src/archive/manifest.ts";
 import { readArchive } from "../../src/archive/reader.ts";
 import type { Manifest } from "../../src/archive/manifest.ts";
 import { S3Backend } from "../../src/storage/s3.ts";
@@ -112,7 +112,7 @@ export interface ArchiveContent {
 export async function archiveContent(s3: S3Settings, prefix: string, id: string): Promise<ArchiveContent> {
   const storage = s3Backend(s3, prefix);
   try {
-    const { manifest } = await resolveSnapshot(storage, id);
+    const manifest = plainManifest((await resolveSnapshot(storage, id)).manifest);
     const entries = new Map<string, string>();
     const duplicates: string[] = [];
     for await (const e of readArchive(await openArchive(storage, id), expectedArchive(manifest))) {

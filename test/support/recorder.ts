@@ -12,7 +12,7 @@ import {
 } from "../../src/journal/segment-key.ts";
 import type { JournalRecord, SegmentTrailer } from "../../src/journal/segment-format.ts";
 import { readSegment } from "../../src/journal/segment-reader.ts";
-import { expectedArchive } from "../../src/archive/manifest.ts";
+import { expectedArchive, plainManifest } from "../../src/archive/manifest.ts";
 import { readArchive } from "../../src/archive/reader.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import type { StorageBackend } from "../../src/storage/backend.ts";
@@ -219,7 +219,7 @@ export const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /** entry name -> SHA-256 of its body, for every entry of a snapshot. */
 export async function snapshotEntries(storage: StorageBackend, id: string): Promise<Map<string, string>> {
-  const { manifest } = await resolveSnapshot(storage, id);
+  const manifest = plainManifest((await resolveSnapshot(storage, id)).manifest);
   const entries = new Map<string, string>();
   for await (const e of readArchive(await openArchive(storage, id), expectedArchive(manifest))) {
     if (e.kind === "crd" || e.kind === "namespace" || e.kind === "object")

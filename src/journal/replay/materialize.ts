@@ -12,15 +12,16 @@ import { pipeline } from "node:stream/promises";
 import { ARCHIVE_KEY, FORMAT_VERSION } from "../../archive/format.ts";
 import {
   parseManifest,
+  plainManifest,
   serializeManifest,
-  type Manifest,
   type ManifestResource,
+  type PlainManifest,
 } from "../../archive/manifest.ts";
 import type { ArchiveEntry } from "../../archive/reader.ts";
 import { ArchiveWriter } from "../../archive/writer.ts";
 import { isJsonObject, parseJson, type JsonObject } from "../../json/json.ts";
 import type { StorageBackend } from "../../storage/backend.ts";
-import { CrdBackupError } from "../../errors.ts";
+import { CrdBackupError, SourceRefusedError } from "../../errors.ts";
 import { TOOL_VERSION } from "../../version.ts";
 import { readStoredSegment } from "../segment-io.ts";
 import { segmentKey } from "../segment-key.ts";
@@ -41,11 +42,11 @@ export interface PointInTime {
   lastRecord: string;
 }
 
-export type PointInTimeManifest = Manifest & { pointInTime: PointInTime };
+export type PointInTimeManifest = PlainManifest & { pointInTime: PointInTime };
 
 /** The base, as the replay reads it: a verified snapshot's manifest and entries. */
 export interface BaseSource {
-  readonly manifest: Manifest;
+  readonly manifest: PlainManifest;
   entries(): AsyncIterable<ArchiveEntry>;
 }
 
@@ -62,7 +63,10 @@ export function pointInTimeId(at: Date, base: string): string {
   return `${stamp}-${(at.getUTCMilliseconds() * 2 ** 22 + hash).toString(16).padStart(8, "0")}`;
 }
 
-/** Reads every segment the plan names, checking each and the links between them. */
+/**
+ * Reads every segment the plan names, checking each and the links between them. A segment that
+ * fails a check is a SourceRefusedError naming it.
+ */
 export async function readChanges(
   storage: StorageBackend,
   plan: PointInTimePlan,
@@ -79,12 +83,16 @@ export async function readChanges(
       // the whole segment is read even past T: its trailer and hash are what prove it intact
       for await (const r of records) if (Date.parse(r.t) <= at) await changes.apply(r);
     } catch (e) {
-      if (
-        !(e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID") ||
-        e.message.startsWith("journal segment ")
-      )
-        throw e;
-      throw new CrdBackupError("ARCHIVE_INVALID", `journal segment ${key}: ${e.message}`, { key });
+      if (!(e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID")) throw e;
+      // the segment reader's own errors name the segment already; the change set's do not
+      if (e.message.startsWith("journal segment "))
+        throw new SourceRefusedError({ segment: key }, e.message, { ...e.context }, { cause: e });
+      throw new SourceRefusedError(
+        { segment: key },
+        `journal segment ${key}: ${e.message}`,
+        { key },
+        { cause: e },
+      );
     }
     prev = seg.sha256;
   }
@@ -219,7 +227,7 @@ export async function writeState(
         reason: base.manifest.namespaceErrors.find((e) => e.namespace === namespace)?.reason ?? "NotRecorded",
         message: `Namespace ${namespace} holds objects at ${at.toISOString()} but neither the base nor the journal has its body`,
       }));
-    const manifest: Manifest = {
+    const manifest: PlainManifest = {
       formatVersion: FORMAT_VERSION,
       toolVersion: TOOL_VERSION,
       snapshotId: id,
@@ -235,7 +243,7 @@ export async function writeState(
       index: { sha256: totals.indexSha256, entries: totals.indexEntries },
     };
     // the same checks a stored manifest passes; pointInTime rides beside them
-    const checked = parseManifest(serializeManifest(manifest));
+    const checked = plainManifest(parseManifest(serializeManifest(manifest)));
     return {
       ...checked,
       pointInTime: {

@@ -3,7 +3,7 @@
  * from the listing alone: a time outside every recoverable window is a usage error naming the
  * windows, and nothing beyond the listing (and the `.gap` segments) has been read.
  */
-import { CrdBackupError } from "../../errors.ts";
+import { CrdBackupError, SourceRefusedError } from "../../errors.ts";
 import { isRfc3339 } from "../../units/time.ts";
 import type { StorageBackend } from "../../storage/backend.ts";
 import { listChains, type Chain, type Window } from "../chains.ts";
@@ -71,8 +71,8 @@ async function clusterChains(storage: StorageBackend, ref: PointInTimeRef): Prom
 
 /**
  * The newest chain in one of whose windows T lies (for "now": the end of the newest window), and
- * the segments to read. A chain whose keys show a break before T is ARCHIVE_INVALID naming the
- * segment; outside every window is USAGE naming them.
+ * the segments to read. A chain whose keys show a break before T is a SourceRefusedError
+ * (ARCHIVE_INVALID) naming the segment; outside every window is USAGE naming them.
  */
 export async function planPointInTime(
   storage: StorageBackend,
@@ -102,9 +102,9 @@ export async function planPointInTime(
     const i = chain.segments.findIndex((s) => segmentKey(s) === chain!.broken!.key);
     const prev = chain.segments[i - 1];
     if (i <= 0 || !prev || at! > prev.to) {
-      throw new CrdBackupError(
-        "ARCHIVE_INVALID",
-        `journal segment ${chain.broken.key}: ${chain.broken.message}; nothing was restored`,
+      throw new SourceRefusedError(
+        { segment: chain.broken.key },
+        `journal segment ${chain.broken.key}: ${chain.broken.message}`,
         { key: chain.broken.key },
       );
     }

@@ -3,7 +3,13 @@ import { readFileSync } from "node:fs";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { checkFormatVersion } from "../../../src/archive/format.ts";
-import { parseManifest, serializeManifest, type Manifest } from "../../../src/archive/manifest.ts";
+import {
+  parseManifest,
+  plainManifest,
+  sealedPart,
+  serializeManifest,
+  type Manifest,
+} from "../../../src/archive/manifest.ts";
 import {
   generateKey,
   parseIdentities,
@@ -41,7 +47,7 @@ function source(size: number): Readable {
 function documentedV1(): Manifest {
   const doc = readFileSync(new URL("../../../docs/format.md", import.meta.url), "utf8");
   const section = doc.slice(doc.indexOf("## Manifest format"));
-  return parseManifest(/```json\n([\s\S]*?)\n```/.exec(section)![1]!);
+  return plainManifest(parseManifest(/```json\n([\s\S]*?)\n```/.exec(section)![1]!));
 }
 
 describe("age stream stage", () => {
@@ -154,13 +160,30 @@ describe("encrypted manifests (format version 2)", () => {
       expect(text).not.toContain(s);
     }
     const parsed = parseManifest(text);
-    expect(parsed.formatVersion).toBe(2);
-    expect(parsed.encryption).toMatchObject({ recipients: [k.recipient], stored, opened: false });
-    expect(parsed.resources).toEqual([]);
+    // a SealedManifest: its plain part, and no content fields at all (no placeholders to misread)
+    expect(parsed).toEqual({
+      sealed: true,
+      formatVersion: 2,
+      toolVersion: plain.toolVersion,
+      snapshotId: plain.snapshotId,
+      status: plain.status,
+      cluster: { uid: plain.cluster.uid },
+      startedAt: plain.startedAt,
+      finishedAt: plain.finishedAt,
+      encryption: { scheme: "age", recipients: [k.recipient], stored, sealed: sealed.encryption.sealed },
+    });
+    expect(sealedPart(sealed)).toEqual(parsed);
+    // the plain part round-trips to the same bytes, sealed or opened
+    expect(serializeManifest(parsed)).toBe(text);
+    expect(() => plainManifest(parsed)).toThrow(/is encrypted where a plain one was expected/);
     const opened = await openManifest(parsed, k.identities);
+    expect(opened.sealed).toBeUndefined();
     expect(opened.resources).toEqual(plain.resources);
     expect(opened.archive).toEqual(plain.archive);
     expect(opened.cluster).toEqual(plain.cluster);
+    expect(opened.encryption).toEqual(parsed.encryption);
+    expect(serializeManifest(opened)).toBe(text);
+    expect(await openManifest(opened, undefined)).toBe(opened);
     await expect(openManifest(parsed, undefined)).rejects.toThrow(/is encrypted to age1.*give --identity/);
   });
 

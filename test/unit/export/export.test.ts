@@ -12,12 +12,13 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ArchiveWriter, ObjectRef } from "../../../src/archive/index.ts";
 import { serializeManifest, type Manifest } from "../../../src/archive/manifest.ts";
-import { CrdBackupError } from "../../../src/errors.ts";
+import { CrdBackupError, SourceRefusedError, refusalSaying } from "../../../src/errors.ts";
 import { exportSnapshot, type ExportOptions } from "../../../src/export/export.ts";
 import { exportPath, safeComponent } from "../../../src/export/layout.ts";
 import { LAST_APPLIED, cleanForApply } from "../../../src/export/manifest.ts";
 import { parseJson, type JsonObject } from "../../../src/json/json.ts";
 import { silentLogger } from "../../../src/report/log.ts";
+import { openSource } from "../../../src/source/open.ts";
 import { LocalBackend } from "../../../src/storage/local.ts";
 import { archiveKey, manifestKey } from "../../../src/storage/layout.ts";
 import { SNAPSHOT_ID, crdBody, namespaceBody, writeArchive } from "../archive/helpers.ts";
@@ -277,7 +278,21 @@ describe("exportSnapshot", () => {
     expect(e.code).toBe("ARCHIVE_INVALID");
     expect(e.message).toMatch(new RegExp(`^snapshot ${SNAPSHOT_ID}: .*; nothing was exported$`));
     expect(e.message).not.toContain("\n");
+    expect(e.message).not.toContain("restored");
     expect(readdirSync(parent)).toEqual([]);
+
+    // the refusal itself is typed and says no consequence: each command says its own
+    const refused = (await refusal(openSource(storage, "latest"))) as SourceRefusedError;
+    expect(refused).toBeInstanceOf(SourceRefusedError);
+    expect(refused.refused).toEqual({ snapshot: SNAPSHOT_ID });
+    expect(refused.context).toEqual({ id: SNAPSHOT_ID });
+    expect(refused.message).toMatch(new RegExp(`^snapshot ${SNAPSHOT_ID}: archive `));
+    expect(refused.message).not.toContain("nothing was");
+    const said = refusalSaying(refused, "nothing was restored") as SourceRefusedError;
+    expect(said.message).toBe(`${refused.message}; nothing was restored`);
+    expect(said.refused).toEqual(refused.refused);
+    const other = new CrdBackupError("ARCHIVE_INVALID", "archive entry x: bad");
+    expect(refusalSaying(other, "nothing was restored")).toBe(other);
   });
 
   it("refuses two entries that would be the same file, leaving nothing behind", async () => {
