@@ -7,8 +7,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { CLOCK_SKEW_MS, newSnapshotId } from "../../../src/archive/format.ts";
+import { CLOCK_SKEW_MS } from "../../../src/archive/format.ts";
 import { parseManifest, serializeManifest, type Manifest } from "../../../src/archive/manifest.ts";
+import { emptyManifest } from "../support/manifests.ts";
 import { listChains } from "../../../src/journal/chains.ts";
 import { planPointInTime } from "../../../src/journal/replay/plan.ts";
 import { findResumePoint } from "../../../src/journal/record/resume.ts";
@@ -31,23 +32,7 @@ function store(): LocalBackend {
   return new LocalBackend(root);
 }
 
-function manifestAt(at: Date, id = newSnapshotId(at)): Manifest {
-  return {
-    formatVersion: 1,
-    toolVersion: "test",
-    snapshotId: id,
-    status: "complete",
-    cluster: { uid: CLUSTER, server: "https://k", serverVersion: "v1.36.4" },
-    startedAt: at.toISOString(),
-    finishedAt: new Date(at.getTime() + 1000).toISOString(),
-    options: {},
-    resources: [],
-    namespaceErrors: [],
-    counts: { crds: 0, namespaces: 0, objects: 0 },
-    archive: { key: "archive.tar.gz", size: 1, sha256: "a".repeat(64), entries: 2 },
-    index: { sha256: "b".repeat(64), entries: 0 },
-  };
-}
+const manifestAt = (at: Date) => emptyManifest(CLUSTER, at);
 
 async function put(storage: LocalBackend, m: Manifest): Promise<string> {
   await storage.createExclusive(archiveKey(m.snapshotId), Buffer.from("x"));

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { newSnapshotId } from "../../../src/archive/format.ts";
-import { serializeManifest, type Manifest } from "../../../src/archive/manifest.ts";
+import { serializeManifest } from "../../../src/archive/manifest.ts";
+import { emptyManifest } from "../support/manifests.ts";
 import { listChains } from "../../../src/journal/chains.ts";
 import { segmentKey } from "../../../src/journal/segment-key.ts";
 import { decideChains, type ChainCandidate } from "../../../src/retention/chains.ts";
@@ -28,22 +28,8 @@ function store(): LocalBackend {
 
 /** An empty snapshot taken at `at`: prune reads manifests only, so nothing else needs content. */
 async function snapshotAt(storage: LocalBackend, at: Date): Promise<string> {
-  const id = newSnapshotId(at);
-  const manifest: Manifest = {
-    formatVersion: 1,
-    toolVersion: "test",
-    snapshotId: id,
-    status: "complete",
-    cluster: { uid: CLUSTER, server: "https://k", serverVersion: "v1.36.4" },
-    startedAt: at.toISOString(),
-    finishedAt: new Date(at.getTime() + 60_000).toISOString(),
-    options: {},
-    resources: [],
-    namespaceErrors: [],
-    counts: { crds: 0, namespaces: 0, objects: 0 },
-    archive: { key: "archive.tar.gz", size: 1, sha256: "a".repeat(64), entries: 2 },
-    index: { sha256: "b".repeat(64), entries: 0 },
-  };
+  const manifest = emptyManifest(CLUSTER, at, 60_000);
+  const id = manifest.snapshotId;
   await storage.createExclusive(archiveKey(id), Buffer.from("x"));
   await storage.createExclusive(manifestKey(id), Buffer.from(serializeManifest(manifest)));
   return id;
