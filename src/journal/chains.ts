@@ -144,10 +144,9 @@ export async function listChains(
     // `--at now` and retention are not steered by it
     const future = segs.findIndex((s) => inTheFuture(s.to, now));
     const usable = future < 0 ? segs : segs.slice(0, future);
-    if (
-      future >= 0 &&
-      !(chain.broken && segs.findIndex((s) => segmentKey(s) === chain.broken!.key) < future)
-    ) {
+    const brokenAt = broken ? segs.findIndex((s) => segmentKey(s) === broken.key) : segs.length;
+    if (future >= 0 && future < brokenAt) {
+      // the first break is what a replay meets: the future segment, unless a hole comes before it
       chain.broken = {
         key: segmentKey(segs[future]!),
         message: `ends at ${segs[future]!.to.toISOString()}, in the future (this machine's clock says ${now.toISOString()}): refused`,

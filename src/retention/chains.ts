@@ -21,7 +21,7 @@ export interface ChainCandidate {
 
 export interface ChainDecision extends ChainCandidate {
   keep: boolean;
-  /** Why it stays ("newest chain", "within reach", "base kept", "base locked"), or goes. */
+  /** Why it stays ("newest chain", "within reach ..."); empty when it goes with its base. */
   reasons: string[];
 }
 
@@ -59,11 +59,12 @@ export function decideChains(
     if (c.base === newest) reasons.push("newest chain");
     if (reach && c.to >= reach)
       reasons.push(`within reach (the policy keeps back to ${reach.toISOString()})`);
+    // a base the rules keep lies within reach, and so does its chain (it ends after the base)
     const base = byId.get(c.base);
     if (reasons.length > 0 && base) {
       base.keep = true;
       if (!base.reasons.includes("journal")) base.reasons.push("journal");
-    } else if (base?.keep) reasons.push("base kept");
+    }
     return { ...c, keep: reasons.length > 0, reasons };
   });
 }

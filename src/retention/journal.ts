@@ -5,7 +5,7 @@
  * the next prune.
  */
 import { listSegments } from "../journal/chains.ts";
-import { segmentKey } from "../journal/segment-key.ts";
+import { segmentKey, type SegmentKey } from "../journal/segment-key.ts";
 import { CrdBackupError } from "../errors.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 
@@ -16,16 +16,16 @@ export interface JournalRemoval {
 }
 
 /**
- * The chains whose base is not among `bases` (the snapshots still there, unreadable ones
- * included): of the given clusters, or of every cluster.
+ * The chains of a listing (listSegments) whose base is not among `bases` (the snapshots still
+ * there, unreadable ones included): of the given clusters, or of every cluster.
  */
-export async function chainsWithoutBase(
-  storage: StorageBackend,
+export function chainsWithoutBase(
+  listing: Map<string, SegmentKey[]>,
   bases: Set<string>,
   clusters?: string[],
-): Promise<JournalRemoval[]> {
+): JournalRemoval[] {
   const out: JournalRemoval[] = [];
-  for (const [id, segments] of await listSegments(storage)) {
+  for (const [id, segments] of listing) {
     const [cluster, base] = id.split("/") as [string, string];
     if (bases.has(base) || (clusters && !clusters.includes(cluster))) continue;
     out.push({ cluster, base, segments: segments.length });

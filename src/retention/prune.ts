@@ -6,6 +6,7 @@ import type { StorageBackend } from "../storage/backend.ts";
 import { SNAPSHOTS_PREFIX, snapshotIdOfManifest } from "../storage/layout.ts";
 import { listSnapshots, type StoredSnapshot } from "../storage/snapshots.ts";
 import { listSegments } from "../journal/chains.ts";
+import type { SegmentKey } from "../journal/segment-key.ts";
 import { decideChains, type ChainCandidate, type ChainDecision } from "./chains.ts";
 import { storedArchive } from "../archive/manifest.ts";
 import { chainsWithoutBase, removeChain, type JournalRemoval } from "./journal.ts";
@@ -73,7 +74,9 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
   const snapshots = await listSnapshots(storage, (id, e) =>
     report.unreadable.push({ id, reason: e.message }),
   );
-  const chains = await chainCandidates(storage, snapshots, now);
+  // one listing of journal/ serves both the chains kept and the chains whose base goes
+  const listing = await listSegments(storage);
+  const chains = chainCandidates(listing, snapshots, now);
 
   const byCluster = new Map<string, typeof snapshots>();
   for (const s of snapshots) {
@@ -146,7 +149,7 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
   report.orphans.push(...orphans);
   const removed = new Set(report.clusters.flatMap((c) => c.remove.map((d) => d.id)));
   const kept = new Set([...complete].filter((id) => !removed.has(id)));
-  report.journal = await chainsWithoutBase(storage, kept, options.clusters);
+  report.journal = chainsWithoutBase(listing, kept, options.clusters);
 
   if (options.dryRun) return report;
   for (const c of report.clusters) {
@@ -173,14 +176,14 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
  * Each cluster's chains whose base is a readable snapshot of that cluster, with the span they
  * cover; segments dated in the future are left out of it (they would keep a chain forever).
  */
-async function chainCandidates(
-  storage: StorageBackend,
+function chainCandidates(
+  listing: Map<string, SegmentKey[]>,
   snapshots: StoredSnapshot[],
   now: Date,
-): Promise<Map<string, ChainCandidate[]>> {
+): Map<string, ChainCandidate[]> {
   const bases = new Map(snapshots.map((s) => [s.id, s.manifest]));
   const out = new Map<string, ChainCandidate[]>();
-  for (const [id, segments] of await listSegments(storage)) {
+  for (const [id, segments] of listing) {
     const [cluster, base] = id.split("/") as [string, string];
     const manifest = bases.get(base);
     if (!manifest || manifest.cluster.uid !== cluster) continue;
