@@ -15,7 +15,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { parseArgs } from "node:util";
 import { cliNodeFlags } from "../cli/node-flags.ts";
-import { ARCHIVE_KEY, FORMAT_VERSION } from "../src/archive/format.ts";
+import { ARCHIVE_KEYS, FORMAT_VERSION } from "../src/archive/format.ts";
 import { serializeManifest, type Manifest } from "../src/archive/manifest.ts";
 import { ArchiveWriter } from "../src/archive/writer.ts";
 import { SegmentBuilder } from "../src/journal/segment-writer.ts";
@@ -113,7 +113,12 @@ async function generate(
     ],
     namespaceErrors: [],
     counts: totals.counts,
-    archive: { key: ARCHIVE_KEY, size: totals.size, sha256: totals.sha256, entries: totals.entries },
+    archive: {
+      key: ARCHIVE_KEYS[FORMAT_VERSION],
+      size: totals.size,
+      sha256: totals.sha256,
+      entries: totals.entries,
+    },
     index: { sha256: totals.indexSha256, entries: totals.indexEntries },
   };
   await storage.createExclusive(manifestKey(BASE), Buffer.from(serializeManifest(manifest)));

@@ -164,7 +164,7 @@ if (MODIFIERS) {
 // the baseline's inputs, read before its clock starts
 const crds: string[] = [];
 const objects: { path: string; body: string }[] = [];
-for await (const e of readArchive(createReadStream(path.join(dir, "snapshots", id, "archive.tar.gz")))) {
+for await (const e of readArchive(createReadStream(path.join(dir, "snapshots", id, "archive.tar.zst")))) {
   if (e.kind === "crd") crds.push(e.body.toString());
   if (e.kind === "object") {
     const r = e.ref;

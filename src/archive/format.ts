@@ -1,24 +1,31 @@
 /**
- * Constants and types of the snapshot format (docs/format.md, version 1). Everything a reader or
- * writer must agree on lives here, so a format change starts in one file.
+ * Constants and types of the snapshot format (docs/format.md, versions 1 and 3). Everything a
+ * reader or writer must agree on lives here, so a format change starts in one file.
  */
 import { randomBytes } from "node:crypto";
 import { CrdBackupError } from "../errors.ts";
 
-/** The only format version this code reads and writes; readers refuse any other. */
-export const FORMAT_VERSION = 1;
+/**
+ * The format version written. Version 1 (gzip, a pax header with the SHA-256 on every entry,
+ * index.jsonl) is read forever; version 2 is the encrypted manifest's envelope (manifest.ts), never
+ * an archive's; version 3 is zstd, ustar headers, and the hashes in index.sha256 (docs/format.md).
+ */
+export const FORMAT_VERSION = 3;
+export type ArchiveVersion = 1 | 3;
+export const ARCHIVE_VERSIONS: readonly ArchiveVersion[] = [1, 3];
 export const ARCHIVE_FORMAT = "crd-backup-archive";
 
 /** Storage keys relative to `snapshots/<id>/`. */
-export const ARCHIVE_KEY = "archive.tar.gz";
+export const ARCHIVE_KEYS = { 1: "archive.tar.gz", 3: "archive.tar.zst" } as const;
+export type ArchiveKey = (typeof ARCHIVE_KEYS)[ArchiveVersion];
 export const MANIFEST_KEY = "manifest.json";
 
 /** Fixed entry names: the header is always first, the index always last. */
 export const HEADER_ENTRY = "crd-backup-archive.json";
-export const INDEX_ENTRY = "index.jsonl";
+export const INDEX_ENTRIES = { 1: "index.jsonl", 3: "index.sha256" } as const;
 export const CLUSTER_SCOPE = "_cluster";
 
-/** The pax record carrying the SHA-256 of each entry body. */
+/** The pax record carrying the SHA-256 of each entry body (version 1; version 3 lists it in index.sha256). */
 export const PAX_SHA256 = "CRDBACKUP.sha256";
 /**
  * The pax record carrying an object's uid in the source cluster. Bodies lose metadata.uid (the API
@@ -160,7 +167,11 @@ export function archiveInvalid(
 }
 
 /** Refuse a version this code does not understand, before reading anything else. */
-export function checkFormatVersion(version: unknown, snapshotId: string | undefined, where: string): void {
+export function checkFormatVersion(
+  version: unknown,
+  snapshotId: string | undefined,
+  where: string,
+): asserts version is ArchiveVersion {
   const who = snapshotId === undefined ? where : `snapshot ${snapshotId}`;
   if (typeof version === "number" && Number.isInteger(version) && version > FORMAT_VERSION) {
     throw archiveInvalid(
@@ -169,7 +180,7 @@ export function checkFormatVersion(version: unknown, snapshotId: string | undefi
     );
   }
   if (version === undefined) throw archiveInvalid(`${who}: formatVersion is missing`, { snapshotId });
-  if (version !== FORMAT_VERSION) {
+  if (!ARCHIVE_VERSIONS.includes(version as ArchiveVersion)) {
     // A lossless parse may hand over {rawJSON: "1.0"}; show the text as written.
     const text = JSON.stringify(version) ?? String(version);
     throw archiveInvalid(`${who}: unsupported archive format version ${text}`, { snapshotId });
@@ -185,3 +196,18 @@ export function quote(text: string): string {
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
 }
+
+/**
+ * The stored name of an encrypted snapshot's archive: `archive.tar.zst.age` (version 1:
+ * `.tar.gz.age`), or with a rekey's ID before the extensions.
+ */
+export function encryptedArchiveKey(version: ArchiveVersion, rekeyId?: string): string {
+  const plain = ARCHIVE_KEYS[version];
+  return rekeyId === undefined ? `${plain}.age` : plain.replace(/^archive\./, `archive.${rekeyId}.`) + ".age";
+}
+
+/**
+ * Every archive name crd-backup writes under `snapshots/<id>/`, of either version, plain or
+ * encrypted, with the rekey's ID (group 1) where a rekey wrote it.
+ */
+export const ARCHIVE_NAME = /^archive(?:\.([0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}))?\.tar\.(?:gz|zst)(?:\.age)?$/;

@@ -1,10 +1,11 @@
 /** The archive format: names, manifest, streaming writer and verifying reader (docs/format.md). */
 export {
   ARCHIVE_FORMAT,
-  ARCHIVE_KEY,
+  ARCHIVE_KEYS,
+  ARCHIVE_VERSIONS,
   FORMAT_VERSION,
   HEADER_ENTRY,
-  INDEX_ENTRY,
+  INDEX_ENTRIES,
   MANIFEST_KEY,
   MAX_ENTRY_SIZE,
   MAX_INDEX_SIZE,
@@ -19,6 +20,8 @@ export type {
   ArchiveHeader,
   ArchiveSummary,
   ArchiveTotals,
+  ArchiveVersion,
+  ArchiveKey,
   EntryCounts,
   EntryKind,
   IndexRecord,

@@ -8,13 +8,14 @@
 import type { JsonObject } from "../json/json.ts";
 import { isJsonObject, parseJson } from "../json/json.ts";
 import {
-  ARCHIVE_KEY,
-  FORMAT_VERSION,
+  ARCHIVE_KEYS,
   archiveInvalid,
   checkFormatVersion,
   isSnapshotId,
   quote,
   type ArchiveExpectation,
+  type ArchiveKey,
+  type ArchiveVersion,
   type EntryCounts,
 } from "./format.ts";
 import { checkNames, checkTimes, Fields } from "./manifest-fields.ts";
@@ -51,7 +52,8 @@ export interface NamespaceError extends ResourceError {
  * has resources, counts and the plain archive's digest: code that needs them takes a PlainManifest.
  */
 export interface PlainManifest {
-  formatVersion: number;
+  /** The archive's format version: 1 (archive.tar.gz) or 3 (archive.tar.zst). */
+  formatVersion: ArchiveVersion;
   toolVersion: string;
   snapshotId: string;
   status: "complete" | "partial";
@@ -63,7 +65,7 @@ export interface PlainManifest {
   /** Absent in manifests written before it was added: read as none. */
   namespaceErrors: NamespaceError[];
   counts: EntryCounts;
-  archive: { key: typeof ARCHIVE_KEY; size: number; sha256: string; entries: number };
+  archive: { key: ArchiveKey; size: number; sha256: string; entries: number };
   index: { sha256: string; entries: number };
   /**
    * Present when the snapshot is stored encrypted (docs/format.md "Encryption"): this manifest was
@@ -110,7 +112,7 @@ export function isEncrypted(m: StoredManifest): m is EncryptedManifest {
 export const ENCRYPTED_FORMAT_VERSION = 2;
 
 /** Stored archive keys of encrypted snapshots: rekey writes a new one beside the old, never over it. */
-export const ENCRYPTED_ARCHIVE_KEY = /^archive(\.[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})?\.tar\.gz\.age$/;
+export const ENCRYPTED_ARCHIVE_KEY = /^archive(\.[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})?\.tar\.(gz|zst)\.age$/;
 
 /**
  * How an encrypted snapshot is stored: what its plain part says beside id, times, status and
@@ -133,7 +135,8 @@ function validate(doc: JsonObject): StoredManifest {
 }
 
 function validatePlain(doc: JsonObject, snapshotId: string | undefined): PlainManifest {
-  checkFormatVersion(doc["formatVersion"], snapshotId, "manifest");
+  const version = doc["formatVersion"];
+  checkFormatVersion(version, snapshotId, "manifest");
   // Typed explicitly so TypeScript treats f.fail() (returning never) as ending the flow.
   const f: Fields = new Fields(snapshotId === undefined ? "manifest" : `manifest of snapshot ${snapshotId}`);
   if (snapshotId === undefined) f.fail("snapshotId", "must be a snapshot ID like 20261122T041500Z-1a2b3c4d");
@@ -199,9 +202,10 @@ function validatePlain(doc: JsonObject, snapshotId: string | undefined): PlainMa
     objects: f.count(n["objects"], "counts.objects"),
   };
   const a = f.object(doc["archive"], "archive");
-  if (a["key"] !== ARCHIVE_KEY) f.fail("archive.key", `must be ${quote(ARCHIVE_KEY)}`);
+  const key = ARCHIVE_KEYS[version];
+  if (a["key"] !== key) f.fail("archive.key", `must be ${quote(key)} in format version ${version}`);
   const archive = {
-    key: ARCHIVE_KEY as typeof ARCHIVE_KEY,
+    key,
     size: f.count(a["size"], "archive.size"),
     sha256: f.sha256(a["sha256"], "archive.sha256"),
     entries: f.count(a["entries"], "archive.entries"),
@@ -230,7 +234,7 @@ function validatePlain(doc: JsonObject, snapshotId: string | undefined): PlainMa
 
   checkTimes(f, snapshotId, f.time(doc["startedAt"], "startedAt"), f.time(doc["finishedAt"], "finishedAt"));
   return {
-    formatVersion: FORMAT_VERSION,
+    formatVersion: version,
     toolVersion: f.string(doc["toolVersion"], "toolVersion"),
     snapshotId,
     status,
@@ -256,7 +260,7 @@ function validateEncrypted(doc: JsonObject, snapshotId: string | undefined): Sea
   const a = f.object(doc["archive"], "archive");
   const key = f.string(a["key"], "archive.key");
   if (!ENCRYPTED_ARCHIVE_KEY.test(key))
-    f.fail("archive.key", "must be archive.tar.gz.age or archive.<id>.tar.gz.age");
+    f.fail("archive.key", "must be archive.tar.zst.age, archive.tar.gz.age or archive.<id>.tar.(zst|gz).age");
   const e = f.object(doc["encryption"], "encryption");
   if (e["scheme"] !== "age") f.fail("encryption.scheme", 'must be "age"');
   const recipients = f.array(e["recipients"], "encryption.recipients", (x, q) => f.string(x, q));

@@ -7,7 +7,7 @@
 import {
   CLUSTER_SCOPE,
   HEADER_ENTRY,
-  INDEX_ENTRY,
+  INDEX_ENTRIES,
   MAX_NAME_BYTES,
   archiveInvalid,
   quote,
@@ -64,7 +64,7 @@ export function parseEntryName(name: string): ParsedEntryName {
   if (name.includes("..")) throw bad('the name contains ".."');
 
   if (name === HEADER_ENTRY) return { kind: "header" };
-  if (name === INDEX_ENTRY) return { kind: "index" };
+  if (name === INDEX_ENTRIES[1] || name === INDEX_ENTRIES[3]) return { kind: "index" };
 
   const parts = name.split("/");
   const [top, ...rest] = parts;

@@ -1,18 +1,20 @@
 /**
- * Reads an archive as a stream of verified entries (docs/format.md, "Verification"). Everything in
- * the archive is untrusted: names are parsed before use, sizes are checked before a body is read,
- * every body is hashed and checked against its pax record, and the index is checked against the
- * entries through a running hash, so memory holds one entry body at a time whatever the archive's
- * size. Checks that need the whole stream run when iteration ends: an entry is only as trustworthy
+ * Reads an archive as a stream of verified entries (docs/format.md, "Verification"), format
+ * version 1 (gzip) or 3 (zstd), told apart by the compressed stream's magic number and checked
+ * against the header entry. Everything in the archive is untrusted: names are parsed before use,
+ * sizes are checked before a body is read, every body is hashed (and, in version 1, checked against
+ * its pax record), and the index is checked against the entries through a running hash, so memory
+ * holds one entry body at a time whatever the archive's size. Checks that need the whole stream run when iteration ends: an entry is only as trustworthy
  * as the iteration that yielded it, and iteration that throws invalidates what came before.
  */
 import { createHash } from "node:crypto";
 import { Readable, Transform, pipeline } from "node:stream";
-import { createGunzip } from "node:zlib";
+import { createGunzip, createZstdDecompress } from "node:zlib";
 import { CrdBackupError } from "../errors.ts";
 import {
   ARCHIVE_FORMAT,
   HEADER_ENTRY,
+  INDEX_ENTRIES,
   MAX_ENTRY_SIZE,
   MAX_INDEX_SIZE,
   PAX_SHA256,
@@ -26,18 +28,22 @@ import {
   type ArchiveExpectation,
   type ArchiveHeader,
   type ArchiveSummary,
+  type ArchiveVersion,
   type IndexRecord,
   type ObjectRef,
 } from "./format.ts";
 import { parseEntryName } from "./names.ts";
 import { EntryOrder } from "./order.ts";
-import { describeEntry, indexLine, parseEntryBody } from "./records.ts";
+import { describeEntry, indexLineOf, parseEntryBody } from "./records.ts";
 import { readTar, TarFormatError } from "./tar-reader.ts";
 
 interface EntryBase {
   name: string;
   size: number;
-  /** SHA-256 of the body, already checked against the entry's pax record. */
+  /**
+   * SHA-256 of the body: in version 1 already checked against the entry's pax record; in either
+   * version checked against the index by the time the iteration ends.
+   */
   sha256: string;
 }
 
@@ -48,12 +54,14 @@ export type ArchiveEntry =
   /** The index is streamed, never buffered (it grows with the archive); its lines were checked. */
   | (EntryBase & { kind: "index"; lines: number });
 
-const GUNZIP_CHUNK_BYTES = 64 * 1024;
+const DECOMPRESSED_CHUNK_BYTES = 64 * 1024;
+const GZIP_MAGIC = [0x1f, 0x8b];
+const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 
 /** The archive's bytes: a stream from storage, or any (async) iterable of chunks. */
 export type ArchiveSource = Readable | AsyncIterable<Buffer> | Iterable<Buffer>;
 
-/** Turn a failure of the byte stream (source, gunzip or tar parser) into one readable line. */
+/** Turn a failure of the byte stream (source, decompressor or tar parser) into one readable line. */
 function describeStreamError(err: unknown, after: string | undefined, bytesRead: number): unknown {
   if (err instanceof CrdBackupError) return err; // already ours, or the storage backend's
   const where = after === undefined ? "" : ` after entry ${quote(after)}`;
@@ -61,11 +69,14 @@ function describeStreamError(err: unknown, after: string | undefined, bytesRead:
   const message = err instanceof Error ? err.message : String(err);
   if (code === "Z_BUF_ERROR") {
     return archiveInvalid(
-      bytesRead === 0 ? "archive is empty" : `archive is truncated${where}: the gzip data ends early`,
+      bytesRead === 0 ? "archive is empty" : `archive is truncated${where}: the compressed data ends early`,
     );
   }
   if (typeof code === "string" && code.startsWith("Z_")) {
     return archiveInvalid(`archive is corrupt${where}: not valid gzip data (${message})`);
+  }
+  if (typeof code === "string" && code.startsWith("ZSTD_")) {
+    return archiveInvalid(`archive is corrupt${where}: not valid zstd data (${message})`);
   }
   if (err instanceof TarFormatError) {
     if (err.kind === "truncated")
@@ -78,6 +89,39 @@ function describeStreamError(err: unknown, after: string | undefined, bytesRead:
     return archiveInvalid(`archive is not a valid tar stream${where}: ${what[err.kind]}`);
   }
   return err; // the source failed (a read error, an abort): not a property of the archive
+}
+
+/**
+ * The format version an archive's first bytes announce (gzip: 1, zstd: 3), and a stream that
+ * still yields those bytes. Anything else is not an archive of any version.
+ */
+async function sniff(source: Readable): Promise<{ version: ArchiveVersion; input: Readable }> {
+  const chunks = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let head = Buffer.alloc(0);
+  const seen: Buffer[] = [];
+  while (head.length < ZSTD_MAGIC.length) {
+    const next = await chunks.next();
+    if (next.done) break;
+    const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
+    seen.push(chunk);
+    head = Buffer.concat([head, chunk]);
+  }
+  const starts = (magic: number[]) => magic.every((b, i) => head[i] === b);
+  if (head.length === 0) throw archiveInvalid("archive is empty");
+  const version: ArchiveVersion | undefined = starts(GZIP_MAGIC) ? 1 : starts(ZSTD_MAGIC) ? 3 : undefined;
+  if (version === undefined) {
+    source.destroy();
+    throw archiveInvalid(
+      "not a crd-backup archive: neither gzip (format version 1) nor zstd (version 3) data",
+    );
+  }
+  async function* replay(): AsyncGenerator<Buffer> {
+    yield* seen;
+    for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+  }
+  const input = Readable.from(replay(), { objectMode: false });
+  input.once("close", () => source.destroy());
+  return { version, input };
 }
 
 /**
@@ -98,10 +142,13 @@ export async function* readArchive(
       callback(null, chunk);
     },
   });
-  const input = source instanceof Readable ? source : Readable.from(source);
+  const { version, input } = await sniff(source instanceof Readable ? source : Readable.from(source));
   // larger output chunks than zlib's 16 KiB: most entries then lie within one, and are not copied
-  const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
-  pipeline(input, meter, gunzip, () => undefined); // errors surface through the iteration below
+  const options = { chunkSize: DECOMPRESSED_CHUNK_BYTES };
+  const decompressor = version === 1 ? createGunzip(options) : createZstdDecompress(options);
+  pipeline(input, meter, decompressor, () => undefined); // errors surface through the iteration below
+  const indexEntry = INDEX_ENTRIES[version];
+  const indexLine = indexLineOf(version);
 
   const order = new EntryOrder();
   const counts = { crds: 0, namespaces: 0, objects: 0 };
@@ -112,7 +159,7 @@ export async function* readArchive(
   let completed = false;
 
   try {
-    for await (const { entry: tarEntry, body: tarBody } of readTar(gunzip)) {
+    for await (const { entry: tarEntry, body: tarBody } of readTar(decompressor)) {
       const { name, type, size } = tarEntry;
       const bad = (why: string) =>
         archiveInvalid(`archive entry ${quote(name)}: ${why}`, { entry: name, snapshotId });
@@ -126,10 +173,14 @@ export async function* readArchive(
       order.accept(name, parsed);
       const limit = parsed.kind === "index" ? MAX_INDEX_SIZE : MAX_ENTRY_SIZE;
       if (size > limit) throw bad(`is ${size} bytes, more than the limit of ${limit}`);
+      if (parsed.kind === "index" && name !== indexEntry)
+        throw bad(`is not the index of format version ${version} (${quote(indexEntry)})`);
       const pax = tarEntry.pax;
       const recorded = pax[PAX_SHA256];
-      if (recorded === undefined || !SHA256_PATTERN.test(recorded))
+      if (version === 1 && (recorded === undefined || !SHA256_PATTERN.test(recorded)))
         throw bad(`has no valid ${PAX_SHA256} record`);
+      if (version !== 1 && recorded !== undefined)
+        throw bad(`has a ${PAX_SHA256} record; format version ${version} lists hashes in ${indexEntry}`);
       const uid = pax[PAX_UID];
       if (uid !== undefined && (parsed.kind === "header" || parsed.kind === "index"))
         throw bad(`may not have a ${PAX_UID} record`);
@@ -148,7 +199,8 @@ export async function* readArchive(
         }
         const sha256 = hash.digest("hex");
         if (read !== size) throw bad(`is ${read} bytes, its header says ${size}`);
-        if (sha256 !== recorded) throw bad(`the body does not match its ${PAX_SHA256} record`);
+        if (recorded !== undefined && sha256 !== recorded)
+          throw bad(`the body does not match its ${PAX_SHA256} record`);
         const listed = counts.crds + counts.namespaces + counts.objects;
         if (newlines !== listed) throw bad(`lists ${newlines} entries but the archive has ${listed}`);
         if (sha256 !== lines.digest("hex"))
@@ -161,7 +213,8 @@ export async function* readArchive(
       const body = await tarBody.all();
       const sha256 = hash.update(body).digest("hex");
       if (body.length !== size) throw bad(`is ${body.length} bytes, its header says ${size}`);
-      if (sha256 !== recorded) throw bad(`the body does not match its ${PAX_SHA256} record`);
+      if (recorded !== undefined && sha256 !== recorded)
+        throw bad(`the body does not match its ${PAX_SHA256} record`);
 
       if (parsed.kind === "header") {
         const doc = parseEntryBody(name, body);
@@ -171,6 +224,10 @@ export async function* readArchive(
           );
         const id = isSnapshotId(doc["snapshotId"]) ? doc["snapshotId"] : undefined;
         checkFormatVersion(doc["formatVersion"], id ?? expected?.snapshotId, "archive");
+        if (doc["formatVersion"] !== version)
+          throw bad(
+            `says format version ${doc["formatVersion"]}, but the archive is ${version === 1 ? "gzip" : "zstd"} data (format version ${version})`,
+          );
         if (id === undefined) throw bad("snapshotId is missing or not a snapshot ID");
         if (expected?.snapshotId !== undefined && id !== expected.snapshotId) {
           throw bad(`belongs to snapshot ${id}, not ${expected.snapshotId}`);
@@ -178,7 +235,7 @@ export async function* readArchive(
         snapshotId = id;
         const header: ArchiveHeader = {
           format: ARCHIVE_FORMAT,
-          formatVersion: doc["formatVersion"] as number,
+          formatVersion: version,
           snapshotId: id,
         };
         yield { kind: "header", name, size, sha256, body, header };
@@ -205,12 +262,12 @@ export async function* readArchive(
   } finally {
     // Stopped early (an error, or the consumer broke out): release the source and the parsers.
     if (!completed) {
-      gunzip.destroy();
+      decompressor.destroy();
       meter.destroy();
       input.destroy();
     }
   }
-  // readTar read gunzip to its end, so every byte has passed the meter
+  // readTar read decompressor to its end, so every byte has passed the meter
   const summary: ArchiveSummary = {
     snapshotId: snapshotId!,
     sha256: archiveHash.digest("hex"),

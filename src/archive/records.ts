@@ -3,7 +3,7 @@
  * and body alone, so the writer and the reader compute the same line independently, and the reader
  * can check the whole index against the entries without keeping either in memory.
  */
-import { archiveInvalid, quote, type IndexRecord } from "./format.ts";
+import { archiveInvalid, quote, type ArchiveVersion, type IndexRecord } from "./format.ts";
 import type { ContentEntryName } from "./names.ts";
 
 type Json = Record<string, unknown>;
@@ -157,3 +157,16 @@ export function indexLine(record: IndexRecord): string {
   }
   return `${line}}\n`;
 }
+
+/**
+ * The index.sha256 line of a record (format version 3): `sha256sum`'s own format, so
+ * `sha256sum -c index.sha256` checks an unpacked archive. Names are ASCII without backslashes or
+ * newlines (their grammar), so none needs sha256sum's escaping.
+ */
+export function sumsLine(record: IndexRecord): string {
+  return `${record.sha256}  ${record.entry}\n`;
+}
+
+/** The index line of a record in the given format version. */
+export const indexLineOf = (version: ArchiveVersion): ((record: IndexRecord) => string) =>
+  version === 1 ? indexLine : sumsLine;

@@ -1,5 +1,5 @@
 /**
- * Streams an archive: entries in, gzip bytes out through `stream`, which an uploader consumes. The
+ * Streams an archive: entries in, compressed bytes out through `stream`, which an uploader consumes. The
  * writer knows nothing about storage. Memory stays bounded by what is in flight: entries are
  * copied into a batch that goes to gzip when full, and an add resolves only once gzip has room
  * for more (so a slow consumer slows the producer); the index goes to a temp file instead of
@@ -8,7 +8,9 @@
  * This file is the archive's semantics: entry names and order, the index, digests and totals. The
  * tar stream's framing is tar-writer.ts's (header blocks and all, see TarHeaders: a general tar
  * packer costs several stream objects, callbacks and promises per entry, more than the rest of a
- * snapshot's work on a ~2 KiB object); the batches and gzip's backpressure are gzip-batches.ts's.
+ * snapshot's work on a ~2 KiB object); the batches and the compressor's backpressure are
+ * compress-batches.ts's. Format version 3 is written unless a caller asks for 1 (tests that keep
+ * version 1's reading honest).
  */
 import { createHash, hash as oneShotHash } from "node:crypto";
 import { Transform, pipeline, type Readable } from "node:stream";
@@ -16,9 +18,10 @@ import { finished } from "node:stream/promises";
 import { CrdBackupError } from "../errors.ts";
 import {
   ARCHIVE_FORMAT,
+  ARCHIVE_VERSIONS,
   FORMAT_VERSION,
   HEADER_ENTRY,
-  INDEX_ENTRY,
+  INDEX_ENTRIES,
   MAX_ENTRY_SIZE,
   MAX_INDEX_SIZE,
   UID_PATTERN,
@@ -26,15 +29,25 @@ import {
   isSnapshotId,
   quote,
   type ArchiveTotals,
+  type ArchiveVersion,
+  type IndexRecord,
   type EntryCounts,
   type ObjectRef,
 } from "./format.ts";
-import { GzipBatches } from "./gzip-batches.ts";
+import { CompressBatches } from "./compress-batches.ts";
 import { crdEntryName, namespaceEntryName, objectEntryName, type ContentEntryName } from "./names.ts";
 import { EntryOrder } from "./order.ts";
-import { describeEntry, describeFields, indexLine, type BodyFields } from "./records.ts";
+import { describeEntry, describeFields, indexLineOf, type BodyFields } from "./records.ts";
 import { IndexSpool } from "./spool.ts";
-import { END_OF_ARCHIVE, TarHeaders, headersSize, paddingAfter, paxRecords } from "./tar-writer.ts";
+import {
+  END_OF_ARCHIVE,
+  TarHeaders,
+  headersSize,
+  paddingAfter,
+  paxRecords,
+  ustarPax,
+  ustarSize,
+} from "./tar-writer.ts";
 
 export interface ArchiveWriterOptions {
   /** Modification time of every entry; defaults to when the writer was created. */
@@ -43,6 +56,8 @@ export interface ArchiveWriterOptions {
   tmpDir?: string;
   /** Aborting it aborts the writer, as abort(signal.reason) would. */
   signal?: AbortSignal;
+  /** Defaults to FORMAT_VERSION; 1 only to write what older crd-backups wrote. */
+  formatVersion?: ArchiveVersion;
 }
 
 /** What an entry carries beside its body. */
@@ -75,11 +90,13 @@ const noop = (): void => undefined;
 
 export class ArchiveWriter {
   readonly snapshotId: string;
-  /** The archive's gzip bytes. Consume it to the end, or the writer stalls (that is the backpressure). */
+  readonly formatVersion: ArchiveVersion;
+  /** The archive's compressed bytes. Consume it to the end, or the writer stalls (that is the backpressure). */
   readonly stream: Readable;
 
-  /** The tar bytes on their way to gzip. */
-  readonly #out: GzipBatches;
+  /** The tar bytes on their way to the compressor. */
+  readonly #out: CompressBatches;
+  readonly #indexLine: (record: IndexRecord) => string;
   readonly #headers: TarHeaders;
   readonly #order = new EntryOrder();
   readonly #spool: IndexSpool;
@@ -99,6 +116,11 @@ export class ArchiveWriter {
   constructor(snapshotId: string, options: ArchiveWriterOptions = {}) {
     if (!isSnapshotId(snapshotId)) throw archiveInvalid(`invalid snapshot ID ${quote(snapshotId)}`);
     this.snapshotId = snapshotId;
+    const version = options.formatVersion ?? FORMAT_VERSION;
+    if (!ARCHIVE_VERSIONS.includes(version))
+      throw archiveInvalid(`cannot write archive format version ${version}`);
+    this.formatVersion = version;
+    this.#indexLine = indexLineOf(version);
     this.#headers = new TarHeaders(options.mtime ?? new Date());
     this.#spool = new IndexSpool(options.tmpDir);
 
@@ -115,12 +137,12 @@ export class ArchiveWriter {
       },
     });
     this.stream = meter;
-    this.#out = new GzipBatches();
-    pipeline(this.#out.gzip, meter, (err) => {
+    this.#out = new CompressBatches(version === 1 ? "gzip" : "zstd");
+    pipeline(this.#out.compressor, meter, (err) => {
       if (err) this.#fail(meter.errored ?? err); // the consumer's own error, not "premature close"
     });
 
-    const header = { format: ARCHIVE_FORMAT, formatVersion: FORMAT_VERSION, snapshotId };
+    const header = { format: ARCHIVE_FORMAT, formatVersion: version, snapshotId };
     const headerBody = Buffer.from(JSON.stringify(header), "utf8");
     this.#order.accept(HEADER_ENTRY, { kind: "header" });
     this.#writeEntry(HEADER_ENTRY, headerBody, sha256(headerBody));
@@ -150,7 +172,7 @@ export class ArchiveWriter {
   }
 
   /**
-   * Write the index, end the tar and gzip streams, and resolve once the consumer has read the last
+   * Write the index, end the tar and compressed streams, and resolve once the consumer has read the last
    * byte of `stream`. The totals are what the manifest records.
    */
   async finish(): Promise<ArchiveTotals> {
@@ -160,7 +182,7 @@ export class ArchiveWriter {
       this.#checkAlive();
       const index = await this.#spool.seal();
       if (index.size > MAX_INDEX_SIZE)
-        throw archiveInvalid(`index.jsonl would exceed ${MAX_INDEX_SIZE} bytes`);
+        throw archiveInvalid(`${INDEX_ENTRIES[this.formatVersion]} would exceed ${MAX_INDEX_SIZE} bytes`);
       await this.#writeIndex(index.size, index.sha256);
       this.#out.append(END_OF_ARCHIVE);
       this.#out.end();
@@ -231,11 +253,13 @@ export class ArchiveWriter {
     if (body.length > MAX_ENTRY_SIZE) {
       throw archiveInvalid(`archive entry ${quote(entry)} is larger than ${MAX_ENTRY_SIZE} bytes`, { entry });
     }
-    const pax = paxRecords(entry, uid);
+    const v1 = this.formatVersion === 1;
+    const pax = v1 ? paxRecords(entry, uid) : undefined;
+    const ustar = v1 ? "" : ustarPax(entry, uid);
     let bytes: Buffer;
     const inPlace = !Buffer.isBuffer(body);
     if (inPlace) {
-      const headers = headersSize(pax.length);
+      const headers = pax ? headersSize(pax.length) : ustarSize(ustar.length);
       const out = this.#out;
       out.reserve(headers + body.length);
       const at = out.used + headers;
@@ -248,10 +272,10 @@ export class ArchiveWriter {
     const record = meta.fields
       ? describeFields(entry, parsed, bytes.length, hash, uid, meta.fields)
       : describeEntry(entry, parsed, bytes, hash, uid);
-    const line = indexLine(record);
+    const line = this.#indexLine(record);
     this.#order.accept(entry, parsed); // it records the entry, so only once everything else passed
 
-    this.#writeHeaders(pax.withHash(hash), bytes.length);
+    this.#writeHeaders(entry, pax ? pax.withHash(hash) : ustar, bytes.length);
     if (inPlace) this.#out.used += bytes.length;
     else this.#out.append(bytes);
     this.#out.append(paddingAfter(bytes.length));
@@ -287,22 +311,35 @@ export class ArchiveWriter {
 
   /** Headers, body, padding: appended to the batch. */
   #writeEntry(entry: string, body: Buffer, hash: string): void {
-    this.#writeHeaders(paxRecords(entry, undefined).withHash(hash), body.length);
+    this.#writeHeaders(entry, this.#plainPax(entry, hash), body.length);
     this.#out.append(body);
     this.#out.append(paddingAfter(body.length));
     this.#entries += 1;
   }
 
-  /** The pax header block, the pax records and the ustar header block, contiguous in the batch. */
-  #writeHeaders(pax: string, size: number): void {
+  /** An entry without a uid: version 1's path and hash records; version 3 has none. */
+  #plainPax(entry: string, hash: string): string {
+    return this.formatVersion === 1
+      ? paxRecords(entry, undefined).withHash(hash)
+      : ustarPax(entry, undefined);
+  }
+
+  /** The entry's header blocks (version 1: always a pax header), contiguous in the batch. */
+  #writeHeaders(entry: string, pax: string, size: number): void {
     const out = this.#out;
-    out.reserve(headersSize(pax.length));
-    out.used = this.#headers.write(out.batch, out.used, pax, size);
+    if (this.formatVersion === 1) {
+      out.reserve(headersSize(pax.length));
+      out.used = this.#headers.write(out.batch, out.used, pax, size);
+    } else {
+      out.reserve(ustarSize(pax.length));
+      out.used = this.#headers.writeUstar(out.batch, out.used, entry, pax, size);
+    }
   }
 
   /** The index is streamed from the spool file, waiting for room like any entry. */
   async #writeIndex(size: number, hash: string): Promise<void> {
-    this.#writeHeaders(paxRecords(INDEX_ENTRY, undefined).withHash(hash), size);
+    const entry = INDEX_ENTRIES[this.formatVersion];
+    this.#writeHeaders(entry, this.#plainPax(entry, hash), size);
     let read = 0;
     for await (const chunk of this.#spool.read()) {
       this.#out.append(chunk as Buffer);
@@ -311,7 +348,7 @@ export class ArchiveWriter {
       if (room) await room;
       this.#checkAlive();
     }
-    if (read !== size) throw new Error(`index.jsonl: spooled ${size} bytes, read back ${read}`);
+    if (read !== size) throw new Error(`${entry}: spooled ${size} bytes, read back ${read}`);
     this.#out.append(paddingAfter(size));
     this.#entries += 1;
   }
@@ -320,7 +357,7 @@ export class ArchiveWriter {
     if (this.#failure !== undefined) return;
     this.#failure = err;
     if (!this.stream.destroyed) this.stream.destroy(err instanceof Error ? err : new Error(String(err)));
-    this.#out.fail(err); // rejects a pending wait for room, destroys gzip
+    this.#out.fail(err); // rejects a pending wait for room, destroys the compressor
   }
 
   #unusable(): unknown {

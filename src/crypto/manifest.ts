@@ -11,7 +11,6 @@ import {
   type PlainManifest,
   type StoredManifest,
 } from "../archive/manifest.ts";
-import { ENCRYPTED_FORMAT_VERSION } from "../archive/manifest.ts";
 import { CrdBackupError } from "../errors.ts";
 import type { Identities, Recipients } from "./keys.ts";
 import { openSealedText, sealText } from "./stream.ts";
@@ -28,11 +27,7 @@ export async function sealManifest(
   stored: ManifestEncryption["stored"],
 ): Promise<PlainManifest & { encryption: ManifestEncryption }> {
   const sealed = await sealText(serializeManifest({ ...plain, encryption: undefined }), to);
-  return {
-    ...plain,
-    formatVersion: ENCRYPTED_FORMAT_VERSION,
-    encryption: { scheme: "age", recipients: to.recipients, stored, sealed },
-  };
+  return { ...plain, encryption: { scheme: "age", recipients: to.recipients, stored, sealed } };
 }
 
 /** Fails with one line naming the recipients: content was asked for and no key was given. */
@@ -89,5 +84,5 @@ export async function openManifest(m: StoredManifest, keys: Identities | undefin
       "ARCHIVE_INVALID",
       `snapshot ${m.snapshotId}: the sealed manifest is itself encrypted`,
     );
-  return { ...inner, formatVersion: ENCRYPTED_FORMAT_VERSION, encryption: e };
+  return { ...inner, encryption: e }; // keeps the archive's format version; the envelope's is sealedPart's
 }

@@ -14,7 +14,7 @@
  * or a later `rekey --verify-identity` once the new key has been shown to work.
  */
 import { PassThrough, Readable } from "node:stream";
-import { FORMAT_VERSION, isSnapshotId, newSnapshotId } from "../archive/format.ts";
+import { ARCHIVE_NAME, encryptedArchiveKey, isSnapshotId, newSnapshotId } from "../archive/format.ts";
 import {
   expectedArchive,
   isEncrypted,
@@ -74,7 +74,7 @@ export const KEPT_UNVERIFIED =
 
 /** An own archive name under `snapshots/<id>/` and the time it was written (an id, sortable as text). */
 function archiveTime(id: string, name: string): string | undefined {
-  const m = /^archive(?:\.([0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}))?\.tar\.gz(?:\.age)?$/.exec(name);
+  const m = ARCHIVE_NAME.exec(name);
   if (!m) return undefined;
   return m[1] !== undefined && isSnapshotId(m[1]) ? m[1] : id;
 }
@@ -121,7 +121,7 @@ export async function rekeySnapshot(
     };
   }
   const opened = await openManifest(stored, options.keys);
-  const name = `archive.${newSnapshotId(new Date())}.tar.gz.age`;
+  const name = encryptedArchiveKey(opened.formatVersion, newSnapshotId(new Date()));
   const key = snapshotKey(id, name);
 
   // one pass: old age file → plain archive → (verified) and (encrypted to the new recipients → storage)
@@ -147,7 +147,7 @@ export async function rekeySnapshot(
     ]);
     source.stored(); // the old age file matched its manifest too
     const written = encrypted.stored();
-    const plain: PlainManifest = { ...opened, formatVersion: FORMAT_VERSION, encryption: undefined };
+    const plain: PlainManifest = { ...opened, encryption: undefined };
     const next = await sealManifest(plain, options.to, { key: name, ...written });
     if (options.verifyWith) {
       // the stored bytes, decrypted with the new identity and verified in full against the sealed

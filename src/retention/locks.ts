@@ -3,18 +3,19 @@
  * is kept whole (removing its manifest while its archive stays would leave neither a snapshot
  * nor a clean removal), and reported with the date its lock ends.
  */
+import { ARCHIVE_NAME, MANIFEST_KEY } from "../archive/format.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { manifestKey, SNAPSHOTS_PREFIX } from "../storage/layout.ts";
 
 /** crd-backup's own names under `snapshots/<id>/`: only these are ever removed. */
-const OWN_NAME = /^(manifest\.json|archive(\.[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})?\.tar\.gz(\.age)?)$/;
+const isOwnName = (name: string): boolean => name === MANIFEST_KEY || ARCHIVE_NAME.test(name);
 
 /** Every key of a snapshot: its manifest, its archive, a leftover archive of an interrupted rekey. */
 export async function snapshotKeys(storage: StorageBackend, id: string): Promise<string[]> {
   const keys: string[] = [];
   const prefix = `${SNAPSHOTS_PREFIX}${id}/`;
   for await (const { key } of storage.list(prefix)) {
-    if (OWN_NAME.test(key.slice(prefix.length))) keys.push(key);
+    if (isOwnName(key.slice(prefix.length))) keys.push(key);
   }
   return keys;
 }

@@ -1,4 +1,4 @@
-import { inTheFuture, isSnapshotId, snapshotIdTime } from "../archive/format.ts";
+import { ARCHIVE_NAME, inTheFuture, isSnapshotId, snapshotIdTime } from "../archive/format.ts";
 import { CrdBackupError } from "../errors.ts";
 import type { Logger } from "../report/log.ts";
 import { silentLogger } from "../report/log.ts";
@@ -125,10 +125,10 @@ export async function prune(storage: StorageBackend, options: PruneOptions): Pro
   const current = new Map(snapshots.map((s) => [s.id, storedArchive(s.manifest).key]));
   const orphans = new Set<string>();
   for await (const { key } of storage.list(SNAPSHOTS_PREFIX)) {
-    const m =
-      /^snapshots\/([^/]+)\/(archive(?:\.([0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}))?\.tar\.gz(?:\.age)?)$/.exec(key);
-    if (!m || !isSnapshotId(m[1]!) || snapshotIdOfManifest(key)) continue;
-    const [, id, name, rekeyed] = m as unknown as [string, string, string, string | undefined];
+    const m = /^snapshots\/([^/]+)\/([^/]+)$/.exec(key);
+    const a = m && ARCHIVE_NAME.exec(m[2]!);
+    if (!m || !a || !isSnapshotId(m[1]!) || snapshotIdOfManifest(key)) continue;
+    const [id, name, rekeyed] = [m[1]!, m[2]!, a[1]];
     if (complete.has(id)) {
       // an archive its manifest no longer names: left by a rekey that was interrupted (named by
       // the time it started), kept unverified, or still locked. Its grace runs from the rekey

@@ -1,5 +1,5 @@
 import { ArchiveWriter } from "../archive/writer.ts";
-import { FORMAT_VERSION, ARCHIVE_KEY, newSnapshotId } from "../archive/format.ts";
+import { ARCHIVE_KEYS, FORMAT_VERSION, encryptedArchiveKey, newSnapshotId } from "../archive/format.ts";
 import {
   serializeManifest,
   type Manifest,
@@ -40,7 +40,8 @@ export interface SnapshotOptions {
 }
 
 /** The stored archive's name of an encrypted snapshot (rekey writes archive.<id>.tar.gz.age). */
-const ENCRYPTED_ARCHIVE = "archive.tar.gz.age";
+const ARCHIVE_KEY = ARCHIVE_KEYS[FORMAT_VERSION];
+const ENCRYPTED_ARCHIVE = encryptedArchiveKey(FORMAT_VERSION);
 
 export interface SnapshotProgress {
   resources: number;

@@ -11,7 +11,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { VerifiedSnapshot } from "./verified.ts";
+import { LOCAL_ARCHIVE, VerifiedSnapshot } from "./verified.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { ChangeSet } from "../journal/replay/changes.ts";
 import { readChanges, writeState } from "../journal/replay/materialize.ts";
@@ -29,7 +29,7 @@ export async function fetchPointInTime(
       await using changes = await ChangeSet.create(path.join(dir, "journal.spill"));
       await readChanges(storage, plan, changes, signal);
       await using base = await VerifiedSnapshot.fetch(storage, plan.base, signal);
-      const manifest = await writeState(base, plan, changes, path.join(dir, "archive.tar.gz"), signal);
+      const manifest = await writeState(base, plan, changes, path.join(dir, LOCAL_ARCHIVE), signal);
       await rm(path.join(dir, "journal.spill"), { force: true });
       return await VerifiedSnapshot.fromLocalArchive(manifest, dir);
     }

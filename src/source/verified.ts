@@ -12,6 +12,9 @@ import { CrdBackupError, SourceRefusedError } from "../errors.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { openArchive, resolveSnapshot } from "../storage/snapshots.ts";
 
+/** The local copy of an archive, whatever its format version (the reader tells gzip from zstd). */
+export const LOCAL_ARCHIVE = "archive";
+
 /**
  * The one verified source of entries every reader of a backup uses (restore, diff, export, drill,
  * modifiers test). It sits below both its producers and its users: a stored snapshot is fetched
@@ -35,7 +38,7 @@ export class VerifiedSnapshot implements AsyncDisposable {
     this.id = id;
     this.manifest = manifest;
     this.dir = dir;
-    this.file = path.join(dir, "archive.tar.gz");
+    this.file = path.join(dir, LOCAL_ARCHIVE);
   }
 
   /**
@@ -55,7 +58,11 @@ export class VerifiedSnapshot implements AsyncDisposable {
       if (isEncrypted(manifest)) {
         await fetchDecrypted(storage, manifest, identitiesFor(storage), snapshot.file, signal);
       } else {
-        await pipeline(await openArchive(storage, id, signal), createWriteStream(snapshot.file), { signal });
+        await pipeline(
+          await openArchive(storage, id, manifest.formatVersion, signal),
+          createWriteStream(snapshot.file),
+          { signal },
+        );
       }
       await verifyArchive(createReadStream(snapshot.file), expectedArchive(manifest));
     } catch (e) {
@@ -68,7 +75,7 @@ export class VerifiedSnapshot implements AsyncDisposable {
     return snapshot;
   }
 
-  /** An archive written locally (`<dir>/archive.tar.gz`), verified against its manifest; owns `dir` from then on. */
+  /** An archive written locally (`<dir>/archive`), verified against its manifest; owns `dir` from then on. */
   static async fromLocalArchive(manifest: PlainManifest, dir: string): Promise<VerifiedSnapshot> {
     const snapshot = new VerifiedSnapshot(manifest.snapshotId, manifest, dir);
     try {

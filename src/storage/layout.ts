@@ -1,4 +1,10 @@
-import { ARCHIVE_KEY, isSnapshotId, MANIFEST_KEY } from "../archive/format.ts";
+import {
+  ARCHIVE_KEYS,
+  FORMAT_VERSION,
+  isSnapshotId,
+  MANIFEST_KEY,
+  type ArchiveVersion,
+} from "../archive/format.ts";
 
 export { isSnapshotId, newSnapshotId } from "../archive/format.ts";
 
@@ -8,8 +14,9 @@ export { isSnapshotId, newSnapshotId } from "../archive/format.ts";
  */
 export const SNAPSHOTS_PREFIX = "snapshots/";
 
-export function archiveKey(id: string): string {
-  return `${SNAPSHOTS_PREFIX}${id}/${ARCHIVE_KEY}`;
+/** A plain snapshot's archive key; its name depends on the snapshot's format version. */
+export function archiveKey(id: string, version: ArchiveVersion = FORMAT_VERSION): string {
+  return `${SNAPSHOTS_PREFIX}${id}/${ARCHIVE_KEYS[version]}`;
 }
 
 export function manifestKey(id: string): string {

@@ -1,4 +1,4 @@
-import { inTheFuture } from "../archive/format.ts";
+import { inTheFuture, type ArchiveVersion } from "../archive/format.ts";
 import { parseManifest, type StoredManifest } from "../archive/manifest.ts";
 import { CrdBackupError } from "../errors.ts";
 import { readAll, type StorageBackend } from "./backend.ts";
@@ -141,6 +141,11 @@ export async function resolveSnapshot(storage: StorageBackend, ref: string): Pro
   }
 }
 
-export function openArchive(storage: StorageBackend, id: string, signal?: AbortSignal) {
-  return storage.read(archiveKey(id), { signal });
+export function openArchive(
+  storage: StorageBackend,
+  id: string,
+  version: ArchiveVersion,
+  signal?: AbortSignal,
+) {
+  return storage.read(archiveKey(id, version), { signal });
 }

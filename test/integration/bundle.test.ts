@@ -77,7 +77,10 @@ describe("the bundled CLI (dist/cli/main.js)", () => {
       const { id, manifest: stored } = await resolveSnapshot(storage, (JSON.parse(out) as { id: string }).id);
       const manifest = plainManifest(stored);
       const sums = new Map<string, string>();
-      for await (const entry of readArchive(await openArchive(storage, id), expectedArchive(manifest)))
+      for await (const entry of readArchive(
+        await openArchive(storage, id, manifest.formatVersion),
+        expectedArchive(manifest),
+      ))
         if (entry.kind !== "header" && entry.kind !== "index") sums.set(entry.name, entry.sha256);
       return { id, sums, manifest };
     };

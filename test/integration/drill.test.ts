@@ -244,7 +244,7 @@ describe("crd-backup drill", () => {
     const copy = tmp("tampered");
     const res0 = await runCli(["snapshot", "--storage", copy, "--include-groups", fx.group, "-o", "json"]);
     const id = (JSON.parse(res0.stdout) as { id: string }).id;
-    const archive = path.join(copy, "snapshots", id, "archive.tar.gz");
+    const archive = path.join(copy, "snapshots", id, "archive.tar.zst");
     const bytes = readFileSync(archive);
     bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
     writeFileSync(archive, bytes);

@@ -2,7 +2,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { gunzipSync } from "node:zlib";
+import { zstdDecompressSync } from "node:zlib";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -138,7 +138,7 @@ describe("encrypted snapshots (age)", () => {
   it("no stored byte reveals an object name, namespace, label, annotation or spec value", async () => {
     const objects = await everyStoredObject(client, bucket, prefix);
     expect(objects.map((o) => o.key.slice(prefix.length + 1)).sort()).toEqual(
-      expect.arrayContaining([`snapshots/${id}/archive.tar.gz.age`, `snapshots/${id}/manifest.json`]),
+      expect.arrayContaining([`snapshots/${id}/archive.tar.zst.age`, `snapshots/${id}/manifest.json`]),
     );
     const secrets = [
       fx.group,
@@ -161,9 +161,9 @@ describe("encrypted snapshots (age)", () => {
       for (const s of secrets) expect(body.includes(Buffer.from(s)), `${s} in ${key}`).toBe(false);
     }
     // the same search finds them once decrypted: the test would notice plain bytes
-    const archive = objects.find((o) => o.key.endsWith(`${id}/archive.tar.gz.age`))!.body;
+    const archive = objects.find((o) => o.key.endsWith(`${id}/archive.tar.zst.age`))!.body;
     const plain = execFileSync(testEnv().tools.age, ["-d", "-i", keyPq], { input: archive });
-    const tar = gunzipSync(plain);
+    const tar = zstdDecompressSync(plain);
     for (const s of [fx.group, ...fx.namespaces, "widget-0001", "gold", BIG_INTS[0]!])
       expect(tar.includes(Buffer.from(s)), s).toBe(true);
     // the plaintext manifest holds only what list and prune need
@@ -187,7 +187,7 @@ describe("encrypted snapshots (age)", () => {
     );
   });
 
-  it("the standard age tool turns the stored objects into a plain version-1 snapshot that verifies", async () => {
+  it("the standard age tool turns the stored objects into a plain snapshot (format version 3) that verifies", async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "crd-backup-age-"));
     const objects = await everyStoredObject(client, bucket, prefix);
     const stored = (name: string) => objects.find((o) => o.key.endsWith(`${id}/${name}`))!.body;
@@ -195,14 +195,14 @@ describe("encrypted snapshots (age)", () => {
     mkdirSync(path.join(dir, "snapshots", id), { recursive: true });
     // exactly docs/format.md's recipe: age -d the archive, age -d the sealed manifest
     writeFileSync(
-      path.join(dir, "snapshots", id, "archive.tar.gz"),
-      execFileSync(age, ["-d", "-i", keyA], { input: stored("archive.tar.gz.age") }),
+      path.join(dir, "snapshots", id, "archive.tar.zst"),
+      execFileSync(age, ["-d", "-i", keyA], { input: stored("archive.tar.zst.age") }),
     );
     const sealed = (JSON.parse(stored("manifest.json").toString()) as { encryption: { sealed: string } })
       .encryption.sealed;
     const inner = execFileSync(age, ["-d", "-i", keyA], { input: sealed });
     writeFileSync(path.join(dir, "snapshots", id, "manifest.json"), inner);
-    expect((JSON.parse(inner.toString()) as { formatVersion: number }).formatVersion).toBe(1);
+    expect((JSON.parse(inner.toString()) as { formatVersion: number }).formatVersion).toBe(3);
     const res = await runCli(["verify", id, "--storage", dir]);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toMatch(new RegExp(`^snapshot ${id} ok: \\d+ entries`));
@@ -272,7 +272,7 @@ describe("encrypted snapshots (age)", () => {
 
   it("tampered ciphertext is refused before any write, even with the manifest's digest rewritten to match", async () => {
     const objects = await everyStoredObject(client, bucket, prefix);
-    const archive = Buffer.from(objects.find((o) => o.key.endsWith(`${id}/archive.tar.gz.age`))!.body);
+    const archive = Buffer.from(objects.find((o) => o.key.endsWith(`${id}/archive.tar.zst.age`))!.body);
     const manifest = objects.find((o) => o.key.endsWith(`${id}/manifest.json`))!.body.toString();
     archive[Math.floor(archive.length / 2)]! ^= 0x01;
     const { createHash } = await import("node:crypto");
@@ -284,7 +284,7 @@ describe("encrypted snapshots (age)", () => {
       await client.send(
         new PutObjectCommand({
           Bucket: bucket,
-          Key: `${copy}/snapshots/${id}/archive.tar.gz.age`,
+          Key: `${copy}/snapshots/${id}/archive.tar.zst.age`,
           Body: archive,
         }),
       );
@@ -350,7 +350,7 @@ describe("encrypted snapshots (age)", () => {
       input: (await everyStoredObject(client, bucket, prefix)).find((o) => o.key.includes(`${id}/archive.`))!
         .body,
     });
-    expect(gunzipSync(plain).includes(Buffer.from("crd-backup-archive"))).toBe(true);
+    expect(zstdDecompressSync(plain).includes(Buffer.from("crd-backup-archive"))).toBe(true);
   });
 
   it("a rekey killed at any moment leaves every snapshot readable", async () => {

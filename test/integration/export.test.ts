@@ -278,7 +278,7 @@ describe("crd-backup export", () => {
   it("writes nothing for a tampered or missing snapshot, and says why in one line", async () => {
     const copy = mkdtempSync(path.join(os.tmpdir(), "crd-backup-export-tampered-"));
     cpSync(storage, copy, { recursive: true });
-    const archive = path.join(copy, "snapshots", id, "archive.tar.gz");
+    const archive = path.join(copy, "snapshots", id, "archive.tar.zst");
     const bytes = readFileSync(archive);
     bytes[bytes.length - 40]! ^= 0x01;
     writeFileSync(archive, bytes);

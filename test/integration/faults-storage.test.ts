@@ -132,7 +132,7 @@ describe("snapshot under storage faults", () => {
       }
       await verified(env, prefix, id);
       const keys = multipartKeys(proxy, env.s3.bucket);
-      expect(keys).toEqual([`${prefix}/snapshots/${id}/archive.tar.gz`]);
+      expect(keys).toEqual([`${prefix}/snapshots/${id}/archive.tar.zst`]);
       expect(await openUploads(env.s3, keys)).toEqual([]);
     });
 

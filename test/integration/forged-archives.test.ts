@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ARCHIVE_KEY, FORMAT_VERSION, newSnapshotId, type ObjectRef } from "../../src/archive/format.ts";
+import { ARCHIVE_KEYS, FORMAT_VERSION, newSnapshotId, type ObjectRef } from "../../src/archive/format.ts";
 import { serializeManifest, type Manifest, type ManifestResource } from "../../src/archive/manifest.ts";
 import { KubeApiError } from "../../src/errors.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
@@ -138,7 +138,12 @@ async function store(
     resources: [...byKey.values()],
     namespaceErrors: [],
     counts: totals.counts,
-    archive: { key: ARCHIVE_KEY, size: totals.size, sha256: totals.sha256, entries: totals.entries },
+    archive: {
+      key: ARCHIVE_KEYS[FORMAT_VERSION],
+      size: totals.size,
+      sha256: totals.sha256,
+      entries: totals.entries,
+    },
     index: { sha256: totals.indexSha256, entries: totals.indexEntries },
   };
   const doc = JSON.parse(serializeManifest(manifest)) as { resources: Resource[] };

@@ -93,7 +93,7 @@ describe("killed mid-run", () => {
           if (signal === "SIGTERM") expect(left).toEqual([]);
           else expect(left.every((f) => f.includes(".tmp-"))).toBe(true);
         } else if (signal === "SIGTERM") {
-          expect(await openUploads(testEnv().s3, [`${prefix}/snapshots/${id}/archive.tar.gz`])).toEqual([]);
+          expect(await openUploads(testEnv().s3, [`${prefix}/snapshots/${id}/archive.tar.zst`])).toEqual([]);
         }
 
         const again = await runCli([

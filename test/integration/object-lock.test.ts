@@ -167,7 +167,7 @@ describe("S3 Object Lock (--retain)", () => {
       [old, "GOVERNANCE"],
       [newer, "COMPLIANCE"],
     ] as const) {
-      for (const name of ["archive.tar.gz", "manifest.json"]) {
+      for (const name of ["archive.tar.zst", "manifest.json"]) {
         const head = await s3.send(
           new HeadObjectCommand({ Bucket: bucket, Key: `backups/snapshots/${id}/${name}` }),
         );

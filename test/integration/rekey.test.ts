@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { gunzipSync } from "node:zlib";
+import { zstdDecompressSync } from "node:zlib";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -105,7 +105,7 @@ describe("rekey keeps the old archive until the new one is shown to decrypt", ()
     );
     const names = await stored(prefix, id);
     expect(names).toHaveLength(3);
-    expect(names).toContain("archive.tar.gz.age");
+    expect(names).toContain("archive.tar.zst.age");
     expect(names).toContain("manifest.json");
     const current = names.find((n) => REKEYED.test(n))!;
     // the manifest names the new archive: the new key reads it, the old one no longer does
@@ -149,7 +149,7 @@ describe("rekey keeps the old archive until the new one is shown to decrypt", ()
           outcome: "unchanged",
           archive: current,
           verified: true,
-          oldArchivesRemoved: ["archive.tar.gz.age"],
+          oldArchivesRemoved: ["archive.tar.zst.age"],
         },
       ],
     });
@@ -183,7 +183,7 @@ describe("rekey keeps the old archive until the new one is shown to decrypt", ()
     ]);
     expect(pruned.code, pruned.stderr).toBe(0);
     expect((JSON.parse(pruned.stdout) as { orphans: string[] }).orphans).toEqual([
-      `${id}/archive.tar.gz.age`,
+      `${id}/archive.tar.zst.age`,
     ]);
     const names = await stored(prefix, id);
     expect(names).toHaveLength(2);
@@ -214,7 +214,7 @@ describe("rekey keeps the old archive until the new one is shown to decrypt", ()
       ]);
       expect(res.code, res.stderr).toBe(0);
       const current = (await stored(s.prefix, id)).find((n) => REKEYED.test(n))!;
-      rekeyedAt = snapshotIdTime(current.slice("archive.".length, -".tar.gz.age".length)).getTime();
+      rekeyedAt = snapshotIdTime(current.slice("archive.".length, -".tar.zst.age".length)).getTime();
       takenAt = snapshotIdTime(id).getTime();
       expect(rekeyedAt - takenAt).toBeGreaterThanOrEqual(1000);
       const b = s3Backend(testEnv().s3, s.prefix);
@@ -227,7 +227,7 @@ describe("rekey keeps the old archive until the new one is shown to decrypt", ()
     afterAll(() => close());
 
     it("past the grace period since the rekey, prune removes the old archive", async () => {
-      expect(await at(rekeyedAt + 1000)).toEqual([`${id}/archive.tar.gz.age`]);
+      expect(await at(rekeyedAt + 1000)).toEqual([`${id}/archive.tar.zst.age`]);
     });
 
     // the grace period runs from the rekey (the time in the name of the archive the manifest
@@ -268,7 +268,7 @@ describe("rekey keeps the old archive until the new one is shown to decrypt", ()
     const plain = execFileSync(testEnv().tools.age, ["-d", "-i", keyNew], {
       input: Buffer.from(await body.Body!.transformToByteArray()),
     });
-    expect(gunzipSync(plain).includes(Buffer.from("crd-backup-archive"))).toBe(true);
+    expect(zstdDecompressSync(plain).includes(Buffer.from("crd-backup-archive"))).toBe(true);
   });
 
   it("--verify-identity with an identity that is not a new recipient: refused with one line, the snapshot left as it was", async () => {

@@ -248,7 +248,7 @@ describe("crd-backup restore", () => {
     const copy = mkdtempSync(path.join(os.tmpdir(), "crd-backup-tampered-"));
     const snap = await runCli(["snapshot", "--storage", copy, "--include-groups", fx.group, "-o", "json"]);
     const id = (JSON.parse(snap.stdout) as { id: string }).id;
-    const archive = path.join(copy, "snapshots", id, "archive.tar.gz");
+    const archive = path.join(copy, "snapshots", id, "archive.tar.zst");
     const bytes = readFileSync(archive);
     bytes[bytes.length - 40]! ^= 0x01;
     writeFileSync(archive, bytes);

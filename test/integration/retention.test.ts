@@ -169,7 +169,7 @@ describe("retention: crd-backup prune and snapshot --keep-*", () => {
     // storage that fails every archive delete: the crash window between manifest and archive
     const crashing: StorageBackend = Object.assign(Object.create(storage) as StorageBackend, {
       remove: async (key: string) => {
-        if (key.endsWith("archive.tar.gz")) throw new Error("killed mid-prune");
+        if (key.endsWith("archive.tar.zst")) throw new Error("killed mid-prune");
         return storage.remove(key);
       },
     });
@@ -293,7 +293,7 @@ describe("retention: crd-backup prune and snapshot --keep-*", () => {
     const doomed = await forge(storage, real, new Date(Date.now() - 3 * DAY));
     const crashing: StorageBackend = Object.assign(Object.create(storage) as StorageBackend, {
       remove: async (key: string) => {
-        if (key.endsWith("archive.tar.gz")) throw new Error("killed mid-delete");
+        if (key.endsWith("archive.tar.zst")) throw new Error("killed mid-delete");
         return storage.remove(key);
       },
     });

@@ -136,7 +136,7 @@ describe("crd-backup schedule", () => {
     const left = await listSnapshots(storage);
     expect(left.map((s) => s.id)).toEqual([finished.at(-1)]);
     expect(files(dir)).toEqual([
-      `snapshots/${finished.at(-1)}/archive.tar.gz`,
+      `snapshots/${finished.at(-1)}/archive.tar.zst`,
       `snapshots/${finished.at(-1)}/manifest.json`,
     ]);
   });

@@ -77,7 +77,10 @@ describe("crd-backup snapshot", () => {
     let objects = 0;
     let crds = 0;
     const namespaces: string[] = [];
-    for await (const entry of readArchive(await openArchive(storage, id), expectedArchive(manifest))) {
+    for await (const entry of readArchive(
+      await openArchive(storage, id, manifest.formatVersion),
+      expectedArchive(manifest),
+    )) {
       if (entry.kind === "object") {
         const { group, version, plural, namespace, name } = entry.ref;
         const path = namespace
@@ -136,7 +139,10 @@ describe("crd-backup snapshot", () => {
     );
     const manifest = plainManifest(stored);
     const bodies = new Map<string, string>();
-    for await (const entry of readArchive(await openArchive(storage, id), expectedArchive(manifest))) {
+    for await (const entry of readArchive(
+      await openArchive(storage, id, manifest.formatVersion),
+      expectedArchive(manifest),
+    )) {
       if (entry.kind === "object" || entry.kind === "crd")
         bodies.set(entry.name, entry.body.toString("utf8"));
     }
@@ -322,10 +328,10 @@ describe("crd-backup snapshot to a local directory, and bad input", () => {
     ]);
     expect(res.code).toBe(0);
     const { id } = JSON.parse(res.stdout) as { id: string };
-    expect(readdirSync(path.join(dir, "snapshots", id)).sort()).toEqual(["archive.tar.gz", "manifest.json"]);
+    expect(readdirSync(path.join(dir, "snapshots", id)).sort()).toEqual(["archive.tar.zst", "manifest.json"]);
     expect((await runCli(["verify", "latest", "--storage", `file://${dir}`])).code).toBe(0);
 
-    const archive = path.join(dir, "snapshots", id, "archive.tar.gz");
+    const archive = path.join(dir, "snapshots", id, "archive.tar.zst");
     const bytes = readFileSync(archive);
     bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
     writeFileSync(archive, bytes);

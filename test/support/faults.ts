@@ -115,7 +115,10 @@ export async function archiveContent(s3: S3Settings, prefix: string, id: string)
     const manifest = plainManifest((await resolveSnapshot(storage, id)).manifest);
     const entries = new Map<string, string>();
     const duplicates: string[] = [];
-    for await (const e of readArchive(await openArchive(storage, id), expectedArchive(manifest))) {
+    for await (const e of readArchive(
+      await openArchive(storage, id, manifest.formatVersion),
+      expectedArchive(manifest),
+    )) {
       if (e.kind !== "crd" && e.kind !== "namespace" && e.kind !== "object") continue;
       if (entries.has(e.name)) duplicates.push(e.name);
       entries.set(e.name, e.record.sha256);

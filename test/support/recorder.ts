@@ -221,7 +221,10 @@ export const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 export async function snapshotEntries(storage: StorageBackend, id: string): Promise<Map<string, string>> {
   const manifest = plainManifest((await resolveSnapshot(storage, id)).manifest);
   const entries = new Map<string, string>();
-  for await (const e of readArchive(await openArchive(storage, id), expectedArchive(manifest))) {
+  for await (const e of readArchive(
+    await openArchive(storage, id, manifest.formatVersion),
+    expectedArchive(manifest),
+  )) {
     if (e.kind === "crd" || e.kind === "namespace" || e.kind === "object")
       entries.set(e.name, e.record.sha256);
   }

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
-import { ARCHIVE_KEY, FORMAT_VERSION } from "../../archive/format.ts";
+import { ARCHIVE_KEYS, FORMAT_VERSION } from "../../archive/format.ts";
 import {
   parseManifest,
   plainManifest,
@@ -239,7 +239,12 @@ export async function writeState(
       resources: present,
       namespaceErrors,
       counts: totals.counts,
-      archive: { key: ARCHIVE_KEY, size: totals.size, sha256: totals.sha256, entries: totals.entries },
+      archive: {
+        key: ARCHIVE_KEYS[FORMAT_VERSION],
+        size: totals.size,
+        sha256: totals.sha256,
+        entries: totals.entries,
+      },
       index: { sha256: totals.indexSha256, entries: totals.indexEntries },
     };
     // the same checks a stored manifest passes; pointInTime rides beside them

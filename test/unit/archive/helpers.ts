@@ -1,6 +1,6 @@
 /** Builders for archive tests: valid bodies, archives from the real writer, and hand-made tars. */
 import { createHash } from "node:crypto";
-import { gunzipSync, gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import * as tar from "tar-stream";
 import { expect } from "vitest";
 import { CrdBackupError } from "../../../src/errors.ts";
@@ -10,6 +10,7 @@ import {
   readArchive,
   type ArchiveEntry,
   type ArchiveTotals,
+  type ArchiveVersion,
   type ObjectRef,
 } from "../../../src/archive/index.ts";
 import { describeEntry, indexLine } from "../../../src/archive/records.ts";
@@ -56,8 +57,9 @@ export async function drain(stream: AsyncIterable<Buffer>): Promise<Buffer> {
 export async function writeArchive(
   build: (writer: ArchiveWriter) => Promise<void>,
   snapshotId = SNAPSHOT_ID,
+  formatVersion: ArchiveVersion = 1,
 ): Promise<{ bytes: Buffer; totals: ArchiveTotals }> {
-  const writer = new ArchiveWriter(snapshotId, { mtime: new Date("2026-11-22T04:15:00Z") });
+  const writer = new ArchiveWriter(snapshotId, { mtime: new Date("2026-11-22T04:15:00Z"), formatVersion });
   const consumed = drain(writer.stream);
   await build(writer);
   const totals = await writer.finish();
@@ -65,15 +67,21 @@ export async function writeArchive(
 }
 
 /** A small valid archive: one CRD, two objects of one resource, one namespace. */
-export function smallArchive(): Promise<{ bytes: Buffer; totals: ArchiveTotals }> {
-  return writeArchive(async (w) => {
-    await w.addCrd("widgets.example.com", crdBody("widgets.example.com"));
-    for (const name of ["one", "two"]) {
-      const ref = { group: "example.com", version: "v1", plural: "widgets", namespace: "team-a", name };
-      await w.addObject(ref, objectBody(ref), { uid: `uid-${name}` });
-    }
-    await w.addNamespace("team-a", namespaceBody("team-a"));
-  });
+export function smallArchive(
+  formatVersion: ArchiveVersion = 1,
+): Promise<{ bytes: Buffer; totals: ArchiveTotals }> {
+  return writeArchive(
+    async (w) => {
+      await w.addCrd("widgets.example.com", crdBody("widgets.example.com"));
+      for (const name of ["one", "two"]) {
+        const ref = { group: "example.com", version: "v1", plural: "widgets", namespace: "team-a", name };
+        await w.addObject(ref, objectBody(ref), { uid: `uid-${name}` });
+      }
+      await w.addNamespace("team-a", namespaceBody("team-a"));
+    },
+    SNAPSHOT_ID,
+    formatVersion,
+  );
 }
 
 export async function readAll(
@@ -93,7 +101,7 @@ export interface RawEntry {
   pax?: Record<string, string> | null;
 }
 
-/** Every entry of a .tar.gz, unchecked, to be tampered with and re-packed. */
+/** Every entry of a .tar.gz or .tar.zst, unchecked, to be tampered with and re-packed. */
 export async function unpack(gz: Buffer): Promise<RawEntry[]> {
   const extract = tar.extract();
   const entries: RawEntry[] = [];
@@ -104,7 +112,7 @@ export async function unpack(gz: Buffer): Promise<RawEntry[]> {
       entries.push({ name: entry.header.name, body: await drain(entry), pax });
     }
   })();
-  extract.end(gunzipSync(gz));
+  extract.end(gz[0] === 0x1f ? gunzipSync(gz) : zstdDecompressSync(gz));
   await done;
   return entries;
 }
@@ -120,13 +128,16 @@ export function reindex(entries: RawEntry[]): void {
   entries[entries.length - 1]!.body = Buffer.from(lines.join(""));
 }
 
-/** A .tar.gz made by hand. `pax: undefined` means "the right CRDBACKUP.sha256", `null` means none. */
-export async function pack(entries: RawEntry[]): Promise<Buffer> {
+/**
+ * A .tar.gz (version 1) or .tar.zst (3) made by hand. In version 1 `pax: undefined` means "the
+ * right CRDBACKUP.sha256", in 3 none; `null` means none.
+ */
+export async function pack(entries: RawEntry[], formatVersion: ArchiveVersion = 1): Promise<Buffer> {
   const p = tar.pack();
   const out = drain(p as unknown as AsyncIterable<Buffer>);
   for (const e of entries) {
     const type = e.type ?? "file";
-    const pax = e.pax === undefined ? { "CRDBACKUP.sha256": sha256(e.body) } : e.pax;
+    const pax = e.pax === undefined && formatVersion === 1 ? { "CRDBACKUP.sha256": sha256(e.body) } : e.pax;
     const header = {
       name: e.name,
       type,
@@ -140,7 +151,7 @@ export async function pack(entries: RawEntry[]): Promise<Buffer> {
     });
   }
   p.finalize();
-  return gzipSync(await out);
+  return formatVersion === 1 ? gzipSync(await out) : zstdCompressSync(await out);
 }
 
 /** The archive must be refused as ARCHIVE_INVALID with a one-line message matching `pattern`. */

@@ -72,7 +72,7 @@ describe("manifest", () => {
         snapshotId: "20261122T041500Z-1a2b3c4d",
         something: "else entirely",
       }),
-      /^snapshot 20261122T041500Z-1a2b3c4d: archive format version 7 is newer than this crd-backup understands \(1\); upgrade crd-backup$/,
+      /^snapshot 20261122T041500Z-1a2b3c4d: archive format version 7 is newer than this crd-backup understands \(3\); upgrade crd-backup$/,
     );
     refused(JSON.stringify({ ...example(), formatVersion: 0 }), /unsupported archive format version 0/);
     refused(JSON.stringify({ ...example(), formatVersion: "1" }), /unsupported archive format version "1"/);

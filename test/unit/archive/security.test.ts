@@ -64,7 +64,14 @@ describe("untrusted archives", () => {
 
     it("refuses empty input, data that is not gzip, and gzip data that is not tar", async () => {
       await expectInvalid(verify(Buffer.alloc(0)), /archive is empty/);
-      await expectInvalid(verify(Buffer.from("just some text, not gzip")), /not valid gzip data/);
+      await expectInvalid(
+        verify(Buffer.from("just some text, not gzip")),
+        /neither gzip \(format version 1\) nor zstd/,
+      );
+      await expectInvalid(
+        verify(Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x01, 0x02])),
+        /not valid gzip data|truncated/,
+      );
       await expectInvalid(
         verify(gzipSync(Buffer.alloc(4096, 0x41))),
         /not a valid tar stream: bad tar header/,
@@ -173,7 +180,7 @@ describe("untrusted archives", () => {
       const v7 = HEADER.replace('"formatVersion":1', '"formatVersion":7');
       await expectInvalid(
         verify(await pack([header(v7)])),
-        /^snapshot 20261122T041500Z-1a2b3c4d: archive format version 7 is newer than this crd-backup understands \(1\); upgrade crd-backup$/,
+        /^snapshot 20261122T041500Z-1a2b3c4d: archive format version 7 is newer than this crd-backup understands \(3\); upgrade crd-backup$/,
       );
       await expectInvalid(
         verify(await pack([header(HEADER.replace('"formatVersion":1', '"formatVersion":0'))])),

@@ -100,7 +100,7 @@ describe("archive writer, tar stream", () => {
       kind: "Widget",
       ownerReferences: [{ uid: "owner-1" }],
     };
-    const writer = new ArchiveWriter(SNAPSHOT_ID, { mtime: MTIME });
+    const writer = new ArchiveWriter(SNAPSHOT_ID, { mtime: MTIME, formatVersion: 1 });
     const consumed = drain(writer.stream);
     // a refused body was already copied into the write batch: it must leave no trace
     await expectInvalid(

@@ -208,10 +208,11 @@ describe("encrypted manifests (format version 2)", () => {
     await expect(openManifest(swapped, k.identities)).rejects.toThrow(/sealed manifest's status is complete/);
   });
 
-  it("a version-1 reader refuses it cleanly; version 1 still reads", () => {
-    // what crd-backup 0.1.0 runs on every manifest before anything else
+  it("is no archive version: the plain-manifest check refuses 2 in one line; version 1 still reads", () => {
+    // what every reader runs on a plain manifest before anything else (crd-backup 0.1.0 said
+    // "newer than this crd-backup understands (1)"); an envelope is told apart before it
     expect(() => checkFormatVersion(2, "20261122T041500Z-1a2b3c4d", "manifest")).toThrow(
-      /archive format version 2 is newer than this crd-backup understands \(1\); upgrade crd-backup/,
+      /^snapshot 20261122T041500Z-1a2b3c4d: unsupported archive format version 2$/,
     );
     expect(documentedV1().formatVersion).toBe(1);
     expect(documentedV1().encryption).toBeUndefined();

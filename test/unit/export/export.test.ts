@@ -62,8 +62,8 @@ async function storedSnapshot(
   const root = mkdtempSync(path.join(os.tmpdir(), "crd-backup-export-store-"));
   const storage = new LocalBackend(root);
   const { bytes, totals } = await writeArchive(build);
-  mkdirSync(path.dirname(path.join(root, archiveKey(SNAPSHOT_ID))), { recursive: true });
-  writeFileSync(path.join(root, archiveKey(SNAPSHOT_ID)), bytes);
+  mkdirSync(path.dirname(path.join(root, archiveKey(SNAPSHOT_ID, 1))), { recursive: true });
+  writeFileSync(path.join(root, archiveKey(SNAPSHOT_ID, 1)), bytes);
   const manifest: Manifest = {
     formatVersion: 1,
     toolVersion: "0.1.0",
@@ -269,7 +269,7 @@ describe("exportSnapshot", () => {
 
   it("writes nothing when the archive is tampered with, and names the snapshot in one line", async () => {
     const { storage, root } = await storedSnapshot();
-    const archive = path.join(root, archiveKey(SNAPSHOT_ID));
+    const archive = path.join(root, archiveKey(SNAPSHOT_ID, 1));
     const bytes = readFileSync(archive);
     bytes[bytes.length - 20] = bytes[bytes.length - 20]! ^ 0xff;
     writeFileSync(archive, bytes);
