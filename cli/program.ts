@@ -4,6 +4,7 @@ import { deleteCommand } from "./commands/delete.ts";
 import { diffCommand } from "./commands/diff.ts";
 import { drillCommand } from "./commands/drill.ts";
 import { exportCommand } from "./commands/export.ts";
+import { importCommand } from "./commands/import.ts";
 import { inspectCommand } from "./commands/inspect.ts";
 import { keygenCommand } from "./commands/keygen.ts";
 import { listCommand } from "./commands/list.ts";
@@ -53,6 +54,7 @@ export function buildProgram(ctx: RunContext, name = "crd-backup"): Command {
     recordCommand(ctx),
     keygenCommand(),
     rekeyCommand(ctx),
+    importCommand(ctx),
   ]) {
     cmd.exitOverride().showHelpAfterError(`(run ${name} ${cmd.name()} --help for usage)`);
     program.addCommand(cmd);

@@ -56,6 +56,8 @@ export interface TarEntry {
   /** "file" for a regular file, else tar-stream's name for the type. */
   type: string;
   size: number;
+  /** Seconds since the epoch, from the ustar header (0 when unreadable); crd-backup's readers ignore it. */
+  mtime: number;
   pax: Record<string, string>;
 }
 
@@ -234,7 +236,8 @@ export async function* readTar(
     const records = pax ?? {};
     pax = undefined;
     if (records["path"] !== undefined) name = records["path"];
-    const entry: TarEntry = { name, type: TYPES[typeflag] ?? "non-standard", size, pax: records };
+    const mtime = octal(block, 136, 12) ?? 0;
+    const entry: TarEntry = { name, type: TYPES[typeflag] ?? "non-standard", size, mtime, pax: records };
     last = name;
     let left = size;
     const body: TarBody = {

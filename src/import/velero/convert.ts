@@ -45,8 +45,9 @@ export async function convertVeleroBackup(
   writer: ArchiveWriter,
   backup: string,
   source: TarballSource,
+  scanned?: VeleroScan,
 ): Promise<Converted> {
-  const scan = await scanVeleroTarball(backup, source);
+  const scan = scanned ?? (await scanVeleroTarball(backup, source));
   const facts = new Map<string, CrdFacts>();
   for (const name of [...scan.crds.keys()].sort()) {
     const crd = scan.crds.get(name)!;

@@ -35,6 +35,9 @@ export interface VeleroScan {
   namespaces: Map<string, JsonObject>;
   /** Resources whose items are read from their preferred-version tree. */
   preferred: Set<string>;
+  /** The earliest and latest member times (Velero stamps each item as it writes it), in ms. */
+  firstWritten: number | undefined;
+  lastWritten: number | undefined;
 }
 
 export interface VeleroItem {
@@ -50,7 +53,7 @@ export interface VeleroItem {
 async function* files(
   backup: string,
   source: TarballSource,
-): AsyncGenerator<{ path: VeleroPath; name: string; body: () => Promise<Buffer> }> {
+): AsyncGenerator<{ path: VeleroPath; name: string; mtime: number; body: () => Promise<Buffer> }> {
   const input = Readable.from(await source());
   const gunzip = createGunzip();
   input.on("error", (e) => gunzip.destroy(e));
@@ -69,6 +72,7 @@ async function* files(
       yield {
         path,
         name: entry.name,
+        mtime: entry.mtime,
         body: async () => {
           if (entry.size > MAX_ENTRY_SIZE)
             throw veleroInvalid(
@@ -119,12 +123,18 @@ function parseItem(backup: string, name: string, body: Buffer): JsonObject {
 export async function scanVeleroTarball(backup: string, source: TarballSource): Promise<VeleroScan> {
   let formatVersion: string | undefined;
   const preferred = new Set<string>();
+  let firstWritten: number | undefined;
+  let lastWritten: number | undefined;
   // both trees are kept until the end of the pass says which one a resource reads from
   const found = {
     crds: [new Map<string, JsonObject>(), new Map<string, JsonObject>()],
     namespaces: [new Map<string, JsonObject>(), new Map<string, JsonObject>()],
   };
   for await (const f of files(backup, source)) {
+    if (f.mtime > 0) {
+      firstWritten = Math.min(firstWritten ?? Infinity, f.mtime * 1000);
+      lastWritten = Math.max(lastWritten ?? 0, f.mtime * 1000);
+    }
     if (f.path.kind === "version")
       formatVersion = checkVeleroVersion(backup, (await f.body()).toString("utf8"));
     if (f.path.kind !== "item") continue;
@@ -142,6 +152,8 @@ export async function scanVeleroTarball(backup: string, source: TarballSource): 
   return {
     formatVersion,
     preferred,
+    firstWritten,
+    lastWritten,
     crds: pick(CRD_RESOURCE, found.crds),
     namespaces: pick(NAMESPACE_RESOURCE, found.namespaces),
   };

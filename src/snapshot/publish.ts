@@ -1,0 +1,84 @@
+/**
+ * Writing a snapshot into storage, whoever fills it: the archive streams to storage as it is
+ * written (through age when encrypting), and the manifest is written last, create-only, so the
+ * snapshot exists only once it is complete. On any failure the upload is aborted and nothing is
+ * left behind. A snapshot of a cluster (take.ts) and an imported backup (import/) publish alike.
+ */
+import { ARCHIVE_KEYS, FORMAT_VERSION, encryptedArchiveKey } from "../archive/format.ts";
+import { serializeManifest, type PlainManifest, type StoredManifest } from "../archive/manifest.ts";
+import { ArchiveWriter } from "../archive/writer.ts";
+import { encryptForStorage } from "../crypto/stream.ts";
+import type { Recipients } from "../crypto/keys.ts";
+import { sealManifest } from "../crypto/manifest.ts";
+import type { StorageBackend } from "../storage/backend.ts";
+import { manifestKey, snapshotKey } from "../storage/layout.ts";
+
+/** The manifest's content, less what publishing knows: the format, the archive and the index. */
+export type ManifestContent = Omit<
+  PlainManifest,
+  "formatVersion" | "archive" | "index" | "counts" | "encryption" | "sealed"
+>;
+
+export interface Publication {
+  readonly writer: ArchiveWriter;
+  /** Aborted when the upload fails, so whoever fills the writer stops at once. */
+  readonly signal: AbortSignal;
+  /** Finishes the archive, waits for the upload, and writes the manifest create-only. */
+  publish(content: ManifestContent): Promise<StoredManifest>;
+  /** Aborts the writer and the upload; rethrow what it returns (the upload's error, when it failed first). */
+  abort(err: unknown): Promise<unknown>;
+}
+
+export async function openPublication(
+  storage: StorageBackend,
+  id: string,
+  options: { encryptTo?: Recipients | undefined; signal?: AbortSignal | undefined },
+): Promise<Publication> {
+  const abort = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
+  const writer = new ArchiveWriter(id, { signal });
+  // encryption is a stage between the archive writer and storage: the writer never knows
+  const encrypted = options.encryptTo ? await encryptForStorage(writer.stream, options.encryptTo) : undefined;
+  const archiveKey = encrypted ? encryptedArchiveKey(FORMAT_VERSION) : ARCHIVE_KEYS[FORMAT_VERSION];
+  const upload = storage.write(snapshotKey(id, archiveKey), encrypted?.body ?? writer.stream, { signal });
+  let uploadFailure: unknown;
+  upload.catch((e: unknown) => {
+    uploadFailure = e;
+    abort.abort(e); // a failed upload stops the producer at once
+  });
+  return {
+    writer,
+    signal,
+    async publish(content) {
+      const totals = await writer.finish();
+      await upload;
+      const plain: PlainManifest = {
+        formatVersion: FORMAT_VERSION,
+        ...content,
+        counts: totals.counts,
+        archive: {
+          key: ARCHIVE_KEYS[FORMAT_VERSION],
+          size: totals.size,
+          sha256: totals.sha256,
+          entries: totals.entries,
+        },
+        index: { sha256: totals.indexSha256, entries: totals.indexEntries },
+      };
+      const manifest =
+        encrypted && options.encryptTo
+          ? await sealManifest(plain, options.encryptTo, { key: archiveKey, ...encrypted.stored() })
+          : plain;
+      await storage.createExclusive(manifestKey(id), Buffer.from(serializeManifest(manifest)), { signal });
+      return manifest;
+    },
+    async abort(err) {
+      // an upload that failed first stopped the producer, which then fails as cancelled: the
+      // upload's error is the one that says why (read before our abort makes the upload fail too)
+      const cause = uploadFailure ?? err;
+      abort.abort(err);
+      await writer.abort(err);
+      await upload.catch(() => undefined);
+      return cause;
+    },
+  };
+}
