@@ -151,7 +151,7 @@ describe("snapshot under storage faults", () => {
         const res = await snapshot(env, prefix, proxy.url);
         expect(oneLineFailure(res)).toMatch(
           new RegExp(
-            `^crd-backup: write s3://${env.s3.bucket}/${prefix}/snapshots/\\S+/archive\\.tar\\.gz: `,
+            `^crd-backup: write s3://${env.s3.bucket}/${prefix}/snapshots/\\S+/archive\\.tar\\.zst: `,
           ),
         );
         expect(proxy.seen({ method: "DELETE", query: (q) => q.has("uploadId") })).toHaveLength(1); // AbortMultipartUpload
@@ -199,7 +199,7 @@ describe("snapshot under storage faults", () => {
       expect(proxy.seen(UPLOAD_PART).some((p) => !p.complete)).toBe(true); // it was cut in flight
       expect(oneLineFailure(res)).toMatch(
         new RegExp(
-          `^crd-backup: write s3://${replica.s3.bucket}/${prefix}/snapshots/\\S+/archive\\.tar\\.gz: `,
+          `^crd-backup: write s3://${replica.s3.bucket}/${prefix}/snapshots/\\S+/archive\\.tar\\.zst: `,
         ),
       );
 
