@@ -15,8 +15,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { parseArgs } from "node:util";
 import { cliNodeFlags } from "../cli/node-flags.ts";
-import { ARCHIVE_KEYS, FORMAT_VERSION } from "../src/archive/format.ts";
-import { serializeManifest, type Manifest } from "../src/archive/manifest.ts";
+import { archiveFields, serializeManifest, type Manifest } from "../src/archive/manifest.ts";
 import { ArchiveWriter } from "../src/archive/writer.ts";
 import { SegmentBuilder } from "../src/journal/segment-writer.ts";
 import { openSource } from "../src/source/open.ts";
@@ -87,7 +86,6 @@ async function generate(
   await upload;
   const finishedAt = new Date(started.getTime() + 1000);
   const manifest: Manifest = {
-    formatVersion: FORMAT_VERSION,
     toolVersion: "bench",
     snapshotId: BASE,
     status: "complete",
@@ -112,14 +110,7 @@ async function generate(
       },
     ],
     namespaceErrors: [],
-    counts: totals.counts,
-    archive: {
-      key: ARCHIVE_KEYS[FORMAT_VERSION],
-      size: totals.size,
-      sha256: totals.sha256,
-      entries: totals.entries,
-    },
-    index: { sha256: totals.indexSha256, entries: totals.indexEntries },
+    ...archiveFields(totals),
   };
   await storage.createExclusive(manifestKey(BASE), Buffer.from(serializeManifest(manifest)));
 

@@ -9,11 +9,13 @@ import type { JsonObject } from "../json/json.ts";
 import { isJsonObject, parseJson } from "../json/json.ts";
 import {
   ARCHIVE_KEYS,
+  FORMAT_VERSION,
   archiveInvalid,
   checkFormatVersion,
   isSnapshotId,
   quote,
   type ArchiveExpectation,
+  type ArchiveTotals,
   type ArchiveKey,
   type ArchiveVersion,
   type EntryCounts,
@@ -385,5 +387,23 @@ export function expectedArchive(manifest: PlainManifest): ArchiveExpectation {
     indexSha256: manifest.index.sha256,
     indexEntries: manifest.index.entries,
     counts: manifest.counts,
+  };
+}
+
+/** The manifest's fields that a written archive fixes: its format, counts, digest and index. */
+export function archiveFields(
+  totals: ArchiveTotals,
+  formatVersion: ArchiveVersion = FORMAT_VERSION,
+): Pick<PlainManifest, "formatVersion" | "counts" | "archive" | "index"> {
+  return {
+    formatVersion,
+    counts: totals.counts,
+    archive: {
+      key: ARCHIVE_KEYS[formatVersion],
+      size: totals.size,
+      sha256: totals.sha256,
+      entries: totals.entries,
+    },
+    index: { sha256: totals.indexSha256, entries: totals.indexEntries },
   };
 }

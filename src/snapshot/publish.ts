@@ -5,7 +5,12 @@
  * left behind. A snapshot of a cluster (take.ts) and an imported backup (import/) publish alike.
  */
 import { ARCHIVE_KEYS, FORMAT_VERSION, encryptedArchiveKey } from "../archive/format.ts";
-import { serializeManifest, type PlainManifest, type StoredManifest } from "../archive/manifest.ts";
+import {
+  archiveFields,
+  serializeManifest,
+  type PlainManifest,
+  type StoredManifest,
+} from "../archive/manifest.ts";
 import { ArchiveWriter } from "../archive/writer.ts";
 import { encryptForStorage } from "../crypto/stream.ts";
 import type { Recipients } from "../crypto/keys.ts";
@@ -52,18 +57,7 @@ export async function openPublication(
     async publish(content) {
       const totals = await writer.finish();
       await upload;
-      const plain: PlainManifest = {
-        formatVersion: FORMAT_VERSION,
-        ...content,
-        counts: totals.counts,
-        archive: {
-          key: ARCHIVE_KEYS[FORMAT_VERSION],
-          size: totals.size,
-          sha256: totals.sha256,
-          entries: totals.entries,
-        },
-        index: { sha256: totals.indexSha256, entries: totals.indexEntries },
-      };
+      const plain: PlainManifest = { ...content, ...archiveFields(totals) };
       const manifest =
         encrypted && options.encryptTo
           ? await sealManifest(plain, options.encryptTo, { key: archiveKey, ...encrypted.stored() })

@@ -190,7 +190,9 @@ describe.each([3, 1] as const)(
         async () => {
           const entries = await unpack(good.archive);
           const obj = objectEntry(entries);
-          obj.body = Buffer.from(obj.body.toString().replace('"replicas":1', '"replicas":7'));
+          const body = obj.body.toString();
+          obj.body = Buffer.from(body.replace('"spec":{', '"spec":{"tampered":true,'));
+          expect(obj.body.toString()).not.toBe(body);
           return store(await pack(entries, version), () => {}, true);
         },
         /sha256|size|differs|mismatch/i,

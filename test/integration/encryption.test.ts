@@ -333,7 +333,7 @@ describe("encrypted snapshots (age)", () => {
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toMatch(
       new RegExp(
-        `^${id} rekeyed: archive\\.\\d{8}T\\d{6}Z-[0-9a-f]{8}\\.tar\\.gz\\.age; verified with --verify-identity`,
+        `^${id} rekeyed: archive\\.\\d{8}T\\d{6}Z-[0-9a-f]{8}\\.tar\\.zst\\.age; verified with --verify-identity`,
       ),
     );
     const old = await runCli(["verify", id, "--storage", storage, "--identity", keyA]);

@@ -10,8 +10,13 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ARCHIVE_KEYS, FORMAT_VERSION, newSnapshotId, type ObjectRef } from "../../src/archive/format.ts";
-import { serializeManifest, type Manifest, type ManifestResource } from "../../src/archive/manifest.ts";
+import { newSnapshotId, type ObjectRef } from "../../src/archive/format.ts";
+import {
+  archiveFields,
+  serializeManifest,
+  type Manifest,
+  type ManifestResource,
+} from "../../src/archive/manifest.ts";
 import { KubeApiError } from "../../src/errors.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { BUILTIN_GROUPS_OFF_BY_DEFAULT, BUILTIN_GROUPS_SERVED } from "../../src/kube/builtin-groups.ts";
@@ -127,7 +132,6 @@ async function store(
   }
   const at = when.toISOString();
   const manifest: Manifest = {
-    formatVersion: FORMAT_VERSION,
     toolVersion: "0.1.0",
     snapshotId: id,
     status: "complete",
@@ -137,14 +141,7 @@ async function store(
     options: {},
     resources: [...byKey.values()],
     namespaceErrors: [],
-    counts: totals.counts,
-    archive: {
-      key: ARCHIVE_KEYS[FORMAT_VERSION],
-      size: totals.size,
-      sha256: totals.sha256,
-      entries: totals.entries,
-    },
-    index: { sha256: totals.indexSha256, entries: totals.indexEntries },
+    ...archiveFields(totals),
   };
   const doc = JSON.parse(serializeManifest(manifest)) as { resources: Resource[] };
   options.edit?.(doc);

@@ -83,7 +83,7 @@ describe("rekey keeps the old archive until the new one is shown to decrypt", ()
   const verify = (storage: string, id: string, key: string) =>
     runCli(["verify", id, "--storage", storage, "--identity", key]);
 
-  const REKEYED = /^archive\.\d{8}T\d{6}Z-[0-9a-f]{8}\.tar\.gz\.age$/;
+  const REKEYED = /^archive\.\d{8}T\d{6}Z-[0-9a-f]{8}\.tar\.zst\.age$/;
 
   it("without --verify-identity the old archive stays and the output says until when; prune removes it only past --grace; rekey --verify-identity later removes it", async () => {
     const { prefix, storage, id } = await snapshot();
@@ -100,7 +100,7 @@ describe("rekey keeps the old archive until the new one is shown to decrypt", ()
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout.trim()).toMatch(
       new RegExp(
-        `^${id} rekeyed: archive\\.\\S+\\.tar\\.gz\\.age; old archive archive\\.tar\\.gz\\.age kept: not verified with an identity of the new recipients, so it stays until prune removes it past its --grace period, or until rekey --verify-identity is run$`,
+        `^${id} rekeyed: archive\\.\\S+\\.tar\\.zst\\.age; old archive archive\\.tar\\.zst\\.age kept: not verified with an identity of the new recipients, so it stays until prune removes it past its --grace period, or until rekey --verify-identity is run$`,
       ),
     );
     const names = await stored(prefix, id);
@@ -254,7 +254,7 @@ describe("rekey keeps the old archive until the new one is shown to decrypt", ()
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout.trim()).toMatch(
       new RegExp(
-        `^${id} rekeyed: archive\\.\\S+\\.tar\\.gz\\.age; verified with --verify-identity; old archive archive\\.tar\\.gz\\.age removed$`,
+        `^${id} rekeyed: archive\\.\\S+\\.tar\\.zst\\.age; verified with --verify-identity; old archive archive\\.tar\\.zst\\.age removed$`,
       ),
     );
     const names = await stored(prefix, id);

@@ -9,8 +9,8 @@ import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
-import { ARCHIVE_KEYS, FORMAT_VERSION } from "../../archive/format.ts";
 import {
+  archiveFields,
   parseManifest,
   plainManifest,
   serializeManifest,
@@ -228,7 +228,6 @@ export async function writeState(
         message: `Namespace ${namespace} holds objects at ${at.toISOString()} but neither the base nor the journal has its body`,
       }));
     const manifest: PlainManifest = {
-      formatVersion: FORMAT_VERSION,
       toolVersion: TOOL_VERSION,
       snapshotId: id,
       status: base.manifest.status === "partial" || namespaceErrors.length > 0 ? "partial" : "complete",
@@ -238,14 +237,7 @@ export async function writeState(
       options: base.manifest.options,
       resources: present,
       namespaceErrors,
-      counts: totals.counts,
-      archive: {
-        key: ARCHIVE_KEYS[FORMAT_VERSION],
-        size: totals.size,
-        sha256: totals.sha256,
-        entries: totals.entries,
-      },
-      index: { sha256: totals.indexSha256, entries: totals.indexEntries },
+      ...archiveFields(totals),
     };
     // the same checks a stored manifest passes; pointInTime rides beside them
     const checked = plainManifest(parseManifest(serializeManifest(manifest)));
