@@ -11,6 +11,15 @@ import { comparableForm } from "./normalize.ts";
 export interface LiveObject {
   uid: string;
   digest: string;
+  /** Its owners' uids, when the read was asked for them (a sync deletes dependents before owners). */
+  owners?: string[];
+  /** Its labels do not match the read's selector: outside what a sync may delete. */
+  unselected?: true;
+}
+
+/** What a sync's read of live objects also notes: owners, and which labels are in its scope. */
+export interface PruneDetails {
+  selects: (labels: Record<string, string>) => boolean;
 }
 
 export function digestOf(obj: JsonObject, withStatus: boolean): string {
@@ -52,7 +61,11 @@ export async function liveCrd(
   return raw ? { raw, info: describeCrd(raw) } : undefined;
 }
 
-/** Every live object of a resource, keyed `namespace/name` (or `/name`), paged; digests only, not bodies. */
+/**
+ * Every live object of a resource, keyed `namespace/name` (or `/name`), paged; digests only, not
+ * bodies. With `prune`, owners' uids too (only objects that have owners cost more) and whether its
+ * labels are selected.
+ */
 export async function liveObjects(
   client: KubeClient,
   group: string,
@@ -60,6 +73,7 @@ export async function liveObjects(
   plural: string,
   withStatus: boolean,
   signal?: AbortSignal,
+  prune?: PruneDetails,
 ): Promise<Map<string, LiveObject>> {
   const out = new Map<string, LiveObject>();
   for await (const page of listPages(client, collectionPath(group, version, plural), {
@@ -68,10 +82,17 @@ export async function liveObjects(
   })) {
     for (const item of page) {
       const md = isJsonObject(item["metadata"]) ? item["metadata"] : {};
-      out.set(`${md["namespace"] ?? ""}/${md["name"]}`, {
-        uid: String(md["uid"]),
-        digest: digestOf(item, withStatus),
-      });
+      const live: LiveObject = { uid: String(md["uid"]), digest: digestOf(item, withStatus) };
+      if (prune) {
+        const refs = Array.isArray(md["ownerReferences"]) ? md["ownerReferences"] : [];
+        const owners = refs.flatMap((r) =>
+          isJsonObject(r) && typeof r["uid"] === "string" ? [r["uid"]] : [],
+        );
+        if (owners.length > 0) live.owners = owners;
+        const labels = isJsonObject(md["labels"]) ? (md["labels"] as Record<string, string>) : {};
+        if (!prune.selects(labels)) live.unselected = true;
+      }
+      out.set(`${md["namespace"] ?? ""}/${md["name"]}`, live);
     }
   }
   return out;

@@ -12,6 +12,7 @@ import type { RestorePlan } from "./plan.ts";
 import type { ReportBuilder, ReportEntry } from "./report.ts";
 import { isPerObject, MAX_DIFFS, serverMessage, type Context } from "./apply-context.ts";
 import { restoreCrds, restoreNamespaces } from "./apply-prerequisites.ts";
+import { executePrune } from "./apply-prune.ts";
 import { webhookTarget } from "./guards.ts";
 import { prepareBody, type PreparedBody } from "./object-body.ts";
 import { objectStep, refusedOutcome, unvalidated, writtenOutcome } from "./object-step.ts";
@@ -68,6 +69,7 @@ export async function executePlan(
     }
     await limiter.drain();
   }
+  if (plan.prune) await executePrune(ctx, plan.prune);
 }
 
 /** One object: reported as planned, or written (then its status), and reported as the answers say. */

@@ -8,7 +8,7 @@ import { EntryFilter } from "../objects/entry-filter.ts";
 import { resourceSelected } from "../objects/filters.ts";
 import { getJson, liveCrd, liveObjects, digestOf } from "../objects/live.ts";
 import { canonicalJson } from "../json/canonical.ts";
-import { policyFor, type RestoreOptions } from "./options.ts";
+import { policyFor, targetNamespace, type RestoreOptions } from "./options.ts";
 import { ownerDepths } from "./order.ts";
 import { Decisions, type Decision } from "./decisions.ts";
 import { Identities, patchedObject, type ItemIdentity } from "./item.ts";
@@ -20,6 +20,8 @@ import {
   refuseResourcesWithoutCrd,
 } from "./guards.ts";
 import type { CrdPlan, NamespacePlan, ResourcePlan } from "./types.ts";
+import { objectKey, recordedFilters, SyncScope, type PrunePlan } from "./prune.ts";
+import { planPrune } from "./plan-prune.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
 
 export interface RestorePlan {
@@ -39,6 +41,8 @@ export interface RestorePlan {
   liveOwners: Map<string, string>;
   /** Objects that exist while --existing fail holds for their resource: the count and the first. */
   refused: { count: number; first?: string };
+  /** With --sync: what to delete, after everything is written. */
+  prune?: PrunePlan;
 }
 
 const resourceKeyOf = (plural: string, group: string) => `${plural}.${group}`;
@@ -48,6 +52,7 @@ async function planResource(
   r: ManifestResource,
   options: RestoreOptions,
   modifiers: EntryModifiers | undefined,
+  scope: SyncScope | undefined,
 ): Promise<ResourcePlan> {
   const plan: ResourcePlan = {
     key: resourceKeyOf(r.plural, r.group),
@@ -56,7 +61,8 @@ async function planResource(
     plural: r.plural,
     kind: r.kind,
     namespaced: r.namespaced,
-    policy: policyFor(options, r.plural, r.group),
+    // a sync writes whatever differs
+    policy: options.sync ? "update" : policyFor(options, r.plural, r.group),
     crdLive: false,
     statusSubresource: false,
     live: new Map(),
@@ -83,6 +89,7 @@ async function planResource(
       r.plural,
       options.restoreStatus,
       options.signal,
+      scope && { selects: (labels) => scope.selectsLabels(labels) },
     );
   }
   return plan;
@@ -110,12 +117,15 @@ export async function buildPlan(
     resourceSelected(options.filters, r.group, r.plural),
   );
   const modifiers = options.modifiers ? new EntryModifiers(options.modifiers) : undefined;
+  const mapping = { namespaceMap: options.namespaceMap, namespacePrefix: options.namespacePrefix };
+  const scope = options.sync
+    ? new SyncScope(options.filters, recordedFilters(snapshot.manifest.options, snapshot.id), mapping)
+    : undefined;
   const resources = new Map<string, ResourcePlan>();
   for (const r of selected)
-    resources.set(resourceKeyOf(r.plural, r.group), await planResource(client, r, options, modifiers));
+    resources.set(resourceKeyOf(r.plural, r.group), await planResource(client, r, options, modifiers, scope));
   refuseAggregated(snapshot.id, [...resources.values()]);
 
-  const mapping = { namespaceMap: options.namespaceMap, namespacePrefix: options.namespacePrefix };
   const identities = new Identities(resources, mapping, modifiers);
   const filter = new EntryFilter(options.filters, resources);
   const crds: CrdPlan[] = [];
@@ -126,6 +136,13 @@ export async function buildPlan(
   const owned = new Set<string>();
   const refused: RestorePlan["refused"] = { count: 0 };
   const archivedCrds = new Set<string>();
+  // a sync's note of the source's objects that are live: a key each (the difference is deleted)
+  const inSource = new Set<string>();
+  const noteSource = (resource: string, namespace: string | undefined, name: string) => {
+    const r = resources.get(resource);
+    if (scope && r?.live.has(`${namespace ?? ""}/${name}`))
+      inSource.add(objectKey(resource, namespace, name));
+  };
   let ordinal = -1;
   for await (const entry of snapshot.entries()) {
     if (entry.kind === "crd") {
@@ -141,9 +158,19 @@ export async function buildPlan(
       if (!filter.selectsRef(entry.ref)) continue;
       // planning reads only what it needs: the top-level keys, and labels when a selector asks
       const { members } = objectMembers(entry.body, 0);
-      if (!filter.selectsLabels(entry.body, members)) continue;
+      if (!filter.selectsLabels(entry.body, members)) {
+        // not restored, but the source has it: never deleted
+        const ns = entry.ref.namespace;
+        noteSource(
+          `${entry.ref.plural}.${entry.ref.group}`,
+          ns === undefined ? undefined : targetNamespace(mapping, ns).name,
+          entry.ref.name,
+        );
+        continue;
+      }
       const item = identities.planned(entry);
       if (!item) continue;
+      noteSource(item.resource.key, item.namespace, item.name);
       const decision = decide(item, entry.body, members, options);
       objects.set(ordinal, decision);
       if (decision.action === "conflict" && item.resource.policy === "fail" && !item.resource.conflict) {
@@ -189,6 +216,17 @@ export async function buildPlan(
     const exists = (await getJson(client, `/api/v1/namespaces/${name}`, options.signal)) !== undefined;
     namespaces.push({ name, source, exists, captured: captured.get(source) });
   }
+  const prune =
+    scope &&
+    (await planPrune(client, {
+      resources: resources.values(),
+      manifestResources: snapshot.manifest.resources,
+      scope,
+      inSource,
+      archivedCrds,
+      crds: options.sync?.crds ?? false,
+      signal: options.signal,
+    }));
   const plan: RestorePlan = {
     snapshot,
     resources,
@@ -200,6 +238,7 @@ export async function buildPlan(
     owned,
     liveOwners,
     refused,
+    ...(prune ? { prune } : {}),
   };
   options.onPlan?.(plan);
   return plan;
