@@ -10,7 +10,7 @@ import { Limiter } from "../concurrency.ts";
 import { CRD_PATH } from "../kube/discovery.ts";
 import { isJsonObject, parseJson, type JsonValue } from "../json/json.ts";
 import { getJson, objectPath } from "../objects/live.ts";
-import { isPerObject, query, serverMessage, type Context } from "./apply-context.ts";
+import { isPerObject, serverMessage, type Context } from "./apply-context.ts";
 import type { CrdPrune, PruneItem, PrunePlan } from "./prune.ts";
 import type { Outcome, ReportEntry } from "./report.ts";
 
@@ -74,8 +74,13 @@ async function deleted(
     const res = await client.request({
       method: "DELETE",
       path,
-      query: query(options),
-      body: JSON.stringify({ apiVersion: "v1", kind: "DeleteOptions", preconditions: { uid } }),
+      // with a body the API server reads DeleteOptions from it alone, ignoring the query: dryRun goes here
+      body: JSON.stringify({
+        apiVersion: "v1",
+        kind: "DeleteOptions",
+        preconditions: { uid },
+        ...(options.dryRun ? { dryRun: ["All"] } : {}),
+      }),
       signal: options.signal,
     });
     const held = finalizersOf(parseJson(res.text));
