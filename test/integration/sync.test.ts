@@ -267,6 +267,93 @@ describe("restore --sync", () => {
     expect(json(again.stdout).entries.filter((e) => e.outcome !== "unchanged")).toEqual([]);
   });
 
+  it("deletes only where the source looked: a snapshot of one namespace deletes nothing in another; CRDs only with --sync-crds", async () => {
+    const g = `${uniqueName("syc")}.fixtures.crd-backup.io`;
+    const [nsP, nsQ] = [uniqueName("syp"), uniqueName("syq")];
+    await makeCrd(admin, g, "widgets", "Widget");
+    for (const ns of [nsP, nsQ]) await createNamespace(admin, ns);
+    const make = (ns: string, name: string, plural = "widgets", kind = "Widget") =>
+      createRaw(
+        admin,
+        objPath(g, plural, ns),
+        `{"apiVersion":"${g}/v1","kind":"${kind}","metadata":{"name":"${name}"}}`,
+      );
+    await make(nsP, "p1");
+    await make(nsQ, "q1");
+    const snapshot = async (...more: string[]) => {
+      const res = await runCli(["snapshot", "--storage", dir, "--include-groups", g, ...more, "-o", "json"]);
+      expect(res.code, res.stderr).toBe(0);
+      return (JSON.parse(res.stdout) as { id: string }).id;
+    };
+    const onlyP = await snapshot("--include-namespaces", nsP);
+    const whole = await snapshot();
+    await make(nsP, "p2");
+    await make(nsQ, "q2");
+
+    // the restore selects every namespace, the source only nsP: q2 is not the source's to judge
+    const res = await runCli([
+      "restore",
+      onlyP,
+      "--sync",
+      "--storage",
+      dir,
+      "--include-groups",
+      g,
+      "-o",
+      "json",
+    ]);
+    expect(res.code, res.stderr + res.stdout).toBe(0);
+    expect(withOutcome(json(res.stdout), "deleted").map(keyOf)).toEqual([`${nsP}/p2`]);
+    const names = async () => {
+      const s = await liveState(admin, g, [["widgets", "v1"]], { withStatus: false });
+      return [...s.forms.keys()].sort();
+    };
+    expect(await names()).toEqual([`widgets ${nsP}/p1`, `widgets ${nsQ}/q1`, `widgets ${nsQ}/q2`]);
+
+    // a CRD made since the snapshot: left without --sync-crds, deleted (its objects with it) with it
+    await makeCrd(admin, g, "extras", "Extra");
+    await make(nsP, "e1", "extras", "Extra");
+    const crdOf = (doc: RestoreReportDocument) =>
+      doc.entries.filter((e) => e.kind === "crd" && e.name === `extras.${g}`);
+    const plain = await runCli([
+      "restore",
+      whole,
+      "--sync",
+      "--storage",
+      dir,
+      "--include-groups",
+      g,
+      "-o",
+      "json",
+    ]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(crdOf(json(plain.stdout))).toEqual([]);
+    expect(withOutcome(json(plain.stdout), "deleted").map(keyOf)).toEqual([`${nsQ}/q2`]);
+    const args = [
+      "restore",
+      whole,
+      "--sync",
+      "--sync-crds",
+      "--storage",
+      dir,
+      "--include-groups",
+      g,
+      "-o",
+      "json",
+    ];
+    const dry = await runCli([...args, "--dry-run"]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(crdOf(json(dry.stdout)).map((e) => e.outcome)).toEqual(["would-delete"]);
+    await admin.request({ path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/extras.${g}` });
+    const res2 = await runCli(args);
+    expect(res2.code, res2.stderr).toBe(0);
+    expect(crdOf(json(res2.stdout)).map((e) => e.outcome)).toEqual(["deleted"]);
+    await expect(
+      admin.request({ path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/extras.${g}` }),
+    ).rejects.toMatchObject({ status: 404 });
+    expect(await names()).toEqual([`widgets ${nsP}/p1`, `widgets ${nsQ}/q1`]);
+  });
+
   it("refuses flags that contradict --sync, in one line, and writes nothing", async () => {
     const existing = await runCli(["restore", snapshotId, "--sync", "--existing", "skip", "--storage", dir]);
     expect(existing.code).toBe(2);
