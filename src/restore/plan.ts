@@ -22,6 +22,8 @@ import {
 import type { CrdPlan, NamespacePlan, ResourcePlan } from "./types.ts";
 import { objectKey, recordedFilters, SyncScope, type PrunePlan } from "./prune.ts";
 import { planPrune } from "./plan-prune.ts";
+import { storedTexts } from "./stored-texts.ts";
+import { mapConcurrent } from "../concurrency.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
 
 export interface RestorePlan {
@@ -47,12 +49,16 @@ export interface RestorePlan {
 
 const resourceKeyOf = (plural: string, group: string) => `${plural}.${group}`;
 
+/** Resources whose live objects are read at once while planning. */
+const LIVE_READS = 4;
+
 async function planResource(
   client: KubeClient,
   r: ManifestResource,
   options: RestoreOptions,
   modifiers: EntryModifiers | undefined,
   scope: SyncScope | undefined,
+  texts: Map<string, string> | undefined,
 ): Promise<ResourcePlan> {
   const plan: ResourcePlan = {
     key: resourceKeyOf(r.plural, r.group),
@@ -82,15 +88,12 @@ async function planResource(
   } else if (live.info.namespaced !== r.namespaced) {
     plan.conflict = `the live CRD ${plan.key} is ${live.info.namespaced ? "Namespaced" : "Cluster"}-scoped, the snapshot's was not`;
   } else {
-    plan.live = await liveObjects(
-      client,
-      r.group,
-      r.version,
-      r.plural,
-      options.restoreStatus,
-      options.signal,
-      scope && { selects: (labels) => scope.selectsLabels(labels) },
-    );
+    plan.live = await liveObjects(client, r.group, r.version, r.plural, {
+      withStatus: options.restoreStatus,
+      signal: options.signal,
+      ...(scope ? { prune: scope.readsLabels ? { selects: (l) => scope.selectsLabels(l) } : {} } : {}),
+      ...(texts ? { storedText: (key) => texts.get(key) } : {}),
+    });
   }
   return plan;
 }
@@ -121,9 +124,14 @@ export async function buildPlan(
   const scope = options.sync
     ? new SyncScope(options.filters, recordedFilters(snapshot.manifest.options, snapshot.id), mapping)
     : undefined;
-  const resources = new Map<string, ResourcePlan>();
-  for (const r of selected)
-    resources.set(resourceKeyOf(r.plural, r.group), await planResource(client, r, options, modifiers, scope));
+  const keys = new Set(selected.map((r) => resourceKeyOf(r.plural, r.group)));
+  const texts = await storedTexts(snapshot, keys, options);
+  // a few resources read at once: the API server encodes one page while this digests another
+  const planned = await mapConcurrent(selected, LIVE_READS, (r) => {
+    const key = resourceKeyOf(r.plural, r.group);
+    return planResource(client, r, options, modifiers, scope, texts && (texts.get(key) ?? new Map()));
+  });
+  const resources = new Map(planned.map((p) => [p.key, p]));
   refuseAggregated(snapshot.id, [...resources.values()]);
 
   const identities = new Identities(resources, mapping, modifiers);
@@ -297,6 +305,8 @@ export function decide(
   decision.liveUid = live.uid;
   if (resource.policy === "fail")
     return { ...decision, action: "conflict", reason: "already exists (--existing fail)" };
+  // its text is the source's: unchanged, and neither side parsed
+  if (live.sameText) return { ...decision, action: "unchanged" };
   const body = patched ?? (parseJson(stored.toString("utf8")) as JsonObject);
   const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
   const wanted = digestOf(

@@ -117,6 +117,11 @@ export class SyncScope {
     this.#selectors = [restore.selector, source.selector].flatMap((s) => (s ? [parseSelector(s)] : []));
   }
 
+  /** Whether either side has a label selector (only then are live labels read). */
+  get readsLabels(): boolean {
+    return this.#selectors.length > 0;
+  }
+
   /** Live labels both selectors match (a source taken with a selector never saw the others). */
   selectsLabels(labels: Labels): boolean {
     return this.#selectors.every((s) => s(labels));
