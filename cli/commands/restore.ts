@@ -7,7 +7,7 @@ import {
   parseNamespaceMap,
   type ExistingPolicy,
 } from "../../src/restore/options.ts";
-import { refusalSaying } from "../../src/errors.ts";
+import { CrdBackupError, refusalSaying } from "../../src/errors.ts";
 import { webhookTarget } from "../../src/restore/guards.ts";
 import type { RestorePlan } from "../../src/restore/plan.ts";
 import { reportSummary, summarize } from "../../src/restore/report.ts";
@@ -49,6 +49,8 @@ type Flags = CommonFlags &
     concurrency: number;
     report?: string;
     resourceModifiers?: string[];
+    sync?: boolean;
+    syncCrds?: boolean;
   };
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -65,6 +67,18 @@ function planLines(plan: Pick<RestorePlan, "crds">, dryRun: boolean): string[] {
         ]
       : [],
   );
+}
+
+/** --sync writes what differs and deletes: the flags that say otherwise do not go with it. */
+function checkSyncFlags(cmd: Command, flags: Flags): void {
+  if (flags.syncCrds && !flags.sync)
+    throw new CrdBackupError("USAGE", "--sync-crds is a part of --sync: give both");
+  if (!flags.sync) return;
+  if (cmd.getOptionValueSource("existing") === "cli" || flags.existingFor?.length)
+    throw new CrdBackupError(
+      "USAGE",
+      "--sync updates every object that differs from the source: --existing and --existing-for do not apply",
+    );
 }
 
 export function restoreCommand(ctx: RunContext): Command {
@@ -104,9 +118,18 @@ export function restoreCommand(ctx: RunContext): Command {
     )
     .option("--concurrency <n>", "objects written at once", positiveInt("--concurrency"), RESTORE_CONCURRENCY)
     .option("--report <file>", "write the full per-object report as JSON")
+    .option(
+      "--sync",
+      "make the selected objects equal to the source: create, update what differs, and delete what it does not have",
+    )
+    .option(
+      "--sync-crds",
+      "with --sync: also delete the selected CRDs the source does not have (and their objects)",
+    )
     .action(async (arg: string | undefined, flags: Flags) => {
       const ref = snapshotRefFrom(arg, flags);
       const dryRun = Boolean(flags.dryRun);
+      checkSyncFlags(cmd, flags);
       const options = {
         filters: filtersFrom(flags),
         namespaceMap: parseNamespaceMap(flags.namespaceMap ?? []),
@@ -118,6 +141,7 @@ export function restoreCommand(ctx: RunContext): Command {
         concurrency: flags.concurrency,
         signal: ctx.signal,
         modifiers: await modifiersFrom(flags),
+        ...(flags.sync ? { sync: { crds: Boolean(flags.syncCrds) } } : {}),
         // printed as soon as the plan is made, before the first write (-o json keeps stdout JSON; the log says it too)
         onPlan: (plan: Pick<RestorePlan, "crds">) => {
           if (flags.output !== "json") printLines(planLines(plan, dryRun));

@@ -91,16 +91,14 @@ async function liveSide(client: KubeClient, snapshot: VerifiedSnapshot, options:
     const crd = await liveCrd(client, key, options.signal);
     const map = new Map<string, string>();
     if (crd?.info.servedVersions.includes(r.version)) {
-      for (const [k, v] of await liveObjects(
-        client,
-        r.group,
-        r.version,
-        r.plural,
-        options.withStatus,
-        options.signal,
-      )) {
+      const live = await liveObjects(client, r.group, r.version, r.plural, {
+        withStatus: options.withStatus,
+        signal: options.signal,
+      });
+      for (const [k, v] of live) {
         const ns = k.slice(0, k.indexOf("/"));
-        if (!r.namespaced || namespaceSelected(options.filters, ns)) map.set(k, v.digest);
+        // without storedText every object is digested
+        if (!r.namespaced || namespaceSelected(options.filters, ns)) map.set(k, v.digest!);
       }
     }
     digests.set(key, map);

@@ -208,7 +208,12 @@ export class KubeClient {
     const url = this.url(req.path, req.query);
     const auth = await this.credentials();
     const headers: Record<string, string> = { Accept: "application/json", ...auth.headers };
-    if (req.body !== undefined) headers["Content-Type"] = req.contentType ?? "application/json";
+    if (req.body !== undefined) {
+      headers["Content-Type"] = req.contentType ?? "application/json";
+      // Node sends a DELETE's body unframed (it chunks only POST, PUT, PATCH): without a length the
+      // API server reads the body as the next request on the connection, and answers it 400
+      headers["Content-Length"] = String(Buffer.byteLength(req.body));
+    }
 
     return new Promise<KubeResponse>((resolve, reject) => {
       let timedOut: Error | undefined;

@@ -12,8 +12,12 @@ import type { RestoreOptions } from "./options.ts";
 export async function restoreCrds(ctx: Context): Promise<void> {
   const { client, plan, options, report } = ctx;
   const bodies = new Map<string, Buffer>();
-  for await (const entry of plan.snapshot.entries())
-    if (entry.kind === "crd") bodies.set(entry.record.name, entry.body);
+  // CRDs come first in an archive (archive/order.ts): read no further than them, and only to create one
+  if (plan.crds.some((crd) => crd.action === "create"))
+    for await (const entry of plan.snapshot.entries()) {
+      if (entry.kind === "crd") bodies.set(entry.record.name, entry.body);
+      else if (entry.kind === "object" || entry.kind === "namespace") break;
+    }
   for (const crd of plan.crds) {
     if (crd.action === "unchanged") {
       report.add({

@@ -12,10 +12,12 @@ import type { RestorePlan } from "./plan.ts";
 import type { ReportBuilder, ReportEntry } from "./report.ts";
 import { isPerObject, MAX_DIFFS, serverMessage, type Context } from "./apply-context.ts";
 import { restoreCrds, restoreNamespaces } from "./apply-prerequisites.ts";
+import { executePrune } from "./apply-prune.ts";
 import { webhookTarget } from "./guards.ts";
 import { prepareBody, type PreparedBody } from "./object-body.ts";
 import { objectStep, refusedOutcome, unvalidated, writtenOutcome } from "./object-step.ts";
 import { writeObject, writeStatus } from "./object-write.ts";
+import { convergeAfterApply } from "./object-converge.ts";
 
 export async function executePlan(
   client: KubeClient,
@@ -68,6 +70,7 @@ export async function executePlan(
     }
     await limiter.drain();
   }
+  if (plan.prune) await executePrune(ctx, plan.prune);
 }
 
 /** One object: reported as planned, or written (then its status), and reported as the answers say. */
@@ -130,13 +133,18 @@ async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise
     return report.add({ ...entry, ...refusedOutcome(written.action, written.error) });
   }
   if (written.uid && item.uid && !options.dryRun) ctx.uids.set(item.uid, written.uid);
-  if (statusApart && status !== undefined && !options.dryRun && !Buffer.isBuffer(body)) {
-    try {
-      await writeStatus(ctx, item, body, status);
-    } catch (e) {
-      if (!isPerObject(e)) throw e;
-      return report.add({ ...entry, ...refusedOutcome(written.action, e) });
+  let answer = written.answer;
+  try {
+    if (statusApart && status !== undefined && !options.dryRun && !Buffer.isBuffer(body))
+      answer = await writeStatus(ctx, item, body, status);
+    // a sync ends equal to the source: an apply leaves fields other managers own
+    if (options.sync && written.action === "update" && !options.dryRun && answer !== undefined) {
+      const sent = Buffer.isBuffer(body) ? (parseJson(body.toString("utf8")) as JsonObject) : body;
+      await convergeAfterApply(ctx, item, { sent, status, statusApart, answer });
     }
+  } catch (e) {
+    if (!isPerObject(e)) throw e;
+    return report.add({ ...entry, ...refusedOutcome(written.action, e) });
   }
   report.add({
     ...entry,

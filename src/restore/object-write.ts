@@ -13,7 +13,7 @@ import type { WriteAction } from "./object-step.ts";
  * or the error that refused that write.
  */
 export type Written =
-  | { action: WriteAction; uid: string | undefined; warning?: string }
+  | { action: WriteAction; uid: string | undefined; warning?: string; answer?: string }
   | { action: WriteAction; error: unknown };
 
 const objectPathOf = (item: ItemPlan) => {
@@ -66,7 +66,7 @@ export async function writeObject(
       body: text,
       contentType: "application/apply-patch+yaml",
     });
-    return { action: "update", uid: isOwner ? readUid(res.text) : undefined };
+    return { action: "update", uid: isOwner ? readUid(res.text) : undefined, answer: res.text };
   } catch (e) {
     return { action: "update", error: e };
   }
@@ -78,9 +78,9 @@ export async function writeStatus(
   item: ItemPlan,
   body: JsonObject,
   status: JsonValue,
-): Promise<void> {
+): Promise<string> {
   const md = body["metadata"] as JsonObject;
-  await ctx.client.request({
+  const res = await ctx.client.request({
     method: "PATCH",
     path: `${objectPathOf(item)}/status`,
     query: { fieldManager: FIELD_MANAGER, force: "true" },
@@ -92,6 +92,7 @@ export async function writeStatus(
       status,
     }),
   });
+  return res.text;
 }
 
 /** The live object at `path` when it is what `sent` would have created (the comparable form restore uses). */

@@ -28,6 +28,12 @@ export interface RestoreOptions {
   createdLabel?: { key: string; value: string };
   /** Resource modifier rules (--resource-modifiers): applied to each stored object before anything else sees it. */
   modifiers?: ModifierSet;
+  /**
+   * --sync: make the selected objects equal to the source, deleting those it does not have
+   * (restore/prune.ts); `crds`: also the CRDs it does not have (--sync-crds). Writes as
+   * --existing update does, whatever `existing` says.
+   */
+  sync?: { crds: boolean };
   /** Called with the finished plan, before anything is written (the CLI prints what it must show). */
   onPlan?: (plan: { crds: CrdPlan[] }) => void;
 }

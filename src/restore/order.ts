@@ -9,6 +9,10 @@
  *      new uid is known when the dependent is created (depth = the longest owner chain inside the
  *      restore; a cycle, which Kubernetes forbids but a tampered archive might hold, is cut).
  *   5. Status last, through the /status subresource, when asked for.
+ *   6. With --sync, after everything is written: the deletes of what the source does not have,
+ *      in this order backwards (namespaced objects before cluster-scoped ones, dependents before
+ *      their owners: restore/prune.ts deletePhases), then the CRDs with --sync-crds. Last, so a
+ *      sync that fails part-way has removed nothing the source state would not also lack.
  * restore/decisions.ts turns scope and depth into phases.
  */
 

@@ -8,7 +8,7 @@ import { EntryFilter } from "../objects/entry-filter.ts";
 import { resourceSelected } from "../objects/filters.ts";
 import { getJson, liveCrd, liveObjects, digestOf } from "../objects/live.ts";
 import { canonicalJson } from "../json/canonical.ts";
-import { policyFor, type RestoreOptions } from "./options.ts";
+import { policyFor, targetNamespace, type RestoreOptions } from "./options.ts";
 import { ownerDepths } from "./order.ts";
 import { Decisions, type Decision } from "./decisions.ts";
 import { Identities, patchedObject, type ItemIdentity } from "./item.ts";
@@ -20,6 +20,10 @@ import {
   refuseResourcesWithoutCrd,
 } from "./guards.ts";
 import type { CrdPlan, NamespacePlan, ResourcePlan } from "./types.ts";
+import { objectKey, recordedFilters, SyncScope, type PrunePlan } from "./prune.ts";
+import { planPrune } from "./plan-prune.ts";
+import { storedTexts } from "./stored-texts.ts";
+import { mapConcurrent } from "../concurrency.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
 
 export interface RestorePlan {
@@ -39,15 +43,22 @@ export interface RestorePlan {
   liveOwners: Map<string, string>;
   /** Objects that exist while --existing fail holds for their resource: the count and the first. */
   refused: { count: number; first?: string };
+  /** With --sync: what to delete, after everything is written. */
+  prune?: PrunePlan;
 }
 
 const resourceKeyOf = (plural: string, group: string) => `${plural}.${group}`;
+
+/** Resources whose live objects are read at once while planning. */
+const LIVE_READS = 4;
 
 async function planResource(
   client: KubeClient,
   r: ManifestResource,
   options: RestoreOptions,
   modifiers: EntryModifiers | undefined,
+  scope: SyncScope | undefined,
+  texts: Map<string, string> | undefined,
 ): Promise<ResourcePlan> {
   const plan: ResourcePlan = {
     key: resourceKeyOf(r.plural, r.group),
@@ -56,7 +67,8 @@ async function planResource(
     plural: r.plural,
     kind: r.kind,
     namespaced: r.namespaced,
-    policy: policyFor(options, r.plural, r.group),
+    // a sync writes whatever differs
+    policy: options.sync ? "update" : policyFor(options, r.plural, r.group),
     crdLive: false,
     statusSubresource: false,
     live: new Map(),
@@ -76,14 +88,12 @@ async function planResource(
   } else if (live.info.namespaced !== r.namespaced) {
     plan.conflict = `the live CRD ${plan.key} is ${live.info.namespaced ? "Namespaced" : "Cluster"}-scoped, the snapshot's was not`;
   } else {
-    plan.live = await liveObjects(
-      client,
-      r.group,
-      r.version,
-      r.plural,
-      options.restoreStatus,
-      options.signal,
-    );
+    plan.live = await liveObjects(client, r.group, r.version, r.plural, {
+      withStatus: options.restoreStatus,
+      signal: options.signal,
+      ...(scope ? { prune: scope.readsLabels ? { selects: (l) => scope.selectsLabels(l) } : {} } : {}),
+      ...(texts ? { storedText: (key) => texts.get(key) } : {}),
+    });
   }
   return plan;
 }
@@ -110,12 +120,20 @@ export async function buildPlan(
     resourceSelected(options.filters, r.group, r.plural),
   );
   const modifiers = options.modifiers ? new EntryModifiers(options.modifiers) : undefined;
-  const resources = new Map<string, ResourcePlan>();
-  for (const r of selected)
-    resources.set(resourceKeyOf(r.plural, r.group), await planResource(client, r, options, modifiers));
+  const mapping = { namespaceMap: options.namespaceMap, namespacePrefix: options.namespacePrefix };
+  const scope = options.sync
+    ? new SyncScope(options.filters, recordedFilters(snapshot.manifest.options, snapshot.id), mapping)
+    : undefined;
+  const keys = new Set(selected.map((r) => resourceKeyOf(r.plural, r.group)));
+  const texts = await storedTexts(snapshot, keys, options);
+  // a few resources read at once: the API server encodes one page while this digests another
+  const planned = await mapConcurrent(selected, LIVE_READS, (r) => {
+    const key = resourceKeyOf(r.plural, r.group);
+    return planResource(client, r, options, modifiers, scope, texts && (texts.get(key) ?? new Map()));
+  });
+  const resources = new Map(planned.map((p) => [p.key, p]));
   refuseAggregated(snapshot.id, [...resources.values()]);
 
-  const mapping = { namespaceMap: options.namespaceMap, namespacePrefix: options.namespacePrefix };
   const identities = new Identities(resources, mapping, modifiers);
   const filter = new EntryFilter(options.filters, resources);
   const crds: CrdPlan[] = [];
@@ -126,6 +144,13 @@ export async function buildPlan(
   const owned = new Set<string>();
   const refused: RestorePlan["refused"] = { count: 0 };
   const archivedCrds = new Set<string>();
+  // a sync's note of the source's objects that are live: a key each (the difference is deleted)
+  const inSource = new Set<string>();
+  const noteSource = (resource: string, namespace: string | undefined, name: string) => {
+    const r = resources.get(resource);
+    if (scope && r?.live.has(`${namespace ?? ""}/${name}`))
+      inSource.add(objectKey(resource, namespace, name));
+  };
   let ordinal = -1;
   for await (const entry of snapshot.entries()) {
     if (entry.kind === "crd") {
@@ -141,9 +166,19 @@ export async function buildPlan(
       if (!filter.selectsRef(entry.ref)) continue;
       // planning reads only what it needs: the top-level keys, and labels when a selector asks
       const { members } = objectMembers(entry.body, 0);
-      if (!filter.selectsLabels(entry.body, members)) continue;
+      if (!filter.selectsLabels(entry.body, members)) {
+        // not restored, but the source has it: never deleted
+        const ns = entry.ref.namespace;
+        noteSource(
+          `${entry.ref.plural}.${entry.ref.group}`,
+          ns === undefined ? undefined : targetNamespace(mapping, ns).name,
+          entry.ref.name,
+        );
+        continue;
+      }
       const item = identities.planned(entry);
       if (!item) continue;
+      noteSource(item.resource.key, item.namespace, item.name);
       const decision = decide(item, entry.body, members, options);
       objects.set(ordinal, decision);
       if (decision.action === "conflict" && item.resource.policy === "fail" && !item.resource.conflict) {
@@ -189,6 +224,17 @@ export async function buildPlan(
     const exists = (await getJson(client, `/api/v1/namespaces/${name}`, options.signal)) !== undefined;
     namespaces.push({ name, source, exists, captured: captured.get(source) });
   }
+  const prune =
+    scope &&
+    (await planPrune(client, {
+      resources: resources.values(),
+      manifestResources: snapshot.manifest.resources,
+      scope,
+      inSource,
+      archivedCrds,
+      crds: options.sync?.crds ?? false,
+      signal: options.signal,
+    }));
   const plan: RestorePlan = {
     snapshot,
     resources,
@@ -200,6 +246,7 @@ export async function buildPlan(
     owned,
     liveOwners,
     refused,
+    ...(prune ? { prune } : {}),
   };
   options.onPlan?.(plan);
   return plan;
@@ -258,6 +305,8 @@ export function decide(
   decision.liveUid = live.uid;
   if (resource.policy === "fail")
     return { ...decision, action: "conflict", reason: "already exists (--existing fail)" };
+  // its text is the source's: unchanged, and neither side parsed
+  if (live.sameText) return { ...decision, action: "unchanged" };
   const body = patched ?? (parseJson(stored.toString("utf8")) as JsonObject);
   const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
   const wanted = digestOf(

@@ -2,9 +2,22 @@ import type { FieldChange } from "../json/diff.ts";
 import type { ItemModifiers } from "./decisions.ts";
 import { ReportSpool } from "./report-spool.ts";
 
-/** What happened (or, in a dry run, would happen) to one CRD, namespace or object. */
+/**
+ * What happened (or, in a dry run, would happen) to one CRD, namespace or object. The last three
+ * only a sync reports: `terminating` is a delete that finalizers hold (its reason names them).
+ */
 export type Outcome =
-  "created" | "updated" | "unchanged" | "skipped" | "failed" | "conflict" | "would-create" | "would-update";
+  | "created"
+  | "updated"
+  | "unchanged"
+  | "skipped"
+  | "failed"
+  | "conflict"
+  | "would-create"
+  | "would-update"
+  | "deleted"
+  | "terminating"
+  | "would-delete";
 
 export interface ReportEntry {
   kind: "crd" | "namespace" | "object";
@@ -49,6 +62,10 @@ export interface RestoreReport extends ReportSummary, AsyncDisposable {
   modified: { count: number; dropped: number; first: ReportEntry[] };
   /** Objects restored with warnings. */
   warned: number;
+  /** A sync's deletes (done, held by finalizers, or in a dry run planned), the first KEPT of them. */
+  deletes: ReportEntry[];
+  /** Deletes that finalizers hold, the first KEPT of them (counts has them all). */
+  terminating: ReportEntry[];
   /** Every entry in the order it happened: CRDs, namespaces, objects. */
   entries(): AsyncGenerator<ReportEntry>;
 }
@@ -65,15 +82,23 @@ const OUTCOMES: Outcome[] = [
   "conflict",
   "would-create",
   "would-update",
+  "deleted",
+  "terminating",
+  "would-delete",
 ];
 
 const isProblem = (e: ReportEntry) => e.outcome === "failed" || e.outcome === "conflict";
+const isDelete = (e: ReportEntry) =>
+  e.outcome === "deleted" || e.outcome === "terminating" || e.outcome === "would-delete";
+const where = (e: ReportEntry) => (e.namespace ? `${e.namespace}/${e.name}` : e.name);
 
 export class ReportBuilder {
   private readonly spool = new ReportSpool<ReportEntry>();
   private readonly counts = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   private readonly problems: ReportEntry[] = [];
   private readonly modified = { count: 0, dropped: 0, first: [] as ReportEntry[] };
+  private readonly deletes: ReportEntry[] = [];
+  private readonly terminating: ReportEntry[] = [];
   private warned = 0;
   private total = 0;
   private readonly startedAt = new Date();
@@ -96,6 +121,8 @@ export class ReportBuilder {
       if (this.modified.first.length < KEPT) this.modified.first.push(entry);
     }
     if (entry.warnings?.length) this.warned++;
+    if (isDelete(entry) && this.deletes.length < KEPT) this.deletes.push(entry);
+    if (entry.outcome === "terminating" && this.terminating.length < KEPT) this.terminating.push(entry);
   }
 
   /** Removes the spool: for a restore that ends in an error, before build(). */
@@ -117,6 +144,8 @@ export class ReportBuilder {
       problems: this.problems,
       modified: this.modified,
       warned: this.warned,
+      deletes: this.deletes,
+      terminating: this.terminating,
       entries: () => spool.read(),
       [Symbol.asyncDispose]: () => Promise.resolve(spool.remove()),
     };
@@ -144,16 +173,41 @@ export function summarize(report: RestoreReport, maxProblems = 20): string[] {
       `unchanged ${c.unchanged}, skip ${c.skipped}, conflicts ${c.conflict}, invalid ${c.failed}`
     : `restore from ${report.snapshotId} ${report.status}: created ${c.created}, updated ${c.updated}, ` +
       `unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}, conflicts ${c.conflict}`;
+  const deletes = c.deleted + c.terminating + c["would-delete"];
+  const pruned = !deletes
+    ? ""
+    : report.dryRun
+      ? `, would delete ${c["would-delete"]}`
+      : `, deleted ${c.deleted}, terminating ${c.terminating}`;
   const problems = report.counts.failed + report.counts.conflict;
-  const lines = [head];
+  const lines = [head + pruned];
   for (const e of report.problems.slice(0, maxProblems)) {
     const where = e.namespace ? `${e.namespace}/${e.name}` : e.name;
     const diff = e.diff?.length ? ` [${e.diff.map((d) => `${d.op} ${d.path}`).join(", ")}]` : "";
     lines.push(`  ${e.outcome}: ${e.resource} ${where}: ${e.reason ?? ""}${diff}`);
   }
   if (problems > maxProblems) lines.push(`  ... and ${problems - maxProblems} more (see --report)`);
+  lines.push(...summarizeDeletes(report, maxProblems));
   lines.push(...summarizeModifiers(report, maxProblems));
   if (report.warned) lines.push(`  ${report.warned} objects restored with warnings (see --report)`);
+  return lines;
+}
+
+/**
+ * A sync's deletes: first those finalizers hold, each with the finalizers (such a delete is not
+ * done), then every other delete, at most `max` of each.
+ */
+function summarizeDeletes(report: RestoreReport, max: number): string[] {
+  const lines: string[] = [];
+  const held = report.counts.terminating;
+  for (const e of report.terminating.slice(0, max))
+    lines.push(`  terminating: ${e.resource} ${where(e)}: ${e.reason ?? ""}`);
+  if (held > max) lines.push(`  ... and ${held - max} more terminating (see --report)`);
+  const others = report.deletes.filter((e) => e.outcome !== "terminating");
+  const count = report.counts.deleted + report.counts["would-delete"];
+  for (const e of others.slice(0, max))
+    lines.push(`  ${e.outcome}: ${e.resource} ${where(e)}${e.reason ? `: ${e.reason}` : ""}`);
+  if (count > max) lines.push(`  ... and ${count - max} more deletes (see --report)`);
   return lines;
 }
 

@@ -37,6 +37,7 @@ export async function restoreVerified(
     crds: plan.crds.length,
     namespaces: plan.namespaces.filter((n) => !n.exists).length,
     objects: plan.objects.count,
+    ...(plan.prune ? { deletes: plan.prune.count, crdDeletes: plan.prune.crds.length } : {}),
     dryRun: options.dryRun,
   });
   const report = new ReportBuilder(snapshot.id, options.dryRun);
@@ -49,4 +50,19 @@ export async function restoreVerified(
   // how hard the server pushed back: a restore slowed by priority and fairness shows it here
   log.info("api flow control", { ...client.flow.stats });
   return report.build();
+}
+
+/**
+ * A sync (`restore --sync`): the selected objects of the target made equal to the verified source,
+ * those it does not have deleted (restore/prune.ts says where), and with `crds` the CRDs it does
+ * not have. The same plan, dry run and report as any restore; the report has one entry per delete.
+ */
+export function syncVerified(
+  client: KubeClient,
+  snapshot: VerifiedSnapshot,
+  options: RestoreOptions,
+  crds: boolean,
+  log: Logger = silentLogger,
+): Promise<RestoreReport> {
+  return restoreVerified(client, snapshot, { ...options, sync: { crds } }, log);
 }

@@ -47,6 +47,40 @@ describe("the restore report", () => {
     }).rejects.toThrow();
   });
 
+  it("a sync's deletes: counted in the head, those finalizers hold listed first with their finalizers, then the rest", async () => {
+    const builder = new ReportBuilder("snap", false);
+    builder.add(entry(0, "unchanged"));
+    for (let i = 1; i <= 25; i++) builder.add(entry(i, "deleted"));
+    builder.add({ ...entry(26, "terminating"), reason: "waiting on finalizer example.com/hold" });
+    const report = builder.build();
+    expect(report.status).toBe("success");
+    const lines = summarize(report);
+    expect(lines[0]).toMatch(/success: created 0, updated 0, unchanged 1, .*, deleted 25, terminating 1$/);
+    expect(lines[1]).toBe(
+      "  terminating: widgets.example.com ns/w-26: waiting on finalizer example.com/hold",
+    );
+    expect(lines[2]).toBe("  deleted: widgets.example.com ns/w-1");
+    expect(lines.at(-1)).toBe("  ... and 5 more deletes (see --report)");
+    await report[Symbol.asyncDispose]();
+
+    const dry = new ReportBuilder("snap", true);
+    dry.add(entry(1, "would-delete"));
+    const planned = dry.build();
+    expect(summarize(planned)).toEqual([
+      expect.stringMatching(/^dry run of restore from snap: .*, would delete 1$/),
+      "  would-delete: widgets.example.com ns/w-1",
+    ]);
+    await planned[Symbol.asyncDispose]();
+  });
+
+  it("a restore without deletes says nothing of them", async () => {
+    const builder = new ReportBuilder("snap", false);
+    builder.add(entry(0, "created"));
+    const report = builder.build();
+    expect(summarize(report)).toEqual([expect.not.stringMatching(/delet|terminating/)]);
+    await report[Symbol.asyncDispose]();
+  });
+
   it("an empty report has no spool file and reads back empty", async () => {
     const report = new ReportBuilder("snap", true).build();
     expect((await reportDocument(report)).entries).toEqual([]);
