@@ -21,6 +21,7 @@ import { KubeClient } from "../src/kube/client.ts";
 import { loadKubeConfig } from "../src/kube/config.ts";
 import { collectionPath } from "../src/kube/discovery.ts";
 import { RESTORE_CONCURRENCY } from "../src/restore/options.ts";
+import { archiveKey } from "../src/storage/layout.ts";
 import { startEnvironment, stopEnvironment } from "../test/env/environment.ts";
 import { BENCH_GROUP, seedBench } from "./seed.ts";
 import { rawListAll, timeCli } from "./support.ts";
@@ -60,7 +61,7 @@ try {
 
   // the stored objects, and the 1% that will differ: every 100th, in thirds
   const stored: Stored[] = [];
-  for await (const e of readArchive(createReadStream(path.join(dir, "snapshots", id, "archive.tar.gz")))) {
+  for await (const e of readArchive(createReadStream(path.join(dir, archiveKey(id))))) {
     if (e.kind !== "object") continue;
     const r = e.ref;
     stored.push({
