@@ -7,9 +7,9 @@ import type { StorageBackend } from "../storage/backend.ts";
 import { manifestKey, SNAPSHOTS_PREFIX } from "../storage/layout.ts";
 
 /** crd-backup's own names under `snapshots/<id>/`: only these are ever removed. */
-const OWN_NAME = /^(manifest\.json|archive(\.[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})?\.tar\.gz(\.age)?)$/;
+const OWN_NAME = /^(manifest\.json(\.sig)?|archive(\.[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})?\.tar\.gz(\.age)?)$/;
 
-/** Every key of a snapshot: its manifest, its archive, a leftover archive of an interrupted rekey. */
+/** Every key of a snapshot: its manifest and signature, its archive, a leftover archive of an interrupted rekey. */
 export async function snapshotKeys(storage: StorageBackend, id: string): Promise<string[]> {
   const keys: string[] = [];
   const prefix = `${SNAPSHOTS_PREFIX}${id}/`;
