@@ -8,14 +8,16 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
 import { KubeApiError } from "../../src/errors.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { readAll, type StorageBackend } from "../../src/storage/backend.ts";
 import { manifestKey } from "../../src/storage/layout.ts";
+import { S3Backend } from "../../src/storage/s3.ts";
 import { runCli } from "../support/cli.ts";
-import { adminClient, uniqueName } from "../support/cluster.ts";
+import { adminClient, testEnv, uniqueName } from "../support/cluster.ts";
 import { createRaw, objPath, spoolDir, startRecorder } from "../support/recorder.ts";
 import { freshLocal, freshS3 } from "../support/storage.ts";
 import { allowedSigners, sshKeygen, sshVerify, tempDir, type SshKey } from "../support/ssh-keygen.ts";
@@ -168,6 +170,47 @@ describe("signed backups (--sign-key, --trusted-signers)", () => {
       for (const chunk of secret.match(/.{20}/g)!) expect(debug.stdout + debug.stderr).not.toContain(chunk);
     });
   }
+
+  it("with Object Lock the .sig is locked as its manifest is; delete removes it with the snapshot", async () => {
+    const { s3 } = testEnv();
+    const bucket = uniqueName("siglock");
+    const root = new S3Client({
+      endpoint: s3.endpoint,
+      region: s3.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
+    await root.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
+    const locked = new S3Backend({
+      bucket,
+      prefix: "p",
+      endpoint: s3.endpoint,
+      region: s3.region,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
+    const id = await snapshot(`s3://${bucket}/p`, "--sign-key", ours.file, "--retain", "120");
+    const sigUntil = await locked.lockedUntil(`${manifestKey(id)}.sig`);
+    const manifestUntil = await locked.lockedUntil(manifestKey(id));
+    expect(sigUntil!.getTime()).toBeGreaterThan(Date.now() + 60_000);
+    expect(Math.abs(sigUntil!.getTime() - manifestUntil!.getTime())).toBeLessThan(30_000);
+    const kept = await runCli(["delete", id, "--storage", `s3://${bucket}/p`, "--allow-last"]);
+    // kept whole: the lock plan counts the .sig among the snapshot's objects
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.stdout).toMatch(new RegExp(`^kept ${id}: locked until \\S+ \\(S3 Object Lock\\)`, "m"));
+    expect(await locked.stat(manifestKey(id))).toBeDefined();
+    expect(await locked.stat(`${manifestKey(id)}.sig`)).toBeDefined();
+    locked.close();
+    root.destroy();
+
+    // unlocked: delete takes the .sig with the manifest and the archive
+    const plain = freshLocal();
+    const gone = await snapshot(plain.location, "--sign-key", ours.file);
+    const del = await runCli(["delete", gone, "--storage", plain.location, "--allow-last"]);
+    expect(del.code, del.stderr).toBe(0);
+    const left: string[] = [];
+    for await (const { key } of plain.list("snapshots/")) left.push(key);
+    expect(left).toEqual([]);
+  });
 
   it("restore --trusted-signers: the right key restores; another key, other bytes, a swapped .sig or no signature are refused before any write", async () => {
     const storage = freshS3();
@@ -405,11 +448,19 @@ describe("signed backups (--sign-key, --trusted-signers)", () => {
     ];
     writeFileSync(`${victim}.sig`, readFileSync(`${donor}.sig`));
     const refused = await runCli(swapped);
+
     await expectRefused(
       { tag: tag2, res: refused },
       new RegExp(
         `journal segment journal/\\S+${path.basename(victim).replace(/\./g, "\\.")}: its signature .* does not match its bytes`,
       ),
     );
+
+    // delete of the base takes its chain, each segment's .sig with it: nothing is left behind
+    const del = await runCli(["delete", base, "--storage", dir, "--allow-last"]);
+    expect(del.code, del.stderr).toBe(0);
+    const left: string[] = [];
+    for await (const { key } of storage.list("")) left.push(key);
+    expect(left).toEqual([]);
   });
 });
