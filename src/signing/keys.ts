@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { inspect } from "node:util";
 import { createPrivateKey, type KeyObject } from "node:crypto";
-import sshpk from "sshpk";
+import type { PrivateKey } from "sshpk";
 import { CrdBackupError } from "../errors.ts";
 import { fingerprint, messageDigest, signDigest } from "./sshsig.ts";
 
@@ -44,9 +44,13 @@ export class Signer {
   }
 }
 
-/** The key in an OpenSSH private key file's text; every refusal is one line that never quotes the file. */
-export function parseSigningKey(text: string, source: string, passphrase?: string): Signer {
-  let key: sshpk.PrivateKey;
+/**
+ * The key in an OpenSSH private key file's text; every refusal is one line that never quotes the
+ * file. sshpk is loaded here, on first use: commands that do not sign never pay for its modules.
+ */
+export async function parseSigningKey(text: string, source: string, passphrase?: string): Promise<Signer> {
+  const { default: sshpk } = await import("sshpk");
+  let key: PrivateKey;
   try {
     key = sshpk.parsePrivateKey(text, "auto", passphrase === undefined ? {} : { passphrase });
   } catch (e) {
@@ -72,7 +76,9 @@ export function parseSigningKey(text: string, source: string, passphrase?: strin
       `--sign-key ${source}: a ${key.type} key; crd-backup signs with Ed25519 keys (ssh-keygen -t ed25519)`,
     );
   const pub = key.toPublic().toBuffer("rfc4253");
-  const object = createPrivateKey(key.toBuffer("pkcs8", {}));
+  const pkcs8 = key.toBuffer("pkcs8", {});
+  const object = createPrivateKey(pkcs8);
+  pkcs8.fill(0); // the KeyObject holds the key from here; no other copy of ours lingers
   return new Signer(object, pub, source);
 }
 

@@ -16,7 +16,7 @@ const message = Buffer.from('{"formatVersion":1,"snapshotId":"20261207T063000Z-0
 
 async function signer(dir: string, name: string) {
   const key = await sshKeygen(dir, name);
-  return { key, signer: parseSigningKey(await readFile(key.file, "utf8"), key.file) };
+  return { key, signer: await parseSigningKey(await readFile(key.file, "utf8"), key.file) };
 }
 
 describe("SSH signatures against ssh-keygen", () => {
@@ -129,24 +129,27 @@ describe("signing keys", () => {
     const dir = await tempDir();
     const key = await sshKeygen(dir, "enc", "correct horse");
     const text = await readFile(key.file, "utf8");
-    expect(() => parseSigningKey(text, key.file)).toThrow(
+    await expect(parseSigningKey(text, key.file)).rejects.toThrow(
       `--sign-key ${key.file}: the key is passphrase-protected: set $CRD_BACKUP_SIGN_KEY_PASSPHRASE`,
     );
-    expect(parseSigningKey(text, key.file, "correct horse").fingerprint).toBe(key.fingerprint);
+    expect((await parseSigningKey(text, key.file, "correct horse")).fingerprint).toBe(key.fingerprint);
+    await expect(parseSigningKey(text, key.file, "wrong")).rejects.toThrow(
+      `--sign-key ${key.file}: $CRD_BACKUP_SIGN_KEY_PASSPHRASE does not decrypt the key`,
+    );
   });
 
   it("refuses another key type and what is not a key, never quoting the file", async () => {
     const dir = await tempDir();
     const ecdsa = await sshKeygen(dir, "ec", "", "ecdsa");
     const ecdsaText = await readFile(ecdsa.file, "utf8");
-    expect(() => parseSigningKey(ecdsaText, "f")).toThrow(
+    await expect(parseSigningKey(ecdsaText, "f")).rejects.toThrow(
       "--sign-key f: a ecdsa key; crd-backup signs with Ed25519 keys",
     );
     const secret =
       "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LXN0dWZm\n-----END OPENSSH PRIVATE KEY-----\n";
     let message = "";
     try {
-      parseSigningKey(secret, "f");
+      await parseSigningKey(secret, "f");
     } catch (e) {
       message = (e as Error).message;
     }
