@@ -4,7 +4,7 @@
  * `--trusted-signers` refuse, before any write, whatever is unsigned, signed by another key, or
  * signed over other bytes. Against the real kube-apiserver, MinIO and a local directory.
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -455,6 +455,30 @@ describe("signed backups (--sign-key, --trusted-signers)", () => {
         `journal segment journal/\\S+${path.basename(victim).replace(/\./g, "\\.")}: its signature .* does not match its bytes`,
       ),
     );
+
+    // the segment's .sig removed: without --trusted-signers it replays (signatures are reported,
+    // not required); with them it is refused as unsigned, naming it
+    rmSync(`${victim}.sig`);
+    const tag3 = uniqueName("sig-at");
+    const unsigned = [
+      "restore",
+      "--at",
+      at,
+      "--storage",
+      dir,
+      "--include-namespaces",
+      ns,
+      "--namespace-map",
+      `${ns}=${tag3}`,
+    ];
+    await expectRefused(
+      { tag: tag3, res: await runCli([...unsigned, "--trusted-signers", trustOurs]) },
+      new RegExp(
+        `journal segment journal/\\S+${path.basename(victim).replace(/\./g, "\\.")}: not signed, and --trusted-signers`,
+      ),
+    );
+    const lax = await runCli(unsigned);
+    expect(lax.code, lax.stderr).toBe(0);
 
     // delete of the base takes its chain, each segment's .sig with it: nothing is left behind
     const del = await runCli(["delete", base, "--storage", dir, "--allow-last"]);
