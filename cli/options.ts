@@ -256,7 +256,7 @@ export async function contentStorageFrom(
   flags: StorageFlags & IdentityFlags & TrustFlags,
 ): Promise<StorageBackend> {
   const keys = await identitiesFrom(flags);
-  return withTrustedSigners(Promise.resolve(withIdentities(await storageFrom(flags), keys)), flags);
+  return withTrustedSigners(withIdentities(await storageFrom(flags), keys), flags);
 }
 
 export interface ObjectLockFlags {

@@ -33,7 +33,7 @@ export function addTrustOptions(cmd: Command): Command {
 
 /** `storage` with the signing key of --sign-key attached (read now: a bad key is a usage error before any work). */
 export async function withSignKey<T extends StorageBackend>(
-  storage: Promise<T>,
+  storage: T | Promise<T>,
   flags: SignFlags,
 ): Promise<T> {
   const signer = await loadSigner(flags.signKey);
@@ -42,7 +42,7 @@ export async function withSignKey<T extends StorageBackend>(
 
 /** `storage` with the trusted signers of --trusted-signers attached. */
 export async function withTrustedSigners<T extends StorageBackend>(
-  storage: Promise<T>,
+  storage: T | Promise<T>,
   flags: TrustFlags,
 ): Promise<T> {
   const trusted = await loadTrustedSigners(flags.trustedSigners);

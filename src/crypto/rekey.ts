@@ -133,6 +133,13 @@ export async function rekeySnapshot(
       ...(kept ? { oldArchiveKept: kept } : {}),
     };
   }
+  // a signed snapshot's new manifest needs a new signature: the old one would no longer match
+  if (!signerFor(storage) && (await readSignature(storage, manifestKey(id))) !== undefined)
+    throw new CrdBackupError(
+      "USAGE",
+      `snapshot ${id} is signed: give --sign-key FILE (or $CRD_BACKUP_SIGN_KEY_FILE) to sign its new manifest`,
+      { id },
+    );
   const opened = await openManifest(stored, options.keys);
   const name = `archive.${newSnapshotId(new Date())}.tar.gz.age`;
   const key = snapshotKey(id, name);

@@ -45,7 +45,7 @@ export async function removeChain(storage: StorageBackend, cluster: string, base
   for (const s of [...segments].reverse()) {
     try {
       // its signature first: an interrupted removal never leaves a .sig that no listing shows
-      await storage.remove(signatureKey(segmentKey(s)));
+      if (s.signed) await storage.remove(signatureKey(segmentKey(s)));
       await storage.remove(segmentKey(s));
     } catch (e) {
       if (e instanceof CrdBackupError && e.code === "LOCKED") break;

@@ -289,6 +289,21 @@ describe("signed backups (--sign-key, --trusted-signers)", () => {
     expect(blind.stdout).toContain(`content not checked`);
     expect(blind.stdout).toContain(`signed by ${ours.fingerprint} (trusted as backup@example.com)`);
 
+    // a rekey without a signing key would leave a signature of the old manifest: refused, nothing changed
+    const unsignedRekey = await runCli([
+      "rekey",
+      id,
+      "--storage",
+      location,
+      "--encrypt-to",
+      recipientNew,
+      "--identity",
+      ageOld,
+    ]);
+    expect(unsignedRekey.code).toBe(2);
+    expect(unsignedRekey.stderr).toContain(`snapshot ${id} is signed: give --sign-key FILE`);
+    expect((await read(storage, manifestKey(id))).equals(stored)).toBe(true);
+
     // rekey with another signing key: the new manifest and its new signature, checked by ssh-keygen
     const rekey = await runCli([
       "rekey",
