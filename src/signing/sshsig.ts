@@ -176,5 +176,9 @@ export function ed25519PublicKey(raw: Buffer): KeyObject {
 
 /** Whether `sig` is a valid signature of the message whose sha512 is `digest` (node:crypto's Ed25519). */
 export function verifyDigest(sig: ParsedSignature, digest: Buffer): boolean {
-  return verify(null, signedData(NAMESPACE, digest), ed25519PublicKey(sig.publicRaw), sig.signature);
+  try {
+    return verify(null, signedData(NAMESPACE, digest), ed25519PublicKey(sig.publicRaw), sig.signature);
+  } catch {
+    return false; // a key that is not a curve point verifies nothing
+  }
 }
