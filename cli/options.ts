@@ -18,6 +18,7 @@ import {
   type Recipients,
 } from "../src/crypto/keys.ts";
 import { withIdentities } from "../src/crypto/keyring.ts";
+import { addSignOptions, withTrustedSigners, type SignFlags, type TrustFlags } from "./signing.ts";
 import type { JsonObject } from "../src/json/json.ts";
 import type { Metric } from "../src/report/metrics.ts";
 import { serveMetrics } from "../src/schedule/metrics-server.ts";
@@ -250,10 +251,12 @@ export function identitiesFrom(flags: IdentityFlags): Promise<Identities | undef
   return resolveIdentities(flags.identity, process.env[IDENTITY_FILE_ENV]);
 }
 
-/** Storage with the identities attached, for every command that reads snapshot content. */
-export async function contentStorageFrom(flags: StorageFlags & IdentityFlags): Promise<StorageBackend> {
+/** Storage with the identities and the trusted signers attached, for every command that reads snapshot content. */
+export async function contentStorageFrom(
+  flags: StorageFlags & IdentityFlags & TrustFlags,
+): Promise<StorageBackend> {
   const keys = await identitiesFrom(flags);
-  return withIdentities(await storageFrom(flags), keys);
+  return withTrustedSigners(withIdentities(await storageFrom(flags), keys), flags);
 }
 
 export interface ObjectLockFlags {
@@ -364,7 +367,8 @@ export type SnapshotJobFlags = CommonFlags &
   StorageFlags &
   ObjectLockFlags &
   RetentionFlags &
-  SnapshotFlags;
+  SnapshotFlags &
+  SignFlags;
 
 /** A snapshot job's flags but --page-size and --concurrency (addListOptions), in their help order. */
 export function addSnapshotJobOptions(cmd: Command): Command {
@@ -374,6 +378,7 @@ export function addSnapshotJobOptions(cmd: Command): Command {
   addCommonOptions(cmd);
   addRetentionOptions(cmd);
   addEncryptionOptions(cmd);
+  addSignOptions(cmd);
   return addObjectLockOptions(cmd);
 }
 

@@ -1,3 +1,4 @@
+import { addTrustOptions } from "../signing.ts";
 import { Command } from "commander";
 import { diffSnapshot } from "../../src/diff/snapshot-diff.ts";
 import { CrdBackupError } from "../../src/errors.ts";
@@ -38,6 +39,7 @@ export function diffCommand(ctx: RunContext): Command {
   addKubeOptions(cmd);
   addStorageOptions(cmd);
   addIdentityOptions(cmd);
+  addTrustOptions(cmd);
   addFilterOptions(cmd);
   addCommonOptions(cmd);
   cmd

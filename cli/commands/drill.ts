@@ -1,3 +1,4 @@
+import { addTrustOptions } from "../signing.ts";
 import { writeFile } from "node:fs/promises";
 import { Command } from "commander";
 import { runDrill, type DrillReport } from "../../src/drill/drill.ts";
@@ -60,6 +61,7 @@ export function drillCommand(ctx: RunContext): Command {
   addKubeOptions(cmd);
   addStorageOptions(cmd);
   addIdentityOptions(cmd);
+  addTrustOptions(cmd);
   addFilterOptions(cmd);
   addCommonOptions(cmd);
   addModifierOptions(cmd);

@@ -1,3 +1,4 @@
+import { addTrustOptions } from "../signing.ts";
 import { Command, Option } from "commander";
 import { exportSnapshot } from "../../src/export/export.ts";
 import { EXPORT_FORMATS, type ExportFormat } from "../../src/export/layout.ts";
@@ -29,6 +30,7 @@ export function exportCommand(ctx: RunContext): Command {
   addAtOptions(cmd);
   addStorageOptions(cmd);
   addIdentityOptions(cmd);
+  addTrustOptions(cmd);
   addModifierOptions(cmd);
   // -o picks the manifests' format here, not the command's output (one summary line)
   cmd

@@ -1,3 +1,4 @@
+import { addTrustOptions } from "../signing.ts";
 import { Command, type Command as CommandType } from "commander";
 import { loadModifiers } from "../../src/modifiers/parse.ts";
 import type { ModifierSet } from "../../src/modifiers/types.ts";
@@ -52,6 +53,7 @@ export function modifiersCommand(ctx: RunContext): Command {
   addAtOptions(test);
   addStorageOptions(test);
   addIdentityOptions(test);
+  addTrustOptions(test);
   addFilterOptions(test);
   addCommonOptions(test);
   addModifierOptions(test);

@@ -1,3 +1,4 @@
+import { addSignOptions, withSignKey, type SignFlags } from "../signing.ts";
 import { Command } from "commander";
 import { record } from "../../src/journal/record/recorder.ts";
 import { defaultSpoolDir, ensurePrivateDir } from "../../src/journal/record/spool-dir.ts";
@@ -26,6 +27,7 @@ import {
 import type { RunContext } from "../run.ts";
 
 type Flags = CommonFlags &
+  SignFlags &
   KubeFlags &
   StorageFlags &
   ObjectLockFlags &
@@ -50,6 +52,8 @@ export function recordCommand(ctx: RunContext): Command {
   addObjectLockOptions(cmd);
   // bases and journal segments alike, to the same recipients: the recorder holds no key that reads them
   addEncryptionOptions(cmd);
+  // bases and segments alike are signed, each before it becomes visible
+  addSignOptions(cmd);
   addFilterOptions(cmd);
   addCommonOptions(cmd);
   cmd
@@ -75,7 +79,7 @@ export function recordCommand(ctx: RunContext): Command {
       const spoolBytes = parseSize("--spool-size", flags.spoolSize);
       // what the spool holds is uploaded on start: the shared default must be this user's alone
       const spoolDir = flags.spoolDir ?? (await ensurePrivateDir(defaultSpoolDir()));
-      const storage = await storageFrom(flags);
+      const storage = await withSignKey(storageFrom(flags), flags);
       const log = loggerFrom(flags);
       const stats = new JournalStats();
       const server = await metricsServerFrom(flags, log, () => journalMetrics(stats));

@@ -1,3 +1,11 @@
+import {
+  addSignOptions,
+  addTrustOptions,
+  withSignKey,
+  withTrustedSigners,
+  type SignFlags,
+  type TrustFlags,
+} from "../signing.ts";
 import { Command } from "commander";
 import { CrdBackupError } from "../../src/errors.ts";
 import { resolveIdentities } from "../../src/crypto/keys.ts";
@@ -27,7 +35,9 @@ type Flags = CommonFlags &
   StorageFlags &
   EncryptionFlags &
   IdentityFlags &
-  ObjectLockFlags & { all?: boolean; verifyIdentity?: string[] };
+  ObjectLockFlags &
+  SignFlags &
+  TrustFlags & { all?: boolean; verifyIdentity?: string[] };
 
 export function rekeyCommand(ctx: RunContext): Command {
   const cmd = new Command("rekey")
@@ -39,6 +49,9 @@ export function rekeyCommand(ctx: RunContext): Command {
   addEncryptionOptions(cmd);
   addIdentityOptions(cmd);
   addObjectLockOptions(cmd);
+  // the new manifest is signed anew; with --trusted-signers only a snapshot they vouch for is
+  addSignOptions(cmd);
+  addTrustOptions(cmd);
   addCommonOptions(cmd);
   cmd.option(
     "--verify-identity <file>",
@@ -67,7 +80,7 @@ export function rekeyCommand(ctx: RunContext): Command {
         "USAGE",
         "rekey needs an identity that decrypts the snapshots now: --identity FILE or $CRD_BACKUP_IDENTITY_FILE",
       );
-    const storage = await storageFrom(flags);
+    const storage = await withTrustedSigners(withSignKey(storageFrom(flags), flags), flags);
     const log = loggerFrom(flags);
     const ids = flags.all
       ? await encryptedSnapshotIds(storage)

@@ -1,3 +1,4 @@
+import { addTrustOptions } from "../signing.ts";
 import { createWriteStream } from "node:fs";
 import { finished } from "node:stream/promises";
 import { Command, Option } from "commander";
@@ -89,6 +90,7 @@ export function restoreCommand(ctx: RunContext): Command {
   addKubeOptions(cmd);
   addStorageOptions(cmd);
   addIdentityOptions(cmd);
+  addTrustOptions(cmd);
   addFilterOptions(cmd);
   addCommonOptions(cmd);
   addModifierOptions(cmd);

@@ -1,3 +1,4 @@
+import { withSignKey } from "../signing.ts";
 import { Command } from "commander";
 import { writeMetricsFile } from "../../src/report/metrics.ts";
 import { emptyRunState, previousRunState, snapshotMetrics } from "../../src/report/snapshot-metrics.ts";
@@ -42,7 +43,7 @@ export function scheduleCommand(ctx: RunContext): Command {
       validateSchedule(flags.cron, flags.timezone);
       const options = await snapshotOptionsFrom(flags, { schedule: flags.cron });
       const retention = retentionFrom(flags);
-      const storage = await storageFrom(flags);
+      const storage = await withSignKey(storageFrom(flags), flags);
       const client = await kubeClientFrom(flags, flags.concurrency + 2);
       const log = loggerFrom(flags);
       let state = flags.metricsFile ? await previousRunState(flags.metricsFile) : emptyRunState();

@@ -1,3 +1,4 @@
+import { withSignKey } from "../signing.ts";
 import { Command } from "commander";
 import { writeMetricsFile } from "../../src/report/metrics.ts";
 import { emptyRunState, previousRunState, snapshotMetrics } from "../../src/report/snapshot-metrics.ts";
@@ -28,7 +29,7 @@ export function snapshotCommand(ctx: RunContext): Command {
     .action(async (flags: Flags) => {
       const options = await snapshotOptionsFrom(flags);
       const retention = retentionFrom(flags);
-      const storage = await storageFrom(flags);
+      const storage = await withSignKey(storageFrom(flags), flags);
       const client = await kubeClientFrom(flags, flags.concurrency + 2);
       const progress =
         flags.output === "text" ? progressDisplay() : { update: () => undefined, done: () => undefined };
@@ -70,13 +71,15 @@ export function snapshotCommand(ctx: RunContext): Command {
               errors: r.errors,
             })),
             namespaceErrors: m.namespaceErrors,
+            ...(result.signedBy ? { signedBy: result.signedBy } : {}),
           });
         } else {
           const failed = m.resources.filter((r) => r.errors.length > 0);
           printLines([
             `snapshot ${result.id} ${m.status}: ${m.resources.length} resources, ${m.counts.objects} objects, ` +
               `${m.counts.crds} CRDs, ${m.counts.namespaces} namespaces, ${formatBytes(m.archive.size)} in ${result.location}` +
-              (m.encryption ? `, encrypted to ${m.encryption.recipients.length} age recipient(s)` : ""),
+              (m.encryption ? `, encrypted to ${m.encryption.recipients.length} age recipient(s)` : "") +
+              (result.signedBy ? `, signed by ${result.signedBy}` : ""),
             ...failed.map(
               (r) => `  not captured: ${r.plural}.${r.group}: ${r.errors.map((e) => e.message).join("; ")}`,
             ),

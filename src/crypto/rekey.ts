@@ -28,7 +28,15 @@ import { CrdBackupError } from "../errors.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { manifestKey, SNAPSHOTS_PREFIX, snapshotKey } from "../storage/layout.ts";
-import { listSnapshots, readManifest } from "../storage/snapshots.ts";
+import { listSnapshots, readManifest, readManifestBytes } from "../storage/snapshots.ts";
+import {
+  checkSignature,
+  readSignature,
+  signatureKey,
+  signerFor,
+  storeSignature,
+  trustedSignersFor,
+} from "../signing/stored.ts";
 import { openPlainArchive } from "./archive.ts";
 import { DigestTap } from "./digest.ts";
 import type { Identities, Recipients } from "./keys.ts";
@@ -95,7 +103,11 @@ export async function rekeySnapshot(
 ): Promise<RekeyResult> {
   const log = options.log ?? silentLogger;
   const signal = options.signal;
-  const stored = await readManifest(storage, id);
+  const { manifest: stored, bytes: storedBytes } = await readManifestBytes(storage, id);
+  // with trusted signers, only a snapshot they vouch for is re-signed; without, rekey signs what it
+  // verified against its sealed manifest, vouching for the bucket as a first signature does
+  if (trustedSignersFor(storage))
+    await checkSignature(storage, manifestKey(id), storedBytes, { snapshot: id }, `snapshot ${id}`);
   if (!isEncrypted(stored)) {
     throw new CrdBackupError(
       "USAGE",
@@ -106,6 +118,7 @@ export async function rekeySnapshot(
   const old = stored.encryption;
   if (sameSet(old.recipients, options.to.recipients)) {
     // already at these recipients: a rekey done before, now to be confirmed with --verify-identity
+    await resignIfNeeded(storage, id, signal);
     if (!options.verifyWith)
       return { id, outcome: "unchanged", archive: old.stored.key, verified: false, oldArchivesRemoved: [] };
     await verifyStored(storage, stored, options.verifyWith, signal);
@@ -120,6 +133,13 @@ export async function rekeySnapshot(
       ...(kept ? { oldArchiveKept: kept } : {}),
     };
   }
+  // a signed snapshot's new manifest needs a new signature: the old one would no longer match
+  if (!signerFor(storage) && (await readSignature(storage, manifestKey(id))) !== undefined)
+    throw new CrdBackupError(
+      "USAGE",
+      `snapshot ${id} is signed: give --sign-key FILE (or $CRD_BACKUP_SIGN_KEY_FILE) to sign its new manifest`,
+      { id },
+    );
   const opened = await openManifest(stored, options.keys);
   const name = encryptedArchiveKey(opened.formatVersion, newSnapshotId(new Date()));
   const key = snapshotKey(id, name);
@@ -137,6 +157,8 @@ export async function rekeySnapshot(
   source.stream.pipe(toVerify);
   source.stream.pipe(toEncrypt);
   const encrypted = await encryptForStorage(toEncrypt, options.to);
+  /** The signature the old manifest had (null: none), once the new one may have replaced it. */
+  let oldSignature: string | null | undefined;
   try {
     await Promise.all([
       verifyArchive(toVerify, expectedArchive(opened)).catch((e: unknown) => {
@@ -165,10 +187,15 @@ export async function rekeySnapshot(
     }
     await options.onStep?.("archive-written");
 
-    // the one write that switches the snapshot over: a whole-object replace, atomic on S3 and local
-    await storage.write(manifestKey(id), Readable.from([Buffer.from(serializeManifest(next))]), { signal });
+    // the one write that switches the snapshot over: a whole-object replace, atomic on S3 and local;
+    // signed first (with a signing key), so the new manifest is never there without its signature
+    const bytes = Buffer.from(serializeManifest(next));
+    oldSignature = signerFor(storage) ? ((await readSignature(storage, manifestKey(id))) ?? null) : undefined;
+    await storeSignature(storage, manifestKey(id), bytes, { signal, replace: true });
+    await storage.write(manifestKey(id), Readable.from([bytes]), { signal });
   } catch (e) {
     abort.abort(e);
+    await restoreSignature(storage, id, name, oldSignature);
     // the new archive goes only when the manifest surely still names the old one (a replace that
     // failed on the wire may have happened); otherwise prune removes whichever is left over
     const current = await readManifest(storage, id).catch(() => undefined);
@@ -284,6 +311,44 @@ async function removeSuperseded(
     }
   }
   return { removed, ...(kept ? { kept } : {}) };
+}
+
+/**
+ * After a failed switch: the old manifest gets its own signature back when it surely still names
+ * the old archive (a replace that failed on the wire may have happened: then the new signature stays).
+ */
+async function restoreSignature(
+  storage: StorageBackend,
+  id: string,
+  name: string,
+  old: string | null | undefined,
+): Promise<void> {
+  if (old === undefined) return;
+  const current = await readManifest(storage, id).catch(() => undefined);
+  if (!current?.encryption || current.encryption.stored.key === name) return;
+  const key = signatureKey(manifestKey(id));
+  if (old === null) await storage.remove(key).catch(() => undefined);
+  else await storage.write(key, Readable.from([Buffer.from(old)])).catch(() => undefined);
+}
+
+/**
+ * A rekey killed between the signature and the manifest leaves the signature of a manifest that was
+ * never written: run again (the snapshot is then "unchanged"), the signing key signs what is there.
+ */
+async function resignIfNeeded(storage: StorageBackend, id: string, signal: AbortSignal | undefined) {
+  if (!signerFor(storage)) return;
+  const { bytes } = await readManifestBytes(storage, id);
+  const valid = await checkSignature(
+    storage,
+    manifestKey(id),
+    bytes,
+    { snapshot: id },
+    `snapshot ${id}`,
+  ).then(
+    (s) => s.signed && s.fingerprint === signerFor(storage)!.fingerprint,
+    () => false,
+  );
+  if (!valid) await storeSignature(storage, manifestKey(id), bytes, { signal, replace: true });
 }
 
 /** Every encrypted snapshot in storage, oldest first (`rekey --all`). */

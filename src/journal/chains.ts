@@ -9,6 +9,7 @@ import { CrdBackupError } from "../errors.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { listSnapshots } from "../storage/snapshots.ts";
 import { identitiesFor } from "../crypto/keyring.ts";
+import { signatureKey } from "../signing/stored.ts";
 import { readStoredSegment } from "./segment-io.ts";
 import { JOURNAL_PREFIX, parseSegmentKey, segmentKey, type SegmentKey } from "./segment-key.ts";
 
@@ -40,16 +41,23 @@ export interface Chain {
   broken?: { key: string; message: string };
 }
 
-/** Every segment key under journal/, grouped by cluster and base, ordered by seq. */
+const SIG = signatureKey("");
+
+/** Every segment key under journal/, grouped by cluster and base, ordered by seq, each marked signed or not. */
 export async function listSegments(storage: StorageBackend): Promise<Map<string, SegmentKey[]>> {
   const chains = new Map<string, SegmentKey[]>();
+  const signatures = new Set<string>();
   for await (const { key } of storage.list(JOURNAL_PREFIX)) {
+    if (key.endsWith(SIG)) signatures.add(key.slice(0, -SIG.length));
     const k = parseSegmentKey(key);
     if (!k) continue;
     const id = `${k.cluster}/${k.base}`;
     chains.set(id, [...(chains.get(id) ?? []), k]);
   }
-  for (const segs of chains.values()) segs.sort((a, b) => a.seq - b.seq);
+  for (const segs of chains.values()) {
+    segs.sort((a, b) => a.seq - b.seq);
+    for (const s of segs) s.signed = signatures.has(segmentKey(s));
+  }
   return chains;
 }
 

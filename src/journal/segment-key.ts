@@ -20,6 +20,8 @@ export interface SegmentKey {
   gap: boolean;
   /** The stored bytes are an age file of the segment (docs/format.md, "Encryption"). */
   encrypted?: boolean;
+  /** A listing showed `<key>.sig` beside it (undefined: not known, a reader that requires signatures looks). */
+  signed?: boolean;
 }
 
 const FILE =

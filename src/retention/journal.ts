@@ -4,6 +4,7 @@
  * before, and a chain whose base is gone (a prune or delete interrupted between the two) goes at
  * the next prune.
  */
+import { signatureKey } from "../signing/stored.ts";
 import { listSegments } from "../journal/chains.ts";
 import { segmentKey, type SegmentKey } from "../journal/segment-key.ts";
 import { CrdBackupError } from "../errors.ts";
@@ -43,6 +44,8 @@ export async function removeChain(storage: StorageBackend, cluster: string, base
   let removed = 0;
   for (const s of [...segments].reverse()) {
     try {
+      // its signature first: an interrupted removal never leaves a .sig that no listing shows
+      if (s.signed) await storage.remove(signatureKey(segmentKey(s)));
       await storage.remove(segmentKey(s));
     } catch (e) {
       if (e instanceof CrdBackupError && e.code === "LOCKED") break;

@@ -8,9 +8,10 @@ import type { StorageBackend } from "../storage/backend.ts";
 import { manifestKey, SNAPSHOTS_PREFIX } from "../storage/layout.ts";
 
 /** crd-backup's own names under `snapshots/<id>/`: only these are ever removed. */
-const isOwnName = (name: string): boolean => name === MANIFEST_KEY || ARCHIVE_NAME.test(name);
+const isOwnName = (name: string): boolean =>
+  name === MANIFEST_KEY || name === `${MANIFEST_KEY}.sig` || ARCHIVE_NAME.test(name);
 
-/** Every key of a snapshot: its manifest, its archive, a leftover archive of an interrupted rekey. */
+/** Every key of a snapshot: its manifest and signature, its archive, a leftover archive of an interrupted rekey. */
 export async function snapshotKeys(storage: StorageBackend, id: string): Promise<string[]> {
   const keys: string[] = [];
   const prefix = `${SNAPSHOTS_PREFIX}${id}/`;

@@ -19,6 +19,7 @@ import { listRawPages, newListOutcome, PageBuffers } from "../kube/list.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { manifestKey, snapshotKey } from "../storage/layout.ts";
+import { storeSignature } from "../signing/stored.ts";
 import { TOOL_VERSION } from "../version.ts";
 import { cleanObject } from "../objects/clean.ts";
 import { cleanObjectText } from "../objects/clean-text.ts";
@@ -54,6 +55,8 @@ export interface SnapshotResult {
   id: string;
   manifest: Manifest;
   location: string;
+  /** The signing key's fingerprint (SHA256:…) when the manifest was signed. */
+  signedBy?: string;
 }
 
 /** What capturing each resource of one snapshot run shares; built once per run. */
@@ -73,8 +76,8 @@ interface SnapshotRun {
 
 /**
  * Takes one snapshot: cluster → clean → archive → storage, streamed, so memory holds a page of
- * objects per resource in flight and never the cluster. The archive is uploaded first and the
- * manifest written last, create-only: until then the snapshot does not exist, and on any fatal
+ * objects per resource in flight and never the cluster. The archive is uploaded first, then the
+ * manifest's signature when the storage handle has a signing key, and the manifest last, create-only: until then the snapshot does not exist, and on any fatal
  * error the upload is aborted and nothing is left behind. A resource that cannot be listed is
  * recorded with its reason and the snapshot is marked partial; the others are still captured.
  */
@@ -158,14 +161,19 @@ export async function takeSnapshot(
       encrypted && options.encryptTo
         ? await sealManifest(plain, options.encryptTo, { key: ENCRYPTED_ARCHIVE, ...encrypted.stored() })
         : plain;
-    await storage.createExclusive(manifestKey(id), Buffer.from(serializeManifest(manifest)), { signal });
+    const bytes = Buffer.from(serializeManifest(manifest));
+    // the signature before the manifest: a snapshot is visible only once its manifest is, and a
+    // signed one never without its signature (of the stored bytes: the sealed one when encrypted)
+    const signedBy = await storeSignature(storage, manifestKey(id), bytes, { signal });
+    await storage.createExclusive(manifestKey(id), bytes, { signal });
     log.info("snapshot written", {
       id,
       status: manifest.status,
       objects: totals.counts.objects,
       bytes: totals.size,
+      ...(signedBy ? { signedBy } : {}),
     });
-    return { id, manifest, location: storage.location };
+    return { id, manifest, location: storage.location, ...(signedBy ? { signedBy } : {}) };
   } catch (e) {
     // an upload that failed first stopped the listing, which then fails as cancelled: the
     // upload's error is the one that says why (read before our abort makes the upload fail too)

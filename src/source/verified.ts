@@ -10,7 +10,9 @@ import { identitiesFor } from "../crypto/keyring.ts";
 import { openManifest } from "../crypto/manifest.ts";
 import { CrdBackupError, SourceRefusedError } from "../errors.ts";
 import type { StorageBackend } from "../storage/backend.ts";
+import { manifestKey } from "../storage/layout.ts";
 import { openArchive, resolveSnapshot } from "../storage/snapshots.ts";
+import { checkSignature, type SignatureStatus } from "../signing/stored.ts";
 
 /** The local copy of an archive, whatever its format version (the reader tells gzip from zstd). */
 export const LOCAL_ARCHIVE = "archive";
@@ -27,16 +29,24 @@ export const LOCAL_ARCHIVE = "archive";
  *
  * Its manifest is a PlainManifest: an encrypted snapshot's is opened before it is fetched, so its
  * users read resources and counts as they would of any snapshot.
+ *
+ * The manifest's signature (`manifest.json.sig`) is checked first, on the exact bytes parsed, before
+ * anything else is read: with trusted signers attached to the storage handle, an unsigned snapshot
+ * or one signed by another key is a SourceRefusedError; a signature that does not match is one
+ * always. The manifest names the archive's SHA-256, so a signed manifest covers the archive too.
  */
 export class VerifiedSnapshot implements AsyncDisposable {
   readonly id: string;
   readonly manifest: PlainManifest;
+  /** The stored manifest's signature; undefined for a state rebuilt here (its base and segments were checked). */
+  readonly signature: SignatureStatus | undefined;
   private readonly file: string;
   private readonly dir: string;
 
-  private constructor(id: string, manifest: PlainManifest, dir: string) {
+  private constructor(id: string, manifest: PlainManifest, dir: string, signature?: SignatureStatus) {
     this.id = id;
     this.manifest = manifest;
+    this.signature = signature;
     this.dir = dir;
     this.file = path.join(dir, LOCAL_ARCHIVE);
   }
@@ -49,11 +59,18 @@ export class VerifiedSnapshot implements AsyncDisposable {
   static async fetch(storage: StorageBackend, ref: string, signal?: AbortSignal): Promise<VerifiedSnapshot> {
     const resolved = await resolveSnapshot(storage, ref);
     const id = resolved.id;
+    const signature = await checkSignature(
+      storage,
+      manifestKey(id),
+      resolved.bytes,
+      { snapshot: id },
+      `snapshot ${id}`,
+    );
     // an encrypted snapshot: its manifest opened with the storage handle's identities (or one
     // line naming its recipients), its archive decrypted below; nothing after this knows
     const manifest = await openManifest(resolved.manifest, identitiesFor(storage));
     const dir = await mkdtemp(path.join(os.tmpdir(), "crd-backup-restore-"));
-    const snapshot = new VerifiedSnapshot(id, manifest, dir);
+    const snapshot = new VerifiedSnapshot(id, manifest, dir, signature);
     try {
       if (isEncrypted(manifest)) {
         await fetchDecrypted(storage, manifest, identitiesFor(storage), snapshot.file, signal);

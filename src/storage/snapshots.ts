@@ -23,8 +23,22 @@ export async function readManifest(
   id: string,
   now = new Date(),
 ): Promise<StoredManifest> {
-  const text = (await readAll(await storage.read(manifestKey(id)))).toString("utf8");
-  const manifest = parseManifest(text);
+  return (await readManifestBytes(storage, id, now)).manifest;
+}
+
+/** A snapshot resolved for reading: its manifest, and the bytes it was parsed from (what a signature covers). */
+export interface ResolvedSnapshot extends StoredSnapshot {
+  bytes: Buffer;
+}
+
+/** readManifest, with the stored bytes the manifest was parsed from. */
+export async function readManifestBytes(
+  storage: StorageBackend,
+  id: string,
+  now = new Date(),
+): Promise<ResolvedSnapshot> {
+  const bytes = await readAll(await storage.read(manifestKey(id)));
+  const manifest = parseManifest(bytes.toString("utf8"));
   if (manifest.snapshotId !== id) {
     throw new CrdBackupError(
       "ARCHIVE_INVALID",
@@ -40,7 +54,7 @@ export async function readManifest(
       { id },
     );
   }
-  return manifest;
+  return { id, manifest, bytes };
 }
 
 /**
@@ -76,7 +90,10 @@ export async function listSnapshots(
  * clusters share the location: restoring another cluster's snapshot by accident is worse than
  * having to say which.
  */
-async function resolveLatest(storage: StorageBackend, cluster: string | undefined): Promise<StoredSnapshot> {
+async function resolveLatest(
+  storage: StorageBackend,
+  cluster: string | undefined,
+): Promise<ResolvedSnapshot> {
   const unreadable: { id: string; error: Error }[] = [];
   const all = await listSnapshots(storage, (id, error) => unreadable.push({ id, error }));
   const uids = [...new Set(all.map((s) => s.manifest.cluster.uid))];
@@ -112,11 +129,12 @@ async function resolveLatest(storage: StorageBackend, cluster: string | undefine
       },
     );
   }
-  return newest;
+  // read again for its bytes: the signature check and every use after it see these exact bytes
+  return readManifestBytes(storage, newest.id);
 }
 
 /** Resolves `latest`, `latest@<cluster uid>` or a full snapshot id to a complete snapshot. */
-export async function resolveSnapshot(storage: StorageBackend, ref: string): Promise<StoredSnapshot> {
+export async function resolveSnapshot(storage: StorageBackend, ref: string): Promise<ResolvedSnapshot> {
   if (ref === "latest") return resolveLatest(storage, undefined);
   if (ref.startsWith("latest@") && ref.length > "latest@".length) return resolveLatest(storage, ref.slice(7));
   if (!isSnapshotId(ref)) {
@@ -126,7 +144,7 @@ export async function resolveSnapshot(storage: StorageBackend, ref: string): Pro
     );
   }
   try {
-    return { id: ref, manifest: await readManifest(storage, ref) };
+    return await readManifestBytes(storage, ref);
   } catch (e) {
     if (e instanceof CrdBackupError && e.code === "NOT_FOUND") {
       throw new CrdBackupError(

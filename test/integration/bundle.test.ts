@@ -11,6 +11,7 @@ import { openArchive, resolveSnapshot } from "../../src/storage/snapshots.ts";
 import { loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
 import { runCli } from "../support/cli.ts";
 import { adminClient, testEnv, uniqueName } from "../support/cluster.ts";
+import { allowedSigners, sshKeygen, tempDir } from "../support/ssh-keygen.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -98,5 +99,21 @@ describe("the bundled CLI (dist/cli/main.js)", () => {
     });
     expect(dryRun.stderr).not.toContain("Error:");
     expect(dryRun.code).toBe(0);
+  });
+
+  it("signs with --sign-key and checks --trusted-signers (the key parser is bundled too)", async () => {
+    const keys = await tempDir();
+    const key = await sshKeygen(keys, "bundle");
+    const trusted = await allowedSigners(keys, "bundle@example.com", key);
+    const args = ["snapshot", "--storage", storageUrl(), "--include-groups", fx.group, "-o", "json"];
+    const signed = await runCli([...args, "--sign-key", key.file], { main: bundle });
+    expect(signed.code, signed.stderr).toBe(0);
+    expect((JSON.parse(signed.stdout) as { signedBy: string }).signedBy).toBe(key.fingerprint);
+    const id = (JSON.parse(signed.stdout) as { id: string }).id;
+    const verify = await runCli(["verify", id, "--storage", storageUrl(), "--trusted-signers", trusted], {
+      main: bundle,
+    });
+    expect(verify.code, verify.stderr).toBe(0);
+    expect(verify.stdout).toContain(`signed by ${key.fingerprint} (trusted as bundle@example.com)`);
   });
 });

@@ -46,6 +46,14 @@ const VALUE_SETS: Record<string, object> = {
   allGroups: { rbac: { allGroups: true }, recorder: { enabled: true } },
   recipients: { encryption: { recipientsConfigMap: { name: "crd-backup-recipients", key: "recipients" } } },
   schedule: { snapshot: { mode: "schedule" } },
+  signing: {
+    signing: {
+      keySecret: { name: "crd-backup-signing", key: "id_ed25519" },
+      trustedSignersConfigMap: { name: "crd-backup-signers", key: "allowed_signers" },
+    },
+    drill: { enabled: true, targetKubeconfigSecret: { name: "scratch", key: "config" } },
+    recorder: { enabled: true },
+  },
   placement: {
     nodeSelector: { "kubernetes.io/os": "linux" },
     tolerations: [{ key: "backup", operator: "Exists", effect: "NoSchedule" }],
@@ -207,6 +215,40 @@ describe("the Helm chart (deploy/helm/crd-backup)", () => {
     expect(normalized(chartDrill["spec"])).toEqual(normalized(drill!["spec"]));
     const labels = (m: Manifest) => m["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"];
     expect(labels(chartDrill)).toMatchObject(labels(drill!));
+  });
+
+  it("a signing key goes to the pods that write (snapshot, schedule, recorder) only when named, never to the drill", async () => {
+    const pods = (objects: Manifest[]) => new Map(podSpecs(objects).map(([name, t]) => [name, t["spec"]]));
+    for (const values of [{}, VALUE_SETS["drill"]!, VALUE_SETS["recorder"]!, VALUE_SETS["schedule"]!])
+      expect(JSON.stringify(await render(values))).not.toMatch(/sign/);
+    const signed = pods(await render(VALUE_SETS["signing"]!));
+    const scheduled = pods(await render({ ...VALUE_SETS["signing"]!, snapshot: { mode: "schedule" } }));
+    const volume = {
+      name: "signing-key",
+      secret: { secretName: "crd-backup-signing", defaultMode: 0o440 },
+    };
+    const mount = { name: "signing-key", mountPath: "/etc/crd-backup/signing", readOnly: true };
+    for (const pod of [
+      signed.get("crd-backup")!,
+      signed.get("crd-backup-recorder")!,
+      scheduled.get("crd-backup")!,
+    ]) {
+      expect(pod["containers"][0]["args"]).toContain("--sign-key=/etc/crd-backup/signing/id_ed25519");
+      expect(pod["volumes"]).toContainEqual(volume);
+      expect(pod["containers"][0]["volumeMounts"]).toContainEqual(mount);
+      // 0440 files, readable by the pod's group only
+      expect(pod["securityContext"]["fsGroup"]).toBe(65532);
+    }
+    // the drill reads: it gets the public allowed_signers, never the key
+    const drill = signed.get("crd-backup-drill")!;
+    expect(JSON.stringify(drill)).not.toMatch(/sign-key|signing-key|crd-backup-signing/);
+    expect(drill["containers"][0]["args"]).toContain(
+      "--trusted-signers=/etc/crd-backup/trusted-signers/allowed_signers",
+    );
+    expect(drill["volumes"]).toContainEqual({
+      name: "trusted-signers",
+      configMap: { name: "crd-backup-signers" },
+    });
   });
 
   it("each value set lands where it should, and every pod keeps the restricted security posture", async () => {

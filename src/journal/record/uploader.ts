@@ -20,6 +20,7 @@ import type { JournalStats } from "../../report/journal-metrics.ts";
 import type { Logger } from "../../report/log.ts";
 import type { StorageBackend } from "../../storage/backend.ts";
 import { parseSegmentKey } from "../segment-key.ts";
+import { storeSignature } from "../../signing/stored.ts";
 import type { EncodedSegment } from "../segment-writer.ts";
 
 interface Item {
@@ -194,6 +195,8 @@ export class Uploader {
     // never through a symbolic link put in place of a spool file
     const bytes =
       item.bytes ?? (await readFile(item.file!, { flag: constants.O_RDONLY | constants.O_NOFOLLOW }));
+    // its signature first (when the storage handle signs): a segment is never visible without it
+    await storeSignature(this.#storage, item.key, bytes);
     try {
       await this.#storage.createExclusive(item.key, bytes);
     } catch (e) {

@@ -224,3 +224,36 @@ true
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/* --sign-key, when signing.keySecret names a Secret: the pods that write mount it (signVolume, signMount), no other pod does. */}}
+{{- define "crd-backup.signArgs" -}}
+{{- $k := .Values.signing.keySecret -}}
+{{- if $k.name }}
+- --sign-key=/etc/crd-backup/signing/{{ $k.key }}
+{{- end }}
+{{- end -}}
+
+{{- define "crd-backup.signMount" -}}
+{{- if .Values.signing.keySecret.name }}
+- name: signing-key
+  mountPath: /etc/crd-backup/signing
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "crd-backup.signVolume" -}}
+{{- with .Values.signing.keySecret.name }}
+- name: signing-key
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+{{- end }}
+{{- end -}}
+
+{{/* The group that may read a mounted Secret's 0440 files, for a pod that mounts the signing key. */}}
+{{- define "crd-backup.signFsGroup" -}}
+{{- if .Values.signing.keySecret.name }}
+# the signing key's Secret (0440) is readable by the group
+fsGroup: 65532
+{{- end }}
+{{- end -}}
