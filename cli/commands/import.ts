@@ -20,11 +20,13 @@ import {
   type StorageFlags,
 } from "../options.ts";
 import { printJson, printLines } from "../output.ts";
+import { addSignOptions, withSignKey, type SignFlags } from "../signing.ts";
 import type { RunContext } from "../run.ts";
 
 type Flags = CommonFlags &
   StorageFlags &
-  EncryptionFlags & { from?: string; fromFile?: string; backup?: string; all?: boolean; clusterUid?: string };
+  EncryptionFlags &
+  SignFlags & { from?: string; fromFile?: string; backup?: string; all?: boolean; clusterUid?: string };
 
 const usage = (message: string) => new CrdBackupError("USAGE", message);
 
@@ -96,36 +98,38 @@ export function importCommand(ctx: RunContext): Command {
       "--cluster-uid <uid>",
       "the cluster the snapshots belong to (default: the backup's kube-system Namespace uid, else one per Velero location)",
     );
-  addCommonOptions(addEncryptionOptions(addStorageOptions(velero))).action(async (flags: Flags) => {
-    const { backups } = await backupsFrom(flags);
-    const storage = await storageFrom(flags);
-    const encryptTo = await recipientsFrom(flags);
-    const log = loggerFrom(flags);
-    const results: ImportResult[] = [];
-    for await (const backup of backups()) {
-      const result = await importVeleroBackup(storage, backup, {
-        clusterUid: flags.clusterUid,
-        encryptTo,
-        signal: ctx.signal,
-        log,
-      });
-      results.push(result);
-      if (flags.output === "text") printLines([describe(result)]);
-    }
-    if (flags.output === "json")
-      printJson(
-        results.map((r) => ({
-          backup: r.backup.name,
-          from: r.backup.from,
-          id: r.id,
-          imported: !r.alreadyImported,
-          ...(r.manifest && !r.manifest.sealed
-            ? { status: r.manifest.status, counts: r.manifest.counts }
-            : {}),
-          skipped: r.skipped,
-        })),
-      );
-    else if (results.length === 0) printLines(["no Velero backups found"]);
-  });
+  addCommonOptions(addSignOptions(addEncryptionOptions(addStorageOptions(velero)))).action(
+    async (flags: Flags) => {
+      const { backups } = await backupsFrom(flags);
+      const storage = await withSignKey(storageFrom(flags), flags);
+      const encryptTo = await recipientsFrom(flags);
+      const log = loggerFrom(flags);
+      const results: ImportResult[] = [];
+      for await (const backup of backups()) {
+        const result = await importVeleroBackup(storage, backup, {
+          clusterUid: flags.clusterUid,
+          encryptTo,
+          signal: ctx.signal,
+          log,
+        });
+        results.push(result);
+        if (flags.output === "text") printLines([describe(result)]);
+      }
+      if (flags.output === "json")
+        printJson(
+          results.map((r) => ({
+            backup: r.backup.name,
+            from: r.backup.from,
+            id: r.id,
+            imported: !r.alreadyImported,
+            ...(r.manifest && !r.manifest.sealed
+              ? { status: r.manifest.status, counts: r.manifest.counts }
+              : {}),
+            skipped: r.skipped,
+          })),
+        );
+      else if (results.length === 0) printLines(["no Velero backups found"]);
+    },
+  );
   return cmd.addCommand(velero);
 }

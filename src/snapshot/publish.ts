@@ -1,22 +1,19 @@
 /**
  * Writing a snapshot into storage, whoever fills it: the archive streams to storage as it is
  * written (through age when encrypting), and the manifest is written last, create-only, so the
- * snapshot exists only once it is complete. On any failure the upload is aborted and nothing is
- * left behind. A snapshot of a cluster (take.ts) and an imported backup (import/) publish alike.
+ * snapshot exists only once it is complete, and when the storage handle has a signing key never
+ * without its signature (of the stored bytes: the sealed manifest when encrypted). On any failure
+ * the upload is aborted and nothing is left behind. A snapshot of a cluster (take.ts) and an imported backup (import/) publish alike.
  */
-import { ARCHIVE_KEYS, FORMAT_VERSION, encryptedArchiveKey } from "../archive/format.ts";
-import {
-  archiveFields,
-  serializeManifest,
-  type PlainManifest,
-  type StoredManifest,
-} from "../archive/manifest.ts";
+import { ARCHIVE_KEYS, FORMAT_VERSION, encryptedArchiveKey, type ArchiveTotals } from "../archive/format.ts";
+import { archiveFields, serializeManifest, type PlainManifest } from "../archive/manifest.ts";
 import { ArchiveWriter } from "../archive/writer.ts";
 import { encryptForStorage } from "../crypto/stream.ts";
 import type { Recipients } from "../crypto/keys.ts";
 import { sealManifest } from "../crypto/manifest.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { manifestKey, snapshotKey } from "../storage/layout.ts";
+import { storeSignature } from "../signing/stored.ts";
 
 /** The manifest's content, less what publishing knows: the format, the archive and the index. */
 export type ManifestContent = Omit<
@@ -28,10 +25,19 @@ export interface Publication {
   readonly writer: ArchiveWriter;
   /** Aborted when the upload fails, so whoever fills the writer stops at once. */
   readonly signal: AbortSignal;
-  /** Finishes the archive, waits for the upload, and writes the manifest create-only. */
-  publish(content: ManifestContent): Promise<StoredManifest>;
+  /** Finishes the archive, waits for the upload, signs, and writes the manifest create-only. */
+  publish(content: ManifestContent): Promise<Published>;
   /** Aborts the writer and the upload; rethrow what it returns (the upload's error, when it failed first). */
   abort(err: unknown): Promise<unknown>;
+}
+
+export interface Published {
+  /** Opened: an encrypted snapshot's carries its sealed form in `encryption`. */
+  manifest: PlainManifest;
+  /** What the archive holds, also when the manifest is sealed. */
+  totals: ArchiveTotals;
+  /** The signing key's fingerprint (SHA256:…) when the manifest was signed. */
+  signedBy?: string;
 }
 
 export async function openPublication(
@@ -62,8 +68,10 @@ export async function openPublication(
         encrypted && options.encryptTo
           ? await sealManifest(plain, options.encryptTo, { key: archiveKey, ...encrypted.stored() })
           : plain;
-      await storage.createExclusive(manifestKey(id), Buffer.from(serializeManifest(manifest)), { signal });
-      return manifest;
+      const bytes = Buffer.from(serializeManifest(manifest));
+      const signedBy = await storeSignature(storage, manifestKey(id), bytes, { signal });
+      await storage.createExclusive(manifestKey(id), bytes, { signal });
+      return { manifest, totals, ...(signedBy ? { signedBy } : {}) };
     },
     async abort(err) {
       // an upload that failed first stopped the producer, which then fails as cancelled: the

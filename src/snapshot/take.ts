@@ -1,15 +1,8 @@
-import { ArchiveWriter } from "../archive/writer.ts";
-import { ARCHIVE_KEYS, FORMAT_VERSION, encryptedArchiveKey, newSnapshotId } from "../archive/format.ts";
-import {
-  serializeManifest,
-  type Manifest,
-  type ManifestResource,
-  type NamespaceError,
-} from "../archive/manifest.ts";
+import type { ArchiveWriter } from "../archive/writer.ts";
+import { newSnapshotId } from "../archive/format.ts";
+import { type Manifest, type ManifestResource, type NamespaceError } from "../archive/manifest.ts";
 import { mapConcurrent } from "../concurrency.ts";
 import type { Recipients } from "../crypto/keys.ts";
-import { sealManifest } from "../crypto/manifest.ts";
-import { encryptForStorage } from "../crypto/stream.ts";
 import { CrdBackupError, KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { clusterIdentity } from "../kube/cluster.ts";
@@ -18,9 +11,8 @@ import { isJsonObject, parseJson, stringifyJson, type JsonObject } from "../json
 import { listRawPages, newListOutcome, PageBuffers } from "../kube/list.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
 import type { StorageBackend } from "../storage/backend.ts";
-import { manifestKey, snapshotKey } from "../storage/layout.ts";
-import { storeSignature } from "../signing/stored.ts";
 import { TOOL_VERSION } from "../version.ts";
+import { openPublication } from "./publish.ts";
 import { cleanObject } from "../objects/clean.ts";
 import { cleanObjectText } from "../objects/clean-text.ts";
 import { namespaceSelected, resourceSelected, type Filters } from "../objects/filters.ts";
@@ -39,10 +31,6 @@ export interface SnapshotOptions {
   /** Encrypt to these age recipients (docs/format.md, "Encryption"); plain when absent. */
   encryptTo?: Recipients;
 }
-
-/** The stored archive's name of an encrypted snapshot (rekey writes archive.<id>.tar.gz.age). */
-const ARCHIVE_KEY = ARCHIVE_KEYS[FORMAT_VERSION];
-const ENCRYPTED_ARCHIVE = encryptedArchiveKey(FORMAT_VERSION);
 
 export interface SnapshotProgress {
   resources: number;
@@ -76,9 +64,8 @@ interface SnapshotRun {
 
 /**
  * Takes one snapshot: cluster → clean → archive → storage, streamed, so memory holds a page of
- * objects per resource in flight and never the cluster. The archive is uploaded first, then the
- * manifest's signature when the storage handle has a signing key, and the manifest last, create-only: until then the snapshot does not exist, and on any fatal
- * error the upload is aborted and nothing is left behind. A resource that cannot be listed is
+ * objects per resource in flight and never the cluster; published as publish.ts says (the
+ * snapshot exists only once complete, and signed when the storage handle has a key). A resource that cannot be listed is
  * recorded with its reason and the snapshot is marked partial; the others are still captured.
  */
 export async function takeSnapshot(
@@ -90,21 +77,11 @@ export async function takeSnapshot(
   const startedAt = new Date();
   const cluster = await clusterIdentity(client, options.signal);
   const id = newSnapshotId(startedAt);
-  const abort = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
-  const writer = new ArchiveWriter(id, { signal });
-  // encryption is a stage between the archive writer and storage: the writer never knows
-  const encrypted = options.encryptTo ? await encryptForStorage(writer.stream, options.encryptTo) : undefined;
-  const upload = storage.write(
-    snapshotKey(id, encrypted ? ENCRYPTED_ARCHIVE : ARCHIVE_KEY),
-    encrypted?.body ?? writer.stream,
-    { signal },
-  );
-  let uploadFailure: unknown;
-  upload.catch((e: unknown) => {
-    uploadFailure = e;
-    abort.abort(e); // a failed upload stops the listing at once
+  const publication = await openPublication(storage, id, {
+    encryptTo: options.encryptTo,
+    signal: options.signal,
   });
+  const { writer, signal } = publication;
   const progress: SnapshotProgress = { resources: 0, resourcesDone: 0, objects: 0, bytes: 0 };
   const run: SnapshotRun = {
     client,
@@ -138,12 +115,8 @@ export async function takeSnapshot(
     });
 
     const namespaceErrors = await captureNamespaces(run, [...run.namespaces].sort());
-    const totals = await writer.finish();
-    await upload;
-
     const partial = resources.some((r) => r.errors.length > 0) || namespaceErrors.length > 0;
-    const plain: Manifest = {
-      formatVersion: FORMAT_VERSION,
+    const { manifest, totals, signedBy } = await publication.publish({
       toolVersion: TOOL_VERSION,
       snapshotId: id,
       status: partial ? "partial" : "complete",
@@ -153,19 +126,7 @@ export async function takeSnapshot(
       options: options.recordedOptions ?? {},
       resources,
       namespaceErrors,
-      counts: totals.counts,
-      archive: { key: ARCHIVE_KEY, size: totals.size, sha256: totals.sha256, entries: totals.entries },
-      index: { sha256: totals.indexSha256, entries: totals.indexEntries },
-    };
-    const manifest =
-      encrypted && options.encryptTo
-        ? await sealManifest(plain, options.encryptTo, { key: ENCRYPTED_ARCHIVE, ...encrypted.stored() })
-        : plain;
-    const bytes = Buffer.from(serializeManifest(manifest));
-    // the signature before the manifest: a snapshot is visible only once its manifest is, and a
-    // signed one never without its signature (of the stored bytes: the sealed one when encrypted)
-    const signedBy = await storeSignature(storage, manifestKey(id), bytes, { signal });
-    await storage.createExclusive(manifestKey(id), bytes, { signal });
+    });
     log.info("snapshot written", {
       id,
       status: manifest.status,
@@ -175,13 +136,7 @@ export async function takeSnapshot(
     });
     return { id, manifest, location: storage.location, ...(signedBy ? { signedBy } : {}) };
   } catch (e) {
-    // an upload that failed first stopped the listing, which then fails as cancelled: the
-    // upload's error is the one that says why (read before our abort makes the upload fail too)
-    const cause = uploadFailure ?? e;
-    abort.abort(e);
-    writer.abort(e);
-    await upload.catch(() => undefined);
-    throw cause;
+    throw await publication.abort(e);
   }
 }
 

@@ -41,6 +41,8 @@ export interface ImportResult {
   /** Set when the snapshot was there already (an earlier import); nothing was written. */
   alreadyImported: boolean;
   manifest?: StoredManifest;
+  /** The signing key's fingerprint when the snapshot's manifest was signed. */
+  signedBy?: string;
   /** Items that are not custom resources, by kind. */
   skipped: Record<string, number>;
 }
@@ -100,7 +102,7 @@ export async function importVeleroBackup(
       const systemUid = converted.scan.namespaces.get("kube-system")?.["metadata"];
       const uid =
         isJsonObject(systemUid) && typeof systemUid["uid"] === "string" ? systemUid["uid"] : undefined;
-      const manifest = await publication.publish({
+      const { manifest, signedBy } = await publication.publish({
         toolVersion: TOOL_VERSION,
         snapshotId: id,
         status: info.phase === "PartiallyFailed" ? "partial" : "complete",
@@ -134,6 +136,7 @@ export async function importVeleroBackup(
         backup: info,
         alreadyImported: false,
         manifest,
+        ...(signedBy ? { signedBy } : {}),
         skipped: Object.fromEntries(converted.skipped),
       };
     } catch (e) {
