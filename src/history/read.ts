@@ -1,0 +1,65 @@
+/**
+ * The journal as history and changes read it: a chain's segments in order, each checked as a
+ * replay checks it (segment-reader.ts: stored digest, header and `prev`, bodies, times, trailer),
+ * one segment's records at a time. A damaged segment, or a chain broken before the end of the
+ * window, is a SourceRefusedError naming the segment, as for `--at`.
+ */
+import { CrdBackupError, SourceRefusedError } from "../errors.ts";
+import type { Chain } from "../journal/chains.ts";
+import type { JournalRecord } from "../journal/segment-format.ts";
+import { readStoredSegment } from "../journal/segment-io.ts";
+import { segmentKey } from "../journal/segment-key.ts";
+import type { StorageBackend } from "../storage/backend.ts";
+import { VerifiedSnapshot } from "../source/verified.ts";
+
+export interface ReadRecord {
+  record: JournalRecord;
+  /** The segment's key: where the record came from. */
+  segment: string;
+}
+
+/** The records of the chain's segments that start before `until`, in order (every record of each). */
+export async function* chainRecords(
+  storage: StorageBackend,
+  chain: Chain,
+  until: Date,
+  signal?: AbortSignal,
+): AsyncGenerator<ReadRecord> {
+  const segments = chain.segments.filter((s) => s.from < until);
+  if (chain.broken) {
+    const i = chain.segments.findIndex((s) => segmentKey(s) === chain.broken!.key);
+    // readable up to the break; a window reaching past it is refused, as --at past it is
+    if (i >= 0 && i < segments.length && (i === 0 || until > chain.segments[i - 1]!.to))
+      throw new SourceRefusedError(
+        { segment: chain.broken.key },
+        `journal segment ${chain.broken.key}: ${chain.broken.message}`,
+        { key: chain.broken.key },
+      );
+    if (i >= 0) segments.splice(i);
+  }
+  let prev: string | null = null;
+  for (const seg of segments) {
+    signal?.throwIfAborted();
+    const key = segmentKey(seg);
+    const records = await readStoredSegment(storage, seg, prev, signal);
+    try {
+      for await (const record of records) yield { record, segment: key };
+    } catch (e) {
+      if (!(e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID")) throw e;
+      const message = e.message.startsWith("journal segment ")
+        ? e.message
+        : `journal segment ${key}: ${e.message}`;
+      throw new SourceRefusedError({ segment: key }, message, { key }, { cause: e });
+    }
+    prev = seg.sha256;
+  }
+}
+
+/** A snapshot, fetched and verified whole (memory bounded: it goes to a temp file). */
+export function fetchSnapshot(
+  storage: StorageBackend,
+  id: string,
+  signal?: AbortSignal,
+): Promise<VerifiedSnapshot> {
+  return VerifiedSnapshot.fetch(storage, id, signal);
+}
