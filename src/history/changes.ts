@@ -93,9 +93,11 @@ export async function changesBetween(
   const tracked = new Map<string, Tracked>();
   const dir = await mkdtemp(path.join(os.tmpdir(), "crd-backup-changes-"));
   try {
-    for (const s of scope.sources) {
+    for (const [i, s] of scope.sources.entries()) {
       if (s.type !== "chain" || s.end <= since) continue;
-      await readChain(storage, s.chain, since, until, filter, tracked, dir, signal);
+      // chains overlap: each is read up to the next one's start, where the next base takes over
+      const next = scope.sources[i + 1]?.start;
+      await readChain(storage, s.chain, since, next && next < until ? next : until, filter, tracked, dir, signal);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -128,8 +128,12 @@ export async function* objectHistory(
     return out;
   };
 
-  for (const source of scope.sources) {
-    for await (const item of readSource(storage, source, object, until, observe, signal)) {
+  for (const [i, source] of scope.sources.entries()) {
+    // chains overlap (the old one ends after the new base finished): each is read up to the next
+    // one's start, where the next base takes over
+    const next = scope.sources[i + 1]?.start;
+    const stop = next && next < until ? next : until;
+    for await (const item of readSource(storage, source, object, stop, observe, signal)) {
       if (item.type === "version") yielded++;
       yield item; // a gap is only ever yielded just before a version
     }
@@ -186,6 +190,7 @@ async function* readSource(
   let n = 0;
   for await (const { record: r, segment } of chainRecords(storage, source.chain, until, signal)) {
     n++;
+    if (Date.parse(r.t) > until.getTime()) continue; // read on: the trailer and digest prove the segment
     if (r.op === "resync") {
       if (r.kind !== "object" || r.group !== group || r.plural !== plural) continue;
       if (r.phase === "begin") resyncBegin = n;
