@@ -25,6 +25,7 @@ import {
 import { addAtOptions, describeRef, snapshotRefFrom, type AtFlags } from "../at.ts";
 import { printJson, printLines } from "../output.ts";
 import type { RunContext } from "../run.ts";
+import { addNameOption } from "../by-name.ts";
 import { addModifierOptions, modifiersFrom } from "./modifiers.ts";
 import { RESTORE_CONCURRENCY } from "../../src/restore/options.ts";
 
@@ -61,6 +62,7 @@ export function drillCommand(ctx: RunContext): Command {
   addStorageOptions(cmd);
   addIdentityOptions(cmd);
   addFilterOptions(cmd);
+  addNameOption(cmd);
   addCommonOptions(cmd);
   addModifierOptions(cmd);
   cmd

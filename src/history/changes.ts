@@ -130,7 +130,7 @@ async function readChain(
       t > lo &&
       (r.op === "put" || r.op === "delete") &&
       r.kind === "object" &&
-      filter.selectsRef({ group: r.group!, plural: r.plural!, namespace: r.namespace })
+      filter.selectsRef({ group: r.group!, plural: r.plural!, namespace: r.namespace, name: r.name })
     ) {
       const key = keyOf(r);
       let o = tracked.get(key);

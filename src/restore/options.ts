@@ -28,8 +28,11 @@ export interface RestoreOptions {
   createdLabel?: { key: string; value: string };
   /** Resource modifier rules (--resource-modifiers): applied to each stored object before anything else sees it. */
   modifiers?: ModifierSet;
-  /** Called with the finished plan, before anything is written (the CLI prints what it must show). */
-  onPlan?: (plan: { crds: CrdPlan[] }) => void;
+  /**
+   * Called with the finished plan, before anything is written (the CLI prints what it must show;
+   * the short form `restore <resource>/<name>` refuses a plan without its object by throwing).
+   */
+  onPlan?: (plan: { crds: CrdPlan[]; objects: { count: number } }) => void;
 }
 
 /** Where objects of each source namespace go: all an object's identity needs of the options. */
