@@ -97,7 +97,16 @@ export async function changesBetween(
       if (s.type !== "chain" || s.end <= since) continue;
       // chains overlap: each is read up to the next one's start, where the next base takes over
       const next = scope.sources[i + 1]?.start;
-      await readChain(storage, s.chain, since, next && next < until ? next : until, filter, tracked, dir, signal);
+      await readChain(
+        storage,
+        s.chain,
+        since,
+        next && next < until ? next : until,
+        filter,
+        tracked,
+        dir,
+        signal,
+      );
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

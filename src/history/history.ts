@@ -15,6 +15,7 @@ import {
   type Observation,
   type VersionKind,
 } from "./classify.ts";
+import { objectMember, resyncMember } from "../journal/key-index.ts";
 import { chainRecords, fetchSnapshot } from "./read.ts";
 import { resourceName, type ResourceInfo } from "./resource.ts";
 import { gapCovers, type Scope, type ScopeGap, type Source } from "./scope.ts";
@@ -188,7 +189,9 @@ async function* readSource(
   let lastSeen = 0; // record number of the object's last put or delete
   let alive = found !== undefined;
   let n = 0;
-  for await (const { record: r, segment } of chainRecords(storage, source.chain, until, signal)) {
+  // only the segments whose key index may hold the object, or a re-list of its resource
+  const wanted = [objectMember(group, plural, object.namespace, object.name), resyncMember(group, plural)];
+  for await (const { record: r, segment } of chainRecords(storage, source.chain, until, signal, wanted)) {
     n++;
     if (Date.parse(r.t) > until.getTime()) continue; // read on: the trailer and digest prove the segment
     if (r.op === "resync") {

@@ -6,8 +6,13 @@
  */
 import { CrdBackupError, SourceRefusedError } from "../errors.ts";
 import type { Chain } from "../journal/chains.ts";
-import type { JournalRecord } from "../journal/segment-format.ts";
+import { Readable } from "node:stream";
+import { identitiesFor } from "../crypto/keyring.ts";
+import { mayHold, parseKeyIndex } from "../journal/key-index.ts";
+import type { JournalRecord, SegmentTrailer } from "../journal/segment-format.ts";
 import { readStoredSegment } from "../journal/segment-io.ts";
+import { readSegment, readSegmentHeader } from "../journal/segment-reader.ts";
+import { readAll } from "../storage/backend.ts";
 import { segmentKey } from "../journal/segment-key.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { VerifiedSnapshot } from "../source/verified.ts";
@@ -18,12 +23,18 @@ export interface ReadRecord {
   segment: string;
 }
 
-/** The records of the chain's segments that start before `until`, in order (every record of each). */
+/**
+ * The records of the chain's segments that start before `until`, in order (every record of each).
+ * With `wanted` (key-index members, key-index.ts), a segment whose index shows it holds none of
+ * them is skipped after its stored bytes are hashed and its header checked; a segment without an
+ * index (written before it, or too large for one) is read in full.
+ */
 export async function* chainRecords(
   storage: StorageBackend,
   chain: Chain,
   until: Date,
   signal?: AbortSignal,
+  wanted?: readonly string[],
 ): AsyncGenerator<ReadRecord> {
   const segments = chain.segments.filter((s) => s.from < until);
   if (chain.broken) {
@@ -41,8 +52,18 @@ export async function* chainRecords(
   for (const seg of segments) {
     signal?.throwIfAborted();
     const key = segmentKey(seg);
-    const records = await readStoredSegment(storage, seg, prev, signal);
     try {
+      let records: AsyncGenerator<JournalRecord, SegmentTrailer>;
+      if (wanted) {
+        const bytes = await readAll(await storage.read(key, { signal }));
+        const expected = { ...seg, prev };
+        const bits = parseKeyIndex((await readSegmentHeader(bytes, expected, identitiesFor(storage))).keys);
+        if (bits && !mayHold(bits, wanted)) {
+          prev = seg.sha256;
+          continue;
+        }
+        records = readSegment(Readable.from([bytes]), expected, identitiesFor(storage));
+      } else records = await readStoredSegment(storage, seg, prev, signal);
       for await (const record of records) yield { record, segment: key };
     } catch (e) {
       if (!(e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID")) throw e;
