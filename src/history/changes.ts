@@ -11,12 +11,11 @@ import os from "node:os";
 import path from "node:path";
 import { ChangeSet, keyOf } from "../journal/replay/changes.ts";
 import type { Chain } from "../journal/chains.ts";
-import type { JournalRecord } from "../journal/segment-format.ts";
 import { EntryFilter } from "../objects/entry-filter.ts";
 import type { Filters } from "../objects/filters.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { changedPaths, isStatusPath, MAX_PATHS } from "./classify.ts";
-import { chainRecords, fetchSnapshot } from "./read.ts";
+import { chainRecords, fetchSnapshot, firstSegmentAfter } from "./read.ts";
 import type { Scope, ScopeGap } from "./scope.ts";
 
 export type ChangeKind = "created" | "updated" | "deleted" | "recreated" | "transient";
@@ -114,7 +113,13 @@ export async function changesBetween(
   return summarize(scope, tracked);
 }
 
-/** One chain's part of the window, merged into `tracked`. */
+/**
+ * One chain's part of the window, merged into `tracked`, in two passes: the window's segments
+ * first (which objects changed, their events, the paths between their versions in the window, and
+ * each one's first body, spilled), then the segments up to `since` for those objects alone (their
+ * state at `since`: the rest of the journal is read and checked, but neither kept nor spilled),
+ * then the base for the objects the journal had not touched before.
+ */
 async function readChain(
   storage: StorageBackend,
   chain: Chain,
@@ -127,70 +132,90 @@ async function readChain(
 ): Promise<void> {
   const lo = since.getTime();
   const hi = until.getTime();
-  await using state = await ChangeSet.create(path.join(dir, `${chain.base}.state`));
-  // the first in-window body of each object the journal had not touched before: the base says
-  // whether it existed, and what it was, once the chain is read
+  const first = firstSegmentAfter(chain, since);
+  // the last in-window body of each object, and the first one of those whose state at `since` is
+  // not known yet (from an earlier chain it is)
+  await using win = await ChangeSet.create(path.join(dir, `${chain.base}.window`));
   await using firsts = await ChangeSet.create(path.join(dir, `${chain.base}.firsts`));
-  const pending = new Set<string>();
-  for await (const { record: r } of chainRecords(storage, chain, until, signal)) {
+  for await (const { record: r } of chainRecords(storage, chain, until, signal, { first })) {
     const t = Date.parse(r.t);
-    if (t > hi) continue; // read on: the segment's trailer and digest prove it intact
-    if (
-      t > lo &&
-      (r.op === "put" || r.op === "delete") &&
-      r.kind === "object" &&
-      filter.selectsRef({ group: r.group!, plural: r.plural!, namespace: r.namespace, name: r.name })
-    ) {
-      const key = keyOf(r);
-      let o = tracked.get(key);
-      const prior = state.get(key);
-      const prev = prior?.put ? await state.body(prior) : undefined;
-      if (!o) {
-        o = {
-          resource: `${r.plural}.${r.group}`,
-          namespace: r.namespace,
-          name: r.name,
-          before: prior ? state.alive(key) : undefined,
-          firstUid: prior?.uid ?? r.uid,
-          lastUid: r.uid,
-          deleted: false,
-          after: false,
-          events: 0,
-          paths: new Set(),
-          selected: !filter.readsLabels || (prev !== undefined && filter.selectsLabels(prev)),
-        };
-        tracked.set(key, o);
-      }
-      if (o.before === undefined && !prior) {
-        pending.add(key);
-        await firsts.apply(r);
-      }
-      o.events++;
-      o.lastUid = r.uid;
-      o.after = r.op === "put";
-      if (r.op === "delete") o.deleted = true;
-      else {
-        if (!o.selected && filter.selectsLabels(r.body)) o.selected = true;
-        if (prev !== undefined) addPaths(o, prev, r.body);
-      }
+    if (t <= lo || t > hi || (r.op !== "put" && r.op !== "delete") || r.kind !== "object") continue;
+    if (!filter.selectsRef({ group: r.group!, plural: r.plural!, namespace: r.namespace, name: r.name }))
+      continue;
+    const key = keyOf(r);
+    let o = tracked.get(key);
+    if (!o) {
+      o = {
+        resource: `${r.plural}.${r.group}`,
+        namespace: r.namespace,
+        name: r.name,
+        before: undefined,
+        firstUid: r.uid,
+        lastUid: r.uid,
+        deleted: false,
+        after: false,
+        events: 0,
+        paths: new Set(),
+        selected: !filter.readsLabels,
+      };
+      tracked.set(key, o);
     }
-    await state.apply(r as JournalRecord);
+    const prior = win.get(key);
+    if (!prior && o.before === undefined) await firsts.apply(r);
+    else if (prior?.put && r.op === "put") addPaths(o, await win.body(prior), r.body);
+    o.events++;
+    o.lastUid = r.uid;
+    o.after = r.op === "put";
+    if (r.op === "delete") o.deleted = true;
+    else if (!o.selected && filter.selectsLabels(r.body)) o.selected = true;
+    await win.apply(r);
   }
-  if (pending.size === 0) return;
+  if (firsts.size === 0) return;
+
+  // the state at `since` of the objects first seen in the window: their records and every re-list
+  await using pre = await ChangeSet.create(path.join(dir, `${chain.base}.before`));
+  for await (const { record: r } of chainRecords(storage, chain, since, signal, { end: first + 1 })) {
+    if (Date.parse(r.t) > lo) continue;
+    if (r.op === "resync" || ((r.op === "put" || r.op === "delete") && firsts.has(keyOf(r))))
+      await pre.apply(r);
+  }
+  const fromBase = new Set<string>();
+  for (const c of firsts.all()) {
+    const o = tracked.get(c.key)!;
+    const p = pre.get(c.key);
+    if (!p) {
+      fromBase.add(c.key);
+      continue;
+    }
+    o.before = pre.alive(c.key);
+    o.firstUid = p.uid;
+    if (p.put) await settle(o, await pre.body(p), c.put ? await firsts.body(c) : undefined, filter);
+  }
+  if (fromBase.size === 0) return;
   await using base = await fetchSnapshot(storage, chain.base, signal);
   for await (const e of base.entries()) {
     if (e.kind !== "object") continue;
     const key = keyOf({ kind: "object", ref: e.ref });
-    if (!pending.has(key)) continue;
-    pending.delete(key);
+    if (!fromBase.delete(key)) continue;
     const o = tracked.get(key)!;
-    o.before = true;
+    // a re-list before `since` that missed it: it was gone then
+    o.before = pre.alive(key);
     if (e.record.uid) o.firstUid = e.record.uid;
-    if (!o.selected && filter.selectsLabels(e.body)) o.selected = true;
-    const first = firsts.get(key)!;
-    if (first.put) addPaths(o, e.body, await firsts.body(first));
+    const c = firsts.get(key)!;
+    await settle(o, e.body, c.put ? await firsts.body(c) : undefined, filter);
   }
-  for (const key of pending) tracked.get(key)!.before = false;
+  for (const key of fromBase) tracked.get(key)!.before = false;
+}
+
+/** What the object's body at `since` adds: the label selector's verdict, and the paths its first window version changed. */
+async function settle(
+  o: Tracked,
+  before: Buffer,
+  first: Buffer | undefined,
+  filter: EntryFilter,
+): Promise<void> {
+  if (!o.selected && filter.selectsLabels(before)) o.selected = true;
+  if (first) addPaths(o, before, first);
 }
 
 function addPaths(o: Tracked, from: Buffer, to: Buffer): void {

@@ -191,7 +191,7 @@ async function* readSource(
   let n = 0;
   // only the segments whose key index may hold the object, or a re-list of its resource
   const wanted = [objectMember(group, plural, object.namespace, object.name), resyncMember(group, plural)];
-  for await (const { record: r, segment } of chainRecords(storage, source.chain, until, signal, wanted)) {
+  for await (const { record: r, segment } of chainRecords(storage, source.chain, until, signal, { wanted })) {
     n++;
     if (Date.parse(r.t) > until.getTime()) continue; // read on: the trailer and digest prove the segment
     if (r.op === "resync") {

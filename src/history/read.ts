@@ -27,15 +27,18 @@ export interface ReadRecord {
  * The records of the chain's segments that start before `until`, in order (every record of each).
  * With `wanted` (key-index members, key-index.ts), a segment whose index shows it holds none of
  * them is skipped after its stored bytes are hashed and its header checked; a segment without an
- * index (written before it, or too large for one) is read in full.
+ * index (written before it, or too large for one) is read in full. `first` and `end` read only
+ * the segments from index `first` (linked to the one before it by the listing's hash) to before
+ * index `end`, of those that start before `until`.
  */
 export async function* chainRecords(
   storage: StorageBackend,
   chain: Chain,
   until: Date,
   signal?: AbortSignal,
-  wanted?: readonly string[],
+  options: { wanted?: readonly string[]; first?: number; end?: number } = {},
 ): AsyncGenerator<ReadRecord> {
+  const { wanted, first = 0 } = options;
   const segments = chain.segments.filter((s) => s.from < until);
   if (chain.broken) {
     const i = chain.segments.findIndex((s) => segmentKey(s) === chain.broken!.key);
@@ -48,8 +51,8 @@ export async function* chainRecords(
       );
     if (i >= 0) segments.splice(i);
   }
-  let prev: string | null = null;
-  for (const seg of segments) {
+  let prev: string | null = segments[first - 1]?.sha256 ?? null;
+  for (const seg of segments.slice(first, options.end)) {
     signal?.throwIfAborted();
     const key = segmentKey(seg);
     try {
@@ -74,6 +77,12 @@ export async function* chainRecords(
     }
     prev = seg.sha256;
   }
+}
+
+/** The index of the first segment (of those chainRecords reads before `until`) that ends after `t`. */
+export function firstSegmentAfter(chain: Chain, t: Date): number {
+  const i = chain.segments.findIndex((s) => s.to > t);
+  return i < 0 ? chain.segments.length : i;
 }
 
 /** A snapshot, fetched and verified whole (memory bounded: it goes to a temp file). */
