@@ -15,6 +15,7 @@ import { EntryFilter } from "../objects/entry-filter.ts";
 import type { Filters } from "../objects/filters.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { changedPaths, isStatusPath, MAX_PATHS } from "./classify.ts";
+import { objectMember, resyncMember } from "../journal/key-index.ts";
 import { chainRecords, fetchSnapshot, firstSegmentAfter } from "./read.ts";
 import type { Scope, ScopeGap } from "./scope.ts";
 
@@ -174,7 +175,10 @@ async function readChain(
 
   // the state at `since` of the objects first seen in the window: their records and every re-list
   await using pre = await ChangeSet.create(path.join(dir, `${chain.base}.before`));
-  for await (const { record: r } of chainRecords(storage, chain, since, signal, { end: first + 1 })) {
+  // few objects (a quiet window): only the segments whose key index may hold one of them, or a
+  // re-list of their resources; many: every segment would match, so none is looked up
+  const wanted = firsts.size <= MAX_LOOKUPS ? members(firsts) : undefined;
+  for await (const { record: r } of chainRecords(storage, chain, since, signal, { end: first + 1, wanted })) {
     if (Date.parse(r.t) > lo) continue;
     if (r.op === "resync" || ((r.op === "put" || r.op === "delete") && firsts.has(keyOf(r))))
       await pre.apply(r);
@@ -205,6 +209,20 @@ async function readChain(
     await settle(o, e.body, c.put ? await firsts.body(c) : undefined, filter);
   }
   for (const key of fromBase) tracked.get(key)!.before = false;
+}
+
+/** Up to this many objects, the pass before `since` looks them up in the segments' key indexes. */
+const MAX_LOOKUPS = 2000;
+
+/** The key-index members of the objects `set` changed, and of re-lists of their resources. */
+function members(set: ChangeSet): string[] {
+  const out = new Set<string>();
+  for (const c of set.all()) {
+    const [, group, plural, namespace, name] = c.key.split("/") as [string, string, string, string, string];
+    out.add(objectMember(group, plural, namespace === "" ? undefined : namespace, name));
+    out.add(resyncMember(group, plural));
+  }
+  return [...out];
 }
 
 /** What the object's body at `since` adds: the label selector's verdict, and the paths its first window version changed. */
