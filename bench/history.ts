@@ -184,10 +184,20 @@ console.log(
     `${values.hours} h in ${journal.segments} segments (${(journal.bytes / 2 ** 20).toFixed(1)} MiB) in ${dir}`,
 );
 
-const report = (what: string, r: { seconds: number; peakRssMiB: number; stdout: string }, lines: string) =>
+const report = (
+  what: string,
+  r: { seconds: number; peakRssMiB: number; cpuSeconds: number; stdout: string },
+  lines: string,
+) =>
   console.log(
-    `${what}: ${r.seconds.toFixed(1)} s, peak RSS ${r.peakRssMiB.toFixed(0)} MiB (targets 10 s, 250 MB) ${r.seconds <= 10 && r.peakRssMiB * 1.048576 <= 250 ? "ok" : "OVER"}; ${lines}`,
+    `${what}: ${r.seconds.toFixed(1)} s (CPU ${r.cpuSeconds.toFixed(1)} s), peak RSS ${r.peakRssMiB.toFixed(0)} MiB (targets 10 s, 250 MB) ${r.seconds <= 10 && r.peakRssMiB * 1.048576 <= 250 ? "ok" : "OVER"}; ${lines}`,
   );
+console.log(
+  `load average: ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(", ")} on ${os.availableParallelism()} cores`,
+);
 const target = Math.floor(o.keys / 2);
 const h = await timeCli(
   ["history", `items.${GROUP}/${nameOf(target)}`, "-n", nsOf(target), "--storage", dir],

@@ -1,6 +1,11 @@
 import { Command } from "commander";
 import { refusalSaying } from "../../src/errors.ts";
-import { changesBetween, changesJson, type ChangeCounts } from "../../src/history/index.ts";
+import {
+  changesBetween,
+  changesJsonText,
+  type ChangeCounts,
+  type ChangesSummary,
+} from "../../src/history/index.ts";
 import {
   addCommonOptions,
   addFilterOptions,
@@ -9,7 +14,6 @@ import {
   type FilterFlags,
 } from "../options.ts";
 import { addWindowOptions, scopeFrom, type WindowFlags } from "../history-shared.ts";
-import { printJson, printLines } from "../output.ts";
 import type { RunContext } from "../run.ts";
 
 type Flags = CommonFlags & WindowFlags & FilterFlags;
@@ -19,6 +23,28 @@ function counts(c: ChangeCounts): string {
     .filter((k) => c[k] > 0)
     .map((k) => `${c[k]} ${k === "transient" ? "created and deleted" : k}`);
   return parts.join(", ") || "no change";
+}
+
+function* changesText(summary: ChangesSummary): Generator<string> {
+  yield `cluster ${summary.cluster}, ${summary.since.toISOString()} to ${summary.until.toISOString()}: ${counts(summary.totals)}\n`;
+  for (const g of summary.groups) {
+    const lines = [
+      `${g.resource}${g.namespace === undefined ? "" : ` in ${g.namespace}`}: ${counts(g.counts)}`,
+    ];
+    for (const o of g.objects) {
+      const what =
+        o.change === "updated" && o.statusOnly
+          ? "status only"
+          : o.change === "transient"
+            ? "created and deleted"
+            : o.change;
+      const paths = o.paths.length ? `  ${o.paths.join(", ")}` : "";
+      lines.push(`  ${what.padEnd(11)}  ${o.name}  (${o.events} event${o.events === 1 ? "" : "s"})${paths}`);
+    }
+    yield lines.join("\n") + "\n";
+  }
+  for (const g of summary.gaps)
+    yield `-- not recorded from ${g.from.toISOString()} to ${g.to.toISOString()} (${g.reason}; ${g.resources.join(", ")})\n`;
 }
 
 export function changesCommand(ctx: RunContext): Command {
@@ -34,32 +60,10 @@ export function changesCommand(ctx: RunContext): Command {
     const summary = await changesBetween(storage, scope, filters, ctx.signal).catch((e: unknown) => {
       throw refusalSaying(e, "no change was shown");
     });
-    if (flags.output === "json") return printJson(changesJson(summary));
-    const lines = [
-      `cluster ${summary.cluster}, ${summary.since.toISOString()} to ${summary.until.toISOString()}: ${counts(summary.totals)}`,
-    ];
-    for (const g of summary.groups) {
-      lines.push(
-        `${g.resource}${g.namespace === undefined ? "" : ` in ${g.namespace}`}: ${counts(g.counts)}`,
-      );
-      for (const o of g.objects) {
-        const what =
-          o.change === "updated" && o.statusOnly
-            ? "status only"
-            : o.change === "transient"
-              ? "created and deleted"
-              : o.change;
-        const paths = o.paths.length ? `  ${o.paths.join(", ")}` : "";
-        lines.push(
-          `  ${what.padEnd(11)}  ${o.name}  (${o.events} event${o.events === 1 ? "" : "s"})${paths}`,
-        );
-      }
-    }
-    for (const g of summary.gaps)
-      lines.push(
-        `-- not recorded from ${g.from.toISOString()} to ${g.to.toISOString()} (${g.reason}; ${g.resources.join(", ")})`,
-      );
-    printLines(lines);
+    // a group at a time: a busy hour is tens of thousands of lines, never one string
+    const chunks = flags.output === "json" ? changesJsonText(summary) : changesText(summary);
+    for (const chunk of chunks)
+      if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once("drain", r));
   });
   return cmd;
 }

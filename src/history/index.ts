@@ -19,4 +19,4 @@ export { changesBetween, emptyCounts } from "./changes.ts";
 export type { ChangeCounts, ChangeGroup, ChangeKind, ChangesSummary, ObjectChange } from "./changes.ts";
 export { classify, fieldDiff, changedPaths, isStatusPath, MAX_PATHS } from "./classify.ts";
 export type { Classified, FieldDiff, Observation, ObjectState, VersionKind } from "./classify.ts";
-export { changesJson, historyHeadJson, historyItemJson, historyJsonText } from "./json.ts";
+export { changesJson, changesJsonText, historyHeadJson, historyItemJson, historyJsonText } from "./json.ts";

@@ -4,7 +4,7 @@
  * parsed losslessly, so int64 values beyond 2^53 are written back byte for byte by JSON.stringify.
  */
 import type { JsonObject, JsonValue } from "../json/json.ts";
-import type { ChangesSummary } from "./changes.ts";
+import type { ChangeGroup, ChangesSummary } from "./changes.ts";
 import { objectOf, type HistoryItem } from "./history.ts";
 import type { ObjectRefer } from "./history.ts";
 import { resourceName } from "./resource.ts";
@@ -58,8 +58,12 @@ export async function* historyJsonText(
   yield n > 0 ? "\n  ]\n}\n" : `${opening}]\n}\n`;
 }
 
-/** The summary of changes. */
+/** The summary of changes as one value (a large one: changesJsonText writes it in pieces). */
 export function changesJson(s: ChangesSummary): JsonObject {
+  return { ...changesHeadJson(s), groups: s.groups.map(groupJson) };
+}
+
+function changesHeadJson(s: ChangesSummary): JsonObject {
   return {
     cluster: s.cluster,
     since: s.since.toISOString(),
@@ -71,17 +75,30 @@ export function changesJson(s: ChangesSummary): JsonObject {
       reason: g.reason,
       resources: g.resources,
     })),
-    groups: s.groups.map((g) => ({
-      resource: g.resource,
-      namespace: g.namespace ?? null,
-      counts: { ...g.counts },
-      objects: g.objects.map((o) => ({
-        name: o.name,
-        change: o.change,
-        statusOnly: o.statusOnly,
-        events: o.events,
-        paths: o.paths,
-      })),
+  };
+}
+
+function groupJson(g: ChangeGroup): JsonObject {
+  return {
+    resource: g.resource,
+    namespace: g.namespace ?? null,
+    counts: { ...g.counts },
+    objects: g.objects.map((o) => ({
+      name: o.name,
+      change: o.change,
+      statusOnly: o.statusOnly,
+      events: o.events,
+      paths: o.paths,
     })),
   };
+}
+
+/** changesJson's text (as JSON.stringify(value, null, 2) writes it), a group at a time. */
+export function* changesJsonText(s: ChangesSummary): Generator<string> {
+  const head = JSON.stringify(changesHeadJson(s), null, 2).replace(/\n}$/, ',\n  "groups": [');
+  if (s.groups.length === 0) return yield `${head}]\n}\n`;
+  yield head;
+  for (const [i, g] of s.groups.entries())
+    yield (i > 0 ? "," : "") + "\n    " + JSON.stringify(groupJson(g), null, 2).replaceAll("\n", "\n    ");
+  yield "\n  ]\n}\n";
 }

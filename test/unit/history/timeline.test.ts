@@ -8,6 +8,8 @@ import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   changesBetween,
+  changesJson,
+  changesJsonText,
   historyItemJson,
   objectHistory,
   openScope,
@@ -188,6 +190,11 @@ describe("history and changes over a written location", () => {
       },
     ]);
     expect(s.gaps.map((g) => g.reason)).toEqual(["watch expired"]);
+    // written a group at a time, the same text as the value written whole
+    for (const summary of [s, { ...s, groups: [] }])
+      expect([...changesJsonText(summary)].join("")).toBe(
+        `${JSON.stringify(changesJson(summary), null, 2)}\n`,
+      );
     const deleted = await changesBetween(
       storage,
       await openScope(storage, { since: at("06:30"), until: at("09:00") }),
