@@ -2,13 +2,14 @@
  * `history` of one object and `changes` over a one-hour window, at scale, without a cluster: a
  * base snapshot (the CRD and Namespaces, no objects) and one chain of --events changes spread over
  * --hours, written with the real ArchiveWriter and SegmentBuilder into a local directory (not
- * recorded from a live cluster: a million watch events would take the test apiserver hours). Every
- * object is created by the journal, then updated (spec, and every fifth change status only) and
- * one change in 20 deletes it (the next put recreates it). Both commands run through the built CLI
+ * recorded from a live cluster: a million watch events would take the test apiserver hours). The
+ * base holds the first --base-keys objects (all, by default: history then fetches and verifies a
+ * base of 100,000 objects); the journal puts every object once, then updates them (spec, and every
+ * fifth change status only), and one change in 20 deletes one (the next put recreates it). Both commands run through the built CLI
  * with default flags, under GNU time; wall time and peak RSS are printed against the 10 s / 250 MB
  * targets of issue 23.
  *
- *   npm run bench:history -- [--events 1000000] [--keys 100000] [--hours 24] [--body 512]
+ *   npm run bench:history -- [--events 1000000] [--keys 100000] [--base-keys N] [--hours 24] [--body 512]
  *                            [--segment-events 20000] [--dir DIR] [--keep]
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -28,6 +29,7 @@ const { values } = parseArgs({
   options: {
     events: { type: "string", default: "1000000" },
     keys: { type: "string", default: "100000" },
+    "base-keys": { type: "string" },
     hours: { type: "string", default: "24" },
     body: { type: "string", default: "512" },
     "segment-events": { type: "string", default: "20000" },
@@ -52,7 +54,7 @@ function body(k: number, version: number, phase: number, size: number): Buffer {
   return Buffer.from(head + "x".repeat(Math.max(0, size - head.length - tail.length)) + tail);
 }
 
-async function writeBase(storage: LocalBackend): Promise<void> {
+async function writeBase(storage: LocalBackend, keys: number, size: number): Promise<void> {
   const writer = new ArchiveWriter(BASE, { mtime: STARTED });
   const upload = storage.write(archiveKey(BASE), writer.stream);
   const crd = {
@@ -67,6 +69,11 @@ async function writeBase(storage: LocalBackend): Promise<void> {
     },
   };
   await writer.addCrd(`items.${GROUP}`, Buffer.from(JSON.stringify(crd)));
+  let bytes = 0;
+  for (let k = 0; k < keys; k++) {
+    const ref = { group: GROUP, version: "v1", plural: "items", namespace: nsOf(k), name: nameOf(k) };
+    bytes += await writer.addObject(ref, body(k, 0, 0, size), { uid: `uid-${k}-0` });
+  }
   for (let n = 0; n < NAMESPACES; n++)
     await writer.addNamespace(
       `ns-${n}`,
@@ -92,8 +99,8 @@ async function writeBase(storage: LocalBackend): Promise<void> {
         namespaced: true,
         storageVersion: "v1",
         servedVersions: ["v1"],
-        count: 0,
-        bytes: 0,
+        count: keys,
+        bytes,
         listResourceVersion: "1",
         consistent: true,
         errors: [],
@@ -177,10 +184,11 @@ const o = {
 const dir = values.dir ?? mkdtempSync(path.join(os.tmpdir(), "crd-backup-bench-history-"));
 const storage = new LocalBackend(dir);
 const g0 = performance.now();
-await writeBase(storage);
+const baseKeys = values["base-keys"] === undefined ? o.keys : Number(values["base-keys"]);
+await writeBase(storage, baseKeys, o.body);
 const journal = await writeJournal(storage, o);
 console.log(
-  `generated in ${((performance.now() - g0) / 1000).toFixed(1)} s: ${o.events} events over ${o.keys} objects, ~${o.body} B bodies, ` +
+  `generated in ${((performance.now() - g0) / 1000).toFixed(1)} s: a base of ${baseKeys} objects, ${o.events} events over ${o.keys} objects, ~${o.body} B bodies, ` +
     `${values.hours} h in ${journal.segments} segments (${(journal.bytes / 2 ** 20).toFixed(1)} MiB) in ${dir}`,
 );
 
