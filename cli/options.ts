@@ -56,6 +56,8 @@ export interface FilterFlags {
   includeNamespaces?: string[];
   excludeNamespaces?: string[];
   selector?: string;
+  /** `--name` (restore, export, diff, drill): object name globs. */
+  name?: string[];
 }
 
 export function positiveInt(name: string) {
@@ -202,6 +204,7 @@ export function filtersFrom(flags: FilterFlags): Filters {
     includeNamespaces: splitList(flags.includeNamespaces),
     excludeNamespaces: splitList(flags.excludeNamespaces),
     selector: validateSelector(flags.selector),
+    ...(flags.name ? { names: splitList(flags.name) } : {}),
   };
 }
 

@@ -1,10 +1,12 @@
 import { Command, CommanderError } from "commander";
 import { TOOL_VERSION } from "../src/version.ts";
+import { changesCommand } from "./commands/changes.ts";
 import { deleteCommand } from "./commands/delete.ts";
 import { diffCommand } from "./commands/diff.ts";
 import { drillCommand } from "./commands/drill.ts";
 import { exportCommand } from "./commands/export.ts";
 import { importCommand } from "./commands/import.ts";
+import { historyCommand } from "./commands/history.ts";
 import { inspectCommand } from "./commands/inspect.ts";
 import { keygenCommand } from "./commands/keygen.ts";
 import { listCommand } from "./commands/list.ts";
@@ -52,6 +54,8 @@ export function buildProgram(ctx: RunContext, name = "crd-backup"): Command {
     modifiersCommand(ctx),
     rbacCommand(ctx),
     recordCommand(ctx),
+    historyCommand(ctx),
+    changesCommand(ctx),
     keygenCommand(),
     rekeyCommand(ctx),
     importCommand(ctx),

@@ -21,6 +21,7 @@ import {
 import { addAtOptions, snapshotRefFrom, type AtFlags } from "../at.ts";
 import { printJson, printLines } from "../output.ts";
 import type { RunContext } from "../run.ts";
+import { addNameOption } from "../by-name.ts";
 
 type Flags = CommonFlags &
   KubeFlags &
@@ -41,6 +42,7 @@ export function diffCommand(ctx: RunContext): Command {
   addIdentityOptions(cmd);
   addTrustOptions(cmd);
   addFilterOptions(cmd);
+  addNameOption(cmd);
   addCommonOptions(cmd);
   cmd
     .option("--status", "compare status too")

@@ -26,6 +26,7 @@ import {
 import { addAtOptions, describeRef, snapshotRefFrom, type AtFlags } from "../at.ts";
 import { printJson, printLines } from "../output.ts";
 import type { RunContext } from "../run.ts";
+import { addNameOption } from "../by-name.ts";
 import { addModifierOptions, modifiersFrom } from "./modifiers.ts";
 import { RESTORE_CONCURRENCY } from "../../src/restore/options.ts";
 
@@ -63,6 +64,7 @@ export function drillCommand(ctx: RunContext): Command {
   addIdentityOptions(cmd);
   addTrustOptions(cmd);
   addFilterOptions(cmd);
+  addNameOption(cmd);
   addCommonOptions(cmd);
   addModifierOptions(cmd);
   cmd

@@ -3,10 +3,17 @@ import { Command, Option } from "commander";
 import { exportSnapshot } from "../../src/export/export.ts";
 import { EXPORT_FORMATS, type ExportFormat } from "../../src/export/layout.ts";
 import { createLogger, type LogLevel } from "../../src/report/log.ts";
-import { addIdentityOptions, addStorageOptions, contentStorageFrom, type StorageFlags } from "../options.ts";
+import {
+  addIdentityOptions,
+  addStorageOptions,
+  contentStorageFrom,
+  filtersFrom,
+  type StorageFlags,
+} from "../options.ts";
 import { addAtOptions, snapshotRefFrom, type AtFlags } from "../at.ts";
 import { printLines } from "../output.ts";
 import type { RunContext } from "../run.ts";
+import { addNameOption } from "../by-name.ts";
 import { EXIT } from "../exit-codes.ts";
 import { addModifierOptions, modifiersFrom } from "./modifiers.ts";
 
@@ -18,6 +25,7 @@ type Flags = StorageFlags &
     force?: boolean;
     logLevel: LogLevel;
     resourceModifiers?: string[];
+    name?: string[];
   };
 
 export function exportCommand(ctx: RunContext): Command {
@@ -32,6 +40,7 @@ export function exportCommand(ctx: RunContext): Command {
   addIdentityOptions(cmd);
   addTrustOptions(cmd);
   addModifierOptions(cmd);
+  addNameOption(cmd);
   // -o picks the manifests' format here, not the command's output (one summary line)
   cmd
     .addOption(new Option("-o, --output <format>", "manifest format").choices(EXPORT_FORMATS).default("yaml"))
@@ -53,6 +62,7 @@ export function exportCommand(ctx: RunContext): Command {
         signal: ctx.signal,
         log: createLogger({ level: flags.logLevel }),
         modifiers,
+        ...(flags.name ? { filters: filtersFrom({ name: flags.name }) } : {}),
       });
       const m = result.modifiers;
       const { crds, namespaces, objects } = result.counts;

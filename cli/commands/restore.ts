@@ -30,7 +30,8 @@ import {
   type KubeFlags,
   type StorageFlags,
 } from "../options.ts";
-import { addAtOptions, snapshotRefFrom, type AtFlags } from "../at.ts";
+import { addAtOptions, describeRef, snapshotRefFrom, type AtFlags } from "../at.ts";
+import { addNameOption, oneObjectFrom, pickOne } from "../by-name.ts";
 import { printLines, writeReportJson } from "../output.ts";
 import { addModifierOptions, modifiersFrom } from "./modifiers.ts";
 import type { RunContext } from "../run.ts";
@@ -52,6 +53,7 @@ type Flags = CommonFlags &
     resourceModifiers?: string[];
     sync?: boolean;
     syncCrds?: boolean;
+    namespace?: string;
   };
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -85,13 +87,17 @@ function checkSyncFlags(cmd: Command, flags: Flags): void {
 export function restoreCommand(ctx: RunContext): Command {
   const cmd = new Command("restore")
     .description("restore a snapshot: CRDs first, then namespaces, then objects in dependency order")
-    .argument("[snapshot]", 'a snapshot id, or "latest" (or --at instead)');
+    .argument(
+      "[snapshot]",
+      'a snapshot id, or "latest" (or --at instead); or <resource>/<name> with -n and --at: that one object as it was then',
+    );
   addAtOptions(cmd);
   addKubeOptions(cmd);
   addStorageOptions(cmd);
   addIdentityOptions(cmd);
   addTrustOptions(cmd);
   addFilterOptions(cmd);
+  addNameOption(cmd);
   addCommonOptions(cmd);
   addModifierOptions(cmd);
   cmd
@@ -128,12 +134,16 @@ export function restoreCommand(ctx: RunContext): Command {
       "--sync-crds",
       "with --sync: also delete the selected CRDs the source does not have (and their objects)",
     )
+    .option("-n, --namespace <namespace>", "with <resource>/<name>: the object's namespace")
     .action(async (arg: string | undefined, flags: Flags) => {
-      const ref = snapshotRefFrom(arg, flags);
+      const one = oneObjectFrom(arg, flags);
+      const ref = snapshotRefFrom(one ? undefined : arg, flags);
       const dryRun = Boolean(flags.dryRun);
       checkSyncFlags(cmd, flags);
+      const storage = await contentStorageFrom(flags);
+      const picked = one && (await pickOne(storage, one, flags));
       const options = {
-        filters: filtersFrom(flags),
+        filters: picked?.filters ?? filtersFrom(flags),
         namespaceMap: parseNamespaceMap(flags.namespaceMap ?? []),
         existing: flags.existing,
         existingFor: parseExistingFor(flags.existingFor ?? []),
@@ -145,11 +155,11 @@ export function restoreCommand(ctx: RunContext): Command {
         modifiers: await modifiersFrom(flags),
         ...(flags.sync ? { sync: { crds: Boolean(flags.syncCrds) } } : {}),
         // printed as soon as the plan is made, before the first write (-o json keeps stdout JSON; the log says it too)
-        onPlan: (plan: Pick<RestorePlan, "crds">) => {
+        onPlan: (plan: { crds: RestorePlan["crds"]; objects: { count: number } }) => {
+          if (picked && plan.objects.count === 0) throw picked.missing(describeRef(ref));
           if (flags.output !== "json") printLines(planLines(plan, dryRun));
         },
       };
-      const storage = await contentStorageFrom(flags);
       const client = await kubeClientFrom(flags, flags.concurrency + 2);
       try {
         await using report = await restoreSnapshot(client, storage, ref, options, loggerFrom(flags));

@@ -6,7 +6,7 @@ import { getJson, liveCrd, liveObjects, objectPath, digestOf } from "../objects/
 import { comparableForm } from "../objects/normalize.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
 import { openSource, type SnapshotRef } from "../source/open.ts";
-import { namespaceSelected, resourceSelected, type Filters } from "../objects/filters.ts";
+import { nameSelected, namespaceSelected, resourceSelected, type Filters } from "../objects/filters.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { diffJson, type FieldChange } from "../json/diff.ts";
 
@@ -96,9 +96,14 @@ async function liveSide(client: KubeClient, snapshot: VerifiedSnapshot, options:
         signal: options.signal,
       });
       for (const [k, v] of live) {
-        const ns = k.slice(0, k.indexOf("/"));
+        const slash = k.indexOf("/");
+        const ns = k.slice(0, slash);
         // without storedText every object is digested
-        if (!r.namespaced || namespaceSelected(options.filters, ns)) map.set(k, v.digest!);
+        if (
+          (!r.namespaced || namespaceSelected(options.filters, ns)) &&
+          nameSelected(options.filters, k.slice(slash + 1))
+        )
+          map.set(k, v.digest!);
       }
     }
     digests.set(key, map);

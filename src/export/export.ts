@@ -15,6 +15,8 @@ import path from "node:path";
 import { CrdBackupError } from "../errors.ts";
 import { stringifyJson } from "../json/json.ts";
 import { EntryModifiers } from "../modifiers/entries.ts";
+import { EntryFilter } from "../objects/entry-filter.ts";
+import type { Filters } from "../objects/filters.ts";
 import type { ModifierSet } from "../modifiers/types.ts";
 import { silentLogger, type Logger } from "../report/log.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
@@ -33,6 +35,8 @@ export interface ExportOptions {
   log?: Logger;
   /** Resource modifier rules: objects are exported patched, dropped ones not at all. */
   modifiers?: ModifierSet;
+  /** Which objects to export (`--name`); CRDs and Namespaces are exported whole. Absent: all. */
+  filters?: Filters;
 }
 
 /** What resource modifiers did in an export; an object a rule failed on is not written. */
@@ -137,8 +141,10 @@ async function writeTree(
   const counts = { crds: 0, namespaces: 0, objects: 0 };
   const made = new Set<string>(); // directories created so far: one per resource and namespace
   const modifiers = options.modifiers ? new EntryModifiers(options.modifiers) : undefined;
+  const filter = options.filters ? new EntryFilter(options.filters) : undefined;
   for await (const entry of snapshot.entries()) {
     options.signal?.throwIfAborted();
+    if (entry.kind === "object" && filter && !filter.selects(entry)) continue;
     let body = entry.kind === "index" ? undefined : entry.body;
     if (entry.kind === "crd") modifiers?.noteCrd(entry.record.name, entry.body);
     if (entry.kind === "object" && modifiers) {

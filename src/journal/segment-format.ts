@@ -69,6 +69,16 @@ export type JournalRecord = PutRecord | DeleteRecord | ResyncRecord | GapRecord;
  */
 export type PendingRecord = Omit<PutRecord, "t"> | Omit<DeleteRecord, "t"> | Omit<ResyncRecord, "t">;
 
+/** A segment's key index (key-index.ts builds and reads it). */
+export interface KeyIndex {
+  /** The Bloom filter's bits, base64. */
+  bloom: string;
+  /** Hash functions. */
+  k: number;
+  /** Distinct members added. */
+  n: number;
+}
+
 export interface SegmentHeader {
   format: typeof JOURNAL_FORMAT;
   formatVersion: number;
@@ -78,6 +88,8 @@ export interface SegmentHeader {
   prev: string | null;
   from: string;
   to: string;
+  /** The key index (key-index.ts); absent in segments written before it, and in very large ones. */
+  keys?: KeyIndex;
 }
 
 export interface SegmentTrailer {

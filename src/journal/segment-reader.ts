@@ -3,7 +3,7 @@
  * check the format names: the stored bytes' digest, then each line as segment-format.ts checks it.
  */
 import { createHash } from "node:crypto";
-import { Transform, type Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import zlib from "node:zlib";
 import type { Identities } from "../crypto/keys.ts";
 import { decryptStream } from "../crypto/stream.ts";
@@ -121,6 +121,45 @@ export async function* readSegment(
   if (digest !== expected.sha256)
     throw invalid(key, `SHA-256 of the stored bytes is ${digest}, the key says ${expected.sha256}`);
   return trailer;
+}
+
+/**
+ * The header alone, of a segment's stored bytes held in memory: their SHA-256 is checked against
+ * the key first (so the header, and the key index in it, are what the recorder wrote), then they
+ * are decrypted and gunzipped only as far as the first line, which is checked as readSegment
+ * checks it. A reader that skips the segment after this has still refused any altered byte.
+ */
+export async function readSegmentHeader(
+  stored: Buffer,
+  expected: SegmentKey & { prev: string | null },
+  keys?: Identities,
+): Promise<SegmentHeader> {
+  const key = segmentKey(expected);
+  const digest = createHash("sha256").update(stored).digest("hex");
+  if (digest !== expected.sha256)
+    throw invalid(key, `SHA-256 of the stored bytes is ${digest}, the key says ${expected.sha256}`);
+  let plain: Readable = Readable.from([stored]);
+  if (expected.encrypted) {
+    if (!keys?.identities.length)
+      throw new CrdBackupError("DECRYPT", `journal segment ${key} is encrypted: give --identity to read it`, {
+        key,
+      });
+    plain = await decryptStream(plain, keys, `journal segment ${key}`);
+  }
+  const gunzip = zlib.createGunzip();
+  plain.on("error", (e) => gunzip.destroy(e));
+  plain.pipe(gunzip);
+  try {
+    const line = await new LineReader(gunzip, key).line();
+    if (line === undefined) throw invalid(key, "empty segment");
+    return checkHeader(parseLine(line, key), expected, key);
+  } catch (e) {
+    if (e instanceof CrdBackupError) throw e;
+    throw invalid(key, `not a readable gzip stream (${(e as Error).message})`);
+  } finally {
+    gunzip.destroy();
+    plain.destroy();
+  }
 }
 
 /** Lines and exact byte counts from a stream, holding at most one body plus one chunk. */

@@ -10,6 +10,7 @@ import type { Recipients } from "../crypto/keys.ts";
 import { encryptStream } from "../crypto/stream.ts";
 import { readAll } from "../storage/backend.ts";
 import { CrdBackupError } from "../errors.ts";
+import { buildKeyIndex, indexMember } from "./key-index.ts";
 import { segmentKey, type SegmentKey } from "./segment-key.ts";
 import {
   JOURNAL_FORMAT,
@@ -92,6 +93,8 @@ export class SegmentBuilder {
   private size = 0;
   private count = 0;
   private hasGap = false;
+  /** The index's members: one string per distinct object, bounded like the segment. */
+  private readonly members = new Set<string>();
 
   get records(): number {
     return this.count;
@@ -116,6 +119,8 @@ export class SegmentBuilder {
       this.push(NEWLINE);
     }
     if (record.op === "gap") this.hasGap = true;
+    const member = indexMember(record);
+    if (member !== undefined) this.members.add(member);
     this.count++;
   }
 
@@ -131,6 +136,8 @@ export class SegmentBuilder {
       from: place.from.toISOString(),
       to: place.to.toISOString(),
     };
+    const keys = buildKeyIndex(this.members);
+    if (keys) header.keys = keys;
     const trailer: SegmentTrailer = { op: "end", records: this.count, rvs };
     const plain = Buffer.concat([
       Buffer.from(`${JSON.stringify(header)}\n`),

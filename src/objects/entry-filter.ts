@@ -8,7 +8,7 @@
 import type { ObjectRef } from "../archive/format.ts";
 import { isJsonObject, type JsonValue } from "../json/json.ts";
 import { MemberCursor, parseAt, type Member } from "../json/scan.ts";
-import { namespaceSelected, resourceSelected, type Filters } from "./filters.ts";
+import { nameSelected, namespaceSelected, resourceSelected, type Filters } from "./filters.ts";
 import { parseSelector } from "./selector.ts";
 
 type Labels = Record<string, string>;
@@ -38,8 +38,8 @@ export class EntryFilter {
     return this.#selector !== undefined;
   }
 
-  /** The resource and namespace filters, on the entry's name alone. */
-  selectsRef(ref: Pick<ObjectRef, "group" | "plural" | "namespace">): boolean {
+  /** The resource, namespace and name filters, on the entry's name alone. */
+  selectsRef(ref: Pick<ObjectRef, "group" | "plural" | "namespace" | "name">): boolean {
     let plurals = this.#resources.get(ref.group);
     if (!plurals) this.#resources.set(ref.group, (plurals = new Map()));
     let resource = plurals.get(ref.plural);
@@ -49,7 +49,9 @@ export class EntryFilter {
         (this.#within?.has(`${ref.plural}.${ref.group}`) ?? true);
       plurals.set(ref.plural, resource);
     }
-    return resource && namespaceSelected(this.#filters, ref.namespace);
+    return (
+      resource && namespaceSelected(this.#filters, ref.namespace) && nameSelected(this.#filters, ref.name)
+    );
   }
 
   /**
@@ -61,7 +63,7 @@ export class EntryFilter {
   }
 
   /** Both, for an object entry: the body is read only when the name is selected and a selector asks. */
-  selects(entry: { ref: Pick<ObjectRef, "group" | "plural" | "namespace">; body: Buffer }): boolean {
+  selects(entry: { ref: Pick<ObjectRef, "group" | "plural" | "namespace" | "name">; body: Buffer }): boolean {
     return this.selectsRef(entry.ref) && this.selectsLabels(entry.body);
   }
 }

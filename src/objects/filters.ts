@@ -11,6 +11,12 @@ export interface Filters {
   excludeNamespaces: string[];
   /** A label selector, applied by the API server. */
   selector?: string;
+  /**
+   * Object names (globs, `--name`): only objects whose name matches one. Absent or empty: every
+   * name. Restore, export, diff and drill apply it to archived objects (entry-filter.ts); a
+   * snapshot never records it.
+   */
+  names?: string[];
 }
 
 const cache = new Map<string, RegExp>();
@@ -48,6 +54,11 @@ export function resourceSelected(f: Filters, group: string, plural: string): boo
 /** Cluster-scoped objects (namespace undefined) are not subject to namespace filters. */
 export function namespaceSelected(f: Filters, namespace: string | undefined): boolean {
   return namespace === undefined || selected([namespace], f.includeNamespaces, f.excludeNamespaces);
+}
+
+/** Whether `--name` globs select an object's name (every name without any). */
+export function nameSelected(f: Pick<Filters, "names">, name: string): boolean {
+  return !f.names?.length || matchesAny(name, f.names);
 }
 
 /** Splits repeated and comma-separated flag values: `--include-groups a,b --include-groups c`. */

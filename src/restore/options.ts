@@ -34,8 +34,11 @@ export interface RestoreOptions {
    * --existing update does, whatever `existing` says.
    */
   sync?: { crds: boolean };
-  /** Called with the finished plan, before anything is written (the CLI prints what it must show). */
-  onPlan?: (plan: { crds: CrdPlan[] }) => void;
+  /**
+   * Called with the finished plan, before anything is written (the CLI prints what it must show;
+   * the short form `restore <resource>/<name>` refuses a plan without its object by throwing).
+   */
+  onPlan?: (plan: { crds: CrdPlan[]; objects: { count: number } }) => void;
 }
 
 /** Where objects of each source namespace go: all an object's identity needs of the options. */

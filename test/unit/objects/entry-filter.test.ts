@@ -15,7 +15,12 @@ const NONE: Filters = {
 
 const filters = (f: Partial<Filters>): Filters => ({ ...NONE, ...f });
 
-const ref = (plural: string, group: string, namespace?: string) => ({ plural, group, namespace });
+const ref = (plural: string, group: string, namespace?: string, name = "w") => ({
+  plural,
+  group,
+  namespace,
+  name,
+});
 
 const body = (metadata: unknown, rest = ""): Buffer =>
   Buffer.from(
@@ -71,6 +76,27 @@ describe("EntryFilter: resource and namespace, from the entry's name alone", () 
     const f = new EntryFilter(NONE, new Map([["widgets.example.com", {}]]));
     expect(f.selectsRef(ref("widgets", "example.com", "a"))).toBe(true);
     expect(f.selectsRef(ref("widgets", "example.org", "a"))).toBe(false);
+  });
+});
+
+describe("EntryFilter: --name globs", () => {
+  it("picks objects by name, with the other filters, and every name without any", () => {
+    const f = new EntryFilter(filters({ names: ["web-*", "db"], includeNamespaces: ["prod"] }));
+    const cases: [ReturnType<typeof ref>, boolean][] = [
+      [ref("widgets", "example.com", "prod", "web-1"), true],
+      [ref("widgets", "example.com", "prod", "db"), true],
+      [ref("widgets", "example.com", "prod", "db-2"), false],
+      [ref("widgets", "example.com", "prod", "my-web-1"), false],
+      [ref("widgets", "example.com", "dev", "web-1"), false],
+      [ref("widgets", "example.com", undefined, "web-x"), true],
+    ];
+    for (const [r, want] of cases) expect(f.selectsRef(r), `${r.namespace}/${r.name}`).toBe(want);
+    expect(new EntryFilter(filters({ names: [] })).selectsRef(ref("widgets", "example.com", "a", "x"))).toBe(
+      true,
+    );
+    expect(
+      new EntryFilter(filters({ names: ["w?"] })).selectsRef(ref("widgets", "example.com", "a", "w1")),
+    ).toBe(true);
   });
 });
 

@@ -1,0 +1,95 @@
+/**
+ * The journal as history and changes read it: a chain's segments in order, each checked as a
+ * replay checks it (segment-reader.ts: stored digest, header and `prev`, bodies, times, trailer),
+ * one segment's records at a time. A damaged segment, or a chain broken before the end of the
+ * window, is a SourceRefusedError naming the segment, as for `--at`.
+ */
+import { CrdBackupError, SourceRefusedError } from "../errors.ts";
+import type { Chain } from "../journal/chains.ts";
+import { Readable } from "node:stream";
+import { identitiesFor } from "../crypto/keyring.ts";
+import { mayHold, parseKeyIndex } from "../journal/key-index.ts";
+import type { JournalRecord, SegmentTrailer } from "../journal/segment-format.ts";
+import { readStoredSegment } from "../journal/segment-io.ts";
+import { readSegment, readSegmentHeader } from "../journal/segment-reader.ts";
+import { readAll } from "../storage/backend.ts";
+import { segmentKey } from "../journal/segment-key.ts";
+import type { StorageBackend } from "../storage/backend.ts";
+import { VerifiedSnapshot } from "../source/verified.ts";
+
+export interface ReadRecord {
+  record: JournalRecord;
+  /** The segment's key: where the record came from. */
+  segment: string;
+}
+
+/**
+ * The records of the chain's segments that start before `until`, in order (every record of each).
+ * With `wanted` (key-index members, key-index.ts), a segment whose index shows it holds none of
+ * them is skipped after its stored bytes are hashed and its header checked; a segment without an
+ * index (written before it, or too large for one) is read in full. `first` and `end` read only
+ * the segments from index `first` (linked to the one before it by the listing's hash) to before
+ * index `end`, of those that start before `until`.
+ */
+export async function* chainRecords(
+  storage: StorageBackend,
+  chain: Chain,
+  until: Date,
+  signal?: AbortSignal,
+  options: { wanted?: readonly string[]; first?: number; end?: number } = {},
+): AsyncGenerator<ReadRecord> {
+  const { wanted, first = 0 } = options;
+  const segments = chain.segments.filter((s) => s.from < until);
+  if (chain.broken) {
+    const i = chain.segments.findIndex((s) => segmentKey(s) === chain.broken!.key);
+    // readable up to the break; a window reaching past it is refused, as --at past it is
+    if (i >= 0 && i < segments.length && (i === 0 || until > chain.segments[i - 1]!.to))
+      throw new SourceRefusedError(
+        { segment: chain.broken.key },
+        `journal segment ${chain.broken.key}: ${chain.broken.message}`,
+        { key: chain.broken.key },
+      );
+    if (i >= 0) segments.splice(i);
+  }
+  let prev: string | null = segments[first - 1]?.sha256 ?? null;
+  for (const seg of segments.slice(first, options.end)) {
+    signal?.throwIfAborted();
+    const key = segmentKey(seg);
+    try {
+      let records: AsyncGenerator<JournalRecord, SegmentTrailer>;
+      if (wanted) {
+        const bytes = await readAll(await storage.read(key, { signal }));
+        const expected = { ...seg, prev };
+        const bits = parseKeyIndex((await readSegmentHeader(bytes, expected, identitiesFor(storage))).keys);
+        if (bits && !mayHold(bits, wanted)) {
+          prev = seg.sha256;
+          continue;
+        }
+        records = readSegment(Readable.from([bytes]), expected, identitiesFor(storage));
+      } else records = await readStoredSegment(storage, seg, prev, signal);
+      for await (const record of records) yield { record, segment: key };
+    } catch (e) {
+      if (!(e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID")) throw e;
+      const message = e.message.startsWith("journal segment ")
+        ? e.message
+        : `journal segment ${key}: ${e.message}`;
+      throw new SourceRefusedError({ segment: key }, message, { key }, { cause: e });
+    }
+    prev = seg.sha256;
+  }
+}
+
+/** The index of the first segment (of those chainRecords reads before `until`) that ends after `t`. */
+export function firstSegmentAfter(chain: Chain, t: Date): number {
+  const i = chain.segments.findIndex((s) => s.to > t);
+  return i < 0 ? chain.segments.length : i;
+}
+
+/** A snapshot, fetched and verified whole (memory bounded: it goes to a temp file). */
+export function fetchSnapshot(
+  storage: StorageBackend,
+  id: string,
+  signal?: AbortSignal,
+): Promise<VerifiedSnapshot> {
+  return VerifiedSnapshot.fetch(storage, id, signal);
+}
