@@ -1,0 +1,249 @@
+/**
+ * A snapshot (or a point in time) made browsable page by page: one pass over its verified entries
+ * writes every object's body to a local file and one row per object (resource, namespace, name,
+ * where its body lies) to an SQLite table on disk. A page is then one range read of that table's
+ * primary key, an object one lookup and one read, whatever the snapshot's size: nothing per object
+ * stays in memory (SQLite's page cache is bounded), and nothing is shown from an archive whose
+ * verification did not finish (the table is opened only after the reader's last check passed).
+ */
+import { mkdtemp, open, rm, type FileHandle } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { ManifestResource, PlainManifest } from "../archive/manifest.ts";
+import type { ArchiveEntry } from "../archive/reader.ts";
+import { CrdBackupError } from "../errors.ts";
+
+/** Rows inserted per transaction: one transaction per row costs a sync each; one for all holds a journal as large. */
+const ROWS_PER_TRANSACTION = 5000;
+/** SQLite's page cache: a page is a few rows, so this bounds the index's memory, not the snapshot. */
+const CACHE_KIB = 4096;
+/** Body writes are gathered into buffers of this size before they go to the file. */
+const WRITE_BUFFER_BYTES = 256 * 1024;
+
+/** What one stored object row says; the body is read on demand. */
+export interface ObjectRow {
+  name: string;
+  size: number;
+  sha256: string;
+  uid: string | undefined;
+  kind: string;
+  version: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** The key to pass as `after` for the next page; undefined on the last page. */
+  next: string | undefined;
+}
+
+/** Where an object lies: `namespace` is "" for a cluster-scoped one. */
+export interface ObjectKey {
+  group: string;
+  plural: string;
+  namespace: string;
+  name: string;
+}
+
+/** A body file written in large sequential chunks, for offsets known as they are assigned. */
+class BodyWriter {
+  offset = 0;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  readonly #file: FileHandle;
+
+  constructor(file: FileHandle) {
+    this.#file = file;
+  }
+
+  async append(body: Buffer): Promise<number> {
+    const at = this.offset;
+    this.#pending.push(body);
+    this.#pendingBytes += body.length;
+    this.offset += body.length;
+    if (this.#pendingBytes >= WRITE_BUFFER_BYTES) await this.flush();
+    return at;
+  }
+
+  async flush(): Promise<void> {
+    if (this.#pendingBytes === 0) return;
+    const chunk = Buffer.concat(this.#pending, this.#pendingBytes);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    await this.#file.write(chunk);
+  }
+}
+
+export class BrowseIndex {
+  readonly manifest: PlainManifest;
+  readonly #dir: string;
+  readonly #db: DatabaseSync;
+  readonly #bodies: FileHandle;
+  readonly #namespaces: StatementSync;
+  readonly #objects: StatementSync;
+  readonly #object: StatementSync;
+  #closed = false;
+
+  private constructor(manifest: PlainManifest, dir: string, db: DatabaseSync, bodies: FileHandle) {
+    this.manifest = manifest;
+    this.#dir = dir;
+    this.#db = db;
+    this.#bodies = bodies;
+    // every query walks the primary key (res, ns, name) in order: ranges, never scans
+    this.#namespaces = db.prepare(
+      "SELECT ns, count(*) AS n FROM objects WHERE res = ? AND ns > ? GROUP BY ns ORDER BY ns LIMIT ?",
+    );
+    this.#objects = db.prepare(
+      "SELECT name, size, sha, uid, kind, version FROM objects WHERE res = ? AND ns = ? AND name > ? ORDER BY name LIMIT ?",
+    );
+    this.#object = db.prepare(
+      "SELECT name, size, sha, uid, kind, version, off FROM objects WHERE res = ? AND ns = ? AND name = ?",
+    );
+  }
+
+  /**
+   * Reads `entries` (a verifying reader: it throws on anything wrong, at the latest when it ends)
+   * into a new index under `parent`. On any failure nothing is left behind.
+   */
+  static async build(
+    manifest: PlainManifest,
+    entries: AsyncIterable<ArchiveEntry>,
+    parent: string,
+  ): Promise<BrowseIndex> {
+    const dir = await mkdtemp(path.join(parent, "snapshot-"));
+    let db: DatabaseSync | undefined;
+    let bodies: FileHandle | undefined;
+    try {
+      db = new DatabaseSync(path.join(dir, "index.sqlite"));
+      // a scratch copy rebuilt from the archive on demand: durability buys nothing here
+      db.exec(`PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -${CACHE_KIB};`);
+      db.exec(`CREATE TABLE objects (
+        res TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL,
+        off INTEGER NOT NULL, size INTEGER NOT NULL, sha TEXT NOT NULL, uid TEXT,
+        kind TEXT NOT NULL, version TEXT NOT NULL,
+        PRIMARY KEY (res, ns, name)) WITHOUT ROWID`);
+      const insert = db.prepare("INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      bodies = await open(path.join(dir, "bodies"), "w+", 0o600);
+      const writer = new BodyWriter(bodies);
+      let rows = 0;
+      db.exec("BEGIN");
+      for await (const e of entries) {
+        if (e.kind !== "object") continue;
+        const at = await writer.append(e.body);
+        const r = e.ref;
+        insert.run(
+          resourceKey(r.group, r.plural),
+          r.namespace ?? "",
+          r.name,
+          at,
+          e.size,
+          e.sha256,
+          e.record.uid ?? null,
+          e.record.resourceKind ?? "",
+          r.version,
+        );
+        if (++rows % ROWS_PER_TRANSACTION === 0) db.exec("COMMIT; BEGIN");
+      }
+      db.exec("COMMIT");
+      await writer.flush();
+      return new BrowseIndex(manifest, dir, db, bodies);
+    } catch (e) {
+      db?.close();
+      await bodies?.close();
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** The manifest's resources, by group then plural. */
+  resources(): ManifestResource[] {
+    return [...this.manifest.resources].sort((a, b) =>
+      a.group === b.group ? cmp(a.plural, b.plural) : cmp(a.group, b.group),
+    );
+  }
+
+  resource(group: string, plural: string): ManifestResource | undefined {
+    return this.manifest.resources.find((r) => r.group === group && r.plural === plural);
+  }
+
+  /** Namespaces holding objects of a resource, with their counts, after `after`, `limit` at most. */
+  namespaces(
+    group: string,
+    plural: string,
+    after: string,
+    limit: number,
+  ): Page<{ namespace: string; count: number }> {
+    const rows = this.#namespaces.all(resourceKey(group, plural), after, limit + 1) as {
+      ns: string;
+      n: number;
+    }[];
+    const items = rows.slice(0, limit).map((r) => ({ namespace: r.ns, count: r.n }));
+    return { items, next: rows.length > limit ? items.at(-1)!.namespace : undefined };
+  }
+
+  /** Objects of a resource in one namespace ("" for cluster-scoped), by name, after `after`. */
+  objects(group: string, plural: string, namespace: string, after: string, limit: number): Page<ObjectRow> {
+    const rows = this.#objects.all(
+      resourceKey(group, plural),
+      namespace,
+      after,
+      limit + 1,
+    ) as unknown as RawRow[];
+    const items = rows.slice(0, limit).map(toRow);
+    return { items, next: rows.length > limit ? items.at(-1)!.name : undefined };
+  }
+
+  /** One object's row and body, or undefined when the snapshot does not hold it. */
+  async object(key: ObjectKey): Promise<(ObjectRow & { body: Buffer }) | undefined> {
+    const row = this.#object.get(resourceKey(key.group, key.plural), key.namespace, key.name) as
+      (RawRow & { off: number }) | undefined;
+    if (!row) return undefined;
+    const body = Buffer.allocUnsafe(row.size);
+    const { bytesRead } = await this.#bodies.read(body, 0, row.size, row.off);
+    if (bytesRead !== row.size)
+      throw new CrdBackupError("STORAGE", `the local browse copy of ${key.name} is short`, {
+        name: key.name,
+      });
+    return { ...toRow(row), body };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+    await this.#bodies.close();
+    await rm(this.#dir, { recursive: true, force: true });
+  }
+}
+
+interface RawRow {
+  name: string;
+  size: number;
+  sha: string;
+  uid: string | null;
+  kind: string;
+  version: string;
+}
+
+function toRow(r: RawRow): ObjectRow {
+  return {
+    name: r.name,
+    size: r.size,
+    sha256: r.sha,
+    uid: r.uid ?? undefined,
+    kind: r.kind,
+    version: r.version,
+  };
+}
+
+/** `plural.group`, as the filters and the restore command name a resource. */
+export function resourceKey(group: string, plural: string): string {
+  return `${plural}.${group}`;
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** A scratch folder for indexes; the caller removes it. */
+export function scratchDir(): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), "crd-backup-ui-"));
+}
