@@ -34,9 +34,13 @@ export class BrowseCache {
   readonly #slots = new Map<string, Slot>();
   #dir: Promise<string> | undefined;
 
-  constructor(storage: StorageBackend, maxOpen: number) {
+  readonly #tmp: string | undefined;
+
+  /** `tmp`: where the scratch folder goes (the system's temp folder by default). */
+  constructor(storage: StorageBackend, maxOpen: number, tmp?: string) {
     this.#storage = storage;
     this.#maxOpen = maxOpen;
+    this.#tmp = tmp;
   }
 
   /** Runs `fn` on the browsable copy of `ref`, building it first when it is not kept. */
@@ -78,7 +82,7 @@ export class BrowseCache {
   }
 
   async #build(ref: BrowseRef): Promise<BrowseIndex> {
-    this.#dir ??= scratchDir();
+    this.#dir ??= scratchDir(this.#tmp);
     const dir = await this.#dir;
     if (!("snapshot" in ref)) {
       await using state = await fetchPointInTime(this.#storage, { at: ref.at, cluster: ref.cluster });

@@ -244,6 +244,6 @@ export function resourceKey(group: string, plural: string): string {
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** A scratch folder for indexes; the caller removes it. */
-export function scratchDir(): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), "crd-backup-ui-"));
+export function scratchDir(parent = os.tmpdir()): Promise<string> {
+  return mkdtemp(path.join(parent, "crd-backup-ui-"));
 }
