@@ -96,6 +96,7 @@ export function page(title: string, crumbs: Crumb[], body: Html): Html {
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>${title} · crd-backup</title>
         <link rel="stylesheet" href="/style.css" />
+        <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
         <script src="/copy.js" defer></script>
       </head>
       <body>

@@ -10,7 +10,7 @@
  */
 import { CrdBackupError } from "../errors.ts";
 import { listLocation } from "../retention/listing.ts";
-import { COPY_JS, STYLE_CSS } from "./assets.ts";
+import { COPY_JS, FAVICON_SVG, STYLE_CSS } from "./assets.ts";
 import type { Reply, UiContext, UiRequest } from "./context.ts";
 import { atRoute, snapshotRoute } from "./pages/browse.ts";
 import { atForm, clusterPage, fleetPage } from "./pages/location.ts";
@@ -48,6 +48,9 @@ export async function route(ctx: UiContext, req: UiRequest): Promise<Reply> {
       return fleetPage(ctx, req);
     case "style.css":
       return { text: STYLE_CSS, type: "text/css; charset=utf-8" };
+    case "favicon.svg":
+    case "favicon.ico":
+      return { text: FAVICON_SVG, type: "image/svg+xml" };
     case "copy.js":
       return { text: COPY_JS, type: "text/javascript; charset=utf-8" };
     case "clusters":
