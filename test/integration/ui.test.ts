@@ -7,13 +7,15 @@
  * are the same before and after, and the command takes no kubeconfig at all.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, readdirSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, statSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI_MAIN, cliNodeFlags } from "../../cli/node-flags.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
+import type { StorageBackend } from "../../src/storage/backend.ts";
 import { envVars, runCli } from "../support/cli.ts";
 import {
   adminClient,
@@ -23,7 +25,7 @@ import {
   waitForCrdEstablished,
 } from "../support/cluster.ts";
 import { createRaw, makeCrd, objPath, patch, spoolDir, startRecorder } from "../support/recorder.ts";
-import { freshLocal } from "../support/storage.ts";
+import { freshLocal, freshS3 } from "../support/storage.ts";
 
 const SCREENSHOTS = path.resolve(import.meta.dirname, "../../.testenv/screenshots");
 const CHROMIUM = "/usr/bin/chromium";
@@ -69,6 +71,12 @@ function filesOf(root: string): string[] {
     .filter((f) => statSync(f).isFile())
     .map((f) => `${path.relative(root, f)} ${statSync(f).size} ${statSync(f).mtimeMs}`)
     .sort();
+}
+
+async function keysOf(storage: StorageBackend): Promise<string[]> {
+  const out: string[] = [];
+  for await (const { key, size } of storage.list("")) out.push(`${key} ${size}`);
+  return out;
 }
 
 const texts = (page: Page, selector: string) =>
@@ -288,6 +296,7 @@ describe("crd-backup ui in a real browser", () => {
     expect(await page.$eval("p.error", (e) => e.textContent)).toBe(cli.stderr.trim());
     const res = await fetch(`${ui.url}snapshots/${missing}`);
     expect(res.status).toBe(404);
+    pageErrors.length = 0; // the browser logs the 404 it was meant to get
   });
 
   it("serves /api/snapshots as list -o json prints it, and reserves /api/history and /api/changes", async () => {
@@ -328,6 +337,55 @@ describe("crd-backup ui in a real browser", () => {
     } finally {
       expect(await guarded.stop()).toBe(0);
     }
+  });
+
+  it("opens an encrypted snapshot in S3 (MinIO) only with --identity, and names the identity in the restore command", async () => {
+    const s3 = freshS3();
+    const location = s3.location;
+    const key = path.join(mkdtempSync(path.join(os.tmpdir(), "crd-backup-ui-key-")), "dr.txt");
+    const keygen = await runCli(["keygen", "-o", key]);
+    const recipient = keygen.stdout.trim();
+    const snap = await runCli([
+      "snapshot",
+      "--storage",
+      location,
+      "--include-groups",
+      group,
+      "--encrypt-to",
+      recipient,
+      "-o",
+      "json",
+    ]);
+    expect(snap.code, snap.stderr).toBe(0);
+    const id = (JSON.parse(snap.stdout) as { id: string }).id;
+    const stored = await keysOf(s3);
+    const objectUrl = (base: string) => `${base}snapshots/${id}/${group}/widgets/${ns}/w-02`;
+
+    const sealed = await startUi(["--storage", location, "--listen", "127.0.0.1:0"]);
+    try {
+      const fleet = await open(sealed.url);
+      expect((await texts(fleet, "table.fleet tbody tr td"))[1]).toBe("(encrypted)");
+      const page = await open(objectUrl(sealed.url), "encrypted-without-identity");
+      const cli = await runCli(["inspect", id, "--objects", "--storage", location]);
+      expect(cli.code).toBe(1);
+      expect(await page.$eval("p.error", (e) => e.textContent)).toBe(cli.stderr.trim());
+      expect((await fetch(objectUrl(sealed.url))).status).toBe(403);
+    } finally {
+      expect(await sealed.stop()).toBe(0);
+    }
+
+    const opened = await startUi(["--storage", location, "--identity", key, "--listen", "127.0.0.1:0"]);
+    try {
+      const page = await open(objectUrl(opened.url), "encrypted-object");
+      expect(await page.$eval("pre.yaml", (e) => e.textContent)).toContain("big: 9223372036854775807");
+      expect(await page.$eval("#restore-command", (e) => e.textContent)).toBe(
+        `crd-backup restore ${id} --storage ${location} --identity ${key} --include-resources widgets.${group} --include-namespaces ${ns} --name w-02 --dry-run`,
+      );
+    } finally {
+      expect(await opened.stop()).toBe(0);
+    }
+    expect(await keysOf(s3)).toEqual(stored);
+    expect(pageErrors.filter((e) => !e.includes("status of 403"))).toEqual([]);
   });
 
   it("wrote nothing to the location", () => {
