@@ -62,7 +62,7 @@ export function uiCommand(ctx: RunContext): Command {
       "--keep-open <n>",
       "snapshots and points in time kept browsable on local disk at once",
       positiveInt("--keep-open"),
-      8,
+      10,
     )
     .option(
       "--drill-report <file>",

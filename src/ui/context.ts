@@ -34,8 +34,10 @@ export interface UiContext {
   storage: StorageBackend;
   cache: BrowseCache;
   commands: CommandContext;
-  /** Rows per page: objects, namespaces, versions. */
+  /** Rows per page: objects, namespaces. */
   pageSize: number;
+  /** Snapshots and points in time the browse cache keeps open at once. */
+  keepOpen: number;
   drills: DrillResult[];
   history: HistoryProvider | undefined;
 }

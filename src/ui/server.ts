@@ -148,6 +148,7 @@ export async function startUi(storage: StorageBackend, options: UiOptions): Prom
     cache,
     commands: options.commands,
     pageSize: options.pageSize,
+    keepOpen: options.maxOpen,
     drills: options.drills,
     history: options.history,
   };

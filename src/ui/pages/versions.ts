@@ -18,8 +18,16 @@ import { formatBytes, href, html, page, withQuery, type Html } from "../html.ts"
 import { restoreCommand } from "../restore-command.ts";
 import { CLUSTER_SCOPE_SEGMENT, commandBlock } from "./browse.ts";
 
-/** Snapshots looked at per page: each not yet browsable is read once, so a page is bounded work. */
+/**
+ * Snapshots looked at per page: each not yet browsable is read once, so a page is bounded work.
+ * A page needs one more than it shows (what the oldest shown changed from), and all of them must
+ * fit among the copies kept open, or paging back and forth would read every one again each time.
+ */
 const SNAPSHOTS_PER_PAGE = 8;
+
+function perPage(ctx: UiContext): number {
+  return Math.max(1, Math.min(SNAPSHOTS_PER_PAGE, ctx.keepOpen - 1));
+}
 
 type Found =
   | { state: "present"; row: ObjectRow; doc: JsonValue; encrypted: boolean }
@@ -80,11 +88,12 @@ export async function versionsPage(ctx: UiContext, req: UiRequest, rest: string[
   const all = (await listSnapshots(ctx.storage, () => undefined))
     .filter((s) => s.manifest.cluster.uid.startsWith(cluster) && (before === "" || s.id < before))
     .reverse();
-  const shown = all.slice(0, SNAPSHOTS_PER_PAGE + 1); // one more: what the last shown changed from
+  const n = perPage(ctx);
+  const shown = all.slice(0, n + 1); // one more: what the last shown changed from
   const versions: Version[] = [];
   for (const s of shown) versions.push({ snapshot: s, found: await versionIn(ctx, s, key) });
   const where = key.namespace ? `${key.namespace}/${name}` : name;
-  const rows = versions.slice(0, SNAPSHOTS_PER_PAGE).map((v, i) => {
+  const rows = versions.slice(0, n).map((v, i) => {
     const s = v.snapshot;
     const older = versions[i + 1]?.found;
     const f = v.found;
@@ -117,7 +126,7 @@ export async function versionsPage(ctx: UiContext, req: UiRequest, rest: string[
       <td>${detail}</td>
     </tr>`;
   });
-  const next = all.length > SNAPSHOTS_PER_PAGE ? all[SNAPSHOTS_PER_PAGE - 1]!.id : undefined;
+  const next = all.length > n ? all[n - 1]!.id : undefined;
   const body = html`<dl class="facts">
       <dt>resource</dt>
       <dd>${resourceKey(group, plural)}</dd>
