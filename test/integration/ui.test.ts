@@ -79,8 +79,9 @@ async function keysOf(storage: StorageBackend): Promise<string[]> {
   return out;
 }
 
+/** The text of every match, white space collapsed as a reader sees it. */
 const texts = (page: Page, selector: string) =>
-  page.$$eval(selector, (els) => els.map((e) => (e.textContent ?? "").trim()));
+  page.$$eval(selector, (els) => els.map((e) => (e.textContent ?? "").replace(/\s+/g, " ").trim()));
 
 describe("crd-backup ui in a real browser", () => {
   let admin: KubeClient;
@@ -95,6 +96,7 @@ describe("crd-backup ui in a real browser", () => {
   let before: string[] = [];
   const pageErrors: string[] = [];
   let afterPatch = "";
+  const drillReport = path.join(mkdtempSync(path.join(os.tmpdir(), "crd-backup-ui-drill-")), "drill.json");
 
   const snapshot = async () => {
     const r = await runCli(["snapshot", "--storage", dir, "--include-groups", group, "-o", "json"]);
@@ -165,8 +167,30 @@ describe("crd-backup ui in a real browser", () => {
     await snapshot(); // a third: w-03 as patched
     expect(snapshots).toHaveLength(3);
 
+    // a drill of the first snapshot into prefixed namespaces of the same cluster: the location
+    // stores no drill results, the view shows the report drill wrote
+    const drill = await runCli([
+      "drill",
+      snapshots[0]!,
+      "--storage",
+      dir,
+      "--namespace-prefix",
+      `${uniqueName("dr")}-`,
+      "--report",
+      drillReport,
+    ]);
+    expect(drill.code, drill.stderr).toBe(0);
     before = filesOf(dir);
-    ui = await startUi(["--storage", dir, "--listen", "127.0.0.1:0", "--page-size", String(PAGE_SIZE)]);
+    ui = await startUi([
+      "--storage",
+      dir,
+      "--listen",
+      "127.0.0.1:0",
+      "--page-size",
+      String(PAGE_SIZE),
+      "--drill-report",
+      drillReport,
+    ]);
     mkdirSync(SCREENSHOTS, { recursive: true });
     browser = await puppeteer.launch({
       executablePath: CHROMIUM,
@@ -208,7 +232,7 @@ describe("crd-backup ui in a real browser", () => {
     expect(row[2]).toBe("3");
     expect(row[3]).toContain(snapshots[2]);
     expect(row[4]).toMatch(/^recorded to/);
-    expect(row[5]).toBe("none stored");
+    expect(row[5]).toMatch(/^PASS \d+s ago, RTO [\d.]+s$/);
 
     await follow(page, `a[href="/clusters/${clusterUid}"]`, "cluster");
     expect(await page.$$("svg.timeline rect.window")).not.toHaveLength(0);
@@ -364,7 +388,9 @@ describe("crd-backup ui in a real browser", () => {
     const sealed = await startUi(["--storage", location, "--listen", "127.0.0.1:0"]);
     try {
       const fleet = await open(sealed.url);
-      expect((await texts(fleet, "table.fleet tbody tr td"))[1]).toBe("(encrypted)");
+      const cells = await texts(fleet, "table.fleet tbody tr td");
+      expect(cells[1]).toBe("(encrypted)");
+      expect(cells[5]).toBe("none stored");
       const page = await open(objectUrl(sealed.url), "encrypted-without-identity");
       const cli = await runCli(["inspect", id, "--objects", "--storage", location]);
       expect(cli.code).toBe(1);
