@@ -232,8 +232,8 @@ export class BrowseIndex {
     if (!row) return undefined;
     const block = Buffer.allocUnsafe(row.blen);
     const { bytesRead } = await this.#bodies.read(block, 0, row.blen, row.off);
-    const body =
-      bytesRead === row.blen ? (await inflate(block)).subarray(row.ioff, row.ioff + row.size) : undefined;
+    const inflated = bytesRead === row.blen ? await inflate(block).catch(() => undefined) : undefined;
+    const body = inflated?.subarray(row.ioff, row.ioff + row.size);
     // the archive was verified when the copy was made; the copy is checked as it is read back
     if (!body || createHash("sha256").update(body).digest("hex") !== row.sha) {
       throw new CrdBackupError("STORAGE", `the local browse copy of ${key.name} is damaged`, {

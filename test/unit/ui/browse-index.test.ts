@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -146,6 +146,24 @@ describe("browse index", () => {
         i.object({ group: GROUP, plural: "widgets", namespace: "team-1", name: "w-05" }),
       ),
     ).toBeUndefined();
+    await cache.close();
+  });
+
+  it("refuses to show an object whose local copy was changed after it was verified", async () => {
+    const { storage } = await location();
+    const tmp = mkdtempSync(path.join(os.tmpdir(), "crd-backup-ui-tmp-"));
+    const cache = new BrowseCache(storage, 2, tmp);
+    const ref = { snapshot: SNAPSHOT_ID };
+    const key = { group: GROUP, plural: "widgets", namespace: "team-2", name: "w-05" };
+    expect(await cache.use(ref, (i) => i.object(key))).toBeDefined();
+    const copy = path.join(tmp, readdirSync(tmp)[0]!);
+    const bodies = path.join(copy, readdirSync(copy)[0]!, "bodies");
+    const bytes = readFileSync(bodies);
+    bytes.fill(0); // every block: whatever the object's block, it no longer inflates to its bytes
+    writeFileSync(bodies, bytes);
+    await expect(cache.use(ref, (i) => i.object(key))).rejects.toThrow(
+      /local browse copy of w-05 is damaged/,
+    );
     await cache.close();
   });
 
