@@ -65,7 +65,8 @@ export function checkAccess(req: IncomingMessage, url: URL, token: string | unde
     return {
       ok: true,
       setCookie: `${COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict`,
-      location: clean.pathname + clean.search,
+      // one leading slash: `//host` would send the browser to another site
+      location: `/${clean.pathname.replace(/^\/+/, "")}${clean.search}`,
     };
   }
   return {

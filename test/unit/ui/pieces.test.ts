@@ -73,6 +73,9 @@ describe("access", () => {
       setCookie: "crd_backup_ui=t0ken; Path=/; HttpOnly; SameSite=Strict",
       location: "/clusters/a?x=1",
     });
+    expect(checkAccess(request({ host: "h" }), url("/.//evil.example/?token=t0ken"), token)).toMatchObject({
+      location: "/evil.example/",
+    });
     expect(checkAccess(request({ host: "h", cookie: "a=b; crd_backup_ui=t0ken" }), url("/"), token)).toEqual({
       ok: true,
     });
