@@ -34,6 +34,10 @@ pre { background: var(--card); border: 1px solid var(--line); padding: .8rem; ov
 .legend { font-size: 12px; color: var(--muted); display: flex; gap: 1rem; }
 .legend i { display: inline-block; width: 10px; height: 10px; margin-right: .3rem; vertical-align: middle; }
 .legend i.window { background: var(--window); } .legend i.gap { background: var(--gap); } .legend i.snap { background: var(--accent); }
+table.sbs { table-layout: fixed; } table.sbs col.n { width: 3.5rem; } table.sbs td { padding: 0 .4rem; border: 0; white-space: pre-wrap; overflow-wrap: anywhere; }
+table.sbs td.n { width: 3.5rem; text-align: right; color: var(--muted); font-size: 12px; user-select: none; }
+table.sbs td.del { background: #ffebe9; } table.sbs td.add { background: #dafbe1; } table.sbs td.none { background: #f3f4f6; }
+table.sbs tr.fold td { background: #eef1f5; color: var(--muted); font-size: 12px; padding: .2rem .6rem; }
 form.at { margin: .5rem 0 1rem; display: flex; gap: .5rem; }
 form.at input { font: inherit; padding: .2rem .4rem; min-width: 18rem; }
 `;

@@ -290,6 +290,10 @@ describe("crd-backup ui in a real browser", () => {
       "unchanged",
     );
     expect(await page.$eval("main", (e) => e.textContent)).toContain("not shown by this version of the view");
+    await follow(page, "a.compare", "side-by-side");
+    expect(await texts(page, "table.sbs td.del")).toEqual(["size: 1"]);
+    expect(await texts(page, "table.sbs td.add")).toEqual(["size: 2"]);
+    expect(await texts(page, "table.sbs thead th")).toEqual([snapshots[1], snapshots[2]]);
 
     const at = await open(`${ui.url}at/${clusterUid}/${encodeURIComponent(afterPatch)}`);
     expect(at.url()).toMatch(/\/at\/[^/]+\/\d{4}-\d\d-\d\dT[^/]+Z$/);

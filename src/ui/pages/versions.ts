@@ -17,6 +17,7 @@ import type { Reply, UiContext, UiRequest } from "../context.ts";
 import { formatBytes, href, html, page, withQuery, type Html } from "../html.ts";
 import { restoreCommand } from "../restore-command.ts";
 import { CLUSTER_SCOPE_SEGMENT, commandBlock } from "./browse.ts";
+import { comparePage } from "./compare.ts";
 
 /**
  * Snapshots looked at per page: each not yet browsable is read once, so a page is bounded work.
@@ -74,6 +75,11 @@ function changes(list: FieldChange[]): Html {
 }
 
 export async function versionsPage(ctx: UiContext, req: UiRequest, rest: string[]): Promise<Reply> {
+  if (rest.length === 5 && rest[4] === "diff") {
+    const [group, plural, ns, name] = rest as [string, string, string, string];
+    const key = { group, plural, namespace: ns === CLUSTER_SCOPE_SEGMENT ? "" : ns, name };
+    return comparePage(ctx, req, key, href("objects", group, plural, ns, name));
+  }
   if (rest.length !== 4) {
     throw new CrdBackupError(
       "USAGE",
@@ -110,7 +116,13 @@ export async function versionsPage(ctx: UiContext, req: UiRequest, rest: string[
         older === undefined
           ? html`<span class="muted">oldest shown</span>`
           : older.state === "present"
-            ? changes(older.row.sha256 === f.row.sha256 ? [] : diffJson(older.doc, f.doc))
+            ? older.row.sha256 === f.row.sha256
+              ? changes([])
+              : html`${changes(diffJson(older.doc, f.doc))}<a
+                    class="compare"
+                    href="${withQuery(href("objects", group, plural, ns, name, "diff"), { from: versions[i + 1]!.snapshot.id, to: s.id })}"
+                    >side by side</a
+                  >`
             : html`<span class="ok">appears</span>`;
       const cmd = restoreCommand(ctx.commands, { snapshot: s.id }, key, f.encrypted);
       detail = html`${diff}${commandBlock(cmd, `restore-${s.id}`)}`;
