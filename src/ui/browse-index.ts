@@ -57,6 +57,17 @@ export interface ObjectKey {
   name: string;
 }
 
+/** An object's place in the index: `plural.group`, namespace ("" when cluster-scoped), name. */
+export interface ChangeKey {
+  res: string;
+  ns: string;
+  name: string;
+}
+
+export interface Change extends ChangeKey {
+  change: "added" | "removed" | "changed";
+}
+
 /** One object's row, bar where its block lies (known when the block is written). */
 type PendingRow = [
   res: string,
@@ -241,6 +252,49 @@ export class BrowseIndex {
       });
     }
     return { ...toRow(row), body };
+  }
+
+  /**
+   * What differs from this state to `newer`, by resource, namespace and name, after `after`:
+   * objects only here (removed), only there (added), or with other bytes (changed). One query
+   * over both tables (the other attached for its duration), so memory holds one page.
+   */
+  changesTo(
+    newer: BrowseIndex,
+    after: ChangeKey | undefined,
+    limit: number,
+  ): { items: Change[]; next: ChangeKey | undefined } {
+    this.#db.exec(`ATTACH DATABASE '${newer.#file().replaceAll("'", "''")}' AS newer`);
+    try {
+      const rows = this.#db
+        .prepare(
+          `SELECT res, ns, name, change FROM (
+             SELECT a.res, a.ns, a.name, CASE WHEN b.sha IS NULL THEN 'removed' ELSE 'changed' END AS change
+             FROM main.objects a LEFT JOIN newer.objects b ON b.res = a.res AND b.ns = a.ns AND b.name = a.name
+             WHERE b.sha IS NULL OR b.sha != a.sha
+             UNION ALL
+             SELECT b.res, b.ns, b.name, 'added' FROM newer.objects b
+             WHERE NOT EXISTS (SELECT 1 FROM main.objects a WHERE a.res = b.res AND a.ns = b.ns AND a.name = b.name))
+           WHERE (res, ns, name) > (?, ?, ?) ORDER BY res, ns, name LIMIT ?`,
+        )
+        .all(after?.res ?? "", after?.ns ?? "", after?.name ?? "", limit + 1) as unknown as (ChangeKey & {
+        change: Change["change"];
+      })[];
+      const items = rows
+        .slice(0, limit)
+        .map((r) => ({ res: r.res, ns: r.ns, name: r.name, change: r.change }));
+      const last = items.at(-1);
+      return {
+        items,
+        next: rows.length > limit && last ? { res: last.res, ns: last.ns, name: last.name } : undefined,
+      };
+    } finally {
+      this.#db.exec("DETACH DATABASE newer");
+    }
+  }
+
+  #file(): string {
+    return path.join(this.#dir, "index.sqlite");
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,8 @@
  *   /clusters/<uid>                     a cluster's timeline
  *   /snapshots/<id>[/<group>/<plural>[/<ns>[/<name>]]]   browse a snapshot
  *   /at/<uid>/<time>[/…]                browse the state at a time (as restore --at rebuilds it)
- *   /objects/<group>/<plural>/<ns>/<name>                 one object across time
+ *   /objects/<group>/<plural>/<ns>/<name>[/diff]          one object across time; two of its versions
+ *   /changes?from=<ref>&to=<ref>        what differs between two snapshots or points in time
  *   /api/snapshots                      what `list -o json` prints
  *   /api/history, /api/changes          what `history -o json` / `changes -o json` print (HistoryProvider)
  */
@@ -13,6 +14,7 @@ import { listLocation } from "../retention/listing.ts";
 import { COPY_JS, FAVICON_SVG, STYLE_CSS } from "./assets.ts";
 import type { Reply, UiContext, UiRequest } from "./context.ts";
 import { atRoute, snapshotRoute } from "./pages/browse.ts";
+import { changesPage } from "./pages/changes.ts";
 import { atForm, clusterPage, fleetPage } from "./pages/location.ts";
 import { versionsPage } from "./pages/versions.ts";
 
@@ -62,6 +64,8 @@ export async function route(ctx: UiContext, req: UiRequest): Promise<Reply> {
       return rest.length >= 2 ? atRoute(ctx, req, rest[0]!, rest[1]!, rest.slice(2)) : notFound(req);
     case "objects":
       return versionsPage(ctx, req, rest);
+    case "changes":
+      return rest.length === 0 ? changesPage(ctx, req) : notFound(req);
     case "api":
       return api(ctx, req, rest[0], rest.slice(1));
     default:

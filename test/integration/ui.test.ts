@@ -295,6 +295,24 @@ describe("crd-backup ui in a real browser", () => {
     expect(await texts(page, "table.sbs td.add")).toEqual(["size: 2"]);
     expect(await texts(page, "table.sbs thead th")).toEqual([snapshots[1], snapshots[2]]);
 
+    // what changed: between the two newest snapshots (from the cluster page), and from the first
+    // snapshot to the state at a time inside the journal's window
+    const cluster = await open(`${ui.url}clusters/${clusterUid}`);
+    await follow(cluster, "a.since", "changes");
+    const changeRows = async (p: Page) =>
+      (await texts(p, "table.changes tbody tr")).map((r) => r.replace(/ (before|after|·|side by side)/g, ""));
+    expect(await changeRows(cluster)).toEqual([
+      `widgets.${group} ${ns} w-03 changed`,
+      `widgets.${group} ${ns} w-08 added`,
+    ]);
+    const since = await open(
+      `${ui.url}changes?from=${snapshots[0]}&to=${clusterUid}@${encodeURIComponent(afterPatch)}`,
+    );
+    expect(await changeRows(since)).toEqual([
+      `widgets.${group} ${ns} w-03 changed`,
+      `widgets.${group} ${ns} w-08 added`,
+    ]);
+
     const at = await open(`${ui.url}at/${clusterUid}/${encodeURIComponent(afterPatch)}`);
     expect(at.url()).toMatch(/\/at\/[^/]+\/\d{4}-\d\d-\d\dT[^/]+Z$/);
     await at.goto(`${at.url()}/${group}/widgets/${ns}`);

@@ -156,7 +156,7 @@ export async function clusterPage(ctx: UiContext, req: UiRequest, uid: string): 
   const c = matches[0]!;
   if (c.uid !== uid) return { redirect: href("clusters", c.uid) };
   const snapshots = [...c.snapshots].reverse().map(
-    (s) =>
+    (s, i, newestFirst) =>
       html`<tr>
         <td><a class="mono" href="${href("snapshots", s.id)}">${s.id}</a></td>
         <td>
@@ -168,6 +168,17 @@ export async function clusterPage(ctx: UiContext, req: UiRequest, uid: string): 
         <td class="num">${s.counts ? s.counts.objects : "-"}</td>
         <td class="num">${formatBytes(s.size)}</td>
         <td>${s.journal ? html`base of a journal to ${s.journal.to}` : ""}</td>
+        <td>
+          ${
+            newestFirst[i + 1]
+              ? html`<a
+                  class="since"
+                  href="${withQuery("/changes", { from: newestFirst[i + 1]!.id, to: s.id })}"
+                  >changes since the one before</a
+                >`
+              : ""
+          }
+        </td>
       </tr>`,
   );
   const windows = c.chains.flatMap((ch) => [
@@ -238,6 +249,15 @@ export async function clusterPage(ctx: UiContext, req: UiRequest, uid: string): 
           </table>`
         : html`<p class="muted">Not recorded: crd-backup record writes a journal.</p>`
     }
+    <form class="at" method="get" action="/changes">
+      <label for="from">What changed from</label>
+      <input id="from" name="from" value="${c.snapshots.at(-2)?.id ?? ""}" />
+      <label for="to">to</label><input id="to" name="to" value="${c.snapshots.at(-1)?.id ?? ""}" />
+      <button>compare</button>
+    </form>
+    <p class="muted">
+      Each side: a snapshot id, or ${c.uid}@&lt;RFC 3339 time&gt; for the state at that time.
+    </p>
     <h2>Snapshots</h2>
     <table>
       <thead>
@@ -248,6 +268,7 @@ export async function clusterPage(ctx: UiContext, req: UiRequest, uid: string): 
           <th class="num">Objects</th>
           <th class="num">Size</th>
           <th>Journal</th>
+          <th></th>
         </tr>
       </thead>
       <tbody>
