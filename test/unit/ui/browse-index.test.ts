@@ -8,6 +8,7 @@ import { CrdBackupError } from "../../../src/errors.ts";
 import { archiveKey, manifestKey } from "../../../src/storage/layout.ts";
 import { LocalBackend } from "../../../src/storage/local.ts";
 import { BrowseCache } from "../../../src/ui/browse-cache.ts";
+import type { ChangeKey } from "../../../src/ui/browse-index.ts";
 import { SNAPSHOT_ID, crdBody, objectBody, writeArchive } from "../archive/helpers.ts";
 
 const GROUP = "example.com";
@@ -31,12 +32,14 @@ async function location(
   tamper = false,
   id = SNAPSHOT_ID,
   root = mkdtempSync(path.join(os.tmpdir(), "crd-backup-ui-store-")),
+  objects = OBJECTS,
+  spec = (_ref: ObjectRef): Record<string, unknown> => ({ big: JSON.rawJSON("9223372036854775807") }),
 ): Promise<{ storage: LocalBackend; root: string }> {
   const build = async (w: ArchiveWriter) => {
     await w.addCrd(`widgets.${GROUP}`, crdBody(`widgets.${GROUP}`));
     await w.addCrd(`policies.${GROUP}`, crdBody(`policies.${GROUP}`));
-    for (const ref of OBJECTS) {
-      await w.addObject(ref, objectBody(ref, { spec: { big: JSON.rawJSON("9223372036854775807") } }), {
+    for (const ref of objects) {
+      await w.addObject(ref, objectBody(ref, { spec: spec(ref) }), {
         uid: `uid-${ref.name}`,
       });
     }
@@ -53,7 +56,7 @@ async function location(
     namespaced,
     storageVersion: "v1",
     servedVersions: ["v1"],
-    count: OBJECTS.filter((o) => o.plural === plural).length,
+    count: objects.filter((o) => o.plural === plural).length,
     bytes: 0,
     listResourceVersion: "1",
     consistent: true,
@@ -118,6 +121,34 @@ describe("browse index", () => {
       "p-30",
       "p-35",
       "p-5",
+    ]);
+    await cache.close();
+  });
+
+  it("lists what differs between two states, a page at a time", async () => {
+    const { root } = await location();
+    const second = "20261122T041500Z-1a2b3c4e";
+    const later = [...OBJECTS.filter((o) => o.name !== "w-00"), widget("team-1", "w-99"), policy("p-99")];
+    const { storage } = await location(false, second, root, later, (ref) =>
+      ref.name === "w-10" ? { n: 2 } : { big: JSON.rawJSON("9223372036854775807") },
+    );
+    const cache = new BrowseCache(storage, 4);
+    const seen: string[] = [];
+    let after: ChangeKey | undefined;
+    do {
+      const page = await cache.use({ snapshot: SNAPSHOT_ID }, (a) =>
+        cache.use({ snapshot: second }, (b) => a.changesTo(b, after, 7)),
+      );
+      expect(page.items.length).toBeLessThanOrEqual(7);
+      seen.push(...page.items.map((c) => `${c.change} ${c.res} ${c.ns}/${c.name}`));
+      after = page.next;
+    } while (after);
+    // the unchanged objects (same bytes) are not listed
+    expect(seen).toEqual([
+      "added policies.example.com /p-99",
+      "removed widgets.example.com team-0/w-00",
+      "changed widgets.example.com team-1/w-10",
+      "added widgets.example.com team-1/w-99",
     ]);
     await cache.close();
   });
