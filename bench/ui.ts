@@ -4,8 +4,8 @@
  * `crd-backup ui` runs from the sources in a child process (the CLI's Node flags), and this
  * script times over HTTP: the first object page of the snapshot (reads, verifies and indexes it),
  * --samples object pages once warm (median and worst), one namespace paged through to its end,
- * the first page of the state at the end of the journal (rebuilt as `restore --at` does), and
- * the server's peak RSS (VmHWM) after all of it.
+ * the first page of the state at the end of the journal (rebuilt as `restore --at` does), the
+ * first page of what changed from the base to that state, and the server's peak RSS (VmHWM).
  *
  *   node bench/ui.ts [--keys 50000] [--events 100000] [--samples 200] [--page-size 100] [--dir DIR]
  */
@@ -75,12 +75,12 @@ const base = await new Promise<string>((resolve, reject) => {
   child.on("close", (code) => reject(new Error(`ui exited (${code})`)));
 });
 
-async function get(p: string): Promise<{ ms: number; body: string }> {
+async function get(p: string): Promise<{ ms: number; body: string; url: string }> {
   const t0 = performance.now();
   const res = await fetch(base + p.replace(/^\//, ""));
   const body = await res.text();
   if (res.status !== 200) throw new Error(`${p}: ${res.status} ${body.slice(0, 300)}`);
-  return { ms: performance.now() - t0, body };
+  return { ms: performance.now() - t0, body, url: decodeURIComponent(res.url) };
 }
 
 const peakRssMiB = () =>
@@ -109,6 +109,9 @@ try {
   const rssAfterPaging = peakRssMiB();
   const atNow = await get(`/at/bench-cluster/now/${GROUP}/items/ns-1`);
   const versions = await get(`/objects/${GROUP}/items/${nsOf(11)}/${nameOf(11)}`);
+  // the state at the end of the journal against the base: the point in time is open already
+  const end = /\/at\/bench-cluster\/([^/]+)\//.exec(atNow.url)![1]!;
+  const changes = await get(`/changes?from=${BASE}&to=bench-cluster@${end}`);
   console.log(
     JSON.stringify(
       {
@@ -122,6 +125,7 @@ try {
         namespacePagedThrough: { pages, rows, seconds: +pagingSeconds.toFixed(2) },
         pointInTimeFirstPageColdSeconds: +(atNow.ms / 1000).toFixed(2),
         versionsPageMs: +versions.ms.toFixed(1),
+        changesFirstPageMs: +changes.ms.toFixed(1),
         serverPeakRssMiB: {
           afterIndexing: +rssAfterIndex.toFixed(0),
           afterPaging: +rssAfterPaging.toFixed(0),
