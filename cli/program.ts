@@ -18,6 +18,7 @@ import { rekeyCommand } from "./commands/rekey.ts";
 import { restoreCommand } from "./commands/restore.ts";
 import { scheduleCommand } from "./commands/schedule.ts";
 import { snapshotCommand } from "./commands/snapshot.ts";
+import { uiCommand } from "./commands/ui.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { EXIT, exitCodeFor, oneLine } from "./exit-codes.ts";
 import type { RunContext } from "./run.ts";
@@ -59,6 +60,7 @@ export function buildProgram(ctx: RunContext, name = "crd-backup"): Command {
     keygenCommand(),
     rekeyCommand(ctx),
     importCommand(ctx),
+    uiCommand(ctx),
   ]) {
     cmd.exitOverride().showHelpAfterError(`(run ${name} ${cmd.name()} --help for usage)`);
     program.addCommand(cmd);
