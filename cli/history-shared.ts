@@ -1,6 +1,7 @@
 /**
  * What `history` and `changes` share: the window flags (`--since`, `--until`, RFC 3339 or a
- * duration before now), `--cluster`, the storage with its identities, and the scope they open.
+ * duration before now), `--cluster`, the storage with its identities and trusted signers, and the
+ * scope they open.
  */
 import type { Command } from "commander";
 import { openScope, parseTimeFlag, type Scope } from "../src/history/index.ts";
@@ -12,8 +13,9 @@ import {
   type IdentityFlags,
   type StorageFlags,
 } from "./options.ts";
+import { addTrustOptions, type TrustFlags } from "./signing.ts";
 
-export interface WindowFlags extends StorageFlags, IdentityFlags {
+export interface WindowFlags extends StorageFlags, IdentityFlags, TrustFlags {
   since?: string;
   until?: string;
   cluster?: string;
@@ -30,7 +32,7 @@ export function addWindowOptions(cmd: Command, sinceRequired = false): Command {
       "whose past, when the location holds several clusters' (a unique prefix of the uid)",
     );
   addStorageOptions(cmd);
-  return addIdentityOptions(cmd);
+  return addTrustOptions(addIdentityOptions(cmd));
 }
 
 /** The storage and the scope the flags name (usage errors before anything but the listing is read). */

@@ -445,6 +445,34 @@ describe("signed backups (--sign-key, --trusted-signers)", () => {
     ).items.map((i) => i.metadata.name);
     expect(names).toEqual(expect.arrayContaining(["late-1", "late-2"]));
 
+    // history and changes read the same journal: trusted keys accepted, another key refused
+    const window = ["--storage", dir, "--until", at];
+    const hist = await runCli([
+      "history",
+      `widgets.${fx.group}/late-1`,
+      "-n",
+      ns,
+      ...window,
+      "--trusted-signers",
+      trustOurs,
+    ]);
+    expect(hist.code, hist.stderr).toBe(0);
+    expect(hist.stdout).toMatch(/created/);
+    const since = ["--since", new Date(Date.parse(at) - 3_600_000).toISOString()];
+    const changes = await runCli(["changes", ...since, ...window, "--trusted-signers", trustOurs]);
+    expect(changes.code, changes.stderr).toBe(0);
+    expect(changes.stdout).toMatch(/late-2/);
+    for (const cmd of [
+      ["history", `widgets.${fx.group}/late-1`, "-n", ns],
+      ["changes", ...since],
+    ]) {
+      const res = await runCli([...cmd, ...window, "--trusted-signers", trustOther]);
+      expect(res.code, res.stderr).not.toBe(0);
+      expect(res.stdout).toBe("");
+      expect(res.stderr.trim().split("\n")).toHaveLength(1);
+      expect(res.stderr).toMatch(/does not trust/);
+    }
+
     // a segment's .sig replaced by another segment's (or the base's): refused, naming the segment
     const victim = journal[0]!;
     const base = readdirSync(path.join(dir, "snapshots"))[0]!;
