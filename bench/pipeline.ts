@@ -32,6 +32,7 @@ import { listRawPages } from "../src/kube/list.ts";
 import { cleanObjectText } from "../src/objects/clean-text.ts";
 import { takeSnapshot } from "../src/snapshot/take.ts";
 import type { StorageBackend } from "../src/storage/backend.ts";
+import { servedBenchObject } from "../fixtures/operators.ts";
 import { BENCH_GROUP as GROUP } from "./seed.ts";
 import { rawListAll } from "./support.ts";
 
@@ -56,40 +57,10 @@ const ROUNDS = Number(values.rounds);
 
 const pad = (n: number, width: number) => String(n).padStart(width, "0");
 const uid = (n: number) => `b372bb1b-8cd8-4f33-b689-${pad(n, 12)}`;
-const FILLER = "x".repeat(1700);
 
-/** One object as kube-apiserver serves it in a list: Go's field order, managedFields included. */
-function servedObject(plural: string, i: number, rv: number): string {
-  const kind = `Thing${plural.slice(6)}`;
-  const ts = "2026-11-22T08:05:48Z";
-  return JSON.stringify({
-    apiVersion: `${GROUP}/v1`,
-    kind,
-    metadata: {
-      creationTimestamp: ts,
-      generation: 1,
-      labels: { app: "bench", shard: String(i % 10) },
-      managedFields: [
-        {
-          apiVersion: `${GROUP}/v1`,
-          fieldsType: "FieldsV1",
-          fieldsV1: {
-            "f:metadata": { "f:labels": { ".": {}, "f:app": {}, "f:shard": {} } },
-            "f:spec": { ".": {}, "f:counter": {}, "f:index": {}, "f:payload": {}, "f:tags": {} },
-          },
-          manager: "unknown",
-          operation: "Update",
-          time: ts,
-        },
-      ],
-      name: `obj-${i}`,
-      namespace: `bench-${"abcd"[i % 4]}`,
-      resourceVersion: String(rv),
-      uid: uid(rv),
-    },
-    spec: { counter: JSON.rawJSON("9007199254740993"), index: i, payload: FILLER, tags: ["a", "b", "c"] },
-  });
-}
+/** One object as kube-apiserver serves it in a list (the bench snapshot's). */
+const servedObject = (plural: string, i: number, rv: number): string =>
+  JSON.stringify(servedBenchObject(GROUP, plural, i, rv, uid(rv)));
 
 /** The pages of each collection path, as the bytes the API server sends. */
 function synthesize(): Map<string, Buffer[]> {

@@ -55,16 +55,7 @@ export function withQuery(path: string, query: Record<string, string | number | 
   return s ? `${path}?${s}` : path;
 }
 
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
-}
+export { formatBytes } from "../units/size.ts";
 
 /** "3m ago", "2h 5m ago", "4d 3h ago": how old a time is against `now`. */
 export function formatAge(iso: string, now: Date): string {

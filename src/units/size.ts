@@ -21,3 +21,15 @@ export function parseSize(flag: string, value: string): number {
   }
   return bytes;
 }
+
+/** A byte count for people: `512 B`, `1.5 KiB`, `3.2 GiB` (binary units, as --spool-size takes them). */
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
+}
