@@ -7,6 +7,7 @@ import { buildPlan } from "./plan.ts";
 import { ReportBuilder, type RestoreReport } from "./report.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
 import { openSource, type SnapshotRef } from "../source/open.ts";
+import { resourceVersions } from "./versions.ts";
 
 /**
  * Restores a snapshot: verify everything, plan against the live cluster, then write in the order
@@ -40,7 +41,7 @@ export async function restoreVerified(
     ...(plan.prune ? { deletes: plan.prune.count, crdDeletes: plan.prune.crds.length } : {}),
     dryRun: options.dryRun,
   });
-  const report = new ReportBuilder(snapshot.id, options.dryRun);
+  const report = new ReportBuilder(snapshot.id, options.dryRun, resourceVersions(plan.resources.values()));
   try {
     await executePlan(client, plan, options, report, log);
   } catch (e) {

@@ -149,6 +149,7 @@ function identity(row: Row): ItemIdentity {
     key: "widgets.example.com",
     group: "example.com",
     version: "v1",
+    archivedVersion: "v1",
     plural: "widgets",
     kind: "Widget",
     namespaced: true,
