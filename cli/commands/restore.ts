@@ -61,14 +61,18 @@ type Flags = CommonFlags &
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /**
- * What the plan holds that a person must see before anything is written: the version each
- * resource's objects were archived at against the target's CRD, with the verdict; each CRD the
+ * What the plan holds that a person must see before anything is written: each resource whose
+ * objects were archived at a version the target's CRD does not simply store (converted by the
+ * server, not served, mapped), with the verdict; each CRD the
  * restore creates with a conversion webhook, and where that webhook makes the API server send
  * requests.
  */
 function planLines(plan: PlanView, dryRun: boolean): string[] {
   return [
-    ...resourceVersions(plan.resources.values()).map((v) => `version: ${versionLine(v)}`),
+    // "same" needs no word (-o json and --report list every resource's verdict)
+    ...resourceVersions(plan.resources.values()).flatMap((v) =>
+      v.verdict === "same" ? [] : [`version: ${versionLine(v)}`],
+    ),
     ...plan.crds.flatMap((crd) =>
       crd.webhook
         ? [

@@ -1,7 +1,7 @@
 import type { FieldChange } from "../json/diff.ts";
 import type { ItemModifiers } from "./decisions.ts";
 import { ReportSpool } from "./report-spool.ts";
-import { versionLine, type ResourceVersionReport, type VersionMapping } from "./versions.ts";
+import type { ResourceVersionReport, VersionMapping } from "./versions.ts";
 
 /**
  * What happened (or, in a dry run, would happen) to one CRD, namespace or object. The last three
@@ -202,8 +202,6 @@ export function summarize(report: RestoreReport, maxProblems = 20): string[] {
   if (problems > maxProblems) lines.push(`  ... and ${problems - maxProblems} more (see --report)`);
   lines.push(...summarizeDeletes(report, maxProblems));
   lines.push(...summarizeModifiers(report, maxProblems));
-  // the skew a person should know of: every verdict but "same"
-  for (const v of report.versions ?? []) if (v.verdict !== "same") lines.push(`  version: ${versionLine(v)}`);
   if (report.mapped)
     lines.push(
       `  version map: ${report.mapped} objects ${report.dryRun ? "validated" : "written"} through a map (see --report)`,

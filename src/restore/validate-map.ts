@@ -86,7 +86,12 @@ function where(item: ItemPlan): string {
   return `${item.resource.key} ${item.namespace ? `${item.namespace}/` : ""}${item.name}`;
 }
 
+/** The server's reason on one line, without what the line says already (status, kind and name). */
 function oneLine(message: string): string {
-  const line = message.replace(/\s+/g, " ").trim();
+  const line = message
+    .replace(/\s+/g, " ")
+    .trim()
+    .replace(/^\d{3} \w+: /, "")
+    .replace(/^\S+ "[^"]*" is invalid: /, "");
   return line.length > MESSAGE_CAP ? `${line.slice(0, MESSAGE_CAP)}…` : line;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CrdBackupError } from "../../../src/errors.ts";
+import type { JsonObject } from "../../../src/json/json.ts";
 import {
   parseVersionMap,
   targetVersions,
@@ -101,7 +102,7 @@ describe("whether a --version-map can be used", () => {
 });
 
 describe("the target's versions, read from a CRD", () => {
-  const crd = (conversion?: object) => ({
+  const crd = (conversion?: JsonObject): JsonObject => ({
     metadata: { name: "widgets.example.com" },
     spec: {
       group: "example.com",
