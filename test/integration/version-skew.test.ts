@@ -303,6 +303,52 @@ describe("restore across CRD version changes", () => {
     expect(await objectsIn(admin, c.group, "v1beta1", target)).toHaveLength(0);
   });
 
+  it("(e) a conversion webhook is named with its service in the plan, before anything is written", async () => {
+    const c = await archivedAtV1alpha1();
+    await changeCrd(c, [version("v1alpha1", true, false), version("v1beta1", true, true)]);
+    // a webhook nothing answers: the plan names it; the writes that need it are refused by the server
+    await admin.request({
+      method: "PATCH",
+      path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${c.key}`,
+      contentType: "application/merge-patch+json",
+      body: JSON.stringify({
+        spec: {
+          conversion: {
+            strategy: "Webhook",
+            webhook: {
+              conversionReviewVersions: ["v1"],
+              clientConfig: {
+                service: { namespace: "gizmo-system", name: "gizmo-webhook", path: "/convert" },
+              },
+            },
+          },
+        },
+      }),
+    });
+    const target = uniqueName("skew-dst");
+    const res = await restore(c, target, "--dry-run", "-o", "json");
+    const report = JSON.parse(res.stdout) as RestoreReportDocument;
+    expect(report.versions).toEqual([
+      {
+        resource: c.key,
+        archivedVersion: "v1alpha1",
+        crd: "live",
+        servedVersions: ["v1alpha1", "v1beta1"],
+        storageVersion: "v1beta1",
+        conversion: "Webhook",
+        webhook: "service gizmo-system/gizmo-webhook:443/convert",
+        verdict: "converted",
+      },
+    ]);
+    // the log says it before the first write
+    expect(res.stderr).toContain('"msg":"version skew"');
+    const text = await restore(c, target, "--dry-run");
+    expect(text.stdout).toContain(
+      `version: ${c.key} v1alpha1: converted by the server (stored as v1beta1, conversion Webhook (service gizmo-system/gizmo-webhook:443/convert));`,
+    );
+    expect(await namespaceExists(admin, target)).toBe(false);
+  });
+
   it("bad --version-map values: one usage line each, exit 2, nothing written", async () => {
     const c = await archivedAtV1alpha1();
     await changeCrd(c, [version("v1alpha1", false, false), version("v1beta1", true, true)]);

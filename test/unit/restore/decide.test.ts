@@ -188,4 +188,17 @@ describe("decide: what the plan does with one object", () => {
       false,
     );
   });
+
+  it("a mapped object is compared as it will be written: through the map's version", () => {
+    const live = (apiVersion: string) => digestOf(inTarget({ ...STORED, apiVersion }), false);
+    const item = identity({ name: "", live: live("example.com/v2"), want: { ...base, action: "create" } });
+    item.resource.archivedVersion = "v1";
+    item.resource.version = "v2";
+    const stored = Buffer.from(JSON.stringify(STORED));
+    const { members } = objectMembers(stored, 0);
+    expect(decide(item, stored, members, { restoreStatus: false }).action).toBe("unchanged");
+    // unmapped, the same live object differs in its apiVersion
+    item.resource.version = "v1";
+    expect(decide(item, stored, members, { restoreStatus: false }).action).toBe("skip");
+  });
 });
