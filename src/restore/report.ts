@@ -204,7 +204,7 @@ export function summarize(report: RestoreReport, maxProblems = 20): string[] {
   lines.push(...summarizeModifiers(report, maxProblems));
   if (report.mapped)
     lines.push(
-      `  version map: ${report.mapped} objects ${report.dryRun ? "validated" : "written"} through a map (see --report)`,
+      `  version map: ${report.mapped} objects ${report.dryRun ? "would be written" : "written"} through a map (see --report)`,
     );
   if (report.warned) lines.push(`  ${report.warned} objects restored with warnings (see --report)`);
   return lines;

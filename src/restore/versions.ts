@@ -160,7 +160,7 @@ export function versionLine(r: ResourceVersionReport): string {
     r.verdict === "same"
       ? "same"
       : r.verdict === "converted"
-        ? `converted by the server (stored as ${r.storageVersion}, conversion ${conversion})`
+        ? "converted by the server"
         : r.verdict === "mapped"
           ? `mapped ${r.archivedVersion}->${r.writtenVersion}`
           : "not served (a conflict: none of its objects is written)";

@@ -202,7 +202,7 @@ describe("restore across CRD version changes", () => {
     const dry = await restore(c, target, "--dry-run");
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toContain(
-      `version: ${c.key} v1alpha1: converted by the server (stored as v1beta1, conversion None); the cluster's CRD serves v1alpha1, v1beta1, stores v1beta1, conversion None`,
+      `version: ${c.key} v1alpha1: converted by the server; the cluster's CRD serves v1alpha1, v1beta1, stores v1beta1, conversion None`,
     );
     expect(await namespaceExists(admin, target)).toBe(false);
 
@@ -257,6 +257,7 @@ describe("restore across CRD version changes", () => {
     const dry = await restore(c, target, "--dry-run", ...map);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toContain(`version: ${c.key} v1alpha1: mapped v1alpha1->v1beta1;`);
+    expect(dry.stdout).toContain(`version map: ${OBJECTS} objects would be written through a map`);
 
     const text = await restore(c, target, ...map);
     expect(text.code, text.stderr).toBe(0);
@@ -344,7 +345,7 @@ describe("restore across CRD version changes", () => {
     expect(res.stderr).toContain('"msg":"version skew"');
     const text = await restore(c, target, "--dry-run");
     expect(text.stdout).toContain(
-      `version: ${c.key} v1alpha1: converted by the server (stored as v1beta1, conversion Webhook (service gizmo-system/gizmo-webhook:443/convert));`,
+      `version: ${c.key} v1alpha1: converted by the server; the cluster's CRD serves v1alpha1, v1beta1, stores v1beta1, conversion Webhook (service gizmo-system/gizmo-webhook:443/convert)`,
     );
     expect(await namespaceExists(admin, target)).toBe(false);
   });

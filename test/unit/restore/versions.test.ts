@@ -148,7 +148,7 @@ describe("the target's versions, read from a CRD", () => {
       verdict: "converted",
     });
     expect(versionLine(r)).toBe(
-      "widgets.example.com v1alpha1: converted by the server (stored as v1beta1, conversion Webhook (service widget-system/widget-webhook:443/convert)); the cluster's CRD serves v1alpha1, v1beta1, stores v1beta1, conversion Webhook (service widget-system/widget-webhook:443/convert)",
+      "widgets.example.com v1alpha1: converted by the server; the cluster's CRD serves v1alpha1, v1beta1, stores v1beta1, conversion Webhook (service widget-system/widget-webhook:443/convert)",
     );
   });
   it("says a mapped and a not-served verdict on one line", () => {
