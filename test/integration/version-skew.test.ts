@@ -302,6 +302,17 @@ describe("restore across CRD version changes", () => {
     expect(lines[0]).toContain(`${c.key} ${target}/gizmo-0 (spec.color: Required value)`);
     expect(lines[0]).toMatch(/; nothing was written$/);
     expect(await objectsIn(admin, c.group, "v1beta1", target)).toHaveLength(0);
+
+    // into a namespace that is not there yet: the server validates only in a namespace that exists,
+    // so the restore creates it first, and still writes no object
+    const fresh = uniqueName("skew-dst");
+    const later = await restore(c, fresh, "--version-map", `${c.key}=v1alpha1:v1beta1`);
+    expect(later.code).toBe(1);
+    expect(later.stderr).toMatch(
+      /crd-backup: --version-map: the target refuses 4 of 4 .*; no object was written \(only the namespaces the restore needs were created\)\n/,
+    );
+    expect(await namespaceExists(admin, fresh)).toBe(true);
+    expect(await objectsIn(admin, c.group, "v1beta1", fresh)).toHaveLength(0);
   });
 
   it("(e) a conversion webhook is named with its service in the plan, before anything is written", async () => {
