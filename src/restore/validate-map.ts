@@ -33,7 +33,8 @@ export function writesMapped(plan: Pick<RestorePlan, "resources">): boolean {
 export async function validateMapped(ctx: Context, written: string): Promise<void> {
   const { plan, options } = ctx;
   const dry: Context = { ...ctx, options: { ...options, dryRun: true } };
-  const named: string[] = [];
+  // the first NAMED in archive order, whatever order the answers come in
+  let named: { ordinal: number; text: string }[] = [];
   let refused = 0;
   let checked = 0;
   const limiter = new Limiter(options.concurrency);
@@ -52,8 +53,16 @@ export async function validateMapped(ctx: Context, written: string): Promise<voi
     const patched = patchedObject(identity);
     const raw = patched ? Buffer.from(stringifyJson(patched)) : entry.body;
     checked++;
+    const at = ordinal;
     await limiter.submit(async () => {
-      const { body, status } = await prepareBody(dry, item, raw);
+      let prepared;
+      try {
+        prepared = await prepareBody(dry, item, raw);
+      } catch (e) {
+        if (!isPerObject(e)) throw e;
+        return; // not the schema's answer: the real write reports it
+      }
+      const { body, status } = prepared;
       // status goes with the object when the CRD has no status subresource (as restoreObject sends it)
       if (options.restoreStatus && !r.statusSubresource && status !== undefined && !Buffer.isBuffer(body))
         body["status"] = status;
@@ -68,7 +77,8 @@ export async function validateMapped(ctx: Context, written: string): Promise<voi
       if (!isPerObject(e)) throw e;
       if (e instanceof KubeApiError && e.status === 409) return;
       refused++;
-      if (named.length < NAMED) named.push(`${where(item)} (${oneLine(serverMessage(e))})`);
+      named.push({ ordinal: at, text: `${where(item)} (${oneLine(serverMessage(e))})` });
+      if (named.length > NAMED) named = named.sort((a, b) => a.ordinal - b.ordinal).slice(0, NAMED);
     });
   }
   await limiter.drain();
@@ -77,7 +87,10 @@ export async function validateMapped(ctx: Context, written: string): Promise<voi
   const more = refused > named.length ? `; and ${refused - named.length} more` : "";
   throw new CrdBackupError(
     "CONFLICT",
-    `--version-map: the target refuses ${refused} of ${checked} mapped objects in a server-side dry run: ${named.join("; ")}${more}; ${written}`,
+    `--version-map: the target refuses ${refused} of ${checked} mapped objects in a server-side dry run: ${named
+      .sort((a, b) => a.ordinal - b.ordinal)
+      .map((n) => n.text)
+      .join("; ")}${more}; ${written}`,
     { refused },
   );
 }
