@@ -10,7 +10,8 @@ import {
 } from "../../src/restore/options.ts";
 import { CrdBackupError, refusalSaying } from "../../src/errors.ts";
 import { webhookTarget } from "../../src/restore/guards.ts";
-import type { RestorePlan } from "../../src/restore/plan.ts";
+import type { PlanView } from "../../src/restore/options.ts";
+import { parseVersionMap, resourceVersions, versionLine } from "../../src/restore/versions.ts";
 import { reportSummary, summarize } from "../../src/restore/report.ts";
 import { restoreSnapshot } from "../../src/restore/restore.ts";
 import { EXIT } from "../exit-codes.ts";
@@ -43,6 +44,7 @@ type Flags = CommonFlags &
   AtFlags &
   FilterFlags & {
     namespaceMap?: string[];
+    versionMap?: string[];
     existing: ExistingPolicy;
     existingFor?: string[];
     restoreStatus?: boolean;
@@ -59,17 +61,26 @@ type Flags = CommonFlags &
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /**
- * What the plan holds that a person must see before anything is written: each CRD the restore
- * creates with a conversion webhook, and where that webhook makes the API server send requests.
+ * What the plan holds that a person must see before anything is written: each resource whose
+ * objects were archived at a version the target's CRD does not simply store (converted by the
+ * server, not served, mapped), with the verdict; each CRD the
+ * restore creates with a conversion webhook, and where that webhook makes the API server send
+ * requests.
  */
-function planLines(plan: Pick<RestorePlan, "crds">, dryRun: boolean): string[] {
-  return plan.crds.flatMap((crd) =>
-    crd.webhook
-      ? [
-          `conversion webhook: CRD ${crd.name} ${dryRun ? "would be" : "is"} created with a conversion webhook; the API server will call ${webhookTarget(crd.webhook)}`,
-        ]
-      : [],
-  );
+function planLines(plan: PlanView, dryRun: boolean): string[] {
+  return [
+    // "same" needs no word (-o json and --report list every resource's verdict)
+    ...resourceVersions(plan.resources.values()).flatMap((v) =>
+      v.verdict === "same" ? [] : [`version: ${versionLine(v)}`],
+    ),
+    ...plan.crds.flatMap((crd) =>
+      crd.webhook
+        ? [
+            `conversion webhook: CRD ${crd.name} ${dryRun ? "would be" : "is"} created with a conversion webhook; the API server will call ${webhookTarget(crd.webhook)}`,
+          ]
+        : [],
+    ),
+  ];
 }
 
 /** --sync writes what differs and deletes: the flags that say otherwise do not go with it. */
@@ -104,6 +115,11 @@ export function restoreCommand(ctx: RunContext): Command {
     .option(
       "--namespace-map <old=new>",
       "restore objects of namespace old into namespace new (repeatable)",
+      collect,
+    )
+    .option(
+      "--version-map <resource=from:to>",
+      "write objects of resource (plural.group) archived at version from through served version to; the server validates each first (repeatable)",
       collect,
     )
     .addOption(
@@ -145,6 +161,7 @@ export function restoreCommand(ctx: RunContext): Command {
       const options = {
         filters: picked?.filters ?? filtersFrom(flags),
         namespaceMap: parseNamespaceMap(flags.namespaceMap ?? []),
+        versionMap: parseVersionMap(flags.versionMap ?? []),
         existing: flags.existing,
         existingFor: parseExistingFor(flags.existingFor ?? []),
         restoreStatus: Boolean(flags.restoreStatus),
@@ -155,7 +172,7 @@ export function restoreCommand(ctx: RunContext): Command {
         modifiers: await modifiersFrom(flags),
         ...(flags.sync ? { sync: { crds: Boolean(flags.syncCrds) } } : {}),
         // printed as soon as the plan is made, before the first write (-o json keeps stdout JSON; the log says it too)
-        onPlan: (plan: { crds: RestorePlan["crds"]; objects: { count: number } }) => {
+        onPlan: (plan: PlanView) => {
           if (picked && plan.objects.count === 0) throw picked.missing(describeRef(ref));
           if (flags.output !== "json") printLines(planLines(plan, dryRun));
         },

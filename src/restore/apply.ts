@@ -18,6 +18,7 @@ import { prepareBody, type PreparedBody } from "./object-body.ts";
 import { objectStep, refusedOutcome, unvalidated, writtenOutcome } from "./object-step.ts";
 import { writeObject, writeStatus } from "./object-write.ts";
 import { convergeAfterApply } from "./object-converge.ts";
+import { validateMapped, writesMapped } from "./validate-map.ts";
 
 export async function executePlan(
   client: KubeClient,
@@ -49,8 +50,15 @@ export async function executePlan(
         crd: crd.name,
         webhook: webhookTarget(crd.webhook),
       });
+  // a --version-map is checked by the server before any object is written (a dry run checks every write anyway)
+  const mapped = !options.dryRun && writesMapped(plan);
+  const namespacesExist = plan.namespaces.every((n) => n.exists);
+  if (mapped && namespacesExist) await validateMapped(ctx, "nothing was written");
   await restoreCrds(ctx);
   await restoreNamespaces(ctx);
+  // the server validates an object only in a namespace that exists: those come first
+  if (mapped && !namespacesExist)
+    await validateMapped(ctx, "no object was written (only the namespaces the restore needs were created)");
 
   for (const phase of plan.objects.phases()) {
     const limiter = new Limiter(options.concurrency);
@@ -82,6 +90,9 @@ async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise
     namespace: item.namespace,
     name: item.name,
     ...(item.modifiers ? { modifiers: item.modifiers } : {}),
+    ...(item.resource.version !== item.resource.archivedVersion
+      ? { versionMap: { from: item.resource.archivedVersion, to: item.resource.version } }
+      : {}),
   };
   const step = objectStep(item);
   if (step.kind === "report") {

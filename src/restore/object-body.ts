@@ -2,6 +2,7 @@ import { cleanObject } from "../objects/clean.ts";
 import { isJsonObject, parseJson, type JsonObject, type JsonValue } from "../json/json.ts";
 import type { Context } from "./apply-context.ts";
 import type { ItemPlan } from "./item.ts";
+import { mappedApiVersion } from "./versions.ts";
 
 /** An object as it will be sent, its status apart (written after it, when asked for). */
 export interface PreparedBody {
@@ -10,10 +11,15 @@ export interface PreparedBody {
   warnings: string[];
 }
 
-/** The object as it will be sent: mapped namespace, relinked owners, status apart. */
+/**
+ * The object as it will be sent: mapped namespace, apiVersion through a --version-map, relinked
+ * owners, status apart.
+ */
 export async function prepareBody(ctx: Context, item: ItemPlan, raw: Buffer): Promise<PreparedBody> {
+  const apiVersion = mappedApiVersion(item.resource);
   // the common case needs no rewrite: the archived bytes are sent as they are, unparsed
   if (
+    !apiVersion &&
     !item.hasStatus &&
     item.ownerUids.length === 0 &&
     item.namespace === item.sourceNamespace &&
@@ -25,6 +31,7 @@ export async function prepareBody(ctx: Context, item: ItemPlan, raw: Buffer): Pr
   const { object } = cleanObject(obj);
   const status = object["status"];
   delete object["status"];
+  if (apiVersion) object["apiVersion"] = apiVersion;
   const metadata = object["metadata"] as JsonObject;
   if (item.namespace) metadata["namespace"] = item.namespace;
   const warnings: string[] = [];

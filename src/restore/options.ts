@@ -1,7 +1,8 @@
 import { CrdBackupError } from "../errors.ts";
 import type { ModifierSet } from "../modifiers/types.ts";
 import type { Filters } from "../objects/filters.ts";
-import type { CrdPlan, ExistingPolicy } from "./types.ts";
+import type { CrdPlan, ExistingPolicy, ResourceVersions } from "./types.ts";
+import type { VersionMapping } from "./versions.ts";
 
 export type { ExistingPolicy } from "./types.ts";
 
@@ -34,11 +35,20 @@ export interface RestoreOptions {
    * --existing update does, whatever `existing` says.
    */
   sync?: { crds: boolean };
+  /** --version-map, by `plural.group`: objects archived at `from` are written through `to`. */
+  versionMap?: Map<string, VersionMapping>;
   /**
    * Called with the finished plan, before anything is written (the CLI prints what it must show;
    * the short form `restore <resource>/<name>` refuses a plan without its object by throwing).
    */
-  onPlan?: (plan: { crds: CrdPlan[]; objects: { count: number } }) => void;
+  onPlan?: (plan: PlanView) => void;
+}
+
+/** What a plan shows before anything is written: the CRDs, the resources' version verdicts, the count. */
+export interface PlanView {
+  crds: CrdPlan[];
+  resources: ReadonlyMap<string, { key: string; archivedVersion: string; versions?: ResourceVersions }>;
+  objects: { count: number };
 }
 
 /** Where objects of each source namespace go: all an object's identity needs of the options. */

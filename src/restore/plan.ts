@@ -24,6 +24,14 @@ import { objectKey, recordedFilters, SyncScope, type PrunePlan } from "./prune.t
 import { planPrune } from "./plan-prune.ts";
 import { storedTexts } from "./stored-texts.ts";
 import { mapConcurrent } from "../concurrency.ts";
+import { CrdBackupError } from "../errors.ts";
+import {
+  mappedApiVersion,
+  targetVersions,
+  versionMapProblem,
+  versionVerdict,
+  type VersionMapping,
+} from "./versions.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
 
 export interface RestorePlan {
@@ -64,6 +72,7 @@ async function planResource(
     key: resourceKeyOf(r.plural, r.group),
     group: r.group,
     version: r.version,
+    archivedVersion: r.version,
     plural: r.plural,
     kind: r.kind,
     namespaced: r.namespaced,
@@ -73,8 +82,15 @@ async function planResource(
     statusSubresource: false,
     live: new Map(),
   };
+  const map = options.versionMap?.get(plan.key);
   const live = await liveCrd(client, plan.key, options.signal);
   if (!live) {
+    if (map)
+      throw mapUsage(
+        plan.key,
+        map,
+        versionMapProblem(r.version, { source: "snapshot", servedVersions: [] }, map),
+      );
     const by = await aggregatedBy(client, r.group, r.version, options.signal);
     if (by) plan.aggregatedBy = by;
     return plan;
@@ -82,13 +98,18 @@ async function planResource(
   // the snapshot's own CRD, read later, replaces this: its schema is the stored version's
   modifiers?.noteCrd(plan.key, live.raw);
   plan.crdLive = true;
-  plan.statusSubresource = live.info.statusVersions.includes(r.version);
-  if (!live.info.servedVersions.includes(r.version)) {
+  const target = targetVersions(live.raw, "live");
+  const problem = map && versionMapProblem(r.version, target, map);
+  if (map && problem) throw mapUsage(plan.key, map, problem);
+  plan.versions = { target, verdict: versionVerdict(r.version, target, map) };
+  if (plan.versions.verdict.kind === "mapped") plan.version = plan.versions.verdict.to;
+  plan.statusSubresource = live.info.statusVersions.includes(plan.version);
+  if (plan.versions.verdict.kind === "not-served") {
     plan.conflict = `the live CRD ${plan.key} does not serve ${r.version}, the version the snapshot stored (it serves ${live.info.servedVersions.join(", ") || "nothing"})`;
   } else if (live.info.namespaced !== r.namespaced) {
     plan.conflict = `the live CRD ${plan.key} is ${live.info.namespaced ? "Namespaced" : "Cluster"}-scoped, the snapshot's was not`;
   } else {
-    plan.live = await liveObjects(client, r.group, r.version, r.plural, {
+    plan.live = await liveObjects(client, r.group, plan.version, r.plural, {
       withStatus: options.restoreStatus,
       signal: options.signal,
       ...(scope ? { prune: scope.readsLabels ? { selects: (l) => scope.selectsLabels(l) } : {} } : {}),
@@ -96,6 +117,22 @@ async function planResource(
     });
   }
   return plan;
+}
+
+function mapUsage(key: string, map: VersionMapping, problem: string | undefined): CrdBackupError {
+  return new CrdBackupError(
+    "USAGE",
+    `--version-map ${key}=${map.from}:${map.to}: ${problem ?? "cannot be used"}`,
+  );
+}
+
+/** A CRD the restore creates from the snapshot: the verdict on its own archived versions. */
+function noteArchivedCrd(resource: ResourcePlan | undefined, body: JsonObject): void {
+  if (!resource || resource.crdLive || resource.aggregatedBy) return;
+  const target = targetVersions(body, "snapshot");
+  resource.versions = { target, verdict: versionVerdict(resource.archivedVersion, target) };
+  if (resource.versions.verdict.kind === "not-served")
+    resource.conflict = `the snapshot's CRD ${resource.key} does not serve ${resource.archivedVersion}, the version its objects were stored at`;
 }
 
 /** The part of a CRD a restore would write: everything but server-owned metadata and status. */
@@ -125,6 +162,9 @@ export async function buildPlan(
     ? new SyncScope(options.filters, recordedFilters(snapshot.manifest.options, snapshot.id), mapping)
     : undefined;
   const keys = new Set(selected.map((r) => resourceKeyOf(r.plural, r.group)));
+  for (const [key, map] of options.versionMap ?? [])
+    if (!keys.has(key))
+      throw mapUsage(key, map, `the restore has no resource ${key} (from this snapshot, with these filters)`);
   const texts = await storedTexts(snapshot, keys, options);
   // a few resources read at once: the API server encodes one page while this digests another
   const planned = await mapConcurrent(selected, LIVE_READS, (r) => {
@@ -158,6 +198,7 @@ export async function buildPlan(
       if (!resources.has(entry.record.name)) continue;
       const body = parseJson(entry.body.toString("utf8")) as JsonObject;
       modifiers?.noteCrd(entry.record.name, body);
+      noteArchivedCrd(resources.get(entry.record.name), body);
       crds.push(await planCrd(client, entry.record.name, body, options.signal));
     } else if (entry.kind === "namespace") {
       captured.set(entry.record.name, parseJson(entry.body.toString("utf8")) as JsonObject);
@@ -309,8 +350,14 @@ export function decide(
   if (live.sameText) return { ...decision, action: "unchanged" };
   const body = patched ?? (parseJson(stored.toString("utf8")) as JsonObject);
   const md = isJsonObject(body["metadata"]) ? body["metadata"] : {};
+  // a mapped object is compared as it will be written: through the map's version
+  const apiVersion = mappedApiVersion(resource);
   const wanted = digestOf(
-    { ...body, metadata: { ...md, ...(item.namespace ? { namespace: item.namespace } : {}) } },
+    {
+      ...body,
+      ...(apiVersion ? { apiVersion } : {}),
+      metadata: { ...md, ...(item.namespace ? { namespace: item.namespace } : {}) },
+    },
     options.restoreStatus,
   );
   if (wanted === live.digest) return { ...decision, action: "unchanged" };

@@ -1,6 +1,7 @@
 import type { FieldChange } from "../json/diff.ts";
 import type { ItemModifiers } from "./decisions.ts";
 import { ReportSpool } from "./report-spool.ts";
+import type { ResourceVersionReport, VersionMapping } from "./versions.ts";
 
 /**
  * What happened (or, in a dry run, would happen) to one CRD, namespace or object. The last three
@@ -33,6 +34,8 @@ export interface ReportEntry {
   warnings?: string[];
   /** Resource modifier rules that matched (indexes across the files), the paths they changed, a failing or dropping rule. */
   modifiers?: ItemModifiers;
+  /** The object was written through a --version-map: its apiVersion rewritten from `from` to `to`. */
+  versionMap?: VersionMapping;
 }
 
 /** The head of a report: everything but the per-object entries. */
@@ -43,6 +46,8 @@ export interface ReportSummary {
   finishedAt: string;
   status: "success" | "partial" | "failure";
   counts: Record<Outcome, number>;
+  /** Per resource: the version its objects were archived at against the target's CRD, and the verdict. */
+  versions?: ResourceVersionReport[];
 }
 
 /** A report as `restore -o json` and `--report` write it. */
@@ -62,6 +67,8 @@ export interface RestoreReport extends ReportSummary, AsyncDisposable {
   modified: { count: number; dropped: number; first: ReportEntry[] };
   /** Objects restored with warnings. */
   warned: number;
+  /** Object entries written (or, in a dry run, validated) through a --version-map. */
+  mapped: number;
   /** A sync's deletes (done, held by finalizers, or in a dry run planned), the first KEPT of them. */
   deletes: ReportEntry[];
   /** Deletes that finalizers hold, the first KEPT of them (counts has them all). */
@@ -100,14 +107,17 @@ export class ReportBuilder {
   private readonly deletes: ReportEntry[] = [];
   private readonly terminating: ReportEntry[] = [];
   private warned = 0;
+  private mapped = 0;
   private total = 0;
   private readonly startedAt = new Date();
   private readonly snapshotId: string;
   private readonly dryRun: boolean;
+  private readonly versions: ResourceVersionReport[] | undefined;
 
-  constructor(snapshotId: string, dryRun: boolean) {
+  constructor(snapshotId: string, dryRun: boolean, versions?: ResourceVersionReport[]) {
     this.snapshotId = snapshotId;
     this.dryRun = dryRun;
+    this.versions = versions;
   }
 
   add(entry: ReportEntry): void {
@@ -121,6 +131,7 @@ export class ReportBuilder {
       if (this.modified.first.length < KEPT) this.modified.first.push(entry);
     }
     if (entry.warnings?.length) this.warned++;
+    if (entry.versionMap) this.mapped++;
     if (isDelete(entry) && this.deletes.length < KEPT) this.deletes.push(entry);
     if (entry.outcome === "terminating" && this.terminating.length < KEPT) this.terminating.push(entry);
   }
@@ -141,9 +152,11 @@ export class ReportBuilder {
       finishedAt: new Date().toISOString(),
       status: bad === 0 ? "success" : good > 0 ? "partial" : "failure",
       counts: { ...this.counts },
+      ...(this.versions ? { versions: this.versions } : {}),
       problems: this.problems,
       modified: this.modified,
       warned: this.warned,
+      mapped: this.mapped,
       deletes: this.deletes,
       terminating: this.terminating,
       entries: () => spool.read(),
@@ -154,8 +167,8 @@ export class ReportBuilder {
 
 /** The head of a report as it is written out, without what only summaries use. */
 export function reportSummary(report: RestoreReport): ReportSummary {
-  const { snapshotId, dryRun, startedAt, finishedAt, status, counts } = report;
-  return { snapshotId, dryRun, startedAt, finishedAt, status, counts };
+  const { snapshotId, dryRun, startedAt, finishedAt, status, counts, versions } = report;
+  return { snapshotId, dryRun, startedAt, finishedAt, status, counts, ...(versions ? { versions } : {}) };
 }
 
 /** The whole report in memory, as `-o json` writes it: for tests and small restores. */
@@ -189,6 +202,10 @@ export function summarize(report: RestoreReport, maxProblems = 20): string[] {
   if (problems > maxProblems) lines.push(`  ... and ${problems - maxProblems} more (see --report)`);
   lines.push(...summarizeDeletes(report, maxProblems));
   lines.push(...summarizeModifiers(report, maxProblems));
+  if (report.mapped)
+    lines.push(
+      `  version map: ${report.mapped} objects ${report.dryRun ? "would be written" : "written"} through a map (see --report)`,
+    );
   if (report.warned) lines.push(`  ${report.warned} objects restored with warnings (see --report)`);
   return lines;
 }

@@ -7,6 +7,7 @@ import { buildPlan } from "./plan.ts";
 import { ReportBuilder, type RestoreReport } from "./report.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
 import { openSource, type SnapshotRef } from "../source/open.ts";
+import { resourceVersions } from "./versions.ts";
 
 /**
  * Restores a snapshot: verify everything, plan against the live cluster, then write in the order
@@ -40,7 +41,20 @@ export async function restoreVerified(
     ...(plan.prune ? { deletes: plan.prune.count, crdDeletes: plan.prune.crds.length } : {}),
     dryRun: options.dryRun,
   });
-  const report = new ReportBuilder(snapshot.id, options.dryRun);
+  const versions = resourceVersions(plan.resources.values());
+  // -o json prints the plan only at the end: the log says the skew before the first write
+  for (const v of versions)
+    if (v.verdict !== "same")
+      log.info("version skew", {
+        resource: v.resource,
+        archivedVersion: v.archivedVersion,
+        verdict: v.verdict,
+        storageVersion: v.storageVersion,
+        conversion: v.conversion,
+        ...(v.webhook !== undefined ? { webhook: v.webhook } : {}),
+        ...(v.writtenVersion ? { writtenVersion: v.writtenVersion } : {}),
+      });
+  const report = new ReportBuilder(snapshot.id, options.dryRun, versions);
   try {
     await executePlan(client, plan, options, report, log);
   } catch (e) {

@@ -6,6 +6,7 @@ import type { FieldChange } from "../json/diff.ts";
 import type { JsonObject } from "../json/json.ts";
 import type { LiveObject } from "../objects/live.ts";
 import type { ConversionWebhook } from "./guards.ts";
+import type { TargetVersions, VersionVerdict } from "./versions.ts";
 
 /** What --existing does with an object that is already in the cluster. */
 export type ExistingPolicy = "skip" | "update" | "fail";
@@ -13,7 +14,10 @@ export type ExistingPolicy = "skip" | "update" | "fail";
 export interface ResourcePlan {
   key: string;
   group: string;
+  /** The version objects are read and written through: the archived one, or a --version-map's TO. */
   version: string;
+  /** The version the snapshot's objects were read at. */
+  archivedVersion: string;
   plural: string;
   kind: string;
   namespaced: boolean;
@@ -26,6 +30,13 @@ export interface ResourcePlan {
   /** With no live CRD: the Service of an APIService that would get this resource's objects instead. */
   aggregatedBy?: string;
   live: Map<string, LiveObject>;
+  /** The target's CRD (live, or the archived one the restore creates) and the verdict on the skew. */
+  versions?: ResourceVersions;
+}
+
+export interface ResourceVersions {
+  target: TargetVersions;
+  verdict: VersionVerdict;
 }
 
 export type CrdAction = "create" | "unchanged" | "differs";

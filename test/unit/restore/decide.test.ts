@@ -149,6 +149,7 @@ function identity(row: Row): ItemIdentity {
     key: "widgets.example.com",
     group: "example.com",
     version: "v1",
+    archivedVersion: "v1",
     plural: "widgets",
     kind: "Widget",
     namespaced: true,
@@ -186,5 +187,18 @@ describe("decide: what the plan does with one object", () => {
     expect(decide(item, stored, objectMembers(stored, 0).members, { restoreStatus: false }).namespaced).toBe(
       false,
     );
+  });
+
+  it("a mapped object is compared as it will be written: through the map's version", () => {
+    const live = (apiVersion: string) => digestOf(inTarget({ ...STORED, apiVersion }), false);
+    const item = identity({ name: "", live: live("example.com/v2"), want: { ...base, action: "create" } });
+    item.resource.archivedVersion = "v1";
+    item.resource.version = "v2";
+    const stored = Buffer.from(JSON.stringify(STORED));
+    const { members } = objectMembers(stored, 0);
+    expect(decide(item, stored, members, { restoreStatus: false }).action).toBe("unchanged");
+    // unmapped, the same live object differs in its apiVersion
+    item.resource.version = "v1";
+    expect(decide(item, stored, members, { restoreStatus: false }).action).toBe("skip");
   });
 });

@@ -30,6 +30,7 @@ function resource(plural: string, namespaced: boolean, live: [string, LiveObject
     key: `${plural}.example.com`,
     group: "example.com",
     version: "v1",
+    archivedVersion: "v1",
     plural,
     kind: plural,
     namespaced,

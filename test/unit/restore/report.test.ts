@@ -4,6 +4,7 @@ import {
   KEPT,
   ReportBuilder,
   reportDocument,
+  reportSummary,
   summarize,
   type ReportEntry,
 } from "../../../src/restore/report.ts";
@@ -94,5 +95,33 @@ describe("the restore report", () => {
     expect(existsSync(spooled)).toBe(true);
     builder.discard();
     expect(existsSync(spooled)).toBe(false);
+  });
+
+  it("carries every resource's version verdict in its head and counts the objects written through a map", async () => {
+    const versions = [
+      {
+        resource: "widgets.example.com",
+        archivedVersion: "v1alpha1",
+        crd: "live" as const,
+        servedVersions: ["v1beta1"],
+        storageVersion: "v1beta1",
+        conversion: "None" as const,
+        verdict: "mapped" as const,
+        writtenVersion: "v1beta1",
+      },
+    ];
+    const builder = new ReportBuilder("snap", false, versions);
+    for (let i = 0; i < 3; i++)
+      builder.add({ ...entry(i, "created"), versionMap: { from: "v1alpha1", to: "v1beta1" } });
+    builder.add(entry(3, "created"));
+    const report = builder.build();
+    expect(report.mapped).toBe(3);
+    expect(reportSummary(report).versions).toEqual(versions);
+    expect(summarize(report)).toContain("  version map: 3 objects written through a map (see --report)");
+    expect((await reportDocument(report)).entries[0]!.versionMap).toEqual({
+      from: "v1alpha1",
+      to: "v1beta1",
+    });
+    await report[Symbol.asyncDispose]();
   });
 });
