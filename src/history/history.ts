@@ -17,7 +17,7 @@ import {
 } from "./classify.ts";
 import { objectMember, resyncMember } from "../journal/key-index.ts";
 import { chainRecords, fetchSnapshot } from "./read.ts";
-import { resourceName, type ResourceInfo } from "./resource.ts";
+import { resolveResource, resourceName, type ResourceInfo } from "./resource.ts";
 import { gapCovers, type Scope, type ScopeGap, type Source } from "./scope.ts";
 
 /** The object history is asked of: a resolved resource, its namespace (namespaced only) and name. */
@@ -25,6 +25,24 @@ export interface ObjectRefer {
   resource: ResourceInfo;
   namespace?: string;
   name: string;
+}
+
+/**
+ * The object `<resource>/<name>` names among the archived resources, with its namespace given
+ * exactly when the resource is namespaced (`-n`, as `history` takes it).
+ */
+export function objectRefer(
+  known: ResourceInfo[],
+  resourceArg: string,
+  name: string,
+  namespace: string | undefined,
+): ObjectRefer {
+  const resource = resolveResource(known, resourceArg);
+  if (resource.namespaced && namespace === undefined)
+    throw new CrdBackupError("USAGE", `${resourceName(resource)} is namespaced: give -n <namespace>`);
+  if (!resource.namespaced && namespace !== undefined)
+    throw new CrdBackupError("USAGE", `${resourceName(resource)} is cluster-scoped: leave out -n`);
+  return { resource, name, ...(namespace === undefined ? {} : { namespace }) };
 }
 
 /** Where a version was read: a snapshot (a chain's base or a lone one) or a journal segment. */
