@@ -67,6 +67,18 @@ export interface ObjectVersion {
   before?: boolean;
 }
 
+/**
+ * A snapshot's copy of the object, if it holds one. By default the snapshot is fetched and its
+ * whole archive verified on every call (a CLI run reads each once); a reader that keeps verified
+ * snapshots indexed (the web view's browse cache) answers from its index instead, so a warm look
+ * at one object reads only the journal's segments that may hold it.
+ */
+export type SnapshotCopy = (
+  id: string,
+  object: ObjectRefer,
+  signal: AbortSignal | undefined,
+) => Promise<{ body: Buffer; uid: string } | undefined>;
+
 /** Time inside the window nothing was recorded for the object's resource. */
 export interface HistoryGap {
   type: "gap";
@@ -101,6 +113,7 @@ export async function* objectHistory(
   scope: Scope,
   object: ObjectRefer,
   signal?: AbortSignal,
+  copyIn: SnapshotCopy = (id, o, s) => snapshotCopy(storage, id, o, s),
 ): AsyncGenerator<HistoryItem> {
   const { since, until } = scope.window;
   const resource = resourceName(object.resource);
@@ -152,7 +165,7 @@ export async function* objectHistory(
     // one's start, where the next base takes over
     const next = scope.sources[i + 1]?.start;
     const stop = next && next < until ? next : until;
-    for await (const item of readSource(storage, source, object, stop, observe, signal)) {
+    for await (const item of readSource(storage, source, object, stop, observe, signal, copyIn)) {
       if (item.type === "version") yielded++;
       yield item; // a gap is only ever yielded just before a version
     }
@@ -188,9 +201,10 @@ async function* readSource(
   until: Date,
   observe: Observe,
   signal: AbortSignal | undefined,
+  copyIn: SnapshotCopy,
 ): AsyncGenerator<HistoryItem> {
   const id = source.type === "chain" ? source.chain.base : source.snapshot.id;
-  const found = await snapshotCopy(storage, id, object, signal);
+  const found = await copyIn(id, object, signal);
   yield* observe(
     {
       t: source.start,

@@ -18,10 +18,14 @@ import {
   openScope,
   parseTimeFlag,
   type ChangesSummary,
+  type ObjectRefer,
+  type Scope,
+  type SnapshotCopy,
   type TimeWindow,
 } from "../history/index.ts";
 import { splitList, validateSelector, type Filters } from "../objects/filters.ts";
 import type { StorageBackend } from "../storage/backend.ts";
+import type { BrowseCache } from "./browse-cache.ts";
 import type { ObjectKey } from "./browse-index.ts";
 import type { HistoryProvider, ObjectVersions } from "./context.ts";
 
@@ -96,10 +100,28 @@ export function pageWindow(q: URLSearchParams, now: Date, recordedTo: Date): Req
   };
 }
 
-/** The HistoryProvider reading `storage` (with its identities, for encrypted journals). */
-export function journalProvider(storage: StorageBackend): HistoryProvider {
+/**
+ * The HistoryProvider reading `storage` (with its identities, for encrypted journals). With the
+ * view's browse cache, a snapshot's copy of an object comes from the cache's index of it (verified
+ * once, when indexed) rather than from a whole read of the snapshot on every request.
+ */
+export function journalProvider(storage: StorageBackend, cache?: BrowseCache): HistoryProvider {
   const known = (snapshots: Parameters<typeof archivedResources>[0]) =>
     archivedResources(snapshots, identitiesFor(storage));
+  const copyIn: SnapshotCopy | undefined =
+    cache &&
+    (async (id, o) => {
+      const key = {
+        group: o.resource.group,
+        plural: o.resource.plural,
+        namespace: o.namespace ?? "",
+        name: o.name,
+      };
+      const row = await cache.use({ snapshot: id }, (i) => i.object(key));
+      return row && { body: row.body, uid: row.uid ?? "" };
+    });
+  const history = (scope: Scope, object: ObjectRefer, signal: AbortSignal) =>
+    saying(objectHistory(storage, scope, object, signal, copyIn), "the history stops there");
 
   return {
     async historyJson(q, now, signal) {
@@ -113,10 +135,7 @@ export function journalProvider(storage: StorageBackend): HistoryProvider {
         );
       const scope = await openScope(storage, windowOf(q, now), param(q, "cluster"), now);
       const object = objectRefer(await known(scope.snapshots), resource, name, param(q, "namespace"));
-      return saying(
-        historyJsonText(historyHeadJson(scope, object), objectHistory(storage, scope, object, signal)),
-        "the history stops there",
-      );
+      return historyJsonText(historyHeadJson(scope, object), history(scope, object, signal));
     },
 
     async changesJson(q, now, signal) {
@@ -144,7 +163,7 @@ export function journalProvider(storage: StorageBackend): HistoryProvider {
         scope,
         object,
         recordedTo,
-        items: saying(objectHistory(storage, scope, object, signal), "the history stops there"),
+        items: history(scope, object, signal),
       };
     },
 

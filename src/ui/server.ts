@@ -25,7 +25,8 @@ export interface UiOptions {
   /** Snapshots and points in time kept browsable on local disk at once. */
   maxOpen: number;
   drills: DrillResult[];
-  history?: HistoryProvider;
+  /** Built once the view's browse cache exists: the provider may read snapshots through it. */
+  history?: (cache: BrowseCache) => HistoryProvider;
   log: Logger;
 }
 
@@ -184,7 +185,7 @@ export async function startUi(storage: StorageBackend, options: UiOptions): Prom
     pageSize: options.pageSize,
     keepOpen: options.maxOpen,
     drills: options.drills,
-    history: options.history,
+    history: options.history?.(cache),
   };
   const server: Server = createServer((req, res) => {
     handle(ctx, token, req, res, options.log).catch((e: unknown) => {
