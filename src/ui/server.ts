@@ -70,6 +70,7 @@ async function sendStream(
   try {
     first = await pieces.next();
   } catch (e) {
+    if (!isCrdBackupError(e)) log.error("ui request failed", { error: String((e as Error)?.stack ?? e) });
     send(res, errorReply(e, api), head);
     return;
   }
