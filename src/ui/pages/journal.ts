@@ -53,7 +53,7 @@ export async function journalSection(
   try {
     versions = await provider.objectVersions(key, q, req.now, req.signal);
   } catch (e) {
-    if (isCrdBackupError(e)) return errorBlock(e);
+    if (isCrdBackupError(e)) return html`${errorBlock(e)}${pagerAfterError(q, objectHref)}`;
     throw e;
   }
   const { scope, recordedTo, items } = versions;
@@ -113,6 +113,25 @@ export async function journalSection(
       ${until < recordedTo ? html`<a class="later" href="${link(until, later)}">later</a>` : ""}
       ${q.get("since") || q.get("until") ? html`<a href="${withQuery(objectHref, { cluster })}">latest</a>` : ""}
     </div>`;
+}
+
+/** A window that could not be opened (outside everything recorded) still pages on from the times it asked for. */
+function pagerAfterError(q: URLSearchParams, objectHref: string): Html {
+  const cluster = q.get("cluster") || undefined;
+  const since = Date.parse(q.get("since") ?? "");
+  const until = Date.parse(q.get("until") ?? "");
+  const link = (s: number, u: number) =>
+    withQuery(objectHref, { cluster, since: iso(new Date(s)), until: iso(new Date(u)) });
+  const span = until - since;
+  return html`<div class="pager">
+    ${
+      span > 0
+        ? html`<a rel="prev" class="earlier" href="${link(since - span, since)}">earlier</a>
+            <a class="later" href="${link(until, until + span)}">later</a>`
+        : ""
+    }
+    <a href="${withQuery(objectHref, { cluster })}">latest</a>
+  </div>`;
 }
 
 function row(
