@@ -273,6 +273,13 @@ describe("the web view's journal history in a real browser", () => {
     await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click("tr.object a")]);
     expect(new URL(page.url()).searchParams.get("since")).toBe(new Date(window.start).toISOString());
     expect((await journalRows(page)).map((r) => r.what)).toEqual(["in the base", "updated"]);
+
+    // from the cluster's timeline: the last hour of its recorded window
+    const cluster = await open(`${ui.url}clusters/${clusterUid}`);
+    const links = await cluster.$$("a.journal-changes");
+    expect(links).not.toHaveLength(0);
+    await Promise.all([cluster.waitForNavigation({ waitUntil: "load" }), links.at(-1)!.click()]);
+    expect(await texts(cluster, ".totals")).toEqual(["1 updated, 1 created and deleted"]);
     expect(pageErrors).toEqual([]);
   });
 
