@@ -11,12 +11,11 @@ import {
   objectOf,
   parseObjectArg,
   parseTimeFlag,
-  resolveResource,
+  objectRefer,
   resourceName,
+  VERSION_WORDS,
   type HistoryItem,
-  type ObjectRefer,
   type ObjectVersion,
-  type VersionKind,
 } from "../../src/history/index.ts";
 import { addCommonOptions, type CommonFlags } from "../options.ts";
 import { addWindowOptions, scopeFrom, type WindowFlags } from "../history-shared.ts";
@@ -30,20 +29,10 @@ type Flags = CommonFlags &
     show?: string;
   };
 
-const WHAT: Record<VersionKind, string> = {
-  "in-base": "in the base",
-  "in-snapshot": "in a snapshot",
-  created: "created",
-  updated: "updated",
-  "status-only": "status only",
-  deleted: "deleted",
-  recreated: "recreated",
-};
-
 function versionLine(v: ObjectVersion): string {
   const from = "snapshot" in v.source ? `snapshot ${v.source.snapshot}` : "journal";
   const paths = v.paths.length ? `  ${v.paths.join(", ")}` : "";
-  return `${v.t.toISOString()}  ${WHAT[v.what].padEnd(13)}  ${from}${v.before ? " (in effect at --since)" : ""}${paths}`;
+  return `${v.t.toISOString()}  ${VERSION_WORDS[v.what].padEnd(13)}  ${from}${v.before ? " (in effect at --since)" : ""}${paths}`;
 }
 
 function itemLines(item: HistoryItem, diff: boolean): string[] {
@@ -80,19 +69,9 @@ export function historyCommand(ctx: RunContext): Command {
     if (show && (flags.since !== undefined || flags.until !== undefined || flags.diff))
       throw new CrdBackupError("USAGE", "--show takes no --since, --until or --diff");
     const { storage, scope } = await scopeFrom(flags, show);
-    const resource = resolveResource(
-      await archivedResources(scope.snapshots, identitiesFor(storage)),
-      resourceArg,
-    );
-    if (resource.namespaced && flags.namespace === undefined)
-      throw new CrdBackupError("USAGE", `${resourceName(resource)} is namespaced: give -n <namespace>`);
-    if (!resource.namespaced && flags.namespace !== undefined)
-      throw new CrdBackupError("USAGE", `${resourceName(resource)} is cluster-scoped: leave out -n`);
-    const object: ObjectRefer = {
-      resource,
-      name,
-      ...(flags.namespace ? { namespace: flags.namespace } : {}),
-    };
+    const known = await archivedResources(scope.snapshots, identitiesFor(storage));
+    const object = objectRefer(known, resourceArg, name, flags.namespace);
+    const resource = object.resource;
     const items = objectHistory(storage, scope, object, ctx.signal);
     try {
       if (show) {

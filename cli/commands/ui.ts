@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 import { CrdBackupError } from "../../src/errors.ts";
 import { readDrillReport } from "../../src/ui/drills.ts";
+import { journalProvider } from "../../src/ui/journal.ts";
 import { startUi } from "../../src/ui/server.ts";
 import {
   addIdentityOptions,
@@ -47,7 +48,7 @@ function storageArgs(location: string, flags: StorageFlags): string[] {
 
 export function uiCommand(ctx: RunContext): Command {
   const cmd = new Command("ui").description(
-    "a read-only web view of a storage location: clusters, timelines, snapshots and points in time to browse, restore commands to copy",
+    "a read-only web view of a storage location: clusters, timelines, snapshots and points in time to browse, every object's journal history with diffs, restore commands to copy",
   );
   addStorageOptions(cmd);
   addIdentityOptions(cmd);
@@ -86,6 +87,7 @@ export function uiCommand(ctx: RunContext): Command {
       pageSize: flags.pageSize,
       maxOpen: flags.keepOpen,
       drills,
+      history: (cache) => journalProvider(storage, cache),
       log,
     });
     printLines([

@@ -13,6 +13,17 @@ import { isJsonObject, parseJson, stringifyJson, type JsonObject, type JsonValue
 export type VersionKind =
   "in-base" | "in-snapshot" | "created" | "updated" | "status-only" | "deleted" | "recreated";
 
+/** Each kind as `history` and the web view say it. */
+export const VERSION_WORDS: Readonly<Record<VersionKind, string>> = {
+  "in-base": "in the base",
+  "in-snapshot": "in a snapshot",
+  created: "created",
+  updated: "updated",
+  "status-only": "status only",
+  deleted: "deleted",
+  recreated: "recreated",
+};
+
 /** Something the journal or a snapshot says about one object at a time. */
 export type Observation =
   | { t: Date; op: "snapshot"; base: boolean; body: Buffer | undefined; uid: string }

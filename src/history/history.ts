@@ -17,7 +17,7 @@ import {
 } from "./classify.ts";
 import { objectMember, resyncMember } from "../journal/key-index.ts";
 import { chainRecords, fetchSnapshot } from "./read.ts";
-import { resourceName, type ResourceInfo } from "./resource.ts";
+import { resolveResource, resourceName, type ResourceInfo } from "./resource.ts";
 import { gapCovers, type Scope, type ScopeGap, type Source } from "./scope.ts";
 
 /** The object history is asked of: a resolved resource, its namespace (namespaced only) and name. */
@@ -25,6 +25,24 @@ export interface ObjectRefer {
   resource: ResourceInfo;
   namespace?: string;
   name: string;
+}
+
+/**
+ * The object `<resource>/<name>` names among the archived resources, with its namespace given
+ * exactly when the resource is namespaced (`-n`, as `history` takes it).
+ */
+export function objectRefer(
+  known: ResourceInfo[],
+  resourceArg: string,
+  name: string,
+  namespace: string | undefined,
+): ObjectRefer {
+  const resource = resolveResource(known, resourceArg);
+  if (resource.namespaced && namespace === undefined)
+    throw new CrdBackupError("USAGE", `${resourceName(resource)} is namespaced: give -n <namespace>`);
+  if (!resource.namespaced && namespace !== undefined)
+    throw new CrdBackupError("USAGE", `${resourceName(resource)} is cluster-scoped: leave out -n`);
+  return { resource, name, ...(namespace === undefined ? {} : { namespace }) };
 }
 
 /** Where a version was read: a snapshot (a chain's base or a lone one) or a journal segment. */
@@ -48,6 +66,18 @@ export interface ObjectVersion {
   /** True for the version in effect at `since`, listed first though older. */
   before?: boolean;
 }
+
+/**
+ * A snapshot's copy of the object, if it holds one. By default the snapshot is fetched and its
+ * whole archive verified on every call (a CLI run reads each once); a reader that keeps verified
+ * snapshots indexed (the web view's browse cache) answers from its index instead, so a warm look
+ * at one object reads only the journal's segments that may hold it.
+ */
+export type SnapshotCopy = (
+  id: string,
+  object: ObjectRefer,
+  signal: AbortSignal | undefined,
+) => Promise<{ body: Buffer; uid: string } | undefined>;
 
 /** Time inside the window nothing was recorded for the object's resource. */
 export interface HistoryGap {
@@ -83,6 +113,7 @@ export async function* objectHistory(
   scope: Scope,
   object: ObjectRefer,
   signal?: AbortSignal,
+  copyIn: SnapshotCopy = (id, o, s) => snapshotCopy(storage, id, o, s),
 ): AsyncGenerator<HistoryItem> {
   const { since, until } = scope.window;
   const resource = resourceName(object.resource);
@@ -134,7 +165,7 @@ export async function* objectHistory(
     // one's start, where the next base takes over
     const next = scope.sources[i + 1]?.start;
     const stop = next && next < until ? next : until;
-    for await (const item of readSource(storage, source, object, stop, observe, signal)) {
+    for await (const item of readSource(storage, source, object, stop, observe, signal, copyIn)) {
       if (item.type === "version") yielded++;
       yield item; // a gap is only ever yielded just before a version
     }
@@ -170,9 +201,10 @@ async function* readSource(
   until: Date,
   observe: Observe,
   signal: AbortSignal | undefined,
+  copyIn: SnapshotCopy,
 ): AsyncGenerator<HistoryItem> {
   const id = source.type === "chain" ? source.chain.base : source.snapshot.id;
-  const found = await snapshotCopy(storage, id, object, signal);
+  const found = await copyIn(id, object, signal);
   yield* observe(
     {
       t: source.start,

@@ -13,10 +13,17 @@ export {
   resourceName,
 } from "./resource.ts";
 export type { ResourceInfo } from "./resource.ts";
-export { objectHistory, objectOf, diffOf } from "./history.ts";
-export type { HistoryGap, HistoryItem, ObjectRefer, ObjectVersion, VersionSource } from "./history.ts";
+export { objectHistory, objectOf, objectRefer, diffOf } from "./history.ts";
+export type {
+  HistoryGap,
+  HistoryItem,
+  ObjectRefer,
+  ObjectVersion,
+  SnapshotCopy,
+  VersionSource,
+} from "./history.ts";
 export { changesBetween, emptyCounts } from "./changes.ts";
 export type { ChangeCounts, ChangeGroup, ChangeKind, ChangesSummary, ObjectChange } from "./changes.ts";
-export { classify, fieldDiff, changedPaths, isStatusPath, MAX_PATHS } from "./classify.ts";
+export { classify, fieldDiff, changedPaths, isStatusPath, MAX_PATHS, VERSION_WORDS } from "./classify.ts";
 export type { Classified, FieldDiff, Observation, ObjectState, VersionKind } from "./classify.ts";
 export { changesJson, changesJsonText, historyHeadJson, historyItemJson, historyJsonText } from "./json.ts";

@@ -40,6 +40,9 @@ table.sbs td.del { background: #ffebe9; } table.sbs td.add { background: #dafbe1
 table.sbs tr.fold td { background: #eef1f5; color: var(--muted); font-size: 12px; padding: .2rem .6rem; }
 form.at { margin: .5rem 0 1rem; display: flex; gap: .5rem; }
 form.at input { font: inherit; padding: .2rem .4rem; min-width: 18rem; }
+table.journal tr.gap td { background: #fff1f0; color: var(--bad); font-size: 13px; }
+table.journal td.when { white-space: nowrap; }
+ul.paths { margin: 0; padding-left: 1.1rem; }
 `;
 
 /** Copies a restore command to the clipboard; without the Clipboard API (plain HTTP) it selects it. */

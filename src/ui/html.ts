@@ -42,6 +42,12 @@ export function html(parts: TemplateStringsArray, ...values: Value[]): Html {
   return new Html(out);
 }
 
+/** The error as one line, as the CLI prints it (its first line, never a stack trace). */
+export function errorLine(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  return message.split("\n")[0]!.trim() || (e instanceof Error ? e.name : "unknown error");
+}
+
 /** A URL path from segments, each percent-encoded (a name can never add a segment or a query). */
 export function href(...segments: string[]): string {
   return "/" + segments.map(encodeURIComponent).join("/");

@@ -40,3 +40,18 @@ export function restoreCommand(
   words.push("--name", key.name, "--dry-run");
   return words.map((w) => (w === "<your-identity-file>" ? w : shellWord(w))).join(" ");
 }
+
+/**
+ * One object as it was at a time the journal recorded, in restore's short form:
+ * `crd-backup restore <resource>/<name> -n NS --at T --cluster UID … --dry-run` (`--at` takes
+ * every record up to and including T, so T is the version's own time).
+ */
+export function restoreAtCommand(ctx: CommandContext, cluster: string, at: Date, key: ObjectKey): string {
+  const words = ["crd-backup", "restore", `${resourceKey(key.group, key.plural)}/${key.name}`];
+  if (key.namespace !== "") words.push("-n", key.namespace);
+  words.push("--at", at.toISOString(), "--cluster", cluster, ...ctx.storageArgs);
+  // the view read the journal with these: a restore of it needs them too
+  for (const f of ctx.identityFiles) words.push("--identity", f);
+  words.push("--dry-run");
+  return words.map(shellWord).join(" ");
+}

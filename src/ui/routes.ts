@@ -5,7 +5,9 @@
  *   /snapshots/<id>[/<group>/<plural>[/<ns>[/<name>]]]   browse a snapshot
  *   /at/<uid>/<time>[/…]                browse the state at a time (as restore --at rebuilds it)
  *   /objects/<group>/<plural>/<ns>/<name>[/diff]          one object across time; two of its versions
+ *                                       (diff?from=&to= two snapshots; diff?at=<time> a journal version)
  *   /changes?from=<ref>&to=<ref>        what differs between two snapshots or points in time
+ *   /changes?since=<time>[&until=]      what the journal recorded in a window (HistoryProvider)
  *   /api/snapshots                      what `list -o json` prints
  *   /api/history, /api/changes          what `history -o json` / `changes -o json` print (HistoryProvider)
  */
@@ -15,6 +17,7 @@ import { COPY_JS, FAVICON_SVG, STYLE_CSS } from "./assets.ts";
 import type { Reply, UiContext, UiRequest } from "./context.ts";
 import { atRoute, snapshotRoute } from "./pages/browse.ts";
 import { changesPage } from "./pages/changes.ts";
+import { journalChangesPage } from "./pages/journal-changes.ts";
 import { atForm, clusterPage, fleetPage } from "./pages/location.ts";
 import { versionsPage } from "./pages/versions.ts";
 
@@ -36,7 +39,12 @@ async function api(ctx: UiContext, req: UiRequest, name: string | undefined, res
           json: { error: `crd-backup: /api/${name} is not available in this version of the view` },
         };
       }
-      return { json: name === "history" ? await ctx.history.history(q) : await ctx.history.changes(q) };
+      const pieces =
+        name === "history"
+          ? await ctx.history.historyJson(q, req.now, req.signal)
+          : await ctx.history.changesJson(q, req.now, req.signal);
+      // the CLI's own text, a version or a group at a time
+      return { stream: pieces, type: "application/json; charset=utf-8" };
     }
     default:
       return notFound(req);
@@ -65,7 +73,11 @@ export async function route(ctx: UiContext, req: UiRequest): Promise<Reply> {
     case "objects":
       return versionsPage(ctx, req, rest);
     case "changes":
-      return rest.length === 0 ? changesPage(ctx, req) : notFound(req);
+      if (rest.length > 0) return notFound(req);
+      // since=: the journal's record of a window; from=&to=: two states compared
+      return ctx.history && req.url.searchParams.has("since")
+        ? journalChangesPage(ctx, req)
+        : changesPage(ctx, req);
     case "api":
       return api(ctx, req, rest[0], rest.slice(1));
     default:

@@ -4,6 +4,7 @@
  * client at all, and writes nothing but its scratch copies under the system's temp folder.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { CrdBackupError, isCrdBackupError } from "../errors.ts";
 import type { Logger } from "../report/log.ts";
@@ -11,7 +12,7 @@ import type { StorageBackend } from "../storage/backend.ts";
 import { checkAccess, isLoopback, newToken } from "./auth.ts";
 import { BrowseCache } from "./browse-cache.ts";
 import type { DrillResult, HistoryProvider, Reply, UiContext } from "./context.ts";
-import { html, page } from "./html.ts";
+import { errorLine, html, page } from "./html.ts";
 import type { CommandContext } from "./restore-command.ts";
 import { route } from "./routes.ts";
 
@@ -24,7 +25,8 @@ export interface UiOptions {
   /** Snapshots and points in time kept browsable on local disk at once. */
   maxOpen: number;
   drills: DrillResult[];
-  history?: HistoryProvider;
+  /** Built once the view's browse cache exists: the provider may read snapshots through it. */
+  history?: (cache: BrowseCache) => HistoryProvider;
   log: Logger;
 }
 
@@ -33,12 +35,6 @@ export interface UiServer {
   url: string;
   token: string | undefined;
   close(): Promise<void>;
-}
-
-/** The error as one line, as the CLI prints it (its first line, never a stack trace). */
-export function errorLine(e: unknown): string {
-  const message = e instanceof Error ? e.message : String(e);
-  return message.split("\n")[0]!.trim() || (e instanceof Error ? e.name : "unknown error");
 }
 
 function statusFor(e: unknown): number {
@@ -56,8 +52,44 @@ const SECURITY_HEADERS = {
   "cache-control": "no-store",
 };
 
+/**
+ * A streamed reply: its first piece is read before anything is sent, so an error a reader throws
+ * up front (a usage error, a missing object, a refused source) still gets its status and line;
+ * one after that can only cut the response short, as the CLI's output stops with a non-zero exit.
+ */
+async function sendStream(
+  res: ServerResponse,
+  reply: Extract<Reply, { stream: unknown }>,
+  head: boolean,
+  api: boolean,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  const pieces = reply.stream[Symbol.asyncIterator]();
+  let first: IteratorResult<string>;
+  try {
+    first = await pieces.next();
+  } catch (e) {
+    if (!isCrdBackupError(e)) log.error("ui request failed", { error: String((e as Error)?.stack ?? e) });
+    send(res, errorReply(e, api), head);
+    return;
+  }
+  res.writeHead(reply.status ?? 200, { ...SECURITY_HEADERS, "content-type": reply.type });
+  try {
+    for (let r = first; !r.done && !head && !res.destroyed; r = await pieces.next())
+      if (!res.write(r.value)) await once(res, "drain", { signal });
+    res.end();
+  } catch (e) {
+    if (!signal.aborted) log.warn("ui response cut short", { error: errorLine(e) });
+    res.destroy();
+  } finally {
+    await pieces.return?.();
+  }
+}
+
 function send(res: ServerResponse, reply: Reply, head: boolean, extra: Record<string, string> = {}): void {
   const headers: Record<string, string> = { ...SECURITY_HEADERS, ...extra };
+  if ("stream" in reply) throw new Error("a streamed reply goes through sendStream");
   let body: string;
   if ("redirect" in reply) {
     headers["location"] = reply.redirect;
@@ -117,14 +149,18 @@ async function handle(
     return;
   }
   let reply: Reply;
+  // aborted when the browser goes away (or the answer is complete): a long read stops with it
+  const gone = new AbortController();
+  res.once("close", () => gone.abort());
   try {
-    reply = await route(ctx, { url, segments: pathSegments(url), now: new Date() });
+    reply = await route(ctx, { url, segments: pathSegments(url), now: new Date(), signal: gone.signal });
   } catch (e) {
     if (!isCrdBackupError(e))
       log.error("ui request failed", { path: url.pathname, error: String((e as Error)?.stack ?? e) });
     reply = errorReply(e, api);
   }
-  send(res, reply, req.method === "HEAD");
+  if ("stream" in reply) await sendStream(res, reply, req.method === "HEAD", api, log, gone.signal);
+  else send(res, reply, req.method === "HEAD");
 }
 
 /** The path's non-empty segments, percent-decoded; a malformed escape is a usage error. */
@@ -150,7 +186,7 @@ export async function startUi(storage: StorageBackend, options: UiOptions): Prom
     pageSize: options.pageSize,
     keepOpen: options.maxOpen,
     drills: options.drills,
-    history: options.history,
+    history: options.history?.(cache),
   };
   const server: Server = createServer((req, res) => {
     handle(ctx, token, req, res, options.log).catch((e: unknown) => {

@@ -142,6 +142,11 @@ function bar(c: ClusterView): Html {
     </div>`;
 }
 
+/** The last hour of a recorded window (or all of it, when shorter): a change feed that opens quickly. */
+function lastHour(w: { from: string; to: string }): string {
+  return new Date(Math.max(Date.parse(w.from), Date.parse(w.to) - 3_600_000)).toISOString();
+}
+
 export async function clusterPage(ctx: UiContext, req: UiRequest, uid: string): Promise<Reply> {
   const all = await clusters(ctx);
   const matches = all.filter((c) => c.uid.startsWith(uid));
@@ -190,7 +195,16 @@ export async function clusterPage(ctx: UiContext, req: UiRequest, uid: string): 
           <td>${w.to}</td>
           <td>
             <a href="${href("at", c.uid, w.from)}">browse at start</a> ·
-            <a href="${href("at", c.uid, w.to)}">browse at end</a>
+            <a href="${href("at", c.uid, w.to)}">browse at end</a>${
+              ctx.history
+                ? html` ·
+                    <a
+                      class="journal-changes"
+                      href="${withQuery("/changes", { cluster: c.uid, since: lastHour(w), until: w.to })}"
+                      >changes in its last hour</a
+                    >`
+                : ""
+            }
           </td>
           <td class="mono">${ch.base}</td>
         </tr>`,

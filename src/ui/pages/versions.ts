@@ -1,10 +1,10 @@
 /**
  * /objects/<group>/<plural>/<namespace>/<name> (`_` for cluster-scoped): one object across time.
- * Today that is the version each stored snapshot holds, newest first, a page of snapshots at a
- * time (`?before=<id>` pages back, `?cluster=<uid prefix>` keeps one cluster), with the paths
- * that changed between successive versions and the command that restores each. The journal's
- * record of every change plugs in through HistoryProvider.objectHistory (context.ts): until a
- * provider is given the page says so, and shows no journal data.
+ * First the journal's versions (pages/journal.ts, through the HistoryProvider: a window of every
+ * recorded change with diffs and restore commands), then the version each stored snapshot holds,
+ * newest first, a page of snapshots at a time (`?before=<id>` pages back, `?cluster=<uid prefix>`
+ * keeps one cluster), with the paths that changed between successive versions and the command
+ * that restores each. Without a provider the page says the journal is not shown.
  */
 import { identitiesFor } from "../../crypto/keyring.ts";
 import { openManifest } from "../../crypto/manifest.ts";
@@ -18,6 +18,7 @@ import { formatBytes, href, html, page, withQuery, type Html } from "../html.ts"
 import { restoreCommand } from "../restore-command.ts";
 import { CLUSTER_SCOPE_SEGMENT, commandBlock } from "./browse.ts";
 import { comparePage } from "./compare.ts";
+import { journalDiffPage, journalSection } from "./journal.ts";
 
 /**
  * Snapshots looked at per page: each not yet browsable is read once, so a page is bounded work.
@@ -58,9 +59,14 @@ async function versionIn(ctx: UiContext, s: StoredSnapshot, key: ObjectKey): Pro
   };
 }
 
-/** The journal's versions of the object: the HistoryProvider's, or a plain statement that there are none yet. */
-async function journalHistory(ctx: UiContext, key: ObjectKey, query: URLSearchParams): Promise<Html> {
-  if (ctx.history) return ctx.history.objectHistory(key, query);
+/** The journal's versions of the object: the HistoryProvider's, or a plain statement that there are none. */
+async function journalHistory(
+  ctx: UiContext,
+  req: UiRequest,
+  key: ObjectKey,
+  objectHref: string,
+): Promise<Html> {
+  if (ctx.history) return journalSection(ctx, req, key, objectHref);
   return html`<p class="muted">
     The journal's record of every change to this object is not shown by this version of the view; the versions
     below are those stored snapshots hold.
@@ -78,7 +84,9 @@ export async function versionsPage(ctx: UiContext, req: UiRequest, rest: string[
   if (rest.length === 5 && rest[4] === "diff") {
     const [group, plural, ns, name] = rest as [string, string, string, string];
     const key = { group, plural, namespace: ns === CLUSTER_SCOPE_SEGMENT ? "" : ns, name };
-    return comparePage(ctx, req, key, href("objects", group, plural, ns, name));
+    const objectHref = href("objects", group, plural, ns, name);
+    if (ctx.history && req.url.searchParams.has("at")) return journalDiffPage(ctx, req, key, objectHref);
+    return comparePage(ctx, req, key, objectHref);
   }
   if (rest.length !== 4) {
     throw new CrdBackupError(
@@ -148,7 +156,7 @@ export async function versionsPage(ctx: UiContext, req: UiRequest, rest: string[
       <dd>${name}</dd>
     </dl>
     <h2>Journal history</h2>
-    ${await journalHistory(ctx, key, q)}
+    ${await journalHistory(ctx, req, key, href("objects", group, plural, ns, name))}
     <h2>In stored snapshots${cluster ? html` of cluster ${cluster}…` : ""}</h2>
     ${
       rows.length
