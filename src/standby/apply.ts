@@ -1,0 +1,117 @@
+/**
+ * One standby step through the one restore path: the state at the step's point in time
+ * (fetchPointInTime: the base plus the chain's segments), synced into the target by syncVerified,
+ * as `restore --sync --restore-status` does. Following, the sync is restricted to the resources
+ * the new segments touched: the whole state is correct for them, and the live read stays the size
+ * of what changed. A new segment with CRD, namespace, resync or gap records makes it a whole sync.
+ */
+import { chainRecords } from "../history/read.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { resourceSelected, type Filters } from "../objects/filters.ts";
+import type { Logger } from "../report/log.ts";
+import type { RestoreOptions } from "../restore/options.ts";
+import { syncVerified } from "../restore/restore.ts";
+import { fetchPointInTime } from "../source/point-in-time.ts";
+import type { StorageBackend } from "../storage/backend.ts";
+import type { Step } from "./step.ts";
+
+export interface StepContext {
+  client: KubeClient;
+  storage: StorageBackend;
+  /** The restore options (filters, concurrency, ...) every step starts from. */
+  options: RestoreOptions;
+  crds: boolean;
+  log: Logger;
+  signal?: AbortSignal;
+}
+
+/** An object the target refused, named (never its contents). */
+export interface Refusal {
+  resource: string;
+  namespace?: string;
+  name: string;
+  outcome: string;
+  reason?: string;
+}
+
+export interface StepResult {
+  /** Objects created, updated or deleted. */
+  applied: number;
+  refused: Refusal[];
+  failed: number;
+  /** Record times (ms) of the changes followed; empty for a whole sync. */
+  changeTimes: number[];
+  /** The sync was restricted to these resources (undefined: a whole sync). */
+  resources?: string[];
+}
+
+type Touched = { whole: true } | { whole: false; resources: Set<string>; times: number[] };
+
+/** What the step's new segments touch: the resources of their object records, or "everything". */
+async function touched(ctx: StepContext, step: Extract<Step, { kind: "follow" }>): Promise<Touched> {
+  const resources = new Set<string>();
+  const times: number[] = [];
+  const records = chainRecords(ctx.storage, step.chain, step.at, ctx.signal, {
+    first: step.first,
+    end: step.segments.length,
+  });
+  for await (const { record } of records) {
+    if ((record.op !== "put" && record.op !== "delete") || record.kind !== "object") return { whole: true };
+    resources.add(`${record.plural}.${record.group}`);
+    times.push(Date.parse(record.t));
+  }
+  return { whole: false, resources, times };
+}
+
+/** The filters narrowed to `resources` (of those they select). */
+function restricted(filters: Filters, resources: Set<string>): string[] {
+  return [...resources].filter((r) => {
+    const dot = r.indexOf(".");
+    return resourceSelected(filters, r.slice(dot + 1), r.slice(0, dot));
+  });
+}
+
+export async function applyStep(
+  ctx: StepContext,
+  step: Extract<Step, { kind: "follow" | "resync" }>,
+): Promise<StepResult> {
+  let filters = ctx.options.filters;
+  let changeTimes: number[] = [];
+  let resources: string[] | undefined;
+  if (step.kind === "follow") {
+    const t = await touched(ctx, step);
+    if (!t.whole) {
+      resources = restricted(filters, t.resources);
+      changeTimes = t.times;
+      // only changes the filters leave out (or none, an empty segment): nothing to write
+      if (resources.length === 0) return { applied: 0, refused: [], failed: 0, changeTimes, resources };
+      filters = { ...filters, includeResources: resources };
+    }
+  }
+  await using snapshot = await fetchPointInTime(
+    ctx.storage,
+    { at: step.at, cluster: step.chain.cluster },
+    ctx.signal,
+  );
+  await using report = await syncVerified(
+    ctx.client,
+    snapshot,
+    { ...ctx.options, filters },
+    ctx.crds,
+    ctx.log,
+  );
+  const c = report.counts;
+  return {
+    applied: c.created + c.updated + c.deleted + c.terminating,
+    refused: report.problems.map((p) => ({
+      resource: p.resource,
+      ...(p.namespace ? { namespace: p.namespace } : {}),
+      name: p.name,
+      outcome: p.outcome,
+      ...(p.reason ? { reason: p.reason } : {}),
+    })),
+    failed: c.failed + c.conflict,
+    changeTimes,
+    ...(resources ? { resources } : {}),
+  };
+}
