@@ -39,13 +39,19 @@ export interface StepResult {
   applied: number;
   refused: Refusal[];
   failed: number;
-  /** Record times (ms) of the changes followed; empty for a whole sync. */
+  /** Record times (ms) of the changes followed; empty for a re-sync. */
   changeTimes: number[];
   /** The sync was restricted to these resources (undefined: a whole sync). */
   resources?: string[];
 }
 
-type Touched = { whole: true } | { whole: false; resources: Set<string>; times: number[] };
+interface Touched {
+  /** Records other than object puts and deletes: only a whole sync is sure to apply them. */
+  whole: boolean;
+  resources: Set<string>;
+  /** Record times (ms) of the puts and deletes. */
+  times: number[];
+}
 
 /** What the step's new segments touch: the resources of their object records, or "everything". */
 async function touched(ctx: StepContext, step: Extract<Step, { kind: "follow" }>): Promise<Touched> {
@@ -55,12 +61,16 @@ async function touched(ctx: StepContext, step: Extract<Step, { kind: "follow" }>
     first: step.first,
     end: step.segments.length,
   });
+  let whole = false;
   for await (const { record } of records) {
-    if ((record.op !== "put" && record.op !== "delete") || record.kind !== "object") return { whole: true };
-    resources.add(`${record.plural}.${record.group}`);
-    times.push(Date.parse(record.t));
+    if (record.op !== "put" && record.op !== "delete") whole = true;
+    else {
+      times.push(Date.parse(record.t));
+      if (record.kind === "object") resources.add(`${record.plural}.${record.group}`);
+      else whole = true;
+    }
   }
-  return { whole: false, resources, times };
+  return { whole, resources, times };
 }
 
 /** The filters narrowed to `resources` (of those they select). */
@@ -80,9 +90,9 @@ export async function applyStep(
   let resources: string[] | undefined;
   if (step.kind === "follow") {
     const t = await touched(ctx, step);
+    changeTimes = t.times;
     if (!t.whole) {
       resources = restricted(filters, t.resources);
-      changeTimes = t.times;
       // only changes the filters leave out (or none, an empty segment): nothing to write
       if (resources.length === 0) return { applied: 0, refused: [], failed: 0, changeTimes, resources };
       filters = { ...filters, includeResources: resources };
