@@ -89,7 +89,7 @@ describe("standby", () => {
     if (target) await stopEnvironment(target);
   });
 
-  it("keeps cluster B equal to cluster A as changes land, refuses a second standby, and resumes after SIGKILL without re-applying", async () => {
+  it("keeps cluster B equal to cluster A as changes land, refuses a second standby, resumes after SIGKILL without re-applying, and retries what B refuses", async () => {
     targetStarting = startEnvironment({ log: () => {} });
     const group = `${uniqueName("sb")}.fixtures.crd-backup.io`;
     const [ns1, ns2] = [uniqueName("sb1"), uniqueName("sb2")];
@@ -235,6 +235,79 @@ describe("standby", () => {
     expect(metrics).toMatch(/^crd_backup_standby_applied_changes_total [1-9]/m);
     expect(metrics).toMatch(/^crd_backup_standby_errors_total 0$/m);
     expect(metrics).toMatch(/^crd_backup_standby_lag_seconds \d/m);
+
+    // a change the target refuses (an admission policy on B): counted, logged by name, retried
+    // with backoff, and the other changes land meanwhile; once the policy goes, it lands too
+    const policy = uniqueName("sb-deny");
+    const vap = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies";
+    const vapBinding = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings";
+    await b.request({
+      method: "POST",
+      path: vap,
+      body: JSON.stringify({
+        apiVersion: "admissionregistration.k8s.io/v1",
+        kind: "ValidatingAdmissionPolicy",
+        metadata: { name: policy },
+        spec: {
+          failurePolicy: "Fail",
+          matchConstraints: {
+            resourceRules: [
+              { apiGroups: [group], apiVersions: ["*"], operations: ["CREATE", "UPDATE"], resources: ["*"] },
+            ],
+          },
+          validations: [
+            { expression: "!object.metadata.name.startsWith('refused')", message: "refused by the test" },
+          ],
+        },
+      }),
+    });
+    await b.request({
+      method: "POST",
+      path: vapBinding,
+      body: JSON.stringify({
+        apiVersion: "admissionregistration.k8s.io/v1",
+        kind: "ValidatingAdmissionPolicyBinding",
+        metadata: { name: policy },
+        spec: { policyName: policy, validationActions: ["Deny"] },
+      }),
+    });
+    // the policy is in force once a dry-run create of a refused name fails
+    for (let i = 0; ; i++) {
+      const probe = JSON.stringify({
+        apiVersion: `${group}/v1`,
+        kind: "Widget",
+        metadata: { name: "refused-probe" },
+      });
+      const refused = await b
+        .request({ method: "POST", path: at("widgets", ns1), query: { dryRun: "All" }, body: probe })
+        .then(
+          () => false,
+          () => true,
+        );
+      if (refused) break;
+      if (i > 100) throw new Error("the admission policy never took effect");
+      await sleep(200);
+    }
+    await create("widgets", ns1, "refused-1", { size: 1 });
+    await create("widgets", ns2, "fine-1", { size: 1 });
+    await standby.waitFor(
+      () => standby.lines.some((l) => l.msg === "target refused an object" && l["name"] === "refused-1"),
+      "the refusal to be logged",
+    );
+    const refusal = standby.lines.find((l) => l.msg === "target refused an object")!;
+    expect(refusal).toMatchObject({ resource: `widgets.${group}`, namespace: ns1, outcome: "failed" });
+    expect(JSON.stringify(refusal)).not.toContain("size"); // named, never its contents
+    for (let i = 0; !(await versions(b, group, mine)).has(`widgets ${ns2}/fine-1`); i++) {
+      if (i > 200) throw new Error(`fine-1 never reached B while refused-1 was refused\n${standby.log()}`);
+      await sleep(250);
+    }
+    expect(await standby.metrics()).toMatch(/^crd_backup_standby_errors_total [1-9]/m);
+    await b.request({ method: "DELETE", path: `${vapBinding}/${policy}` });
+    await b.request({ method: "DELETE", path: `${vap}/${policy}` });
+    console.log(
+      `converged ${await converged("after the policy went", standby, 120_000)} s after the policy went`,
+    );
+
     standby.child.kill("SIGTERM");
     expect((await standby.exited).code, standby.log()).toBe(0);
     rec.child.kill("SIGTERM");
