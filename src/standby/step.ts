@@ -68,8 +68,11 @@ export function nextStep(chains: readonly Chain[], resume: ResumePoint | undefin
     return { ...target, kind: "resync", reason: "a new chain: the recorder started a new base" };
   const i = target.segments.findIndex((s) => segmentKey(s) === resume.segment);
   if (i < 0) return { ...target, kind: "resync", reason: "the resume segment is no longer in the chain" };
-  // a gap loses intermediate states: the objects it touched are unknown, so all of them are synced
-  if (target.segments.slice(i).some((s) => s.gap))
+  // a gap loses intermediate states: the objects it touched are unknown, so all of them are synced;
+  // so is a gap segment the last step could replay only to its gap's start
+  const resumed = target.segments[i]!;
+  const partial = resumed.gap && Date.parse(resume.at) < resumed.to.getTime();
+  if (partial || target.segments.slice(i + 1).some((s) => s.gap))
     return { ...target, kind: "resync", reason: "a gap in the journal" };
   return { ...target, kind: "follow", first: i + 1 };
 }

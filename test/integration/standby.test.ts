@@ -90,7 +90,7 @@ describe("standby", () => {
   });
 
   it("keeps cluster B equal to cluster A as changes land, refuses a second standby, resumes after SIGKILL without re-applying, and retries what B refuses", async () => {
-    targetStarting = startEnvironment({ log: () => {} });
+    targetStarting ??= startEnvironment({ log: () => {} });
     const group = `${uniqueName("sb")}.fixtures.crd-backup.io`;
     const [ns1, ns2] = [uniqueName("sb1"), uniqueName("sb2")];
     const mine = [ns1, ns2];
@@ -312,5 +312,80 @@ describe("standby", () => {
     expect((await standby.exited).code, standby.log()).toBe(0);
     rec.child.kill("SIGTERM");
     await rec.exited;
+  }, 300_000);
+  it("a gap in the journal (the recorder killed and restarted) leads to a re-sync, and B converges", async () => {
+    targetStarting ??= startEnvironment({ log: () => {} });
+    target ??= await targetStarting;
+    targetAdmin ??= await clientFor(target.kubeconfig);
+    const b = targetAdmin;
+    const group = `${uniqueName("sbgap")}.fixtures.crd-backup.io`;
+    const ns = uniqueName("sbgap");
+    await makeCrd(admin, group, "widgets", "Widget");
+    await createNamespace(admin, ns);
+    const create = (name: string, size: number) =>
+      createRaw(
+        admin,
+        objPath(group, "widgets", ns),
+        JSON.stringify({ apiVersion: `${group}/v1`, kind: "Widget", metadata: { name }, spec: { size } }),
+      );
+    for (let i = 0; i < 5; i++) await create(`w${i}`, i);
+    const storage = freshS3();
+    const spool = spoolDir();
+    const recArgs = [
+      "--storage",
+      storage.location,
+      "--include-groups",
+      group,
+      "--flush-interval",
+      "1s",
+      "--spool-dir",
+      spool,
+    ];
+    const first = startRecorder(recArgs);
+    running.push(first);
+    await first.waitFor(() => first.count("following every resource") > 0, "the recorder to follow");
+    const standby = startLongRunning("standby", [
+      "--storage",
+      storage.location,
+      "--target-kubeconfig",
+      target.kubeconfig,
+      "--include-groups",
+      group,
+      "--poll",
+      "1s",
+      "--state-namespace",
+      uniqueName("sbstate"),
+      "--metrics-addr",
+      "127.0.0.1:0",
+    ]);
+    running.push(standby);
+    const converged = async (what: string) => {
+      for (const t0 = Date.now(); Date.now() - t0 < 60_000; await sleep(250)) {
+        const [a, got] = [await state(admin, group, [ns]), await state(b, group, [ns])];
+        if (JSON.stringify(a) === JSON.stringify(got)) return;
+      }
+      throw new Error(`${what}: B never equalled A\n${standby.log()}`);
+    };
+    await converged("initial sync");
+
+    // the recorder dies; changes meanwhile reach the journal only as a gap and the re-list after it
+    first.child.kill("SIGKILL");
+    await first.exited;
+    await admin.request({ method: "DELETE", path: objPath(group, "widgets", ns, "w1") });
+    await patch(admin, objPath(group, "widgets", ns, "w2"), { spec: { size: 22 } });
+    await create("w9", 9);
+    const second = startRecorder(recArgs);
+    running.push(second);
+    await second.waitFor(() => second.count("gap recorded") > 0, "the downtime's gap");
+    await standby.waitFor(
+      () => standby.lines.some((l) => l.msg === "standby re-sync" && l["reason"] === "a gap in the journal"),
+      "the re-sync after the gap",
+    );
+    await converged("after the gap");
+    expect(await standby.metrics()).toMatch(/^crd_backup_standby_resyncs_total [2-9]$/m);
+    standby.child.kill("SIGTERM");
+    expect((await standby.exited).code, standby.log()).toBe(0);
+    second.child.kill("SIGTERM");
+    await second.exited;
   }, 300_000);
 });

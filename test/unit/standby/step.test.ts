@@ -79,7 +79,10 @@ describe("standby nextStep", () => {
       kind: "resync",
       reason: "a gap in the journal",
     });
-    expect(nextStep([gapped], resumeAt(gapped, 3))).toMatchObject({ kind: "resync" });
+    // a gap segment applied to its end is followed from; one applied only to its gap's start is not
+    expect(nextStep([gapped], resumeAt(gapped, 3))).toMatchObject({ kind: "follow", first: 3 });
+    const short = { ...resumeAt(gapped, 3), at: t(2).toISOString() };
+    expect(nextStep([gapped], short)).toMatchObject({ kind: "resync", reason: "a gap in the journal" });
   });
 
   it("follows a broken chain only up to its break", () => {
