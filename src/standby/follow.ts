@@ -12,7 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { CrdBackupError, isCrdBackupError } from "../errors.ts";
 import { listChains, type Chain } from "../journal/chains.ts";
 import { segmentKey } from "../journal/segment-key.ts";
-import { applyStep, type StepContext, type StepResult } from "./apply.ts";
+import { applyStep, type HeldState, type StepContext, type StepResult } from "./apply.ts";
 import { StandbyLease } from "./lease.ts";
 import type { StandbyStats } from "./metrics.ts";
 import { ensureNamespace, readResume, writeResume } from "./resume.ts";
@@ -76,64 +76,78 @@ export async function runStandby(options: StandbyOptions): Promise<void> {
     let resume = await readResume(client, options.stateNamespace, running);
     log.info("standby started", { resumeAfter: resume?.segment ?? "none" });
     let failures = 0;
-    while (!running.aborted) {
-      let step: Step | undefined;
-      try {
-        step = nextStep(await clusterChains(storage, options.cluster), resume);
-        if (step.kind === "wait" || step.kind === "current") {
-          if (step.kind === "wait") log.debug("standby waiting", { reason: step.reason });
-          await pause(options.pollMs, running);
-          continue;
-        }
-        if (step.kind === "resync") {
-          stats.resyncs++;
-          log.info("standby re-sync", {
-            reason: step.reason,
+    let held: HeldState | undefined;
+    try {
+      while (!running.aborted) {
+        let step: Step | undefined;
+        try {
+          step = nextStep(await clusterChains(storage, options.cluster), resume);
+          if (step.kind === "wait" || step.kind === "current") {
+            if (step.kind === "wait") log.debug("standby waiting", { reason: step.reason });
+            await pause(options.pollMs, running);
+            continue;
+          }
+          if (step.kind === "resync") {
+            stats.resyncs++;
+            log.info("standby re-sync", {
+              reason: step.reason,
+              base: step.chain.base,
+              at: step.at.toISOString(),
+            });
+          }
+          const { result, state } = await applyStep(ctx, step, held);
+          const appliedAt = Date.now();
+          stats.applied += result.applied;
+          if (result.failed > 0) {
+            await state[Symbol.asyncDispose]();
+            stats.errors += result.failed;
+            refused(options, result);
+            const wait = Math.min(1000 * 2 ** failures++, MAX_BACKOFF_MS);
+            log.warn("standby step incomplete: the target refused objects; retrying", {
+              refused: result.failed,
+              retryInSeconds: wait / 1000,
+            });
+            await pause(wait, running);
+            continue;
+          }
+          failures = 0;
+          const point: ResumePoint = {
+            cluster: step.chain.cluster,
             base: step.chain.base,
+            segment: segmentKey(step.last),
             at: step.at.toISOString(),
+          };
+          try {
+            await writeResume(client, options.stateNamespace, point, running);
+          } catch (e) {
+            await state[Symbol.asyncDispose]();
+            throw e;
+          }
+          resume = point;
+          await held?.snapshot[Symbol.asyncDispose]();
+          held = { snapshot: state, segment: point.segment };
+          observe(stats, step, result, appliedAt);
+          log.info("standby applied", {
+            step: step.kind,
+            segment: point.segment,
+            at: point.at,
+            changes: result.changeTimes.length,
+            applied: result.applied,
+            resources: result.resources?.length,
+            state: result.advanced ? "advanced" : "from the base",
+            lagSeconds: stats.lag,
           });
-        }
-        const result = await applyStep(ctx, step);
-        const appliedAt = Date.now();
-        stats.applied += result.applied;
-        if (result.failed > 0) {
-          stats.errors += result.failed;
-          refused(options, result);
+        } catch (e) {
+          if (running.aborted) break;
+          if (isCrdBackupError(e) && FATAL.has(e.code)) throw e;
+          stats.errors++;
           const wait = Math.min(1000 * 2 ** failures++, MAX_BACKOFF_MS);
-          log.warn("standby step incomplete: the target refused objects; retrying", {
-            refused: result.failed,
-            retryInSeconds: wait / 1000,
-          });
+          log.error("standby step failed; retrying", { error: describe(e), retryInSeconds: wait / 1000 });
           await pause(wait, running);
-          continue;
         }
-        failures = 0;
-        const point: ResumePoint = {
-          cluster: step.chain.cluster,
-          base: step.chain.base,
-          segment: segmentKey(step.last),
-          at: step.at.toISOString(),
-        };
-        await writeResume(client, options.stateNamespace, point, running);
-        resume = point;
-        observe(stats, step, result, appliedAt);
-        log.info("standby applied", {
-          step: step.kind,
-          segment: point.segment,
-          at: point.at,
-          changes: result.changeTimes.length,
-          applied: result.applied,
-          resources: result.resources?.length,
-          lagSeconds: stats.lag,
-        });
-      } catch (e) {
-        if (running.aborted) break;
-        if (isCrdBackupError(e) && FATAL.has(e.code)) throw e;
-        stats.errors++;
-        const wait = Math.min(1000 * 2 ** failures++, MAX_BACKOFF_MS);
-        log.error("standby step failed; retrying", { error: describe(e), retryInSeconds: wait / 1000 });
-        await pause(wait, running);
       }
+    } finally {
+      await held?.snapshot[Symbol.asyncDispose]();
     }
   } finally {
     clearInterval(renewing);

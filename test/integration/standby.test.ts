@@ -198,6 +198,13 @@ describe("standby", () => {
       `B equalled A ${took} s after the last change (${(Date.now() - t1) / 1000} s after the first)`,
     );
     expect((await versions(b, group, mine)).get(`gadgets ${ns2}/keep`)).toBe(keepRv);
+    // following, a step advances the state it holds by the new segments alone (one whose segments
+    // hold a re-list, as a new CRD's first listing is, builds it from the base)
+    const follows = standby.lines.filter((l) => l.msg === "standby applied" && l["step"] === "follow");
+    expect(
+      follows.some((l) => l["state"] === "advanced"),
+      standby.log(),
+    ).toBe(true);
 
     // SIGKILL mid-run, with changes landing; then a CRD deleted while it is down
     await patch(admin, at("widgets", ns2, "w2"), { spec: { size: 20 } });
