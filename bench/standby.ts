@@ -7,6 +7,7 @@
  * whether B equals A at the end. Target (issue 24): p99 at most the flush interval plus 2 s.
  *
  *   node bench/standby.ts [--rate 200] [--seconds 60] [--objects 1000] [--poll 5s] [--flush-interval 5s]
+ *                         [--standby-concurrency 8]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { parseArgs } from "node:util";
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     objects: { type: "string", default: "1000" },
     concurrency: { type: "string", default: "16" },
     poll: { type: "string" },
+    "standby-concurrency": { type: "string" },
     "flush-interval": { type: "string" },
   },
 });
@@ -101,7 +103,8 @@ try {
   while (!following) await sleep(200);
 
   /** Each step the standby logged: its last segment's seq, when it ended, what it was. */
-  const steps: { seq: number; at: number; step: string; state: string }[] = [];
+  const steps: { seq: number; at: number; step: string; state: string; seconds: number; applied: number }[] =
+    [];
   const standby = start(
     a,
     [
@@ -113,6 +116,7 @@ try {
       "--include-groups",
       BENCH_GROUP,
       ...(values.poll ? ["--poll", values.poll] : []),
+      ...(values["standby-concurrency"] ? ["--concurrency", values["standby-concurrency"]] : []),
     ],
     (l) => {
       if (l.msg === "standby applied")
@@ -121,6 +125,8 @@ try {
           at: Date.parse(l.time),
           step: String(l["step"]),
           state: String(l["state"]),
+          seconds: Number(l["stepSeconds"]),
+          applied: Number(l["applied"]),
         });
       else if (l.msg.includes("failed") || l.msg.includes("refused")) log(`standby: ${JSON.stringify(l)}`);
     },
@@ -210,6 +216,8 @@ try {
   );
   const kinds = new Map<string, number>();
   for (const s of steps) kinds.set(`${s.step}/${s.state}`, (kinds.get(`${s.step}/${s.state}`) ?? 0) + 1);
+  const durations = steps.slice(1).map((s) => `${s.seconds.toFixed(1)} s/${s.applied}`);
+  log(`follow steps (duration/objects written): ${durations.join(" ")}`);
   const gaps = steps.slice(1).map((s, i) => (s.at - steps[i]!.at) / 1000);
   log(
     `steps: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(", ")}; between step ends: median ${gaps.sort((x, y) => x - y)[Math.floor(gaps.length / 2)]?.toFixed(2)} s`,

@@ -95,6 +95,7 @@ export async function runStandby(options: StandbyOptions): Promise<void> {
               at: step.at.toISOString(),
             });
           }
+          const began = performance.now();
           const { result, state } = await applyStep(ctx, step, held);
           const appliedAt = Date.now();
           stats.applied += result.applied;
@@ -136,6 +137,7 @@ export async function runStandby(options: StandbyOptions): Promise<void> {
             resources: result.resources?.length,
             state: result.advanced ? "advanced" : "from the base",
             lagSeconds: stats.lag,
+            stepSeconds: Math.round(performance.now() - began) / 1000,
           });
         } catch (e) {
           if (running.aborted) break;
