@@ -6,7 +6,7 @@
  * end of the standby step that applied it (p50, p99, max), the steps' kinds and durations, and
  * whether B equals A at the end. Target (issue 24): p99 at most the flush interval plus 2 s.
  *
- *   node bench/standby.ts [--rate 200] [--seconds 60] [--objects 1000] [--poll 5s] [--flush-interval 5s]
+ *   node bench/standby.ts [--rate 200] [--seconds 60] [--objects 1000] [--poll 1s] [--flush-interval 5s]
  *                         [--standby-concurrency 8]
  */
 import { spawn, type ChildProcess } from "node:child_process";
