@@ -395,4 +395,24 @@ describe("standby", () => {
     second.child.kill("SIGTERM");
     await second.exited;
   }, 300_000);
+  it("refuses to start without a named target, or with a bad --poll: one line, exit 2", async () => {
+    const storage = freshS3();
+    const none = await runCli(["standby", "--storage", storage.location]);
+    expect(none.code).toBe(2);
+    expect(none.stderr.trim()).toBe(
+      "crd-backup: say which cluster the standby writes to: --target-context or --target-kubeconfig",
+    );
+    const poll = await runCli([
+      "standby",
+      "--storage",
+      storage.location,
+      "--target-context",
+      "dr",
+      "--poll",
+      "soon",
+    ]);
+    expect(poll.code).toBe(2);
+    expect(poll.stderr.trim().split("\n")).toHaveLength(1);
+    expect(poll.stderr).toMatch(/--poll "soon"/);
+  });
 });
