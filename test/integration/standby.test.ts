@@ -317,6 +317,15 @@ describe("standby", () => {
 
     standby.child.kill("SIGTERM");
     expect((await standby.exited).code, standby.log()).toBe(0);
+    // a clean stop gives the lease up: a replacement starts at once, without waiting for it to expire
+    const replacement = startStandby();
+    await replacement.waitFor(
+      () => replacement.count("standby started") > 0,
+      "the replacement to start",
+      15_000,
+    );
+    replacement.child.kill("SIGTERM");
+    expect((await replacement.exited).code, replacement.log()).toBe(0);
     rec.child.kill("SIGTERM");
     await rec.exited;
   }, 300_000);
