@@ -18,6 +18,7 @@ import { rekeyCommand } from "./commands/rekey.ts";
 import { restoreCommand } from "./commands/restore.ts";
 import { scheduleCommand } from "./commands/schedule.ts";
 import { snapshotCommand } from "./commands/snapshot.ts";
+import { standbyCommand } from "./commands/standby.ts";
 import { uiCommand } from "./commands/ui.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { EXIT, exitCodeFor, oneLine } from "./exit-codes.ts";
@@ -55,6 +56,7 @@ export function buildProgram(ctx: RunContext, name = "crd-backup"): Command {
     modifiersCommand(ctx),
     rbacCommand(ctx),
     recordCommand(ctx),
+    standbyCommand(ctx),
     historyCommand(ctx),
     changesCommand(ctx),
     keygenCommand(),

@@ -15,7 +15,7 @@ import { LOCAL_ARCHIVE, VerifiedSnapshot } from "./verified.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { ChangeSet } from "../journal/replay/changes.ts";
 import { readChanges, writeState } from "../journal/replay/materialize.ts";
-import { planPointInTime, type PointInTimeRef } from "../journal/replay/plan.ts";
+import { planPointInTime, type PointInTimePlan, type PointInTimeRef } from "../journal/replay/plan.ts";
 
 export async function fetchPointInTime(
   storage: StorageBackend,
@@ -23,13 +23,43 @@ export async function fetchPointInTime(
   signal?: AbortSignal,
 ): Promise<VerifiedSnapshot> {
   const plan = await planPointInTime(storage, ref);
+  return materialize(storage, plan, undefined, signal);
+}
+
+/**
+ * A later point in time of the same chain from a state already held (the standby's): `previous`
+ * is the state at the end of the segment before `plan.segments` (whose hash is
+ * `plan.prevOfFirst`), and only the new segments are read. The caller keeps `previous`.
+ */
+export function advancePointInTime(
+  storage: StorageBackend,
+  previous: VerifiedSnapshot,
+  plan: PointInTimePlan,
+  signal?: AbortSignal,
+): Promise<VerifiedSnapshot> {
+  return materialize(storage, plan, previous, signal);
+}
+
+/** The state at plan.at: `held` plus the plan's segments, or (without it) the chain's base plus them. */
+async function materialize(
+  storage: StorageBackend,
+  plan: PointInTimePlan,
+  held: VerifiedSnapshot | undefined,
+  signal?: AbortSignal,
+): Promise<VerifiedSnapshot> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "crd-backup-at-"));
   try {
     {
       await using changes = await ChangeSet.create(path.join(dir, "journal.spill"));
       await readChanges(storage, plan, changes, signal);
-      await using base = await VerifiedSnapshot.fetch(storage, plan.base, signal);
-      const manifest = await writeState(base, plan, changes, path.join(dir, LOCAL_ARCHIVE), signal);
+      await using fetched = held ? undefined : await VerifiedSnapshot.fetch(storage, plan.base, signal);
+      const manifest = await writeState(
+        (held ?? fetched)!,
+        plan,
+        changes,
+        path.join(dir, LOCAL_ARCHIVE),
+        signal,
+      );
       await rm(path.join(dir, "journal.spill"), { force: true });
       return await VerifiedSnapshot.fromLocalArchive(manifest, dir);
     }

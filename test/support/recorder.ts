@@ -44,7 +44,16 @@ export function spoolDir(): string {
 }
 
 export function startRecorder(args: string[], env: Record<string, string> = {}): RunningRecorder {
-  const child = spawn(process.execPath, [...cliNodeFlags(), CLI_MAIN, "record", ...args], {
+  return startLongRunning("record", args, env);
+}
+
+/** A long-running command (`record`, `standby`) in a child process, its JSON log lines collected. */
+export function startLongRunning(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): RunningRecorder {
+  const child = spawn(process.execPath, [...cliNodeFlags(), CLI_MAIN, command, ...args], {
     env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "/tmp", ...envVars(), ...env },
   });
   const lines: LogLine[] = [];

@@ -22,8 +22,11 @@ export interface PointInTimePlan {
   base: string;
   /** Segments to read, in order: those starting before `at`. */
   segments: SegmentKey[];
-  /** `prev` of the first segment: null, since a chain is read from its start. */
-  prevOfFirst: null;
+  /**
+   * `prev` of the first segment: null when the chain is read from its start (every plan made
+   * here); a standby advancing a state it holds reads on from a segment's hash.
+   */
+  prevOfFirst: string | null;
 }
 
 /** `--at`'s value: an RFC 3339 time or "now". */
