@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIG_INTS, loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import type { RestoreReportDocument } from "../../src/restore/report.ts";
-import type { StorageBackend } from "../../src/storage/backend.ts";
+import { readAll, type StorageBackend } from "../../src/storage/backend.ts";
 import { S3Backend } from "../../src/storage/s3.ts";
 import { runCli, type CliResult } from "../support/cli.ts";
 import { adminClient, testEnv, uniqueName } from "../support/cluster.ts";
@@ -69,10 +69,10 @@ describe("crd-backup import velero, from backups a real Velero wrote", () => {
   const withConfigMaps = uniqueName("mixed");
   const work = mkdtempSync(path.join(os.tmpdir(), "crd-backup-velero-test-"));
   const env = testEnv();
-  const veleroLocation = (): StorageBackend =>
+  const veleroLocation = (prefix = velero.prefix): StorageBackend =>
     new S3Backend({
       bucket: env.s3.bucket,
-      prefix: velero.prefix,
+      prefix,
       endpoint: env.s3.endpoint,
       region: env.s3.region,
       partSize: 5 * 1024 * 1024,
@@ -245,6 +245,68 @@ describe("crd-backup import velero, from backups a real Velero wrote", () => {
     const list = await runCli(["list", "--storage", storage, "-o", "json"]);
     expect(list.code).toBe(0);
     for (const r of imported) expect(list.stdout).toContain(r.id);
+  });
+
+  it("--all leaves a Failed backup in the location and imports the rest; --backup on it fails in one line", async () => {
+    // a location holding the real backup beside a copy Velero recorded as Failed (Velero uploads
+    // failed backups too, and backups still Finalizing): a scheduled --all must not stop on them
+    const copy = veleroLocation(`${velero.prefix}-failed`);
+    const real = veleroLocation(velero.prefix);
+    const failed = uniqueName("failed");
+    for (const file of ["velero-backup.json", `${crsOnly}.tar.gz`])
+      await copy.write(`backups/${crsOnly}/${file}`, await real.read(`backups/${crsOnly}/${file}`));
+    const meta = JSON.parse(
+      (await readAll(await real.read(`backups/${crsOnly}/velero-backup.json`))).toString("utf8"),
+    ) as { metadata: { name: string }; status: { phase: string } };
+    meta.metadata.name = failed;
+    meta.status.phase = "Failed";
+    await copy.write(`backups/${failed}/velero-backup.json`, Readable.from([JSON.stringify(meta)]));
+    const copyFrom = `s3://${velero.bucket}/${velero.prefix}-failed`;
+
+    const storage = freshLocal();
+    const all = await runCli([
+      "import",
+      "velero",
+      "--from",
+      copyFrom,
+      "--all",
+      "--storage",
+      storage.location,
+    ]);
+    expect(all.stderr).not.toMatch(/"level":"(warn|error)"/);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toContain(`Velero backup ${crsOnly} imported as snapshot`);
+    expect(all.stdout).toContain(`Velero backup ${failed} is Failed: not imported`);
+    const json = await runCli([
+      "import",
+      "velero",
+      "--from",
+      copyFrom,
+      "--all",
+      "--storage",
+      storage.location,
+      "-o",
+      "json",
+    ]);
+    expect(JSON.parse(json.stdout)).toMatchObject([
+      { backup: crsOnly, imported: false },
+      { backup: failed, imported: false, phase: "Failed" },
+    ]);
+
+    const untouched = freshLocal();
+    const one = await runCli([
+      "import",
+      "velero",
+      "--from",
+      copyFrom,
+      "--backup",
+      failed,
+      "--storage",
+      untouched.location,
+    ]);
+    oneLineFailure(one);
+    expect(one.stderr).toMatch(/is Failed: only finished backups are imported/);
+    expect(await keys(untouched)).toEqual([]);
   });
 
   describe("a downloaded tarball", () => {
