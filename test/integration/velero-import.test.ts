@@ -54,6 +54,8 @@ async function keys(storage: StorageBackend): Promise<string[]> {
   return found.sort();
 }
 
+const importVelero = (...args: string[]): Promise<CliResult> => runCli(["import", "velero", ...args]);
+
 function oneLineFailure(res: CliResult): void {
   expect(res.code, res.stdout).not.toBe(0);
   expect(res.stderr.trim().split("\n"), res.stderr).toHaveLength(1);
@@ -124,18 +126,7 @@ describe("crd-backup import velero, from backups a real Velero wrote", () => {
 
   it("imports a backup from Velero's location, and restore brings back every object exactly after the originals are gone", async () => {
     const storage = path.join(work, "round-trip");
-    const imp = await runCli([
-      "import",
-      "velero",
-      "--from",
-      from,
-      "--backup",
-      crsOnly,
-      "--storage",
-      storage,
-      "-o",
-      "json",
-    ]);
+    const imp = await importVelero("--from", from, "--backup", crsOnly, "--storage", storage, "-o", "json");
     // the default log level reports progress on stderr; nothing may be a warning or an error
     expect(imp.stderr).not.toMatch(/"level":"(warn|error)"/);
     expect(imp.code).toBe(0);
@@ -177,21 +168,10 @@ describe("crd-backup import velero, from backups a real Velero wrote", () => {
 
   it("skips what is not a custom resource and counts it by kind", async () => {
     const storage = path.join(work, "mixed");
-    const imp = await runCli([
-      "import",
-      "velero",
-      "--from",
-      from,
-      "--backup",
-      withConfigMaps,
-      "--storage",
-      storage,
-    ]);
+    const imp = await importVelero("--from", from, "--backup", withConfigMaps, "--storage", storage);
     expect(imp.code).toBe(0);
     expect(imp.stdout).toContain(`skipped: ConfigMap ${CONFIGMAPS * fx.namespaces.length}`);
-    const json = await runCli([
-      "import",
-      "velero",
+    const json = await importVelero(
       "--from",
       from,
       "--backup",
@@ -200,7 +180,7 @@ describe("crd-backup import velero, from backups a real Velero wrote", () => {
       storage,
       "-o",
       "json",
-    ]);
+    );
     expect(JSON.parse(json.stdout)).toMatchObject([{ imported: false }]);
     const inspect = await runCli(["inspect", "latest", "--storage", storage, "-o", "json"]);
     expect(inspect.code).toBe(0);
@@ -210,34 +190,14 @@ describe("crd-backup import velero, from backups a real Velero wrote", () => {
 
   it("--all imports each backup not yet imported, oldest first; a second --all imports nothing", async () => {
     const storage = path.join(work, "all");
-    const first = await runCli([
-      "import",
-      "velero",
-      "--from",
-      from,
-      "--all",
-      "--storage",
-      storage,
-      "-o",
-      "json",
-    ]);
+    const first = await importVelero("--from", from, "--all", "--storage", storage, "-o", "json");
     expect(first.code).toBe(0);
     const imported = JSON.parse(first.stdout) as ImportJson[];
     expect(imported.map((r) => [r.backup, r.imported])).toEqual([
       [crsOnly, true],
       [withConfigMaps, true],
     ]);
-    const again = await runCli([
-      "import",
-      "velero",
-      "--from",
-      from,
-      "--all",
-      "--storage",
-      storage,
-      "-o",
-      "json",
-    ]);
+    const again = await importVelero("--from", from, "--all", "--storage", storage, "-o", "json");
     expect(again.code).toBe(0);
     expect((JSON.parse(again.stdout) as ImportJson[]).map((r) => [r.id, r.imported])).toEqual(
       imported.map((r) => [r.id, false]),
@@ -264,46 +224,19 @@ describe("crd-backup import velero, from backups a real Velero wrote", () => {
     const copyFrom = `s3://${velero.bucket}/${velero.prefix}-failed`;
 
     const storage = freshLocal();
-    const all = await runCli([
-      "import",
-      "velero",
-      "--from",
-      copyFrom,
-      "--all",
-      "--storage",
-      storage.location,
-    ]);
+    const all = await importVelero("--from", copyFrom, "--all", "--storage", storage.location);
     expect(all.stderr).not.toMatch(/"level":"(warn|error)"/);
     expect(all.code).toBe(0);
     expect(all.stdout).toContain(`Velero backup ${crsOnly} imported as snapshot`);
     expect(all.stdout).toContain(`Velero backup ${failed} is Failed: not imported`);
-    const json = await runCli([
-      "import",
-      "velero",
-      "--from",
-      copyFrom,
-      "--all",
-      "--storage",
-      storage.location,
-      "-o",
-      "json",
-    ]);
+    const json = await importVelero("--from", copyFrom, "--all", "--storage", storage.location, "-o", "json");
     expect(JSON.parse(json.stdout)).toMatchObject([
       { backup: crsOnly, imported: false },
       { backup: failed, imported: false, phase: "Failed" },
     ]);
 
     const untouched = freshLocal();
-    const one = await runCli([
-      "import",
-      "velero",
-      "--from",
-      copyFrom,
-      "--backup",
-      failed,
-      "--storage",
-      untouched.location,
-    ]);
+    const one = await importVelero("--from", copyFrom, "--backup", failed, "--storage", untouched.location);
     oneLineFailure(one);
     expect(one.stderr).toMatch(/is Failed: only finished backups are imported/);
     expect(await keys(untouched)).toEqual([]);
@@ -322,16 +255,7 @@ describe("crd-backup import velero, from backups a real Velero wrote", () => {
 
     it("--from-file imports it; list, verify and inspect work on the snapshot", async () => {
       const storage = freshLocal().location;
-      const imp = await runCli([
-        "import",
-        "velero",
-        "--from-file",
-        tarball,
-        "--storage",
-        storage,
-        "-o",
-        "json",
-      ]);
+      const imp = await importVelero("--from-file", tarball, "--storage", storage, "-o", "json");
       expect(imp.code).toBe(0);
       const [result] = JSON.parse(imp.stdout) as ImportJson[];
       expect(result!.counts!.objects).toBe(fx.counts.widgets + fx.counts.gadgets + fx.counts.clusterpolicies);
@@ -350,7 +274,7 @@ describe("crd-backup import velero, from backups a real Velero wrote", () => {
       const storage = freshLocal();
       const cut = path.join(work, "truncated.tar.gz");
       writeFileSync(cut, readFileSync(tarball).subarray(0, Math.floor(statSync(tarball).size / 2)));
-      const res = await runCli(["import", "velero", "--from-file", cut, "--storage", storage.location]);
+      const res = await importVelero("--from-file", cut, "--storage", storage.location);
       oneLineFailure(res);
       expect(res.stderr).toMatch(/truncated/);
       expect(await keys(storage)).toEqual([]);
@@ -362,26 +286,48 @@ describe("crd-backup import velero, from backups a real Velero wrote", () => {
       execFileSync("tar", ["-xzf", tarball, "-C", dir]);
       writeFileSync(path.join(dir, "metadata", "version"), "2.0.0\n");
       const repacked = path.join(work, "future.tar.gz");
-      execFileSync("tar", ["-czf", repacked, "-C", dir, "metadata", "resources"]);
-      const res = await runCli(["import", "velero", "--from-file", repacked, "--storage", storage.location]);
+      // pax headers for long names, as Go's archive/tar (Velero's writer) makes them
+      execFileSync("tar", ["--format=pax", "-czf", repacked, "-C", dir, "metadata", "resources"]);
+      const res = await importVelero("--from-file", repacked, "--storage", storage.location);
       oneLineFailure(res);
       expect(res.stderr).toMatch(/unknown backup format version "2\.0\.0"/);
+      expect(await keys(storage)).toEqual([]);
+    });
+
+    it("an item whose path climbs out of the tree, re-packed, fails in one line and writes nothing", async () => {
+      const storage = freshLocal();
+      const dir = mkdtempSync(path.join(work, "escape-"));
+      execFileSync("tar", ["-xzf", tarball, "-C", dir]);
+      const escaping = path.join(work, "escaping.tar.gz");
+      // GNU tar stores the transformed name as given (it strips a leading ../ only on extraction)
+      execFileSync("tar", [
+        "--format=pax",
+        "-czf",
+        escaping,
+        "-C",
+        dir,
+        "--transform",
+        "s,^resources/widgets[.][^/]*/v1-preferredversion/namespaces/[^/]*/widget-0001[.]json$,resources/../../widget-0001.json,",
+        "metadata",
+        "resources",
+      ]);
+      const res = await importVelero("--from-file", escaping, "--storage", storage.location);
+      oneLineFailure(res);
+      expect(res.stderr).toContain('tarball entry "resources/../../widget-0001.json" is not allowed');
       expect(await keys(storage)).toEqual([]);
     });
   });
 
   it("a backup name the location does not have fails in one line and writes nothing", async () => {
     const storage = freshS3();
-    const res = await runCli([
-      "import",
-      "velero",
+    const res = await importVelero(
       "--from",
       from,
       "--backup",
       "no-such-backup",
       "--storage",
       storage.location,
-    ]);
+    );
     oneLineFailure(res);
     expect(res.stderr).toMatch(/no-such-backup.*does not exist/);
     expect(await keys(storage)).toEqual([]);
