@@ -6,8 +6,10 @@
  * Targets: import wall time <= 1.5x the snapshot's; import peak RSS <= 250 MB (the tarball is
  * streamed, never unpacked to memory).
  *
- *   node bench/import.ts [--objects 30000] [--crds 15] [--rounds 3]
+ *   node bench/import.ts [--objects 30000] [--crds 15] [--rounds 3] [--keep-tarball FILE]
  */
+import { createWriteStream } from "node:fs";
+import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
 import { KubeClient } from "../src/kube/client.ts";
 import { loadKubeConfig } from "../src/kube/config.ts";
@@ -22,6 +24,8 @@ const { values } = parseArgs({
     objects: { type: "string", default: "30000" },
     crds: { type: "string", default: "15" },
     rounds: { type: "string", default: "3" },
+    // keep a copy of Velero's tarball, to profile `import velero --from-file` without servers
+    "keep-tarball": { type: "string" },
   },
 });
 const CRDS = Number(values.crds);
@@ -120,6 +124,11 @@ try {
     credentials: { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretAccessKey },
   });
   const size = (await veleroLocation.stat("backups/bench/bench.tar.gz"))?.size ?? NaN;
+  if (values["keep-tarball"])
+    await pipeline(
+      await veleroLocation.read("backups/bench/bench.tar.gz"),
+      createWriteStream(values["keep-tarball"]),
+    );
   const ratio = median(rounds.map((r) => r.imported.seconds / r.snapshot.seconds));
   const rss = Math.max(...rounds.map((r) => r.imported.peakRssMiB));
   console.log(
