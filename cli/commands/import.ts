@@ -1,11 +1,12 @@
 import { Command } from "commander";
 import { CrdBackupError } from "../../src/errors.ts";
-import { importVeleroBackup, type ImportResult } from "../../src/import/velero/import.ts";
+import { importable, importVeleroBackup, type ImportResult } from "../../src/import/velero/import.ts";
 import {
   backupFile,
   backupInLocation,
   backupNames,
   type VeleroBackup,
+  type VeleroBackupInfo,
 } from "../../src/import/velero/source.ts";
 import type { StorageBackend } from "../../src/storage/backend.ts";
 import {
@@ -62,6 +63,10 @@ async function backupsFrom(
   };
 }
 
+/** A backup --all leaves for later (or for good, if Failed): Velero has not finished it. */
+const unfinished = (info: VeleroBackupInfo): string =>
+  `Velero backup ${info.name} is ${info.phase}: not imported (only Completed and PartiallyFailed backups are)`;
+
 function describe(r: ImportResult): string {
   const skipped = Object.entries(r.skipped).map(([kind, n]) => `${kind} ${n}`);
   if (r.alreadyImported)
@@ -104,8 +109,15 @@ export function importCommand(ctx: RunContext): Command {
       const storage = await withSignKey(storageFrom(flags), flags);
       const encryptTo = await recipientsFrom(flags);
       const log = loggerFrom(flags);
-      const results: ImportResult[] = [];
+      // in the order the backups were taken, imported or not
+      const results: (ImportResult | VeleroBackupInfo)[] = [];
       for await (const backup of backups()) {
+        // --all runs on a schedule: a Failed or still-finalizing backup must not stop the others
+        if (flags.all && !importable(backup.info)) {
+          results.push(backup.info);
+          if (flags.output === "text") printLines([unfinished(backup.info)]);
+          continue;
+        }
         const result = await importVeleroBackup(storage, backup, {
           clusterUid: flags.clusterUid,
           encryptTo,
@@ -117,16 +129,20 @@ export function importCommand(ctx: RunContext): Command {
       }
       if (flags.output === "json")
         printJson(
-          results.map((r) => ({
-            backup: r.backup.name,
-            from: r.backup.from,
-            id: r.id,
-            imported: !r.alreadyImported,
-            ...(r.manifest && !r.manifest.sealed
-              ? { status: r.manifest.status, counts: r.manifest.counts }
-              : {}),
-            skipped: r.skipped,
-          })),
+          results.map((r) =>
+            "id" in r
+              ? {
+                  backup: r.backup.name,
+                  from: r.backup.from,
+                  id: r.id,
+                  imported: !r.alreadyImported,
+                  ...(r.manifest && !r.manifest.sealed
+                    ? { status: r.manifest.status, counts: r.manifest.counts }
+                    : {}),
+                  skipped: r.skipped,
+                }
+              : { backup: r.name, from: r.from, imported: false, phase: r.phase },
+          ),
         );
       else if (results.length === 0) printLines(["no Velero backups found"]);
     },

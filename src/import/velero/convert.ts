@@ -7,8 +7,9 @@
 import type { ArchiveWriter } from "../../archive/writer.ts";
 import type { ManifestResource } from "../../archive/manifest.ts";
 import { quote } from "../../archive/format.ts";
-import { isJsonObject, parseJson, stringifyJson, type JsonObject, type JsonValue } from "../../json/json.ts";
+import { isJsonObject, stringifyJson, type JsonObject, type JsonValue } from "../../json/json.ts";
 import { cleanObject } from "../../objects/clean.ts";
+import { cleanObjectText } from "../../objects/clean-text.ts";
 import { veleroInvalid } from "./layout.ts";
 import { scanVeleroTarball, veleroItems, type TarballSource, type VeleroScan } from "./tarball.ts";
 
@@ -60,16 +61,28 @@ export async function convertVeleroBackup(
   const namespaces = new Set<string>();
   const skipped = new Map<string, number>();
   for await (const item of veleroItems(backup, source, scan, skipped)) {
-    const doc = parseJson(item.body.toString("utf8"));
-    if (!isJsonObject(doc))
-      throw veleroInvalid(backup, `${quote(`${item.resource}/${item.name}`)} is not a JSON object`);
-    const apiVersion = typeof doc["apiVersion"] === "string" ? doc["apiVersion"] : "";
+    const what = quote(`${item.resource}/${item.name}`);
+    // Velero's items are untrusted: the byte-level cleaner below assumes well-formed JSON, so the
+    // native parser checks it first (its numbers are thrown away, the bytes are what is kept)
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(item.body.toString("utf8"));
+    } catch {
+      throw veleroInvalid(backup, `${what} is not JSON`);
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+      throw veleroInvalid(backup, `${what} is not a JSON object`);
+    // as a snapshot cleans a LIST page's items: server-owned metadata cut out, every other byte kept
+    const cleaned = cleanObjectText(item.body, 0);
+    const apiVersion = cleaned.apiVersion ?? "";
     const [group, version] = apiVersion.split("/");
     if (group !== item.group || version === undefined)
       throw veleroInvalid(
         backup,
-        `${quote(`${item.resource}/${item.name}`)} has apiVersion ${quote(apiVersion)}, not in group ${quote(item.group)}`,
+        `${what} has apiVersion ${quote(apiVersion)}, not in group ${quote(item.group)}`,
       );
+    if (cleaned.name !== item.name)
+      throw veleroInvalid(backup, `${what} holds an object named ${quote(cleaned.name)}`);
     const crd = facts.get(item.resource)!;
     const key = `${item.resource}/${version}`;
     let resource = totals.get(key);
@@ -87,8 +100,6 @@ export async function convertVeleroBackup(
       };
       totals.set(key, resource);
     }
-    const { object, uid } = cleanObject(doc);
-    const body = Buffer.from(stringifyJson(object));
     const ref = {
       group,
       version,
@@ -96,9 +107,9 @@ export async function convertVeleroBackup(
       name: item.name,
       ...(item.namespace ? { namespace: item.namespace } : {}),
     };
-    await writer.addObject(ref, body, { uid });
+    const size = await writer.addObject(ref, cleaned.body, { uid: cleaned.uid, fields: cleaned });
     resource.count += 1;
-    resource.bytes += body.length;
+    resource.bytes += size;
     if (item.namespace) namespaces.add(item.namespace);
   }
   // a CRD without objects in the backup is still a resource of the snapshot, at its storage version

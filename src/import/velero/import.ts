@@ -49,6 +49,15 @@ export interface ImportResult {
 
 const FINISHED = new Set(["Completed", "PartiallyFailed"]);
 
+/**
+ * Whether Velero has finished the backup with its items written: a location also holds Failed
+ * backups, and backups still in WaitingForPluginOperations or Finalizing (Velero uploads the
+ * tarball before their last phase). A downloaded tarball has no phase and is taken as it is.
+ */
+export function importable(info: VeleroBackupInfo): boolean {
+  return info.phase === undefined || FINISHED.has(info.phase);
+}
+
 /** `YYYYMMDDTHHMMSSZ-<hex>`: the start's second and millisecond, and 22 bits of the backup's identity. */
 export function importedSnapshotId(info: VeleroBackupInfo, startedAt: Date): string {
   const stamp = startedAt
@@ -70,7 +79,7 @@ export async function importVeleroBackup(
 ): Promise<ImportResult> {
   const log = options.log ?? silentLogger;
   const { info } = backup;
-  if (info.phase !== undefined && !FINISHED.has(info.phase))
+  if (!importable(info))
     throw new CrdBackupError(
       "USAGE",
       `Velero backup ${quote(info.name)} is ${info.phase}: only finished backups are imported`,

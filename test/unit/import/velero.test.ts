@@ -182,6 +182,20 @@ describe("importing a Velero backup tarball", () => {
     );
   });
 
+  it("refuses a custom resource whose body is not a JSON object or names another object than its path", async () => {
+    const withItem = (body: string) =>
+      tarball([...goodItems, ["resources/widgets.example.com/namespaces/team-a/four.json", body]]);
+    await expectInvalid(
+      convert(withItem('{"apiVersion":"example.com/v1","metadata":{"name":"four"')),
+      /"widgets\.example\.com\/four" is not JSON/,
+    );
+    await expectInvalid(convert(withItem("[1]")), /"widgets\.example\.com\/four" is not a JSON object/);
+    await expectInvalid(
+      convert(withItem(served("Widget", "example.com/v1", "five", "team-a"))),
+      /"widgets\.example\.com\/four" holds an object named "five"/,
+    );
+  });
+
   it("parses every place Velero puts an item, and nothing else", () => {
     expect(parseVeleroPath("b", "resources/widgets.example.com/v1-preferredversion/cluster/w.json")).toEqual({
       kind: "item",
