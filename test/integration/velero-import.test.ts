@@ -16,6 +16,7 @@ import type { RestoreReportDocument } from "../../src/restore/report.ts";
 import { readAll, type StorageBackend } from "../../src/storage/backend.ts";
 import { S3Backend } from "../../src/storage/s3.ts";
 import { runCli, type CliResult } from "../support/cli.ts";
+import { allowedSigners, sshKeygen, sshVerify, tempDir } from "../support/ssh-keygen.ts";
 import { adminClient, testEnv, uniqueName } from "../support/cluster.ts";
 import { liveState, type LiveState } from "../support/compare.ts";
 import { deleteFixtures } from "../support/fixtures.ts";
@@ -268,6 +269,36 @@ describe("crd-backup import velero, from backups a real Velero wrote", () => {
       const inspect = await runCli(["inspect", result!.id, "--storage", storage]);
       expect(inspect.code).toBe(0);
       expect(inspect.stdout).toContain(`widgets.${fx.group}`);
+    });
+
+    it("--sign-key signs the imported snapshot: ssh-keygen accepts it, verify --trusted-signers reports the key", async () => {
+      const storage = freshLocal().location;
+      const dir = await tempDir();
+      const key = await sshKeygen(dir, "importer");
+      const trusted = await allowedSigners(dir, "importer@example.com", key);
+      const imp = await importVelero(
+        "--from-file",
+        tarball,
+        "--storage",
+        storage,
+        "--sign-key",
+        key.file,
+        "-o",
+        "json",
+      );
+      expect(imp.code, imp.stderr).toBe(0);
+      const [result] = JSON.parse(imp.stdout) as ImportJson[];
+      const manifest = path.join(storage.replace(/^file:\/\//, ""), "snapshots", result!.id, "manifest.json");
+      const judged = await sshVerify(
+        trusted,
+        "importer@example.com",
+        readFileSync(`${manifest}.sig`, "utf8"),
+        readFileSync(manifest),
+      );
+      expect(judged.code, judged.out).toBe(0);
+      const verify = await runCli(["verify", result!.id, "--storage", storage, "--trusted-signers", trusted]);
+      expect(verify.code, verify.stderr).toBe(0);
+      expect(verify.stdout).toContain(key.fingerprint);
     });
 
     it("a truncated copy fails in one line and writes nothing", async () => {
