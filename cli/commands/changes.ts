@@ -3,7 +3,8 @@ import { refusalSaying } from "../../src/errors.ts";
 import {
   changesBetween,
   changesJsonText,
-  type ChangeCounts,
+  changeWord,
+  countsText,
   type ChangesSummary,
 } from "../../src/history/index.ts";
 import {
@@ -18,26 +19,14 @@ import type { RunContext } from "../run.ts";
 
 type Flags = CommonFlags & WindowFlags & FilterFlags;
 
-function counts(c: ChangeCounts): string {
-  const parts = (["created", "updated", "deleted", "recreated", "transient"] as const)
-    .filter((k) => c[k] > 0)
-    .map((k) => `${c[k]} ${k === "transient" ? "created and deleted" : k}`);
-  return parts.join(", ") || "no change";
-}
-
 function* changesText(summary: ChangesSummary): Generator<string> {
-  yield `cluster ${summary.cluster}, ${summary.since.toISOString()} to ${summary.until.toISOString()}: ${counts(summary.totals)}\n`;
+  yield `cluster ${summary.cluster}, ${summary.since.toISOString()} to ${summary.until.toISOString()}: ${countsText(summary.totals)}\n`;
   for (const g of summary.groups) {
     const lines = [
-      `${g.resource}${g.namespace === undefined ? "" : ` in ${g.namespace}`}: ${counts(g.counts)}`,
+      `${g.resource}${g.namespace === undefined ? "" : ` in ${g.namespace}`}: ${countsText(g.counts)}`,
     ];
     for (const o of g.objects) {
-      const what =
-        o.change === "updated" && o.statusOnly
-          ? "status only"
-          : o.change === "transient"
-            ? "created and deleted"
-            : o.change;
+      const what = changeWord(o);
       const paths = o.paths.length ? `  ${o.paths.join(", ")}` : "";
       lines.push(`  ${what.padEnd(11)}  ${o.name}  (${o.events} event${o.events === 1 ? "" : "s"})${paths}`);
     }

@@ -27,3 +27,4 @@ export type { ChangeCounts, ChangeGroup, ChangeKind, ChangesSummary, ObjectChang
 export { classify, fieldDiff, changedPaths, isStatusPath, MAX_PATHS, VERSION_WORDS } from "./classify.ts";
 export type { Classified, FieldDiff, Observation, ObjectState, VersionKind } from "./classify.ts";
 export { changesJson, changesJsonText, historyHeadJson, historyItemJson, historyJsonText } from "./json.ts";
+export { changeWord, countsText } from "./change-words.ts";

@@ -4,19 +4,10 @@
  * /api/changes): by resource and namespace, with counts, each object's change and changed paths,
  * and the gaps. A page of objects at a time (`skip=`); each object links to its history then.
  */
-import type { ChangeCounts } from "../../history/index.ts";
+import { changeWord, countsText } from "../../history/index.ts";
 import type { Reply, UiContext, UiRequest } from "../context.ts";
 import { href, html, page, withQuery, type Html } from "../html.ts";
 import { CLUSTER_SCOPE_SEGMENT } from "./browse.ts";
-
-const KINDS = ["created", "updated", "deleted", "recreated", "transient"] as const;
-
-function counts(c: ChangeCounts): string {
-  const parts = KINDS.filter((k) => c[k] > 0).map(
-    (k) => `${c[k]} ${k === "transient" ? "created and deleted" : k}`,
-  );
-  return parts.join(", ") || "no change";
-}
 
 /** The form that picks the two times (RFC 3339 or a duration before now, as --since takes them). */
 export function windowForm(since: string, until: string, cluster: string | undefined): Html {
@@ -51,16 +42,11 @@ export async function journalChangesPage(ctx: UiContext, req: UiRequest): Promis
         <th colspan="2">
           ${g.resource} ${g.namespace === undefined ? "(cluster-scoped)" : html`in ${g.namespace}`}
         </th>
-        <th colspan="2" class="counts">${counts(g.counts)}</th>
+        <th colspan="2" class="counts">${countsText(g.counts)}</th>
       </tr>`,
     );
     for (const o of inPage) {
-      const what =
-        o.change === "updated" && o.statusOnly
-          ? "status only"
-          : o.change === "transient"
-            ? "created and deleted"
-            : o.change;
+      const what = changeWord(o);
       rows.push(
         html`<tr class="object">
           <td>
@@ -80,7 +66,7 @@ export async function journalChangesPage(ctx: UiContext, req: UiRequest): Promis
   const body = html`${windowForm(q.get("since") ?? "", q.get("until") ?? "", cluster)}
     <p>
       Cluster <span class="mono">${s.cluster}</span>, ${since} to ${until}:
-      <strong class="totals">${counts(s.totals)}</strong>
+      <strong class="totals">${countsText(s.totals)}</strong>
     </p>
     ${
       rows.length
