@@ -1,4 +1,4 @@
-import { gauge, type Metric } from "./metrics.ts";
+import { gauge, Histogram, type Metric } from "./metrics.ts";
 
 /** Upper bounds (seconds) of the journal lag histogram's buckets. */
 const LAG_BUCKETS = [0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900];
@@ -18,14 +18,11 @@ export class JournalStats {
   lastLag = 0;
   /** performance.now() of the oldest event received and not yet stored (undefined: none). */
   oldestPending: () => number | undefined = () => undefined;
-  readonly bucketCounts = new Array<number>(LAG_BUCKETS.length).fill(0);
-  lagSum = 0;
-  lagCount = 0;
+  /** Per change (event), seconds of lag. */
+  readonly lagHistogram = new Histogram(LAG_BUCKETS);
 
   observeLag(seconds: number): void {
-    for (let i = 0; i < LAG_BUCKETS.length; i++) if (seconds <= LAG_BUCKETS[i]!) this.bucketCounts[i]!++;
-    this.lagSum += seconds;
-    this.lagCount++;
+    this.lagHistogram.observe(seconds);
   }
 
   /** Now: the wait of the oldest event not yet stored, or the last segment's largest lag. */
@@ -42,21 +39,10 @@ export function journalMetrics(s: JournalStats): Metric[] {
       "seconds from an event's receipt to its segment being stored: the oldest event still waiting, else the largest in the last segment stored",
       s.currentLag(),
     ),
-    {
-      name: "crd_backup_journal_event_lag_seconds",
-      help: "per event, seconds from its receipt to its segment being stored",
-      type: "histogram",
-      samples: [
-        ...LAG_BUCKETS.map((le, i) => ({
-          suffix: "_bucket",
-          labels: { le: String(le) },
-          value: s.bucketCounts[i]!,
-        })),
-        { suffix: "_bucket", labels: { le: "+Inf" }, value: s.lagCount },
-        { suffix: "_sum", value: s.lagSum },
-        { suffix: "_count", value: s.lagCount },
-      ],
-    },
+    s.lagHistogram.metric(
+      "crd_backup_journal_event_lag_seconds",
+      "per event, seconds from its receipt to its segment being stored",
+    ),
     {
       name: "crd_backup_journal_events_total",
       help: "journal records received (puts, deletes, resyncs, gaps)",

@@ -19,6 +19,42 @@ export interface Metric {
   samples: Sample[];
 }
 
+/** A cumulative histogram of observations (seconds, usually), as Prometheus reads one. */
+export class Histogram {
+  private readonly buckets: readonly number[];
+  private readonly counts: number[];
+  private sum = 0;
+  private count = 0;
+  constructor(buckets: readonly number[]) {
+    this.buckets = buckets;
+    this.counts = new Array<number>(buckets.length).fill(0);
+  }
+
+  observe(value: number): void {
+    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) this.counts[i]!++;
+    this.sum += value;
+    this.count++;
+  }
+
+  metric(name: string, help: string): Metric {
+    return {
+      name,
+      help,
+      type: "histogram",
+      samples: [
+        ...this.buckets.map((le, i) => ({
+          suffix: "_bucket",
+          labels: { le: String(le) },
+          value: this.counts[i]!,
+        })),
+        { suffix: "_bucket", labels: { le: "+Inf" }, value: this.count },
+        { suffix: "_sum", value: this.sum },
+        { suffix: "_count", value: this.count },
+      ],
+    };
+  }
+}
+
 const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 const escapeHelp = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
 

@@ -1,4 +1,4 @@
-import { gauge, type Metric } from "../report/metrics.ts";
+import { gauge, Histogram, type Metric } from "../report/metrics.ts";
 
 /** Upper bounds (seconds) of the per-change lag histogram's buckets. */
 const LAG_BUCKETS = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 900];
@@ -12,14 +12,11 @@ export class StandbyStats {
   lag = 0;
   /** Unix seconds of the point in time the target last equalled (undefined: not yet). */
   appliedUntil: number | undefined;
-  readonly bucketCounts = new Array<number>(LAG_BUCKETS.length).fill(0);
-  lagSum = 0;
-  lagCount = 0;
+  /** Per change (event), seconds of lag. */
+  readonly lagHistogram = new Histogram(LAG_BUCKETS);
 
   observeLag(seconds: number): void {
-    for (let i = 0; i < LAG_BUCKETS.length; i++) if (seconds <= LAG_BUCKETS[i]!) this.bucketCounts[i]!++;
-    this.lagSum += seconds;
-    this.lagCount++;
+    this.lagHistogram.observe(seconds);
   }
 }
 
@@ -37,21 +34,10 @@ export function standbyMetrics(s: StandbyStats): Metric[] {
       "seconds from the record time of the newest change applied to its application on the target, at the last step",
       s.lag,
     ),
-    {
-      name: "crd_backup_standby_change_lag_seconds",
-      help: "per change followed, seconds from its record time to its application on the target",
-      type: "histogram",
-      samples: [
-        ...LAG_BUCKETS.map((le, i) => ({
-          suffix: "_bucket",
-          labels: { le: String(le) },
-          value: s.bucketCounts[i]!,
-        })),
-        { suffix: "_bucket", labels: { le: "+Inf" }, value: s.lagCount },
-        { suffix: "_sum", value: s.lagSum },
-        { suffix: "_count", value: s.lagCount },
-      ],
-    },
+    s.lagHistogram.metric(
+      "crd_backup_standby_change_lag_seconds",
+      "per change followed, seconds from its record time to its application on the target",
+    ),
     counter(
       "crd_backup_standby_applied_changes_total",
       "writes to the target: objects created, updated or deleted",
