@@ -33,6 +33,8 @@ export interface CommonFlags {
 export interface KubeFlags {
   kubeconfig?: string;
   context?: string;
+  /** Only the pod's service account (standby's --target-in-cluster). */
+  inCluster?: boolean;
   qps: number;
   burst: number;
   requestTimeout: number;
@@ -304,7 +306,12 @@ export function storageFrom(flags: StorageFlags & Partial<ObjectLockFlags>): Pro
 }
 
 export async function kubeClientFrom(flags: KubeFlags, maxSockets: number): Promise<KubeClient> {
-  return KubeClient.create(loadKubeConfig({ kubeconfig: flags.kubeconfig, context: flags.context }), {
+  const kc = loadKubeConfig({
+    kubeconfig: flags.kubeconfig,
+    context: flags.context,
+    ...(flags.inCluster ? { inCluster: true } : {}),
+  });
+  return KubeClient.create(kc, {
     qps: flags.qps,
     burst: flags.burst,
     timeoutMs: flags.requestTimeout * 1000,
