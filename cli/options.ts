@@ -33,8 +33,7 @@ export interface CommonFlags {
 export interface KubeFlags {
   kubeconfig?: string;
   context?: string;
-  /** Only the pod's service account (standby's --target-in-cluster). */
-  inCluster?: boolean;
+  inCluster?: boolean; // standby's --target-in-cluster: the pod's service account only
   qps: number;
   burst: number;
   requestTimeout: number;
@@ -306,12 +305,7 @@ export function storageFrom(flags: StorageFlags & Partial<ObjectLockFlags>): Pro
 }
 
 export async function kubeClientFrom(flags: KubeFlags, maxSockets: number): Promise<KubeClient> {
-  const kc = loadKubeConfig({
-    kubeconfig: flags.kubeconfig,
-    context: flags.context,
-    ...(flags.inCluster ? { inCluster: true } : {}),
-  });
-  return KubeClient.create(kc, {
+  return KubeClient.create(loadKubeConfig(flags), {
     qps: flags.qps,
     burst: flags.burst,
     timeoutMs: flags.requestTimeout * 1000,
