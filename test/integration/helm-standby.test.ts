@@ -152,6 +152,21 @@ describe("the Helm chart's standby (standby.enabled)", () => {
       { apiGroups: ["apiextensions.k8s.io"], resources: ["customresourcedefinitions"], verbs: WRITE },
       { apiGroups: groups, resources: ["*"], verbs: WRITE },
     ]);
+    // its age identity, like the drill's, is refused while a role the chart binds can read Secrets
+    const secretReader = JSON.stringify({
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRole",
+      rules: [{ apiGroups: [""], resources: ["secrets"], verbs: ["list"] }],
+    });
+    const identity = { enabled: true, identitySecret: { name: "standby-identity", key: "key.txt" } };
+    const readable = await helmTemplate({
+      values: { standby: identity, rbac: { snapshotRole: secretReader } },
+    });
+    expect(readable.code).not.toBe(0);
+    expect(readable.stderr).toContain(
+      "standby.identitySecret: the ClusterRole crd-backup-read can read Secrets (rbac.allGroups, or an rbac.snapshotRole granting them), so its ServiceAccount could read the age identity in standby-identity",
+    );
+    expect((await helmTemplate({ values: { standby: identity } })).code).toBe(0);
     const wide = await helmTemplate({ values: { standby: { enabled: true }, rbac: { allGroups: true } } });
     expect(wide.code).not.toBe(0);
     expect(wide.stderr).toContain(
