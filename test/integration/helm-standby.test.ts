@@ -116,6 +116,22 @@ describe("the Helm chart's standby (standby.enabled)", () => {
     expect(service["spec"]["selector"]).toMatchObject({ "app.kubernetes.io/component": "standby" });
     const monitored = await render({ standby: { enabled: true }, monitoring: { enabled: true } });
     expect(find(monitored, "ServiceMonitor")).toHaveLength(1);
+    // signing: it checks segments against the trusted signers, and never holds the signing key
+    const signed = find(
+      await render({
+        standby: { enabled: true },
+        signing: {
+          keySecret: { name: "crd-backup-signing", key: "id_ed25519" },
+          trustedSignersConfigMap: { name: "crd-backup-signers", key: "allowed_signers" },
+        },
+      }),
+      "Deployment",
+      "crd-backup-standby",
+    )[0]!;
+    expect(signed["spec"]["template"]["spec"]["containers"][0]["args"]).toContain(
+      "--trusted-signers=/etc/crd-backup/trusted-signers/allowed_signers",
+    );
+    expect(JSON.stringify(signed)).not.toMatch(/crd-backup-signing|sign-key/);
     // defaults: no --sync-crds, no identity, the shared credentials
     const plain = find(await render({ standby: { enabled: true } }), "Deployment", "crd-backup-standby")[0]!;
     const plainArgs = plain["spec"]["template"]["spec"]["containers"][0]["args"] as string[];
