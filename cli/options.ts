@@ -33,6 +33,7 @@ export interface CommonFlags {
 export interface KubeFlags {
   kubeconfig?: string;
   context?: string;
+  inCluster?: boolean; // standby's --target-in-cluster: the pod's service account only
   qps: number;
   burst: number;
   requestTimeout: number;
@@ -304,7 +305,7 @@ export function storageFrom(flags: StorageFlags & Partial<ObjectLockFlags>): Pro
 }
 
 export async function kubeClientFrom(flags: KubeFlags, maxSockets: number): Promise<KubeClient> {
-  return KubeClient.create(loadKubeConfig({ kubeconfig: flags.kubeconfig, context: flags.context }), {
+  return KubeClient.create(loadKubeConfig(flags), {
     qps: flags.qps,
     burst: flags.burst,
     timeoutMs: flags.requestTimeout * 1000,

@@ -30,6 +30,7 @@ type Flags = CommonFlags &
   FilterFlags & {
     targetKubeconfig?: string;
     targetContext?: string;
+    targetInCluster?: boolean;
     cluster?: string;
     syncCrds?: boolean;
     poll: string;
@@ -52,6 +53,10 @@ export function standbyCommand(ctx: RunContext): Command {
   cmd
     .option("--target-kubeconfig <path>", "kubeconfig of the target (standby) cluster")
     .option("--target-context <name>", "kubeconfig context of the target (standby) cluster")
+    .option(
+      "--target-in-cluster",
+      "the target is the cluster this pod runs in, as its service account (the Helm chart's standby)",
+    )
     .option(
       "--cluster <uid>",
       "whose journal, when the location holds several clusters' (a unique prefix of the uid)",
@@ -79,10 +84,15 @@ export function standbyCommand(ctx: RunContext): Command {
     .option("--metrics-addr <host:port>", "serve Prometheus metrics on http://host:port/metrics")
     .action(async (flags: Flags) => {
       // the source's kubeconfig is often the default one: the target is never taken by default
-      if (!flags.targetKubeconfig && !flags.targetContext)
+      if (!flags.targetKubeconfig && !flags.targetContext && !flags.targetInCluster)
         throw new CrdBackupError(
           "USAGE",
-          "say which cluster the standby writes to: --target-context or --target-kubeconfig",
+          "say which cluster the standby writes to: --target-context, --target-kubeconfig or --target-in-cluster",
+        );
+      if (flags.targetInCluster && (flags.targetKubeconfig || flags.targetContext))
+        throw new CrdBackupError(
+          "USAGE",
+          "--target-in-cluster takes the pod's service account: give it without --target-context and --target-kubeconfig",
         );
       const pollMs = parseInterval("--poll", flags.poll);
       const leaseMs = parseInterval("--lease-duration", flags.leaseDuration);
@@ -95,6 +105,7 @@ export function standbyCommand(ctx: RunContext): Command {
         {
           kubeconfig: flags.targetKubeconfig,
           context: flags.targetContext,
+          ...(flags.targetInCluster ? { inCluster: true } : {}),
           qps: 0,
           burst: 100,
           requestTimeout: flags.requestTimeout,

@@ -20,7 +20,15 @@ import {
   waitAllowed,
   type Access,
 } from "../support/access.ts";
-import { CHART, helm, helmTemplate, serverSideApply, valuesFile, type Manifest } from "../support/helm.ts";
+import {
+  CHART,
+  helm,
+  helmTemplate,
+  saKubeconfig,
+  serverSideApply,
+  valuesFile,
+  type Manifest,
+} from "../support/helm.ts";
 
 const DEPLOY = fileURLToPath(new URL("../../deploy/", import.meta.url));
 
@@ -46,6 +54,17 @@ const VALUE_SETS: Record<string, object> = {
   allGroups: { rbac: { allGroups: true }, recorder: { enabled: true } },
   recipients: { encryption: { recipientsConfigMap: { name: "crd-backup-recipients", key: "recipients" } } },
   schedule: { snapshot: { mode: "schedule" } },
+  standby: {
+    rbac: { groups: ["cert-manager.io", "monitoring.coreos.com"] },
+    standby: {
+      enabled: true,
+      syncCrds: true,
+      cluster: "5f0c",
+      credentialsSecret: "crd-backup-s3-read-only",
+      identitySecret: { name: "standby-identity", key: "key.txt" },
+    },
+    signing: { trustedSignersConfigMap: { name: "crd-backup-signers", key: "allowed_signers" } },
+  },
   signing: {
     signing: {
       keySecret: { name: "crd-backup-signing", key: "id_ed25519" },
@@ -151,6 +170,19 @@ describe("the Helm chart (deploy/helm/crd-backup)", () => {
     );
     expect(await kinds(VALUE_SETS["schedule"]!)).toEqual(
       [...base, "Deployment/crd-backup", "Service/crd-backup-metrics"].sort(),
+    );
+    expect(await kinds(VALUE_SETS["standby"]!)).toEqual(
+      [
+        ...base,
+        "ClusterRole/crd-backup-standby",
+        "ClusterRoleBinding/crd-backup-standby",
+        "CronJob/crd-backup",
+        "Deployment/crd-backup-standby",
+        "Role/crd-backup-standby",
+        "RoleBinding/crd-backup-standby",
+        "Service/crd-backup-standby-metrics",
+        "ServiceAccount/crd-backup-standby",
+      ].sort(),
     );
     // the chart never creates a Secret: credentials and the drill's kubeconfig are made out of band
     for (const values of Object.values(VALUE_SETS)) expect(find(await render(values), "Secret")).toEqual([]);
@@ -640,37 +672,7 @@ describe("the Helm chart on the real API server", () => {
     expect((err as KubeApiError).message).toMatch(/violates PodSecurity "restricted/);
   });
 
-  /** A kubeconfig holding a token of the ServiceAccount (TokenRequest), as the kubelet mounts one in its pods. */
-  async function tokenKubeconfig(namespace: string, sa: string): Promise<string> {
-    const env = testEnv();
-    const token = JSON.parse(
-      (
-        await admin.request({
-          method: "POST",
-          path: `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}/token`,
-          body: JSON.stringify({
-            apiVersion: "authentication.k8s.io/v1",
-            kind: "TokenRequest",
-            spec: { expirationSeconds: 3600 },
-          }),
-        })
-      ).text,
-    ) as { status: { token: string } };
-    const kubeconfig = path.join(env.rootDir, `kubeconfig-${namespace}-${sa}`);
-    writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [{ name: "test", cluster: { server: env.apiServer, "certificate-authority": env.caCert } }],
-        users: [{ name: sa, user: { token: token.status.token } }],
-        contexts: [{ name: "chart", context: { cluster: "test", user: sa, namespace } }],
-        "current-context": "chart",
-      }),
-      { mode: 0o600 },
-    );
-    return kubeconfig;
-  }
+  const tokenKubeconfig = (namespace: string, sa: string) => saKubeconfig(admin, namespace, sa);
 
   /**
    * Installs the chart for real (rendered against the cluster, so its CRD groups are looked up as at

@@ -10,7 +10,7 @@ import { loadFixtures, type LoadedFixtures } from "../../fixtures/load.ts";
 import { runCli } from "../support/cli.ts";
 import { adminClient, testEnv, uniqueName } from "../support/cluster.ts";
 import { helmTemplate, runTool, type Manifest } from "../support/helm.ts";
-import { spoolDir, startRecorder } from "../support/recorder.ts";
+import { spoolDir, startLongRunning, startRecorder } from "../support/recorder.ts";
 
 const MONITORING = fileURLToPath(new URL("../../deploy/monitoring/", import.meta.url));
 const RULES_FILE = path.join(MONITORING, "crd-backup.rules.yaml");
@@ -54,7 +54,7 @@ const TARGET = {
 describe("deploy/monitoring: alert rules and dashboard", () => {
   let admin: KubeClient;
   let fx: LoadedFixtures;
-  /** The real metrics of a snapshot and of a drill, as their --metrics-file wrote them. */
+  /** The real metrics of a snapshot and a drill (their --metrics-file), the recorder and the standby (/metrics). */
   let real: Map<string, Set<string>>;
   let realText: string;
   const dir = mkdtempSync(path.join(os.tmpdir(), "crd-backup-monitoring-"));
@@ -122,10 +122,33 @@ describe("deploy/monitoring: alert rules and dashboard", () => {
       rec.child.kill("SIGTERM");
       await rec.exited;
     }
+    // the standby's /metrics, once it has applied that journal (into this same cluster: the
+    // objects are already equal, so it writes nothing but its state, in a namespace of its own)
+    const standby = startLongRunning("standby", [
+      "--storage",
+      path.join(dir, "journal"),
+      "--target-kubeconfig",
+      testEnv().kubeconfig,
+      "--state-namespace",
+      uniqueName("mon-sb"),
+      "--include-groups",
+      fx.group,
+      "--metrics-addr",
+      "127.0.0.1:0",
+    ]);
+    let standbyText: string;
+    try {
+      await standby.waitFor(() => standby.count("standby applied") > 0, "the standby's first step");
+      standbyText = await standby.metrics();
+    } finally {
+      standby.child.kill("SIGTERM");
+      await standby.exited;
+    }
     realText = [
       readFileSync(path.join(dir, "snapshot.prom"), "utf8"),
       readFileSync(path.join(dir, "drill.prom"), "utf8"),
       journal,
+      standbyText,
     ].join("");
     real = seriesOf(realText);
   }, 180_000);
@@ -142,10 +165,12 @@ describe("deploy/monitoring: alert rules and dashboard", () => {
       .join(",")}}`;
   }
 
-  it("every metric the rules and the dashboard use is in the real output of a snapshot, a drill and the recorder", () => {
+  it("every metric the rules and the dashboard use is in the real output of a snapshot, a drill, the recorder and the standby", () => {
     expect(realText).toMatch(/^crd_backup_snapshot_last_run_success 1$/m);
     expect(realText).toMatch(/^crd_backup_drill_success 1$/m);
     expect(realText).toMatch(/^crd_backup_journal_segments_total [1-9]/m);
+    expect(realText).toMatch(/^crd_backup_standby_applied_until_timestamp_seconds \d/m);
+    expect(realText).toMatch(/^crd_backup_standby_resyncs_total 1$/m);
     const dashboard = readFileSync(path.join(MONITORING, "grafana-dashboard.json"), "utf8");
     const used = new Set(
       [...rules.map((r) => r.expr), dashboard].flatMap((t) =>
@@ -154,14 +179,14 @@ describe("deploy/monitoring: alert rules and dashboard", () => {
     );
     expect(used.size).toBeGreaterThan(15);
     for (const name of used) expect(real.has(name), name).toBe(true);
-    // every metric a snapshot, a drill and the recorder export is on the dashboard
+    // every metric a snapshot, a drill, the recorder and the standby export is on the dashboard
     for (const name of familiesOf(realText)) expect(dashboard, name).toContain(name);
   });
 
   it("promtool check rules accepts the rule file, and every alert has a severity, a summary, a description and a runbook", async () => {
     const res = await runTool(testEnv().tools.promtool, ["check", "rules", RULES_FILE]);
     expect(res.code, res.stdout + res.stderr).toBe(0);
-    expect(res.stdout).toMatch(/SUCCESS: 7 rules found/);
+    expect(res.stdout).toMatch(/SUCCESS: 9 rules found/);
     expect(rules.map((r) => r.alert)).toEqual([
       "CrdBackupNoRecentSnapshot",
       "CrdBackupSnapshotFailed",
@@ -170,6 +195,8 @@ describe("deploy/monitoring: alert rules and dashboard", () => {
       "CrdBackupJournalLagHigh",
       "CrdBackupJournalStalled",
       "CrdBackupJournalGap",
+      "CrdBackupStandbyBehind",
+      "CrdBackupStandbyRefusing",
     ]);
     for (const r of rules) {
       expect(["critical", "warning"], r.alert).toContain(r.labels["severity"]);
@@ -311,6 +338,47 @@ describe("deploy/monitoring: alert rules and dashboard", () => {
           { eval_time: "130m", alertname: "CrdBackupJournalGap", exp_alerts: fires("CrdBackupJournalGap") },
         ],
       },
+      {
+        name: "standby behind: the point in time it equals stops advancing for 10 minutes",
+        input_series: [
+          { series: series("crd_backup_standby_applied_until_timestamp_seconds"), values: "0x30" },
+        ],
+        alert_rule_test: [
+          // behind from 3 minutes on: pending, not yet firing
+          { eval_time: "6m", alertname: "CrdBackupStandbyBehind", exp_alerts: [] },
+          {
+            eval_time: "10m",
+            alertname: "CrdBackupStandbyBehind",
+            exp_alerts: fires("CrdBackupStandbyBehind"),
+          },
+        ],
+      },
+      {
+        name: "standby following: each minute's scrape sees a state of that minute",
+        input_series: [
+          { series: series("crd_backup_standby_applied_until_timestamp_seconds"), values: "0+60x30" },
+        ],
+        alert_rule_test: [{ eval_time: "25m", alertname: "CrdBackupStandbyBehind", exp_alerts: [] }],
+      },
+      {
+        name: "standby refusing: an error every minute for 20 minutes fires",
+        input_series: [{ series: series("crd_backup_standby_errors_total"), values: "0+1x30" }],
+        alert_rule_test: [
+          {
+            eval_time: "20m",
+            alertname: "CrdBackupStandbyRefusing",
+            exp_alerts: fires("CrdBackupStandbyRefusing"),
+          },
+        ],
+      },
+      {
+        name: "standby refusing: one error that the retry got past does not",
+        input_series: [{ series: series("crd_backup_standby_errors_total"), values: "0x10 1x50" }],
+        alert_rule_test: [
+          { eval_time: "20m", alertname: "CrdBackupStandbyRefusing", exp_alerts: [] },
+          { eval_time: "45m", alertname: "CrdBackupStandbyRefusing", exp_alerts: [] },
+        ],
+      },
     ];
     // every alert has a case where it fires and one where it does not
     for (const r of rules) {
@@ -358,7 +426,10 @@ describe("deploy/monitoring: alert rules and dashboard", () => {
     // the chart's thresholds change only the thresholds
     const custom = await helmTemplate({
       values: {
-        monitoring: { enabled: true, rules: { snapshotMaxAgeSeconds: 90000, journalMaxLagSeconds: 60 } },
+        monitoring: {
+          enabled: true,
+          rules: { snapshotMaxAgeSeconds: 90000, journalMaxLagSeconds: 60, standbyMaxBehindSeconds: 600 },
+        },
       },
     });
     const customRules = rulesOf(
@@ -370,6 +441,9 @@ describe("deploy/monitoring: alert rules and dashboard", () => {
     expect(customRules.find((r) => r.alert === "CrdBackupJournalLagHigh")!.expr).toBe(
       "crd_backup_journal_lag_seconds > 60",
     );
+    const behind = customRules.find((r) => r.alert === "CrdBackupStandbyBehind")!;
+    expect(behind.expr).toBe("time() - crd_backup_standby_applied_until_timestamp_seconds > 600");
+    expect(behind.annotations["summary"]).toBe("The standby cluster is more than 600 s behind the primary.");
   });
 
   it("the Grafana dashboard is valid JSON with a panel for each thing the issue asks to see", () => {
@@ -399,5 +473,10 @@ describe("deploy/monitoring: alert rules and dashboard", () => {
     expect(exprOf(/^Last drill/)).toContain("crd_backup_drill_success");
     expect(exprOf(/Recovery time/)).toContain("crd_backup_drill_rto_seconds");
     expect(exprOf(/^Journal lag/)).toContain("crd_backup_journal_lag_seconds");
+    expect(exprOf(/^Standby behind/)).toMatch(
+      /time\(\) - max by \(cluster\) \(crd_backup_standby_applied_until/,
+    );
+    expect(exprOf(/^Standby behind/)).toContain("crd_backup_standby_lag_seconds");
+    expect(exprOf(/^Standby change lag/)).toContain("crd_backup_standby_change_lag_seconds_bucket");
   });
 });

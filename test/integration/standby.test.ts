@@ -404,12 +404,36 @@ describe("standby", () => {
     second.child.kill("SIGTERM");
     await second.exited;
   }, 300_000);
-  it("refuses to start without a named target, or with a bad --poll: one line, exit 2", async () => {
+  it("refuses to start without a named target, with two targets, or with a bad --poll: one line, exit 2; --target-in-cluster outside a pod: one line, exit 1", async () => {
     const storage = freshS3();
     const none = await runCli(["standby", "--storage", storage.location]);
     expect(none.code).toBe(2);
     expect(none.stderr.trim()).toBe(
-      "crd-backup: say which cluster the standby writes to: --target-context or --target-kubeconfig",
+      "crd-backup: say which cluster the standby writes to: --target-context, --target-kubeconfig or --target-in-cluster",
+    );
+    // in a pod the target is the pod's own cluster, and nothing else may name one too
+    for (const other of [
+      ["--target-context", "dr"],
+      ["--target-kubeconfig", "/tmp/dr.kubeconfig"],
+    ]) {
+      const both = await runCli(["standby", "--storage", storage.location, "--target-in-cluster", ...other]);
+      expect(both.code, both.stderr).toBe(2);
+      expect(both.stderr.trim()).toBe(
+        "crd-backup: --target-in-cluster takes the pod's service account: give it without --target-context and --target-kubeconfig",
+      );
+    }
+    // outside a pod it never falls back to a kubeconfig: one line, nothing written
+    const laptop = await runCli(["standby", "--storage", storage.location, "--target-in-cluster"]);
+    expect(laptop.code, laptop.stderr).toBe(1);
+    expect(laptop.stderr.trim()).toBe(
+      "crd-backup: not running in a pod: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set",
+    );
+    const noToken = await runCli(["standby", "--storage", storage.location, "--target-in-cluster"], {
+      env: { KUBERNETES_SERVICE_HOST: "127.0.0.1", KUBERNETES_SERVICE_PORT: "6443" },
+    });
+    expect(noToken.code, noToken.stderr).toBe(1);
+    expect(noToken.stderr.trim()).toMatch(
+      /^crd-backup: no service account token at \/var\/run\/secrets\/kubernetes.io\/serviceaccount\/token /,
     );
     const poll = await runCli([
       "standby",

@@ -134,3 +134,35 @@ export async function serverSideApply(
   });
   return JSON.parse(res.text) as Manifest;
 }
+
+/** A kubeconfig holding a token of the ServiceAccount (TokenRequest), as the kubelet mounts one in its pods. */
+export async function saKubeconfig(admin: KubeClient, namespace: string, sa: string): Promise<string> {
+  const env = testEnv();
+  const token = JSON.parse(
+    (
+      await admin.request({
+        method: "POST",
+        path: `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}/token`,
+        body: JSON.stringify({
+          apiVersion: "authentication.k8s.io/v1",
+          kind: "TokenRequest",
+          spec: { expirationSeconds: 3600 },
+        }),
+      })
+    ).text,
+  ) as { status: { token: string } };
+  const kubeconfig = path.join(env.rootDir, `kubeconfig-${namespace}-${sa}`);
+  writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "test", cluster: { server: env.apiServer, "certificate-authority": env.caCert } }],
+      users: [{ name: sa, user: { token: token.status.token } }],
+      contexts: [{ name: "chart", context: { cluster: "test", user: sa, namespace } }],
+      "current-context": "chart",
+    }),
+    { mode: 0o600 },
+  );
+  return kubeconfig;
+}

@@ -148,7 +148,7 @@ true
 
 {{/* Does any pod serve /metrics for a ServiceMonitor to scrape? */}}
 {{- define "crd-backup.serves" -}}
-{{- if or .Values.recorder.enabled (eq .Values.snapshot.mode "schedule") -}}
+{{- if or .Values.recorder.enabled .Values.standby.enabled (eq .Values.snapshot.mode "schedule") -}}
 true
 {{- end -}}
 {{- end -}}
@@ -157,6 +157,15 @@ true
 {{- define "crd-backup.recorderServiceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- include "crd-backup.fullname" . }}-recorder
+{{- else -}}
+{{- include "crd-backup.serviceAccountName" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The standby runs as its own ServiceAccount (its roles write), unless the chart creates none. */}}
+{{- define "crd-backup.standbyServiceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- include "crd-backup.fullname" . }}-standby
 {{- else -}}
 {{- include "crd-backup.serviceAccountName" . -}}
 {{- end -}}

@@ -128,4 +128,44 @@ groups:
             next point-in-time restore starts after the gap (`kubectl create job --from=cronjob/<name>`).
             If gaps repeat, see why in the recorder's log: watches expiring (the API server's
             --watch-cache-sizes or the recorder's lag), a spool too small, or pod restarts.
+      - alert: CrdBackupStandbyBehind
+        # the point in time of the primary that the standby cluster equals: every segment advances
+        # it, and an idle recorder still stores one every 6 flush intervals (30 s by default)
+        expr: time() - crd_backup_standby_applied_until_timestamp_seconds > {{ int64 $r.standbyMaxBehindSeconds }}
+        for: 5m
+        labels:
+          severity: critical
+        annotations:
+          summary: The standby cluster is more than {{ int64 $r.standbyMaxBehindSeconds }} s behind the primary.
+          description: >-
+            The standby cluster equals a state of the primary older than
+            {{ int64 $r.standbyMaxBehindSeconds }} s: a failover now would lose the changes since, and
+            the recovery point grows while this lasts.
+          runbook: >-
+            Look at the standby pod's log (`kubectl logs deploy/<name>-standby` in the standby
+            cluster). Storage errors: the bucket or the read-only credentials (standby.credentialsSecret
+            or the workload identity). No new segments: the primary's recorder is stalled or down
+            (CrdBackupJournalStalled on the primary). "holds the lease": another standby writes to this
+            cluster; stop one. Steps that take long: a re-sync after a gap or a new chain lists and
+            writes every object, and ends by itself. Restarting the pod is safe: it resumes from its
+            ConfigMap (crd-backup-standby).
+      - alert: CrdBackupStandbyRefusing
+        # objects the standby cluster refuses are retried with backoff; the others go on
+        expr: increase(crd_backup_standby_errors_total[15m]) > 0
+        for: 15m
+        labels:
+          severity: warning
+        annotations:
+          summary: The standby cluster keeps refusing some of the primary's changes.
+          description: >-
+            For 15 minutes the standby has met errors: objects the standby cluster refuses (validation,
+            an admission webhook, RBAC) or steps that failed. Those objects differ from the primary's
+            and would be wrong after a failover; the rest are kept up to date.
+          runbook: >-
+            The standby pod's log (`kubectl logs deploy/<name>-standby`) names each refused object
+            with the server's message. Forbidden: the standby's ClusterRole does not cover the group
+            (`helm upgrade` looks the CRD groups up again, or set rbac.groups; CRDs need
+            standby.syncCrds). A webhook or validation error: the standby cluster lacks a CRD version,
+            a controller or a webhook configuration the primary has; install it. Storage or API
+            errors: check the bucket and the API server. The standby retries by itself.
 {{- end -}}
