@@ -135,7 +135,11 @@ async function readChain(
   // not known yet (from an earlier chain it is)
   await using win = await ChangeSet.create(path.join(dir, `${chain.base}.window`));
   await using firsts = await ChangeSet.create(path.join(dir, `${chain.base}.firsts`));
-  for await (const { record: r } of chainRecords(storage, chain, until, signal, { first })) {
+  // bodies are spilled (copied) or compared at once, never kept: they may share the read buffers
+  for await (const { record: r } of chainRecords(storage, chain, until, signal, {
+    first,
+    shareBodies: true,
+  })) {
     const t = Date.parse(r.t);
     if (t <= lo || t > hi || (r.op !== "put" && r.op !== "delete") || r.kind !== "object") continue;
     if (!filter.selectsRef({ group: r.group!, plural: r.plural!, namespace: r.namespace, name: r.name }))
@@ -173,7 +177,8 @@ async function readChain(
   // few objects (a quiet window): only the segments whose key index may hold one of them, or a
   // re-list of their resources; many: every segment would match, so none is looked up
   const wanted = firsts.size <= MAX_LOOKUPS ? members(firsts) : undefined;
-  for await (const { record: r } of chainRecords(storage, chain, since, signal, { end: first + 1, wanted })) {
+  const options = { end: first + 1, wanted, shareBodies: true };
+  for await (const { record: r } of chainRecords(storage, chain, since, signal, options)) {
     if (Date.parse(r.t) > lo) continue;
     if (r.op === "resync" || ((r.op === "put" || r.op === "delete") && firsts.has(keyOf(r))))
       await pre.apply(r);

@@ -33,10 +33,21 @@ const MAX_LINE_BYTES = 64 * 1024;
  * are read, so a consumer MUST discard what it gathered if the generator throws; the trailer is
  * returned last.
  */
+export interface BodyOptions {
+  /**
+   * Bodies may be views of the decompressed chunk (64 KiB) they were read in, not copies: for a
+   * reader that copies or drops each body at once. Copying every body was most of the garbage of
+   * `changes` reading 500,000 records, and under load the buffers outlived young-generation
+   * collections: peak RSS then rose by 60-100 MiB. A reader that keeps bodies would keep chunks.
+   */
+  shareBodies?: boolean;
+}
+
 export async function* readSegment(
   stored: Readable,
   expected: SegmentKey & { prev: string | null },
   keys?: Identities,
+  options: BodyOptions = {},
 ): AsyncGenerator<JournalRecord, SegmentTrailer> {
   const key = segmentKey(expected);
   const hash = createHash("sha256");
@@ -65,7 +76,7 @@ export async function* readSegment(
   plain.on("error", (e) => gunzip.destroy(e));
   plain.pipe(gunzip);
 
-  const reader = new LineReader(gunzip, key);
+  const reader = new LineReader(gunzip, key, options.shareBodies ?? false);
   const from = expected.from.getTime();
   const to = expected.to.getTime();
   let header: SegmentHeader | undefined;
@@ -173,9 +184,11 @@ class LineReader {
   private readonly it: AsyncIterator<Buffer>;
 
   private readonly key: string;
+  private readonly share: boolean;
 
-  constructor(stream: Readable, key: string) {
+  constructor(stream: Readable, key: string, share = false) {
     this.key = key;
+    this.share = share;
     this.it = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   }
 
@@ -202,11 +215,14 @@ class LineReader {
     return line;
   }
 
-  /** The next n bytes, copied (a body must not hold the chunk it came in), if the buffer holds them (null: call bytes()). */
+  /** The next n bytes if the buffer holds them (null: call bytes()): copied, unless bodies are shared. */
   bufferedBytes(n: number): Buffer | null {
     if (this.buf.length < n) return null;
-    const out = Buffer.allocUnsafe(n);
-    this.buf.copy(out, 0, 0, n);
+    let out = this.buf.subarray(0, n);
+    if (!this.share) {
+      out = Buffer.allocUnsafe(n);
+      this.buf.copy(out, 0, 0, n);
+    }
     this.buf = this.buf.subarray(n);
     return out;
   }
