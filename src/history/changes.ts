@@ -16,7 +16,7 @@ import type { Filters } from "../objects/filters.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { changedPaths, isStatusPath, MAX_PATHS } from "./classify.ts";
 import { objectMember, resyncMember } from "../journal/key-index.ts";
-import { chainRecords, fetchSnapshot, firstSegmentAfter } from "./read.ts";
+import { chainRecords, firstSegmentAfter, streamSnapshot } from "./read.ts";
 import type { Scope, ScopeGap } from "./scope.ts";
 
 export type ChangeKind = "created" | "updated" | "deleted" | "recreated" | "transient";
@@ -196,8 +196,8 @@ async function readChain(
     if (p.put) await settle(run, o, await pre.body(p), c.put ? await firsts.body(c) : undefined);
   }
   if (fromBase.size === 0) return;
-  await using base = await fetchSnapshot(storage, chain.base, signal);
-  for await (const e of base.entries()) {
+  // read once and to the end (every entry is checked; nothing is printed before it ends)
+  for await (const e of streamSnapshot(storage, chain.base, signal)) {
     if (e.kind !== "object") continue;
     const key = keyOf({ kind: "object", ref: e.ref });
     if (!fromBase.delete(key)) continue;

@@ -16,6 +16,7 @@ import { readAll } from "../storage/backend.ts";
 import { segmentKey } from "../journal/segment-key.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { VerifiedSnapshot } from "../source/verified.ts";
+import type { ArchiveEntry } from "../archive/reader.ts";
 
 export interface ReadRecord {
   record: JournalRecord;
@@ -84,6 +85,15 @@ export async function* chainRecords(
 export function firstSegmentAfter(chain: Chain, t: Date): number {
   const i = chain.segments.findIndex((s) => s.to > t);
   return i < 0 ? chain.segments.length : i;
+}
+
+/** A snapshot's entries read once from storage, checked as they stream (read them to the end). */
+export function streamSnapshot(
+  storage: StorageBackend,
+  id: string,
+  signal?: AbortSignal,
+): AsyncGenerator<ArchiveEntry> {
+  return VerifiedSnapshot.stream(storage, id, signal);
 }
 
 /** A snapshot, fetched and verified whole (memory bounded: it goes to a temp file). */
