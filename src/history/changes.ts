@@ -178,10 +178,16 @@ async function readChain(
   // re-list of their resources; many: every segment would match, so none is looked up
   const wanted = firsts.size <= MAX_LOOKUPS ? members(firsts) : undefined;
   const options = { end: first + 1, wanted, shareBodies: true };
+  // the names first: most records are of other objects, and a name is looked up without building a key
+  const names = new Set<string>();
+  for (const c of firsts.all()) names.add(c.key.slice(c.key.lastIndexOf("/") + 1));
   for await (const { record: r } of chainRecords(storage, chain, since, signal, options)) {
-    if (Date.parse(r.t) > lo) continue;
-    if (r.op === "resync" || ((r.op === "put" || r.op === "delete") && firsts.has(keyOf(r))))
-      await pre.apply(r);
+    if (r.op === "resync") {
+      if (Date.parse(r.t) <= lo) await pre.apply(r);
+    } else if ((r.op === "put" || r.op === "delete") && names.has(r.name)) {
+      const key = keyOf(r);
+      if (firsts.has(key) && Date.parse(r.t) <= lo) await pre.apply(r, key);
+    }
   }
   const fromBase = new Set<string>();
   for (const c of firsts.all()) {
