@@ -189,6 +189,9 @@ async function readChain(
       if (firsts.has(key) && Date.parse(r.t) <= lo) await pre.apply(r, key);
     }
   }
+  // the two bodies settle compares, read into the same buffers each time (parsed at once, never
+  // kept): a new Buffer for each was 40 MB of garbage in the last seconds of a run
+  const scratch = [Buffer.allocUnsafe(SCRATCH_BYTES), Buffer.allocUnsafe(SCRATCH_BYTES)] as const;
   const fromBase = new Set<string>();
   for (const c of firsts.all()) {
     const o = tracked.get(c.key)!;
@@ -199,7 +202,13 @@ async function readChain(
     }
     o.before = pre.alive(c.key);
     o.firstUid = p.uid;
-    if (p.put) await settle(run, o, await pre.body(p), c.put ? await firsts.body(c) : undefined);
+    if (p.put)
+      await settle(
+        run,
+        o,
+        await pre.body(p, scratch[0]),
+        c.put ? await firsts.body(c, scratch[1]) : undefined,
+      );
   }
   if (fromBase.size === 0) return;
   // read once and to the end (every entry is checked; nothing is printed before it ends)
@@ -212,10 +221,13 @@ async function readChain(
     o.before = pre.alive(key);
     if (e.record.uid) o.firstUid = e.record.uid;
     const c = firsts.get(key)!;
-    await settle(run, o, e.body, c.put ? await firsts.body(c) : undefined);
+    await settle(run, o, e.body, c.put ? await firsts.body(c, scratch[1]) : undefined);
   }
   for (const key of fromBase) tracked.get(key)!.before = false;
 }
+
+/** Bodies up to this size are read into reused buffers (larger ones into their own). */
+const SCRATCH_BYTES = 256 * 1024;
 
 /** Up to this many objects, the pass before `since` looks them up in the segments' key indexes. */
 const MAX_LOOKUPS = 2000;

@@ -220,9 +220,11 @@ export class ChangeSet implements AsyncDisposable {
     for (let i = 0; i < this.#slots.keys.length; i++) yield this.#slots.get(i);
   }
 
-  async body(c: Change): Promise<Buffer> {
+  /** `scratch`: read into it (reused by a caller that drops each body at once) when it is large enough. */
+  async body(c: Change, scratch?: Buffer): Promise<Buffer> {
     if (this.#used > 0) await this.#flush();
-    const out = Buffer.allocUnsafe(c.size);
+    const out =
+      scratch && scratch.length >= c.size ? scratch.subarray(0, c.size) : Buffer.allocUnsafe(c.size);
     // a synchronous pread: the bodies were just written and sit in the page cache, and an async
     // read per body (a thread-pool round trip each) took most of the time of writing the state
     let at = 0;
