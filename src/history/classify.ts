@@ -4,7 +4,8 @@
  * compared as the journal and snapshots store them: cleaned (no resourceVersion, managedFields or
  * other server-owned metadata), so a put that changed nothing a person wrote is not a version.
  */
-import { isJsonObject, parseJson, stringifyJson, type JsonObject, type JsonValue } from "../json/json.ts";
+import { isJsonObject, stringifyJson, type JsonObject, type JsonValue } from "../json/json.ts";
+import { parseJsonMapped } from "../json/numbers-mapped.ts";
 
 /**
  * in-base: the object as a chain's base snapshot holds it; in-snapshot: as a snapshot outside every
@@ -86,7 +87,7 @@ function member(path: string, k: string): string {
 }
 
 function parseBody(body: Buffer): JsonValue {
-  return parseJson(body.toString("utf8"));
+  return parseJsonMapped(body.toString("utf8"));
 }
 
 /**

@@ -11,11 +11,12 @@ import { identitiesFor } from "../crypto/keyring.ts";
 import { mayHold, parseKeyIndex } from "../journal/key-index.ts";
 import type { JournalRecord, SegmentTrailer } from "../journal/segment-format.ts";
 import { readStoredSegment } from "../journal/segment-io.ts";
-import { readSegment, readSegmentHeader } from "../journal/segment-reader.ts";
+import { readSegment, readSegmentHeader, type BodyOptions } from "../journal/segment-reader.ts";
 import { readAll } from "../storage/backend.ts";
 import { segmentKey } from "../journal/segment-key.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { VerifiedSnapshot } from "../source/verified.ts";
+import type { ArchiveEntry } from "../archive/reader.ts";
 
 export interface ReadRecord {
   record: JournalRecord;
@@ -27,7 +28,8 @@ export interface ReadRecord {
  * The records of the chain's segments that start before `until`, in order (every record of each).
  * With `wanted` (key-index members, key-index.ts), a segment whose index shows it holds none of
  * them is skipped after its stored bytes are hashed and its header checked; a segment without an
- * index (written before it, or too large for one) is read in full. `first` and `end` read only
+ * index (written before it, or too large for one) is read in full. `shareBodies`: see BodyOptions.
+ * `first` and `end` read only
  * the segments from index `first` (linked to the one before it by the listing's hash) to before
  * index `end`, of those that start before `until`.
  */
@@ -36,7 +38,7 @@ export async function* chainRecords(
   chain: Chain,
   until: Date,
   signal?: AbortSignal,
-  options: { wanted?: readonly string[]; first?: number; end?: number } = {},
+  options: { wanted?: readonly string[]; first?: number; end?: number } & BodyOptions = {},
 ): AsyncGenerator<ReadRecord> {
   const { wanted, first = 0 } = options;
   const segments = chain.segments.filter((s) => s.from < until);
@@ -65,8 +67,8 @@ export async function* chainRecords(
           prev = seg.sha256;
           continue;
         }
-        records = readSegment(Readable.from([bytes]), expected, identitiesFor(storage));
-      } else records = await readStoredSegment(storage, seg, prev, signal);
+        records = readSegment(Readable.from([bytes]), expected, identitiesFor(storage), options);
+      } else records = await readStoredSegment(storage, seg, prev, signal, options);
       for await (const record of records) yield { record, segment: key };
     } catch (e) {
       if (!(e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID")) throw e;
@@ -83,6 +85,15 @@ export async function* chainRecords(
 export function firstSegmentAfter(chain: Chain, t: Date): number {
   const i = chain.segments.findIndex((s) => s.to > t);
   return i < 0 ? chain.segments.length : i;
+}
+
+/** A snapshot's entries read once from storage, checked as they stream (read them to the end). */
+export function streamSnapshot(
+  storage: StorageBackend,
+  id: string,
+  signal?: AbortSignal,
+): AsyncGenerator<ArchiveEntry> {
+  return VerifiedSnapshot.stream(storage, id, signal);
 }
 
 /** A snapshot, fetched and verified whole (memory bounded: it goes to a temp file). */

@@ -166,6 +166,8 @@ export function checkTrailer(v: Record<string, unknown>, key: string): SegmentTr
   return v as unknown as SegmentTrailer;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 const str = (v: unknown): v is string => typeof v === "string" && v.length > 0;
 
 export function checkRecord(v: Record<string, unknown>, key: string): JournalRecord {
@@ -188,7 +190,9 @@ export function checkRecord(v: Record<string, unknown>, key: string): JournalRec
       ) {
         throw invalid(key, "a put record's size is out of range");
       }
-      return { ...(v as object), body: Buffer.alloc(0) } as PutRecord;
+      // the parsed line becomes the record (no copy: a copy per record was a tenth of reading a segment)
+      v["body"] = EMPTY;
+      return v as unknown as PutRecord;
     case "delete":
       if (!keyOk() || !str(v["uid"]) || !str(v["rv"])) throw invalid(key, "malformed delete record");
       return v as unknown as DeleteRecord;

@@ -3,7 +3,7 @@ import { signatureCheckFor } from "../signing/stored.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { segmentKey, type SegmentKey } from "./segment-key.ts";
 import type { JournalRecord, SegmentTrailer } from "./segment-format.ts";
-import { readSegment } from "./segment-reader.ts";
+import { readSegment, type BodyOptions } from "./segment-reader.ts";
 
 /**
  * A stored segment's records, checked (readSegment), decrypted with the identities that go with
@@ -16,6 +16,7 @@ export async function readStoredSegment(
   seg: SegmentKey,
   prev: string | null,
   signal?: AbortSignal,
+  options: BodyOptions = {},
 ): Promise<AsyncGenerator<JournalRecord, SegmentTrailer>> {
   const key = segmentKey(seg);
   // the signature first: a missing one that is required refuses before the segment is read
@@ -27,10 +28,10 @@ export async function readStoredSegment(
     seg.signed ?? false,
   );
   const stored = await storage.read(key, { signal });
-  if (!check) return readSegment(stored, { ...seg, prev }, identitiesFor(storage));
+  if (!check) return readSegment(stored, { ...seg, prev }, identitiesFor(storage), options);
   stored.on("error", (e) => check.tap.destroy(e));
   check.tap.on("close", () => stored.destroy()); // a refusal mid-read ends the download too
-  const records = readSegment(stored.pipe(check.tap), { ...seg, prev }, identitiesFor(storage));
+  const records = readSegment(stored.pipe(check.tap), { ...seg, prev }, identitiesFor(storage), options);
   return (async function* () {
     // judged once the segment's own checks passed: its bytes were then all read, and hashed
     const trailer = yield* records;

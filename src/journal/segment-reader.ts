@@ -2,7 +2,7 @@
  * Reading a journal segment back (docs/format.md, "Journal format", "Segment bytes"), with every
  * check the format names: the stored bytes' digest, then each line as segment-format.ts checks it.
  */
-import { createHash } from "node:crypto";
+import { createHash, hash as hashOnce } from "node:crypto";
 import { Readable, Transform } from "node:stream";
 import zlib from "node:zlib";
 import type { Identities } from "../crypto/keys.ts";
@@ -33,10 +33,21 @@ const MAX_LINE_BYTES = 64 * 1024;
  * are read, so a consumer MUST discard what it gathered if the generator throws; the trailer is
  * returned last.
  */
+export interface BodyOptions {
+  /**
+   * Bodies may be views of the decompressed chunk (64 KiB) they were read in, not copies: for a
+   * reader that copies or drops each body at once. Copying every body was most of the garbage of
+   * `changes` reading 500,000 records, and under load the buffers outlived young-generation
+   * collections: peak RSS then rose by 60-100 MiB. A reader that keeps bodies would keep chunks.
+   */
+  shareBodies?: boolean;
+}
+
 export async function* readSegment(
   stored: Readable,
   expected: SegmentKey & { prev: string | null },
   keys?: Identities,
+  options: BodyOptions = {},
 ): AsyncGenerator<JournalRecord, SegmentTrailer> {
   const key = segmentKey(expected);
   const hash = createHash("sha256");
@@ -60,11 +71,12 @@ export async function* readSegment(
     }
     plain = await decryptStream(tapped, keys, `journal segment ${key}`);
   }
-  const gunzip = zlib.createGunzip();
+  // 64 KiB output chunks, not zlib's 16 KiB: a quarter of the callbacks, and fewer lines straddle two
+  const gunzip = zlib.createGunzip({ chunkSize: 64 * 1024 });
   plain.on("error", (e) => gunzip.destroy(e));
   plain.pipe(gunzip);
 
-  const reader = new LineReader(gunzip, key);
+  const reader = new LineReader(gunzip, key, options.shareBodies ?? false);
   const from = expected.from.getTime();
   const to = expected.to.getTime();
   let header: SegmentHeader | undefined;
@@ -74,7 +86,8 @@ export async function* readSegment(
   let sawGap = false;
   try {
     for (;;) {
-      const line = await reader.line();
+      // the buffered fast path first: an await per line and per body was most of a segment's reading
+      const line = reader.bufferedLine() ?? (await reader.line());
       if (line === undefined) break;
       if (trailer) throw invalid(key, "data after the trailer");
       const value = parseLine(line, key);
@@ -94,10 +107,11 @@ export async function* readSegment(
       lastT = t;
       if (record.op === "put") {
         const size = value["size"] as number;
-        const body = await reader.bytes(size);
-        if ((await reader.bytes(1))[0] !== 0x0a)
-          throw invalid(key, `${describe(record)}: body not followed by a newline`);
-        if (createHash("sha256").update(body).digest("hex") !== value["sha256"]) {
+        // the body and its newline in one read
+        const both = reader.bufferedBytes(size + 1) ?? (await reader.bytes(size + 1));
+        if (both[size] !== 0x0a) throw invalid(key, `${describe(record)}: body not followed by a newline`);
+        const body = both.subarray(0, size);
+        if (hashOnce("sha256", body, "hex") !== value["sha256"]) {
           throw invalid(key, `${describe(record)}: body SHA-256 does not match its record`);
         }
         record.body = body;
@@ -170,9 +184,11 @@ class LineReader {
   private readonly it: AsyncIterator<Buffer>;
 
   private readonly key: string;
+  private readonly share: boolean;
 
-  constructor(stream: Readable, key: string) {
+  constructor(stream: Readable, key: string, share = false) {
     this.key = key;
+    this.share = share;
     this.it = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   }
 
@@ -188,6 +204,27 @@ class LineReader {
       throw invalid(this.key, "larger than a segment may be");
     this.buf = this.buf.length ? Buffer.concat([this.buf, next.value]) : next.value;
     return true;
+  }
+
+  /** The next line if the buffer holds all of it (null: call line()). */
+  bufferedLine(): Buffer | null {
+    const nl = this.buf.indexOf(0x0a);
+    if (nl < 0) return null;
+    const line = this.buf.subarray(0, nl);
+    this.buf = this.buf.subarray(nl + 1);
+    return line;
+  }
+
+  /** The next n bytes if the buffer holds them (null: call bytes()): copied, unless bodies are shared. */
+  bufferedBytes(n: number): Buffer | null {
+    if (this.buf.length < n) return null;
+    let out = this.buf.subarray(0, n);
+    if (!this.share) {
+      out = Buffer.allocUnsafe(n);
+      this.buf.copy(out, 0, 0, n);
+    }
+    this.buf = this.buf.subarray(n);
+    return out;
   }
 
   async line(): Promise<Buffer | undefined> {

@@ -57,18 +57,7 @@ export class VerifiedSnapshot implements AsyncDisposable {
    * returned: the caller says what it therefore did not do.
    */
   static async fetch(storage: StorageBackend, ref: string, signal?: AbortSignal): Promise<VerifiedSnapshot> {
-    const resolved = await resolveSnapshot(storage, ref);
-    const id = resolved.id;
-    const signature = await checkSignature(
-      storage,
-      manifestKey(id),
-      resolved.bytes,
-      { snapshot: id },
-      `snapshot ${id}`,
-    );
-    // an encrypted snapshot: its manifest opened with the storage handle's identities (or one
-    // line naming its recipients), its archive decrypted below; nothing after this knows
-    const manifest = await openManifest(resolved.manifest, identitiesFor(storage));
+    const { id, manifest, signature } = await VerifiedSnapshot.#open(storage, ref);
     const dir = await mkdtemp(path.join(os.tmpdir(), "crd-backup-restore-"));
     const snapshot = new VerifiedSnapshot(id, manifest, dir, signature);
     try {
@@ -90,6 +79,55 @@ export class VerifiedSnapshot implements AsyncDisposable {
       throw e;
     }
     return snapshot;
+  }
+
+  /**
+   * The entries of a stored snapshot read once, straight from storage, each checked as it streams
+   * (readArchive: format version, entry hashes, the index, the whole-archive digest at the end):
+   * for a reader that only gathers (changes), reads to the end, and MUST discard what it gathered
+   * if this throws. Half the work of fetch and entries(), which read the archive twice. An
+   * encrypted snapshot is fetched (decrypted to a temp file) as fetch does.
+   */
+  static async *stream(
+    storage: StorageBackend,
+    ref: string,
+    signal?: AbortSignal,
+  ): AsyncGenerator<ArchiveEntry> {
+    const { id, manifest } = await VerifiedSnapshot.#open(storage, ref);
+    if (isEncrypted(manifest)) {
+      await using snapshot = await VerifiedSnapshot.fetch(storage, ref, signal);
+      yield* snapshot.entries();
+      return;
+    }
+    try {
+      yield* readArchive(
+        await openArchive(storage, id, manifest.formatVersion, signal),
+        expectedArchive(manifest),
+      );
+    } catch (e) {
+      if (e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID")
+        throw new SourceRefusedError({ snapshot: id }, `snapshot ${id}: ${e.message}`, { id }, { cause: e });
+      throw e;
+    }
+  }
+
+  /** The snapshot's id, its manifest (opened if encrypted) and its signature, checked before anything else. */
+  static async #open(
+    storage: StorageBackend,
+    ref: string,
+  ): Promise<{ id: string; manifest: PlainManifest; signature: SignatureStatus }> {
+    const resolved = await resolveSnapshot(storage, ref);
+    const id = resolved.id;
+    const signature = await checkSignature(
+      storage,
+      manifestKey(id),
+      resolved.bytes,
+      { snapshot: id },
+      `snapshot ${id}`,
+    );
+    // an encrypted snapshot: its manifest opened with the storage handle's identities (or one
+    // line naming its recipients), its archive decrypted after; nothing after this knows
+    return { id, manifest: await openManifest(resolved.manifest, identitiesFor(storage)), signature };
   }
 
   /** An archive written locally (`<dir>/archive`), verified against its manifest; owns `dir` from then on. */

@@ -4,7 +4,7 @@
  * rotation (two chains), --diff, --show, -o json with each version's object (int64 intact), the
  * change feed with its filters, an encrypted journal read with --identity, and bad input.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -252,6 +252,34 @@ describe("history and changes on a recorded journal", () => {
       "json",
     ]);
     expect((JSON.parse(excluded.stdout) as typeof out).groups).toEqual([]);
+  });
+
+  it("changes reads the base once as it streams, and refuses a damaged one in one line, printing nothing", async () => {
+    // w1's state before its change in the second chain is in that chain's base
+    const args = ["changes", "--since", marks["w2back"]!, "--until", marks["size3"]!, "-o", "json"];
+    const good = await runCli([...args, "--storage", dir]);
+    expect(good.code, good.stderr).toBe(0);
+    const objects = (
+      JSON.parse(good.stdout) as { groups: { objects: { name: string; paths: string[] }[] }[] }
+    ).groups[0]!.objects;
+    expect(objects).toEqual([expect.objectContaining({ name: "w1", paths: [".spec.size"] })]);
+    const copy = mkdtempSync(path.join(os.tmpdir(), "crd-backup-hist-damaged-"));
+    cpSync(dir, copy, { recursive: true });
+    const base = readdirSync(path.join(copy, "snapshots")).sort().at(-1)!;
+    const archive = path.join(
+      copy,
+      "snapshots",
+      base,
+      readdirSync(path.join(copy, "snapshots", base)).find((f) => f.startsWith("archive"))!,
+    );
+    const bytes = readFileSync(archive);
+    const at = bytes.length >> 1;
+    bytes[at] = bytes[at]! ^ 0xff;
+    writeFileSync(archive, bytes);
+    const bad = await runCli([...args, "--storage", copy]);
+    expect(bad.code, bad.stderr).toBe(1);
+    expect(bad.stdout).toBe("");
+    expect(errorLines(bad), bad.stderr).toEqual([expect.stringContaining(`snapshot ${base}`)]);
   });
 
   it("bad input: one line and exit 2 (usage) or 1", async () => {
