@@ -4,7 +4,7 @@
  * these reads do (restore/plan.ts): it waits only for the resource of the entry in hand, so the
  * archive is decoded while the API server encodes pages.
  */
-import type { ManifestResource, PlainManifest } from "../archive/manifest.ts";
+import type { ManifestResource } from "../archive/manifest.ts";
 import { mapConcurrent } from "../concurrency.ts";
 import { CrdBackupError } from "../errors.ts";
 import type { JsonObject } from "../json/json.ts";
@@ -12,11 +12,9 @@ import type { KubeClient } from "../kube/client.ts";
 import type { EntryModifiers } from "../modifiers/entries.ts";
 import { liveCrd, liveObjects } from "../objects/live.ts";
 import { aggregatedBy } from "./guards.ts";
-import { isBuiltinGroup } from "../kube/builtin-groups.ts";
-import { resourceSelected } from "../objects/filters.ts";
 import { policyFor, type RestoreOptions } from "./options.ts";
-import { recordedFilters, SyncScope } from "./prune.ts";
-import type { Gathered, StoredTexts } from "./stored-texts.ts";
+import type { SyncScope } from "./prune.ts";
+import type { StoredTexts } from "./stored-texts.ts";
 import type { ResourcePlan } from "./types.ts";
 import { targetVersions, versionMapProblem, versionVerdict, type VersionMapping } from "./versions.ts";
 
@@ -33,7 +31,6 @@ async function planResource(
   scope: SyncScope | undefined,
   texts: Map<string, string> | undefined,
   liveCrds: Map<string, JsonObject>,
-  past: ((resource: string) => Promise<void>) | undefined,
 ): Promise<ResourcePlan> {
   const plan: ResourcePlan = {
     key: resourceKeyOf(r.plural, r.group),
@@ -77,8 +74,6 @@ async function planResource(
   } else if (live.info.namespaced !== r.namespaced) {
     plan.conflict = `the live CRD ${plan.key} is ${live.info.namespaced ? "Namespaced" : "Cluster"}-scoped, the snapshot's was not`;
   } else {
-    // read early (restore.ts): its texts first, as far as the source's verification pass has them
-    await past?.(plan.key);
     plan.live = await liveObjects(client, r.group, plan.version, r.plural, {
       withStatus: options.restoreStatus,
       signal: options.signal,
@@ -110,7 +105,6 @@ export class LiveReads {
     modifiers: EntryModifiers | undefined,
     scope: SyncScope | undefined,
     texts: StoredTexts | undefined,
-    past?: (resource: string) => Promise<void>,
   ) {
     for (const r of selected) {
       const ready = Promise.withResolvers<ResourcePlan>();
@@ -121,7 +115,7 @@ export class LiveReads {
     this.#all = mapConcurrent(selected, LIVE_READS, async (r) => {
       const key = resourceKeyOf(r.plural, r.group);
       const stored = texts && (texts.get(key) ?? new Map<string, string>());
-      const plan = await planResource(client, r, options, modifiers, scope, stored, this.crds, past);
+      const plan = await planResource(client, r, options, modifiers, scope, stored, this.crds);
       this.#ready.get(key)!.resolve(plan);
       return plan;
     });
@@ -140,33 +134,4 @@ export class LiveReads {
   all(): Promise<ResourcePlan[]> {
     return this.#all;
   }
-}
-
-/**
- * The live reads of a restore started while its source is still being verified (restore.ts): the
- * reads wait on the API server while the archive is hashed. Only where the plan would start the
- * same reads: gathered texts (no mapping, no modifiers), nothing the plan refuses before reading.
- */
-export function earlyLiveReads(
-  client: KubeClient,
-  manifest: PlainManifest,
-  options: RestoreOptions,
-  gathered: Gathered,
-): LiveReads | undefined {
-  if (!gathered.texts || options.modifiers) return undefined;
-  const selected = manifest.resources.filter((r) => resourceSelected(options.filters, r.group, r.plural));
-  const keys = new Set(selected.map((r) => resourceKeyOf(r.plural, r.group)));
-  if (manifest.resources.some((r) => isBuiltinGroup(r.group))) return undefined;
-  for (const key of options.versionMap?.keys() ?? []) if (!keys.has(key)) return undefined;
-  let scope: SyncScope | undefined;
-  try {
-    if (options.sync)
-      scope = new SyncScope(options.filters, recordedFilters(manifest.options, manifest.snapshotId), {
-        namespaceMap: options.namespaceMap,
-        namespacePrefix: options.namespacePrefix,
-      });
-  } catch {
-    return undefined; // the plan says why
-  }
-  return new LiveReads(client, selected, options, undefined, scope, gathered.texts, gathered.past);
 }

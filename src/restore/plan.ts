@@ -71,7 +71,7 @@ export async function buildPlan(
   client: KubeClient,
   snapshot: VerifiedSnapshot,
   options: RestoreOptions,
-  gathered?: Gathered & { reads?: LiveReads | undefined },
+  gathered?: Gathered,
 ): Promise<RestorePlan> {
   refuseBuiltinResources(snapshot.id, snapshot.manifest.resources);
   const selected = snapshot.manifest.resources.filter((r) =>
@@ -87,7 +87,7 @@ export async function buildPlan(
     if (!keys.has(key))
       throw mapUsage(key, map, `the restore has no resource ${key} (from this snapshot, with these filters)`);
   const texts = gathered ? gathered.texts : await storedTexts(snapshot, keys, options);
-  const reads = gathered?.reads ?? new LiveReads(client, selected, options, modifiers, scope, texts);
+  const reads = new LiveReads(client, selected, options, modifiers, scope, texts);
   // filled as the pass below reaches each resource (the reads run meanwhile), whole after it
   const resources = new Map<string, ResourcePlan>();
   const identities = new Identities(resources, mapping, modifiers);

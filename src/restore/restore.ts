@@ -9,7 +9,6 @@ import type { VerifiedSnapshot } from "../source/verified.ts";
 import { openSource, type SnapshotRef } from "../source/open.ts";
 import { resourceVersions } from "./versions.ts";
 import { gatherStoredTexts, type Gathered } from "./stored-texts.ts";
-import { earlyLiveReads, type LiveReads } from "./plan-live.ts";
 
 /**
  * Restores a snapshot: verify everything, plan against the live cluster, then write in the order
@@ -23,18 +22,11 @@ export async function restoreSnapshot(
   options: RestoreOptions,
   log: Logger = silentLogger,
 ): Promise<RestoreReport> {
-  // the source's text digests come from its verification pass, not a pass of their own, and the
-  // live reads start with that pass: they wait on the API server while it hashes the archive
+  // the source's text digests come from its verification pass, not a pass of their own
   const gathered: Gathered = { texts: undefined };
-  const gather = gatherStoredTexts(options, gathered);
-  let reads: LiveReads | undefined;
-  await using snapshot = await openSource(storage, ref, options.signal, (manifest) => {
-    const visit = gather(manifest);
-    reads = earlyLiveReads(client, manifest, options, gathered);
-    return visit;
-  });
+  await using snapshot = await openSource(storage, ref, options.signal, gatherStoredTexts(options, gathered));
   // await: the snapshot is disposed on return
-  return await restoreVerified(client, snapshot, options, log, { ...gathered, reads });
+  return await restoreVerified(client, snapshot, options, log, gathered);
 }
 
 /**
@@ -46,7 +38,7 @@ export async function restoreVerified(
   snapshot: VerifiedSnapshot,
   options: RestoreOptions,
   log: Logger = silentLogger,
-  gathered?: Gathered & { reads?: LiveReads | undefined },
+  gathered?: Gathered,
 ): Promise<RestoreReport> {
   const plan = await buildPlan(client, snapshot, options, gathered);
   log.info("restore planned", {

@@ -23,11 +23,6 @@ type TextOptions = Pick<
 /** What gathering found: `texts` undefined when targets are not the archived objects as they are. */
 export interface Gathered {
   texts: StoredTexts | undefined;
-  /**
-   * Resolves once the pass is past a resource's objects (archives keep a resource's objects
-   * together; were one to come later, its live read parses it, as any object without a text).
-   */
-  past?: (resource: string) => Promise<void>;
 }
 
 /** Undefined when targets are not the archived objects as they are (mapped, or modified). */
@@ -53,30 +48,7 @@ export function gatherStoredTexts(options: TextOptions, gathered: Gathered): Ent
       .map((r) => `${r.plural}.${r.group}`);
     const add = collector(new Set(keys), options);
     gathered.texts = add?.texts;
-    if (!add) return undefined;
-    const passed = new Map<string, PromiseWithResolvers<void>>();
-    const waitFor = (resource: string) => {
-      let wait = passed.get(resource);
-      if (!wait) passed.set(resource, (wait = Promise.withResolvers<void>()));
-      return wait;
-    };
-    let current: string | undefined;
-    let ended = false;
-    gathered.past = (resource) => (ended ? Promise.resolve() : waitFor(resource).promise);
-    return (entry) => {
-      add.visit(entry);
-      if (ended || entry.kind === "crd" || entry.kind === "header") return;
-      if (entry.kind === "object") {
-        const resource = `${entry.ref.plural}.${entry.ref.group}`;
-        if (resource === current) return;
-        if (current !== undefined) waitFor(current).resolve();
-        current = resource;
-        return;
-      }
-      // past the objects (namespaces and the index follow them): past every resource
-      ended = true;
-      for (const wait of passed.values()) wait.resolve();
-    };
+    return add?.visit;
   };
 }
 
