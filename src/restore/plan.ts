@@ -1,4 +1,3 @@
-import type { ManifestResource } from "../archive/manifest.ts";
 import { diffJson } from "../json/diff.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { isJsonObject, parseJson, type JsonObject } from "../json/json.ts";
@@ -6,14 +5,13 @@ import { objectMembers, type Member } from "../json/scan.ts";
 import { EntryModifiers } from "../modifiers/entries.ts";
 import { EntryFilter } from "../objects/entry-filter.ts";
 import { resourceSelected } from "../objects/filters.ts";
-import { getJson, liveCrd, liveObjects, digestOf } from "../objects/live.ts";
+import { getJson, liveCrd, digestOf } from "../objects/live.ts";
 import { canonicalJson } from "../json/canonical.ts";
-import { policyFor, targetNamespace, type RestoreOptions } from "./options.ts";
+import { targetNamespace, type RestoreOptions } from "./options.ts";
 import { ownerDepths } from "./order.ts";
 import { Decisions, type Decision } from "./decisions.ts";
 import { Identities, patchedObject, type ItemIdentity } from "./item.ts";
 import {
-  aggregatedBy,
   conversionWebhook,
   refuseAggregated,
   refuseBuiltinResources,
@@ -22,16 +20,9 @@ import {
 import type { CrdPlan, NamespacePlan, ResourcePlan } from "./types.ts";
 import { objectKey, recordedFilters, SyncScope, type PrunePlan } from "./prune.ts";
 import { planPrune } from "./plan-prune.ts";
-import { storedTexts } from "./stored-texts.ts";
-import { mapConcurrent } from "../concurrency.ts";
-import { CrdBackupError } from "../errors.ts";
-import {
-  mappedApiVersion,
-  targetVersions,
-  versionMapProblem,
-  versionVerdict,
-  type VersionMapping,
-} from "./versions.ts";
+import { storedTexts, type Gathered } from "./stored-texts.ts";
+import { LiveReads, mapUsage, resourceKeyOf } from "./plan-live.ts";
+import { mappedApiVersion, targetVersions, versionVerdict } from "./versions.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
 
 export interface RestorePlan {
@@ -53,77 +44,6 @@ export interface RestorePlan {
   refused: { count: number; first?: string };
   /** With --sync: what to delete, after everything is written. */
   prune?: PrunePlan;
-}
-
-const resourceKeyOf = (plural: string, group: string) => `${plural}.${group}`;
-
-/** Resources whose live objects are read at once while planning. */
-const LIVE_READS = 4;
-
-async function planResource(
-  client: KubeClient,
-  r: ManifestResource,
-  options: RestoreOptions,
-  modifiers: EntryModifiers | undefined,
-  scope: SyncScope | undefined,
-  texts: Map<string, string> | undefined,
-): Promise<ResourcePlan> {
-  const plan: ResourcePlan = {
-    key: resourceKeyOf(r.plural, r.group),
-    group: r.group,
-    version: r.version,
-    archivedVersion: r.version,
-    plural: r.plural,
-    kind: r.kind,
-    namespaced: r.namespaced,
-    // a sync writes whatever differs
-    policy: options.sync ? "update" : policyFor(options, r.plural, r.group),
-    crdLive: false,
-    statusSubresource: false,
-    live: new Map(),
-  };
-  const map = options.versionMap?.get(plan.key);
-  const live = await liveCrd(client, plan.key, options.signal);
-  if (!live) {
-    if (map)
-      throw mapUsage(
-        plan.key,
-        map,
-        versionMapProblem(r.version, { source: "snapshot", servedVersions: [] }, map),
-      );
-    const by = await aggregatedBy(client, r.group, r.version, options.signal);
-    if (by) plan.aggregatedBy = by;
-    return plan;
-  }
-  // the snapshot's own CRD, read later, replaces this: its schema is the stored version's
-  modifiers?.noteCrd(plan.key, live.raw);
-  plan.crdLive = true;
-  const target = targetVersions(live.raw, "live");
-  const problem = map && versionMapProblem(r.version, target, map);
-  if (map && problem) throw mapUsage(plan.key, map, problem);
-  plan.versions = { target, verdict: versionVerdict(r.version, target, map) };
-  if (plan.versions.verdict.kind === "mapped") plan.version = plan.versions.verdict.to;
-  plan.statusSubresource = live.info.statusVersions.includes(plan.version);
-  if (plan.versions.verdict.kind === "not-served") {
-    plan.conflict = `the live CRD ${plan.key} does not serve ${r.version}, the version the snapshot stored (it serves ${live.info.servedVersions.join(", ") || "nothing"})`;
-  } else if (live.info.namespaced !== r.namespaced) {
-    plan.conflict = `the live CRD ${plan.key} is ${live.info.namespaced ? "Namespaced" : "Cluster"}-scoped, the snapshot's was not`;
-  } else {
-    plan.live = await liveObjects(client, r.group, plan.version, r.plural, {
-      withStatus: options.restoreStatus,
-      signal: options.signal,
-      ...(scope ? { prune: scope.readsLabels ? { selects: (l) => scope.selectsLabels(l) } : {} } : {}),
-      ...(texts ? { storedText: (key) => texts.get(key) } : {}),
-    });
-  }
-  return plan;
-}
-
-function mapUsage(key: string, map: VersionMapping, problem: string | undefined): CrdBackupError {
-  return new CrdBackupError(
-    "USAGE",
-    `--version-map ${key}=${map.from}:${map.to}: ${problem ?? "cannot be used"}`,
-  );
 }
 
 /** A CRD the restore creates from the snapshot: the verdict on its own archived versions. */
@@ -151,6 +71,7 @@ export async function buildPlan(
   client: KubeClient,
   snapshot: VerifiedSnapshot,
   options: RestoreOptions,
+  gathered?: Gathered,
 ): Promise<RestorePlan> {
   refuseBuiltinResources(snapshot.id, snapshot.manifest.resources);
   const selected = snapshot.manifest.resources.filter((r) =>
@@ -165,18 +86,31 @@ export async function buildPlan(
   for (const [key, map] of options.versionMap ?? [])
     if (!keys.has(key))
       throw mapUsage(key, map, `the restore has no resource ${key} (from this snapshot, with these filters)`);
-  const texts = await storedTexts(snapshot, keys, options);
-  // a few resources read at once: the API server encodes one page while this digests another
-  const planned = await mapConcurrent(selected, LIVE_READS, (r) => {
-    const key = resourceKeyOf(r.plural, r.group);
-    return planResource(client, r, options, modifiers, scope, texts && (texts.get(key) ?? new Map()));
-  });
-  const resources = new Map(planned.map((p) => [p.key, p]));
-  refuseAggregated(snapshot.id, [...resources.values()]);
-
+  const texts = gathered ? gathered.texts : await storedTexts(snapshot, keys, options);
+  const reads = new LiveReads(client, selected, options, modifiers, scope, texts);
+  // filled as the pass below reaches each resource (the reads run meanwhile), whole after it
+  const resources = new Map<string, ResourcePlan>();
   const identities = new Identities(resources, mapping, modifiers);
-  const filter = new EntryFilter(options.filters, resources);
+  const filter = new EntryFilter(options.filters, keys);
+  // the archive's CRDs, planned once their resource is read: slots keep the archive's order
   const crds: CrdPlan[] = [];
+  const crdBodies = new Map<string, { body: JsonObject; slot: number }>();
+  let crdSlots = 0;
+  const planCrdOf = (resource: ResourcePlan) => {
+    const archived = crdBodies.get(resource.key);
+    if (!archived) return;
+    crdBodies.delete(resource.key);
+    modifiers?.noteCrd(resource.key, archived.body);
+    noteArchivedCrd(resource, archived.body);
+    crds[archived.slot] = planCrd(resource.key, archived.body, reads.crds.get(resource.key));
+  };
+  /** The entry's resource, read: its archived CRD planned before its first object is decided. */
+  const resourceOf = async (key: string) => {
+    if (resources.has(key)) return;
+    const resource = await reads.resource(key);
+    resources.set(key, resource);
+    planCrdOf(resource);
+  };
   const objects = new Decisions();
   const captured = new Map<string, JsonObject>();
   const targets = new Map<string, string>();
@@ -195,16 +129,15 @@ export async function buildPlan(
   for await (const entry of snapshot.entries()) {
     if (entry.kind === "crd") {
       archivedCrds.add(entry.record.name);
-      if (!resources.has(entry.record.name)) continue;
+      if (!keys.has(entry.record.name)) continue;
       const body = parseJson(entry.body.toString("utf8")) as JsonObject;
-      modifiers?.noteCrd(entry.record.name, body);
-      noteArchivedCrd(resources.get(entry.record.name), body);
-      crds.push(await planCrd(client, entry.record.name, body, options.signal));
+      crdBodies.set(entry.record.name, { body, slot: crdSlots++ });
     } else if (entry.kind === "namespace") {
       captured.set(entry.record.name, parseJson(entry.body.toString("utf8")) as JsonObject);
     } else if (entry.kind === "object") {
       ordinal++;
       if (!filter.selectsRef(entry.ref)) continue;
+      await resourceOf(`${entry.ref.plural}.${entry.ref.group}`);
       // planning reads only what it needs: the top-level keys, and labels when a selector asks
       const { members } = objectMembers(entry.body, 0);
       if (!filter.selectsLabels(entry.body, members)) {
@@ -235,6 +168,14 @@ export async function buildPlan(
     }
   }
 
+  // in the manifest's order again, as every later step reads them
+  const planned = await reads.all();
+  resources.clear();
+  for (const resource of planned) {
+    resources.set(resource.key, resource);
+    planCrdOf(resource);
+  }
+  refuseAggregated(snapshot.id, [...resources.values()]);
   await refuseResourcesWithoutCrd(
     snapshot.id,
     snapshot.manifest.resources,
@@ -293,20 +234,15 @@ export async function buildPlan(
   return plan;
 }
 
-async function planCrd(
-  client: KubeClient,
-  name: string,
-  body: JsonObject,
-  signal: AbortSignal | undefined,
-): Promise<CrdPlan> {
-  const live = await liveCrd(client, name, signal);
+/** `live`: the CRD as planning read it (undefined: not served then). */
+function planCrd(name: string, body: JsonObject, live: JsonObject | undefined): CrdPlan {
   if (!live) {
     const webhook = conversionWebhook(body);
     return { name, action: "create", ...(webhook ? { webhook } : {}) };
   }
-  if (canonicalJson(crdSpecForm(body)) === canonicalJson(crdSpecForm(live.raw)))
+  if (canonicalJson(crdSpecForm(body)) === canonicalJson(crdSpecForm(live)))
     return { name, action: "unchanged" };
-  return { name, action: "differs", diff: diffJson(crdSpecForm(live.raw), crdSpecForm(body)) };
+  return { name, action: "differs", diff: diffJson(crdSpecForm(live), crdSpecForm(body)) };
 }
 
 /**

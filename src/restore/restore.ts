@@ -8,6 +8,7 @@ import { ReportBuilder, type RestoreReport } from "./report.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
 import { openSource, type SnapshotRef } from "../source/open.ts";
 import { resourceVersions } from "./versions.ts";
+import { gatherStoredTexts, type Gathered } from "./stored-texts.ts";
 
 /**
  * Restores a snapshot: verify everything, plan against the live cluster, then write in the order
@@ -21,18 +22,25 @@ export async function restoreSnapshot(
   options: RestoreOptions,
   log: Logger = silentLogger,
 ): Promise<RestoreReport> {
-  await using snapshot = await openSource(storage, ref, options.signal);
-  return await restoreVerified(client, snapshot, options, log); // await: the snapshot is disposed on return
+  // the source's text digests come from its verification pass, not a pass of their own
+  const gathered: Gathered = { texts: undefined };
+  await using snapshot = await openSource(storage, ref, options.signal, gatherStoredTexts(options, gathered));
+  // await: the snapshot is disposed on return
+  return await restoreVerified(client, snapshot, options, log, gathered);
 }
 
-/** The restore of a snapshot already fetched and verified (a drill times the two apart). */
+/**
+ * The restore of a snapshot already fetched and verified (a drill times the two apart). `gathered`:
+ * the stored texts its verification pass gathered (stored-texts.ts); without, planning reads them.
+ */
 export async function restoreVerified(
   client: KubeClient,
   snapshot: VerifiedSnapshot,
   options: RestoreOptions,
   log: Logger = silentLogger,
+  gathered?: Gathered,
 ): Promise<RestoreReport> {
-  const plan = await buildPlan(client, snapshot, options);
+  const plan = await buildPlan(client, snapshot, options, gathered);
   log.info("restore planned", {
     snapshot: snapshot.id,
     crds: plan.crds.length,

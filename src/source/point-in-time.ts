@@ -11,7 +11,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { LOCAL_ARCHIVE, VerifiedSnapshot } from "./verified.ts";
+import { LOCAL_ARCHIVE, VerifiedSnapshot, type EntryVisitor } from "./verified.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { ChangeSet } from "../journal/replay/changes.ts";
 import { readChanges, writeState } from "../journal/replay/materialize.ts";
@@ -21,9 +21,10 @@ export async function fetchPointInTime(
   storage: StorageBackend,
   ref: PointInTimeRef,
   signal?: AbortSignal,
+  visit?: EntryVisitor,
 ): Promise<VerifiedSnapshot> {
   const plan = await planPointInTime(storage, ref);
-  return materialize(storage, plan, undefined, signal);
+  return materialize(storage, plan, undefined, signal, visit);
 }
 
 /**
@@ -46,6 +47,7 @@ async function materialize(
   plan: PointInTimePlan,
   held: VerifiedSnapshot | undefined,
   signal?: AbortSignal,
+  visit?: EntryVisitor,
 ): Promise<VerifiedSnapshot> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "crd-backup-at-"));
   try {
@@ -61,7 +63,8 @@ async function materialize(
         signal,
       );
       await rm(path.join(dir, "journal.spill"), { force: true });
-      return await VerifiedSnapshot.fromLocalArchive(manifest, dir);
+      // the state at T is what the caller reads: its verification pass is the one visited
+      return await VerifiedSnapshot.fromLocalArchive(manifest, dir, visit);
     }
   } catch (e) {
     await rm(dir, { recursive: true, force: true });

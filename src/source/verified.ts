@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { expectedArchive, isEncrypted, type PlainManifest } from "../archive/manifest.ts";
-import { readArchive, verifyArchive, type ArchiveEntry } from "../archive/reader.ts";
+import { readArchive, type ArchiveEntry } from "../archive/reader.ts";
 import { fetchDecrypted } from "../crypto/archive.ts";
 import { identitiesFor } from "../crypto/keyring.ts";
 import { openManifest } from "../crypto/manifest.ts";
@@ -16,6 +16,13 @@ import { checkSignature, type SignatureStatus } from "../signing/stored.ts";
 
 /** The local copy of an archive, whatever its format version (the reader tells gzip from zstd). */
 export const LOCAL_ARCHIVE = "archive";
+
+/**
+ * Sees every entry of the verification pass, given the manifest before it starts (undefined: no
+ * visit). A caller that would otherwise read every entry once more before its first write does its
+ * work here; what it gathered counts only once the snapshot is returned (the whole archive verified).
+ */
+export type EntryVisitor = (manifest: PlainManifest) => ((entry: ArchiveEntry) => void) | undefined;
 
 /**
  * The one verified source of entries every reader of a backup uses (restore, diff, export, drill,
@@ -56,7 +63,12 @@ export class VerifiedSnapshot implements AsyncDisposable {
    * an archive that fails is a SourceRefusedError (ARCHIVE_INVALID), thrown before anything is
    * returned: the caller says what it therefore did not do.
    */
-  static async fetch(storage: StorageBackend, ref: string, signal?: AbortSignal): Promise<VerifiedSnapshot> {
+  static async fetch(
+    storage: StorageBackend,
+    ref: string,
+    signal?: AbortSignal,
+    visit?: EntryVisitor,
+  ): Promise<VerifiedSnapshot> {
     const { id, manifest, signature } = await VerifiedSnapshot.#open(storage, ref);
     const dir = await mkdtemp(path.join(os.tmpdir(), "crd-backup-restore-"));
     const snapshot = new VerifiedSnapshot(id, manifest, dir, signature);
@@ -70,7 +82,7 @@ export class VerifiedSnapshot implements AsyncDisposable {
           { signal },
         );
       }
-      await verifyArchive(createReadStream(snapshot.file), expectedArchive(manifest));
+      await snapshot.verify(visit);
     } catch (e) {
       await snapshot[Symbol.asyncDispose]();
       if (e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID") {
@@ -131,15 +143,26 @@ export class VerifiedSnapshot implements AsyncDisposable {
   }
 
   /** An archive written locally (`<dir>/archive`), verified against its manifest; owns `dir` from then on. */
-  static async fromLocalArchive(manifest: PlainManifest, dir: string): Promise<VerifiedSnapshot> {
+  static async fromLocalArchive(
+    manifest: PlainManifest,
+    dir: string,
+    visit?: EntryVisitor,
+  ): Promise<VerifiedSnapshot> {
     const snapshot = new VerifiedSnapshot(manifest.snapshotId, manifest, dir);
     try {
-      await verifyArchive(createReadStream(snapshot.file), expectedArchive(manifest));
+      await snapshot.verify(visit);
     } catch (e) {
       await snapshot[Symbol.asyncDispose]();
       throw e;
     }
     return snapshot;
+  }
+
+  /** Every byte of the local copy checked against the manifest (the reader throws on the first fault). */
+  private async verify(visit: EntryVisitor | undefined): Promise<void> {
+    const seen = visit?.(this.manifest);
+    for await (const entry of readArchive(createReadStream(this.file), expectedArchive(this.manifest)))
+      seen?.(entry);
   }
 
   /** The verified entries again, from the local copy. */
