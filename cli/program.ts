@@ -80,6 +80,13 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // a reader that went away (`crd-backup changes | head`) has what it wanted: stop at once and
+  // quietly, as SIGPIPE stops other tools. Output comes before a command's first write or after its
+  // last, never between, so stopping here leaves nothing half-done.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e;
+    process.exit(EXIT.OK);
+  });
   try {
     await buildProgram(ctx, programName(argv[1])).parseAsync(argv);
     return ctx.exitCode;
