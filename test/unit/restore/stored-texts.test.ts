@@ -6,7 +6,12 @@ import { archiveFields, type ManifestResource } from "../../../src/archive/manif
 import type { ObjectRef } from "../../../src/archive/index.ts";
 import type { Filters } from "../../../src/objects/filters.ts";
 import { LOCAL_ARCHIVE, VerifiedSnapshot } from "../../../src/source/verified.ts";
-import { gatherStoredTexts, storedTexts, type Gathered } from "../../../src/restore/stored-texts.ts";
+import {
+  gatherStoredTexts,
+  MAX_STORED_TEXTS,
+  storedTexts,
+  type Gathered,
+} from "../../../src/restore/stored-texts.ts";
 import { crdBody, namespaceBody, objectBody, SNAPSHOT_ID, writeArchive } from "../archive/helpers.ts";
 import { emptyManifest } from "../support/manifests.ts";
 
@@ -94,5 +99,30 @@ describe("stored texts gathered by the verification pass", () => {
     );
     expect(gathered.texts).toBeUndefined();
     expect(await storedTexts(snapshot, KEYS, mapped)).toBeUndefined();
+  });
+
+  it("are not gathered for more selected objects than MAX_STORED_TEXTS: the plan's memory stays bounded", async () => {
+    const { dir, manifest } = await localArchive();
+    const many = {
+      ...manifest,
+      resources: [
+        { ...resource("widgets"), count: MAX_STORED_TEXTS },
+        { ...resource("gadgets"), count: 1 },
+      ],
+    };
+    const gathered: Gathered = { texts: undefined };
+    await using snapshot = await VerifiedSnapshot.fromLocalArchive(
+      many,
+      dir,
+      gatherStoredTexts(OPTIONS, gathered),
+    );
+    expect(gathered.texts).toBeUndefined();
+    expect(await storedTexts(snapshot, KEYS, OPTIONS)).toBeUndefined();
+    // only the selected resources count: widgets alone are within the bound
+    const widgets = { ...OPTIONS, filters: { ...ALL, includeResources: ["widgets.example.com"] } };
+    const one: Gathered = { texts: undefined };
+    await using again = await VerifiedSnapshot.fromLocalArchive(many, dir, gatherStoredTexts(widgets, one));
+    expect(one.texts?.get("widgets.example.com")?.size).toBe(3);
+    expect(again.id).toBe(SNAPSHOT_ID);
   });
 });
