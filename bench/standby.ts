@@ -210,6 +210,9 @@ try {
   storage.close();
   lags.sort((x, y) => x - y);
   const q = (p: number) => lags[Math.min(lags.length - 1, Math.floor(p * lags.length))]!;
+  // the figures we claim are for default flags: say so, or name what was tuned
+  const tuned = (["flush-interval", "poll", "standby-concurrency"] as const).filter((k) => values[k]);
+  log(`${tuned.length ? `TUNED: ${tuned.map((k) => `--${k} ${values[k]}`).join(" ")}` : "default flags"}`);
   log(`journal: ${keys.length} segments; ${lags.length} changes followed`);
   log(
     `lag per change (record time to applied on B): p50 ${q(0.5).toFixed(2)} s, p99 ${q(0.99).toFixed(2)} s, max ${lags.at(-1)!.toFixed(2)} s`,
