@@ -83,6 +83,22 @@ export async function liveCrd(
   return raw ? { raw, info: describeCrd(raw) } : undefined;
 }
 
+/**
+ * Whether the target serves any object of a resource at this version: one LIST of one item. No
+ * CRD, or a version it does not serve, answers false (the plan says why later).
+ */
+export async function hasLiveObjects(
+  client: KubeClient,
+  group: string,
+  version: string,
+  plural: string,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  const page = await getJson(client, `${collectionPath(group, version, plural)}?limit=1`, signal);
+  const items = page?.["items"];
+  return Array.isArray(items) && items.length > 0;
+}
+
 /** What a read of live objects is for: see liveObjects. */
 export interface LiveReadOptions {
   withStatus: boolean;

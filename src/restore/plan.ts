@@ -86,7 +86,7 @@ export async function buildPlan(
   for (const [key, map] of options.versionMap ?? [])
     if (!keys.has(key))
       throw mapUsage(key, map, `the restore has no resource ${key} (from this snapshot, with these filters)`);
-  const texts = gathered ? gathered.texts : await storedTexts(snapshot, keys, options);
+  const texts = gathered ? gathered.texts : await storedTexts(client, snapshot, keys, options);
   const reads = new LiveReads(client, selected, options, modifiers, scope, texts);
   // filled as the pass below reaches each resource (the reads run meanwhile), whole after it
   const resources = new Map<string, ResourcePlan>();

@@ -22,7 +22,10 @@ export const LOCAL_ARCHIVE = "archive";
  * visit). A caller that would otherwise read every entry once more before its first write does its
  * work here; what it gathered counts only once the snapshot is returned (the whole archive verified).
  */
-export type EntryVisitor = (manifest: PlainManifest) => ((entry: ArchiveEntry) => void) | undefined;
+export type EntryVisitor = (
+  manifest: PlainManifest,
+) => EntrySeen | undefined | Promise<EntrySeen | undefined>;
+type EntrySeen = (entry: ArchiveEntry) => void;
 
 /**
  * The one verified source of entries every reader of a backup uses (restore, diff, export, drill,
@@ -160,7 +163,7 @@ export class VerifiedSnapshot implements AsyncDisposable {
 
   /** Every byte of the local copy checked against the manifest (the reader throws on the first fault). */
   private async verify(visit: EntryVisitor | undefined): Promise<void> {
-    const seen = visit?.(this.manifest);
+    const seen = await visit?.(this.manifest);
     for await (const entry of readArchive(createReadStream(this.file), expectedArchive(this.manifest)))
       seen?.(entry);
   }

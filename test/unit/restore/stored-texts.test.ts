@@ -4,6 +4,8 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { archiveFields, type ManifestResource } from "../../../src/archive/manifest.ts";
 import type { ObjectRef } from "../../../src/archive/index.ts";
+import { KubeApiError } from "../../../src/errors.ts";
+import type { KubeClient } from "../../../src/kube/client.ts";
 import type { Filters } from "../../../src/objects/filters.ts";
 import { LOCAL_ARCHIVE, VerifiedSnapshot } from "../../../src/source/verified.ts";
 import {
@@ -25,6 +27,18 @@ const ALL: Filters = {
 };
 const OPTIONS = { filters: ALL, namespaceMap: new Map<string, string>(), restoreStatus: false };
 const KEYS = new Set(["widgets.example.com", "gadgets.example.com"]);
+
+/** A target whose `populated` resources have one object each; any other LIST is a 404 (no CRD). */
+const target = (...populated: string[]) =>
+  ({
+    request: async ({ path: p }: { path: string }) => {
+      const plural = /\/apis\/example\.com\/v1\/([a-z]+)\?limit=1$/.exec(p)?.[1];
+      if (!plural) throw new Error(`unexpected request ${p}`);
+      if (!populated.includes(plural)) throw new KubeApiError(404, "not found", { method: "GET", path: p });
+      return { text: JSON.stringify({ items: [{ metadata: { name: "x" } }] }) };
+    },
+  }) as unknown as KubeClient;
+const BOTH = target("widgets", "gadgets");
 
 const resource = (plural: string): ManifestResource => ({
   group: "example.com",
@@ -80,9 +94,9 @@ describe("stored texts gathered by the verification pass", () => {
     await using snapshot = await VerifiedSnapshot.fromLocalArchive(
       manifest,
       dir,
-      gatherStoredTexts(OPTIONS, gathered),
+      gatherStoredTexts(BOTH, OPTIONS, gathered),
     );
-    const own = await storedTexts(snapshot, KEYS, OPTIONS);
+    const own = await storedTexts(BOTH, snapshot, KEYS, OPTIONS);
     expect(own?.get("widgets.example.com")?.size).toBe(3);
     expect(own?.get("gadgets.example.com")?.size).toBe(1);
     expect(gathered.texts).toEqual(own);
@@ -95,10 +109,10 @@ describe("stored texts gathered by the verification pass", () => {
     await using snapshot = await VerifiedSnapshot.fromLocalArchive(
       manifest,
       dir,
-      gatherStoredTexts(mapped, gathered),
+      gatherStoredTexts(BOTH, mapped, gathered),
     );
     expect(gathered.texts).toBeUndefined();
-    expect(await storedTexts(snapshot, KEYS, mapped)).toBeUndefined();
+    expect(await storedTexts(BOTH, snapshot, KEYS, mapped)).toBeUndefined();
   });
 
   it("are not gathered for more selected objects than MAX_STORED_TEXTS: the plan's memory stays bounded", async () => {
@@ -114,15 +128,38 @@ describe("stored texts gathered by the verification pass", () => {
     await using snapshot = await VerifiedSnapshot.fromLocalArchive(
       many,
       dir,
-      gatherStoredTexts(OPTIONS, gathered),
+      gatherStoredTexts(BOTH, OPTIONS, gathered),
     );
     expect(gathered.texts).toBeUndefined();
-    expect(await storedTexts(snapshot, KEYS, OPTIONS)).toBeUndefined();
+    expect(await storedTexts(BOTH, snapshot, KEYS, OPTIONS)).toBeUndefined();
     // only the selected resources count: widgets alone are within the bound
     const widgets = { ...OPTIONS, filters: { ...ALL, includeResources: ["widgets.example.com"] } };
     const one: Gathered = { texts: undefined };
-    await using again = await VerifiedSnapshot.fromLocalArchive(many, dir, gatherStoredTexts(widgets, one));
+    await using again = await VerifiedSnapshot.fromLocalArchive(
+      many,
+      dir,
+      gatherStoredTexts(BOTH, widgets, one),
+    );
     expect(one.texts?.get("widgets.example.com")?.size).toBe(3);
     expect(again.id).toBe(SNAPSHOT_ID);
+  });
+
+  it("are held only for resources the target has objects of: a restore into an empty cluster holds none", async () => {
+    const { dir, manifest } = await localArchive();
+    const many = {
+      ...manifest,
+      resources: [{ ...resource("widgets"), count: MAX_STORED_TEXTS }, resource("gadgets")],
+    };
+    const gathered: Gathered = { texts: undefined };
+    await using snapshot = await VerifiedSnapshot.fromLocalArchive(
+      many,
+      dir,
+      gatherStoredTexts(target("gadgets"), OPTIONS, gathered),
+    );
+    // widgets are not in the target, so their MAX_STORED_TEXTS objects neither count nor are held
+    expect([...(gathered.texts?.keys() ?? [])]).toEqual(["gadgets.example.com"]);
+    expect(await storedTexts(target("gadgets"), snapshot, KEYS, OPTIONS)).toEqual(gathered.texts);
+    const empty = await storedTexts(target(), snapshot, KEYS, OPTIONS);
+    expect(empty?.size).toBe(0);
   });
 });
