@@ -4,7 +4,12 @@
  * objects/s, peak RSS, and kube-apiserver's CPU. 300,000 objects is where Velero's users report
  * 30 minutes to 6 hours and 3 to 4.5 GiB. Each size gets fresh servers.
  *
- *   node bench/scale.ts [--sizes 50000,300000] [--crds 30] [--restore-max N]
+ *   node bench/scale.ts [--sizes 50000,300000] [--crds 30] [--restore-max N] [--payload BYTES] [--seed api|etcd]
+ *
+ * --seed etcd: the objects are written into etcd directly (bench/seed.ts putViaEtcd), minutes
+ * instead of most of an hour at a million; the archive is the same (managedFields are not kept).
+ * --payload BYTES: filler per object's spec (1700 by default, about 2 KiB an object; 0 gives about
+ * 300 bytes, so that 1,000,000 objects fit the test kube-apiserver in this machine's 24 GB).
  *
  * --restore-max N: sizes above N get the snapshot only (a restore of 1,000,000 objects into the
  * 2-core test cluster takes about 40 minutes at the 430 objects/s measured at 300,000).
@@ -18,7 +23,7 @@ import { parseArgs } from "node:util";
 import { KubeClient } from "../src/kube/client.ts";
 import { loadKubeConfig } from "../src/kube/config.ts";
 import { startEnvironment, stopEnvironment, type EnvironmentInfo } from "../test/env/environment.ts";
-import { seedBench } from "./seed.ts";
+import { DEFAULT_PAYLOAD, seedBench } from "./seed.ts";
 import { timeCli, type Timed } from "./support.ts";
 
 const { values } = parseArgs({
@@ -26,11 +31,16 @@ const { values } = parseArgs({
     sizes: { type: "string", default: "50000,300000" },
     crds: { type: "string", default: "30" },
     "restore-max": { type: "string", default: String(Number.MAX_SAFE_INTEGER) },
+    payload: { type: "string", default: String(DEFAULT_PAYLOAD) },
+    seed: { type: "string", default: "api" },
   },
 });
 const SIZES = values.sizes.split(",").map(Number);
 const CRDS = Number(values.crds);
 const RESTORE_MAX = Number(values["restore-max"]);
+const PAYLOAD = Number(values.payload);
+if (values.seed !== "api" && values.seed !== "etcd") throw new Error(`--seed ${values.seed}: api or etcd`);
+const VIA_ETCD = values.seed === "etcd";
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 function serverCpu(env: EnvironmentInfo): number {
@@ -77,11 +87,13 @@ for (const size of SIZES) {
   const source = await startEnvironment();
   let target: EnvironmentInfo | undefined;
   try {
-    log(`seeding ${CRDS} CRDs x ${perCrd} objects`);
+    log(
+      `seeding ${CRDS} CRDs x ${perCrd} objects (payload ${PAYLOAD} bytes, through ${VIA_ETCD ? "etcd" : "the API"})`,
+    );
     const admin = await KubeClient.create(loadKubeConfig({ kubeconfig: source.kubeconfig }), {
       maxSockets: 32,
     });
-    await seedBench(admin, CRDS, perCrd, log);
+    await seedBench(admin, CRDS, perCrd, log, PAYLOAD, VIA_ETCD ? { etcdUrl: source.etcdUrl } : {});
     admin.close();
     const storage = `s3://${source.s3.bucket}/scale-${objects}`;
     log(`snapshot of ${objects} objects (default flags)`);
