@@ -143,7 +143,9 @@ async function restoreObject(ctx: Context, item: ItemPlan, raw: Buffer): Promise
     if (!isPerObject(written.error)) throw written.error;
     return report.add({ ...entry, ...refusedOutcome(written.action, written.error) });
   }
-  if (written.uid && item.uid && !options.dryRun) ctx.uids.set(item.uid, written.uid);
+  // only owners' new uids are looked up later: one map entry per written object was 45 MB at 300k
+  if (written.uid && item.uid && !options.dryRun && ctx.plan.owned.has(item.uid))
+    ctx.uids.set(item.uid, written.uid);
   let answer = written.answer;
   try {
     if (statusApart && status !== undefined && !options.dryRun && !Buffer.isBuffer(body))
