@@ -19,55 +19,9 @@ AGE_VERSION=${AGE_VERSION:-v1.3.2}
 HELM_VERSION=${HELM_VERSION:-v4.3.2}
 PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-v0.316.0}  # promtool; the module's v0.x tags track Prometheus 3.x
 
-CACHE=${CRD_BACKUP_SERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/crd-backup/servers}
-PROGRESS_EVERY=${PROGRESS_EVERY:-20}
-
-if ! command -v go >/dev/null 2>&1; then
-  echo "test/env: Go is not installed; install Go >= 1.26 (https://go.dev/dl) to build kube-apiserver, etcd and MinIO for the integration tests" >&2
-  exit 1
-fi
-
-export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
-log() { echo "test/env: $*" >&2; }
-
-# Prints one line about the build in $1 (go's own output, collected in $1/go.log) every
-# PROGRESS_EVERY seconds until killed: how many modules were downloaded and packages compiled.
-progress() {
-  local work=$1 label=$2 start=$SECONDS
-  while sleep "$PROGRESS_EVERY"; do
-    local dl built
-    dl=$(grep -c '^go: downloading' "$work/go.log" 2>/dev/null || true)
-    built=$(grep -vc '^go: ' "$work/go.log" 2>/dev/null || true)
-    log "  $label: $((SECONDS - start))s, ${dl:-0} modules downloaded, ${built:-0} packages compiled"
-  done
-}
-
-# build NAME KEY PACKAGE PREPARE_FN [LDFLAGS]: KEY names the cache folder (the version, plus a
-# recipe suffix when the way of building changes).
-build() {
-  local name=$1 key=$2 package=$3 prepare=$4 ldflags=${5:-}
-  local out="$CACHE/$name-$key/$name"
-  [ -x "$out" ] && return 0
-  log "building $name $key (first run only, a few minutes each; cached in $CACHE)"
-  local work start=$SECONDS ticker
-  work=$(mktemp -d)
-  progress "$work" "$name" &
-  ticker=$!
-  # shellcheck disable=SC2064
-  trap "kill $ticker 2>/dev/null; rm -rf '$work'" RETURN
-  if ! ( cd "$work" && $prepare "${key%%+*}" && go build -v -trimpath -ldflags="-s $ldflags" -o "$work/$name" "$package" ) \
-    >>"$work/go.log" 2>&1; then
-    log "building $name failed; go's last lines:"
-    tail -n 20 "$work/go.log" >&2
-    return 1
-  fi
-  mkdir -p "$(dirname "$out")"
-  mv "$work/$name" "$out.tmp" && mv "$out.tmp" "$out"   # atomic: a killed build leaves no half binary
-  log "built $name $key in $((SECONDS - start))s"
-}
-
-# go get with go's "downloading" lines kept for the progress summary
-goget() { go get "$@" 2>&1; }
+GO_NEEDED_FOR="kube-apiserver, etcd and MinIO for the integration tests"
+# shellcheck source=go-build.sh
+. "$(dirname "${BASH_SOURCE[0]}")/go-build.sh"
 
 # k8s.io/kubernetes replaces every k8s.io staging module with a path inside its own repo, which
 # a dependent module cannot use: a wrapper module points each one at the published v0.x.y.

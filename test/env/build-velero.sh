@@ -14,55 +14,9 @@ VELERO_AWS_VERSION=${VELERO_AWS_VERSION:-v1.14.3}
 CLI_RUNTIME_VERSION=${CLI_RUNTIME_VERSION:-v0.33.10}
 KUBE_AGGREGATOR_VERSION=${KUBE_AGGREGATOR_VERSION:-v0.33.7}
 
-CACHE=${CRD_BACKUP_SERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/crd-backup/servers}
-PROGRESS_EVERY=${PROGRESS_EVERY:-20}
-
-export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
-log() { echo "test/env: $*" >&2; }
-
-# Go is needed only for a build: a machine with both binaries cached runs without it
-need_go() {
-  command -v go >/dev/null 2>&1 && return 0
-  [ -x /usr/local/go/bin/go ] && PATH=/usr/local/go/bin:$PATH && return 0
-  log "Go is not installed; install Go >= 1.26 (https://go.dev/dl) to build Velero for the import tests"
-  return 1
-}
-
-progress() {
-  local work=$1 label=$2 start=$SECONDS
-  while sleep "$PROGRESS_EVERY"; do
-    local dl built
-    dl=$(grep -c '^go: downloading' "$work/go.log" 2>/dev/null || true)
-    built=$(grep -vc '^go: ' "$work/go.log" 2>/dev/null || true)
-    log "  $label: $((SECONDS - start))s, ${dl:-0} modules downloaded, ${built:-0} packages compiled"
-  done
-}
-
-# build NAME KEY PACKAGE PREPARE_FN [LDFLAGS], as in build-servers.sh
-build() {
-  local name=$1 key=$2 package=$3 prepare=$4 ldflags=${5:-}
-  local out="$CACHE/$name-$key/$name"
-  [ -x "$out" ] && return 0
-  need_go
-  log "building $name $key (first run only, several minutes; cached in $CACHE)"
-  local work start=$SECONDS ticker
-  work=$(mktemp -d)
-  progress "$work" "$name" &
-  ticker=$!
-  # shellcheck disable=SC2064
-  trap "kill $ticker 2>/dev/null; rm -rf '$work'" RETURN
-  if ! ( cd "$work" && $prepare "${key%%+*}" && go build -v -trimpath -ldflags="-s $ldflags" -o "$work/$name" "$package" ) \
-    >>"$work/go.log" 2>&1; then
-    log "building $name failed; go's last lines:"
-    tail -n 20 "$work/go.log" >&2
-    return 1
-  fi
-  mkdir -p "$(dirname "$out")"
-  mv "$work/$name" "$out.tmp" && mv "$out.tmp" "$out"   # atomic: a killed build leaves no half binary
-  log "built $name $key in $((SECONDS - start))s"
-}
-
-goget() { go get "$@" 2>&1; }
+GO_NEEDED_FOR="Velero for the import tests"
+# shellcheck source=go-build.sh
+. "$(dirname "${BASH_SOURCE[0]}")/go-build.sh"
 
 # A wrapper module: velero's own replace directives (kopia is its fork, github.com/project-velero/kopia)
 # apply only in velero's module, so they are copied; and the two k8s.io modules velero's go.mod
