@@ -1,10 +1,11 @@
 /**
- * Bundles the CLI into one file, dist/cli/main.js (what `npx crd-backup` and the image run). Node
- * resolves and links every module of a package at start-up, and @kubernetes/client-node's
- * KubeConfig alone pulls in ~1,000 (its generated API models): 0.46 s of CPU on every run,
- * before any work. One tree-shaken file starts in 0.25 s instead of 0.65 s, which a scheduled
- * job pays on every run and a snapshot on the critical path. Every dependency goes in the bundle,
- * so it runs without node_modules; Node's built-in modules stay imports.
+ * Bundles the CLI into dist/cli/: main.js (what `npx crd-backup` and the image run) and the chunks
+ * it imports. Node resolves and links every module of a package at start-up, and
+ * @kubernetes/client-node's KubeConfig alone pulls in ~1,000 (its generated API models): 0.46 s of
+ * CPU on every run, before any work. Tree-shaken chunks start in 0.25 s instead of 0.65 s, and
+ * with the compile cache warm in 0.10 s (86 MB of RSS instead of 114 as one file), which a
+ * scheduled job pays on every run and a snapshot on the critical path. Every dependency goes in
+ * the bundle, so it runs without node_modules; Node's built-in modules stay imports.
  *
  * Their licences go with it: THIRD-PARTY-LICENSES.txt beside the bundle holds, for every package
  * a bundled module comes from, its name, version, licence and licence text (the image ships it).
@@ -24,6 +25,8 @@ export const LICENSES_FILE_NAME = "THIRD-PARTY-LICENSES.txt";
 export interface BundleResult {
   /** Every module in the bundle, by file path. */
   moduleIds: string[];
+  /** The files written: the entry, and the chunks it imports. */
+  files: string[];
   /** The packages those modules come from, by name, sorted: what the licence file lists. */
   packages: BundledPackage[];
   licensesFile: string;
@@ -38,20 +41,33 @@ export interface BundledPackage {
   dir: string;
 }
 
-/** Writes the bundle to `file` and the licence texts beside it; the entry's shebang (and with it the Node flags) is kept. */
+/**
+ * Writes the bundle: `file` is the entry (the entry's shebang, and with it the Node flags, kept),
+ * beside it one chunk for the program and one per module loaded on demand (the S3 client only
+ * when storage is S3), and the licence texts. The program is a file of its own so that the
+ * entry's compile cache (cli/main.ts) covers it: V8 compiles a file before any of its code runs.
+ */
 export async function bundleCli(file: string = BUNDLE_FILE): Promise<BundleResult> {
   const { output } = await build({
     input: BUNDLE_ENTRY,
     platform: "node",
     transform: { target: "node24" },
     logLevel: "warn",
-    output: { file, format: "esm", codeSplitting: false },
+    output: {
+      dir: path.dirname(file),
+      format: "esm",
+      entryFileNames: path.basename(file),
+      chunkFileNames: "[name].js",
+    },
   });
   const moduleIds = output.flatMap((o) => (o.type === "chunk" ? o.moduleIds : []));
+  const files = output.flatMap((o) =>
+    o.type === "chunk" ? [path.join(path.dirname(file), o.fileName)] : [],
+  );
   const packages = bundledPackages(moduleIds);
   const licensesFile = path.join(path.dirname(file), LICENSES_FILE_NAME);
   await writeFile(licensesFile, licensesText(packages));
-  return { moduleIds, packages, licensesFile };
+  return { moduleIds, files, packages, licensesFile };
 }
 
 /** The package directory a module lives in: the path up to its innermost node_modules/<name> (or @scope/name). */
@@ -91,7 +107,7 @@ function bundledPackages(moduleIds: string[]): BundledPackage[] {
 function licensesText(packages: BundledPackage[]): string {
   const rule = "-".repeat(80);
   const head =
-    "crd-backup's bundled CLI (dist/cli/main.js) includes code from the packages below.\n" +
+    "crd-backup's bundled CLI (dist/cli/) includes code from the packages below.\n" +
     "Each is listed with its version, its licence, and the licence text it ships.\n";
   // a package without a licence file: point at the same licence's text under another package
   const textOf = new Map<string, string>();
