@@ -52,6 +52,15 @@ export interface StepResult {
   resources?: string[];
   /** The state was the held one advanced (false: built from the chain's base). */
   advanced: boolean;
+  /** Seconds per phase: the new segments read, the state advanced, the sync planned, written. */
+  phases: Phases;
+}
+
+export interface Phases {
+  read: number;
+  state: number;
+  plan: number;
+  write: number;
 }
 
 /** The state the last step applied, at the end of `segment`: what the next one advances. */
@@ -127,6 +136,12 @@ export async function applyStep(
   step: Extract<Step, { kind: "follow" | "resync" }>,
   held: HeldState | undefined,
 ): Promise<{ result: StepResult; state: VerifiedSnapshot }> {
+  const marks = [performance.now()];
+  const mark = () => marks.push(performance.now());
+  const phases = (): Phases => {
+    const d = (i: number) => Math.round((marks[i + 1] ?? marks[i]!) - marks[i]!) / 1000;
+    return { read: d(0), state: d(1), plan: d(2), write: d(3) };
+  };
   let filters = ctx.options.filters;
   let changeTimes: number[] = [];
   let resources: string[] | undefined;
@@ -140,24 +155,35 @@ export async function applyStep(
       filters = { ...filters, includeResources: resources };
     }
   }
+  mark();
   const plan = advancing(step, held, relist);
   const state = plan
     ? await advancePointInTime(ctx.storage, held!.snapshot, plan, ctx.signal)
     : await fetchPointInTime(ctx.storage, { at: step.at, cluster: step.chain.cluster }, ctx.signal);
+  mark();
   try {
     // only changes the filters leave out (or none, an empty segment): nothing to write
     if (resources?.length === 0)
       return {
-        result: { applied: 0, refused: [], failed: 0, changeTimes, resources, advanced: Boolean(plan) },
+        result: {
+          applied: 0,
+          refused: [],
+          failed: 0,
+          changeTimes,
+          resources,
+          advanced: Boolean(plan),
+          phases: phases(),
+        },
         state,
       };
     await using report = await syncVerified(
       ctx.client,
       state,
-      { ...ctx.options, filters },
+      { ...ctx.options, filters, onPlan: mark },
       ctx.crds,
       ctx.log,
     );
+    mark();
     const c = report.counts;
     const result: StepResult = {
       applied: c.created + c.updated + c.deleted + c.terminating,
@@ -172,6 +198,7 @@ export async function applyStep(
       changeTimes,
       ...(resources ? { resources } : {}),
       advanced: Boolean(plan),
+      phases: phases(),
     };
     return { result, state };
   } catch (e) {
