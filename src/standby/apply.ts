@@ -1,6 +1,6 @@
 /**
  * One standby step through the one restore path: the state at the step's point in time
- * (fetchPointInTime: the base plus the chain's segments), synced into the target by syncVerified,
+ * (fetchPointInTime: the base plus the chain's segments), synced into the target as syncVerified does,
  * as `restore --sync --restore-status` does. Following, the sync is restricted to the resources
  * the new segments touched: the whole state is correct for them, and the live read stays the size
  * of what changed. A new segment with CRD, namespace, resync or gap records makes it a whole sync.
@@ -14,7 +14,8 @@ import type { KubeClient } from "../kube/client.ts";
 import { resourceSelected, type Filters } from "../objects/filters.ts";
 import type { Logger } from "../report/log.ts";
 import type { RestoreOptions } from "../restore/options.ts";
-import { syncVerified } from "../restore/restore.ts";
+import { restoreVerified } from "../restore/restore.ts";
+import { gatherStoredTexts, type Gathered } from "../restore/stored-texts.ts";
 import type { PointInTimePlan } from "../journal/replay/plan.ts";
 import { advancePointInTime, fetchPointInTime } from "../source/point-in-time.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
@@ -157,9 +158,16 @@ export async function applyStep(
   }
   mark();
   const plan = advancing(step, held, relist);
+  // the sync's stored texts come from the new state's verification pass, not a pass of their own
+  // (as restoreSnapshot gathers them): one read of the state fewer per step
+  const gathered: Gathered = { texts: undefined };
+  const visit =
+    resources?.length === 0
+      ? undefined
+      : gatherStoredTexts(ctx.client, { ...ctx.options, filters }, gathered);
   const state = plan
-    ? await advancePointInTime(ctx.storage, held!.snapshot, plan, ctx.signal)
-    : await fetchPointInTime(ctx.storage, { at: step.at, cluster: step.chain.cluster }, ctx.signal);
+    ? await advancePointInTime(ctx.storage, held!.snapshot, plan, ctx.signal, visit)
+    : await fetchPointInTime(ctx.storage, { at: step.at, cluster: step.chain.cluster }, ctx.signal, visit);
   mark();
   try {
     // only changes the filters leave out (or none, an empty segment): nothing to write
@@ -176,12 +184,13 @@ export async function applyStep(
         },
         state,
       };
-    await using report = await syncVerified(
+    // a sync (restore/restore.ts syncVerified), given the texts gathered above
+    await using report = await restoreVerified(
       ctx.client,
       state,
-      { ...ctx.options, filters, onPlan: mark },
-      ctx.crds,
+      { ...ctx.options, filters, sync: { crds: ctx.crds }, onPlan: mark },
       ctx.log,
+      gathered,
     );
     mark();
     const c = report.counts;
