@@ -7,7 +7,7 @@
  * whether B equals A at the end. Target (issue 24): p99 at most the flush interval plus 2 s.
  *
  *   node bench/standby.ts [--rate 200] [--seconds 60] [--objects 1000] [--poll 1s] [--flush-interval 5s]
- *                         [--standby-concurrency 8]
+ *                         [--standby-concurrency 8] [--cpu-prof DIR]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { parseArgs } from "node:util";
@@ -33,6 +33,8 @@ const { values } = parseArgs({
     poll: { type: "string" },
     "standby-concurrency": { type: "string" },
     "flush-interval": { type: "string" },
+    /** A directory for a CPU profile of the standby process (node --cpu-prof). */
+    "cpu-prof": { type: "string" },
   },
 });
 const RATE = Number(values.rate);
@@ -48,8 +50,13 @@ interface Line {
   [k: string]: unknown;
 }
 
-function start(env: EnvironmentInfo, args: string[], onLine: (l: Line) => void): ChildProcess {
-  const child = spawn(process.execPath, [...cliNodeFlags(), CLI_MAIN, ...args], {
+function start(
+  env: EnvironmentInfo,
+  args: string[],
+  onLine: (l: Line) => void,
+  nodeFlags: string[] = [],
+): ChildProcess {
+  const child = spawn(process.execPath, [...cliNodeFlags(), ...nodeFlags, CLI_MAIN, ...args], {
     env: {
       PATH: process.env["PATH"] ?? "",
       HOME: process.env["HOME"] ?? "/tmp",
@@ -103,8 +110,15 @@ try {
   while (!following) await sleep(200);
 
   /** Each step the standby logged: its last segment's seq, when it ended, what it was. */
-  const steps: { seq: number; at: number; step: string; state: string; seconds: number; applied: number }[] =
-    [];
+  const steps: {
+    seq: number;
+    at: number;
+    step: string;
+    state: string;
+    seconds: number;
+    applied: number;
+    phases: Record<string, number>;
+  }[] = [];
   const standby = start(
     a,
     [
@@ -127,9 +141,13 @@ try {
           state: String(l["state"]),
           seconds: Number(l["stepSeconds"]),
           applied: Number(l["applied"]),
+          phases: Object.fromEntries(
+            ["read", "state", "plan", "write"].map((p) => [p, Number(l[`${p}Seconds`] ?? 0)]),
+          ),
         });
       else if (l.msg.includes("failed") || l.msg.includes("refused")) log(`standby: ${JSON.stringify(l)}`);
     },
+    values["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", values["cpu-prof"]] : [],
   );
   while (steps.length === 0) await sleep(200);
   log(`standby synced (${steps[0]!.step}); ${RATE} changes/s for ${SECONDS} s on A`);
@@ -221,6 +239,13 @@ try {
   for (const s of steps) kinds.set(`${s.step}/${s.state}`, (kinds.get(`${s.step}/${s.state}`) ?? 0) + 1);
   const durations = steps.slice(1).map((s) => `${s.seconds.toFixed(1)} s/${s.applied}`);
   log(`follow steps (duration/objects written): ${durations.join(" ")}`);
+  // where a follow step's seconds go (the standby's own phase timings), as medians
+  const follows = steps.slice(1);
+  const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
+  const phaseNames = ["read", "state", "plan", "write"];
+  log(
+    `follow step phases, median s: ${phaseNames.map((p) => `${p} ${median(follows.map((s) => s.phases[p] ?? 0)).toFixed(2)}`).join(", ")}`,
+  );
   const gaps = steps.slice(1).map((s, i) => (s.at - steps[i]!.at) / 1000);
   log(
     `steps: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(", ")}; between step ends: median ${gaps.sort((x, y) => x - y)[Math.floor(gaps.length / 2)]?.toFixed(2)} s`,

@@ -30,15 +30,17 @@ export async function fetchPointInTime(
 /**
  * A later point in time of the same chain from a state already held (the standby's): `previous`
  * is the state at the end of the segment before `plan.segments` (whose hash is
- * `plan.prevOfFirst`), and only the new segments are read. The caller keeps `previous`.
+ * `plan.prevOfFirst`), and only the new segments are read. The caller keeps `previous`. `visit`
+ * sees the new state's verification pass, as fetchPointInTime's does.
  */
 export function advancePointInTime(
   storage: StorageBackend,
   previous: VerifiedSnapshot,
   plan: PointInTimePlan,
   signal?: AbortSignal,
+  visit?: EntryVisitor,
 ): Promise<VerifiedSnapshot> {
-  return materialize(storage, plan, previous, signal);
+  return materialize(storage, plan, previous, signal, visit);
 }
 
 /** The state at plan.at: `held` plus the plan's segments, or (without it) the chain's base plus them. */

@@ -1,6 +1,6 @@
 /**
  * One standby step through the one restore path: the state at the step's point in time
- * (fetchPointInTime: the base plus the chain's segments), synced into the target by syncVerified,
+ * (fetchPointInTime: the base plus the chain's segments), synced into the target as syncVerified does,
  * as `restore --sync --restore-status` does. Following, the sync is restricted to the resources
  * the new segments touched: the whole state is correct for them, and the live read stays the size
  * of what changed. A new segment with CRD, namespace, resync or gap records makes it a whole sync.
@@ -14,7 +14,8 @@ import type { KubeClient } from "../kube/client.ts";
 import { resourceSelected, type Filters } from "../objects/filters.ts";
 import type { Logger } from "../report/log.ts";
 import type { RestoreOptions } from "../restore/options.ts";
-import { syncVerified } from "../restore/restore.ts";
+import { restoreVerified } from "../restore/restore.ts";
+import { gatherStoredTexts, type Gathered } from "../restore/stored-texts.ts";
 import type { PointInTimePlan } from "../journal/replay/plan.ts";
 import { advancePointInTime, fetchPointInTime } from "../source/point-in-time.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
@@ -52,6 +53,15 @@ export interface StepResult {
   resources?: string[];
   /** The state was the held one advanced (false: built from the chain's base). */
   advanced: boolean;
+  /** Seconds per phase: the new segments read, the state advanced, the sync planned, written. */
+  phases: Phases;
+}
+
+export interface Phases {
+  read: number;
+  state: number;
+  plan: number;
+  write: number;
 }
 
 /** The state the last step applied, at the end of `segment`: what the next one advances. */
@@ -127,6 +137,12 @@ export async function applyStep(
   step: Extract<Step, { kind: "follow" | "resync" }>,
   held: HeldState | undefined,
 ): Promise<{ result: StepResult; state: VerifiedSnapshot }> {
+  const marks = [performance.now()];
+  const mark = () => marks.push(performance.now());
+  const phases = (): Phases => {
+    const d = (i: number) => Math.round((marks[i + 1] ?? marks[i]!) - marks[i]!) / 1000;
+    return { read: d(0), state: d(1), plan: d(2), write: d(3) };
+  };
   let filters = ctx.options.filters;
   let changeTimes: number[] = [];
   let resources: string[] | undefined;
@@ -140,24 +156,43 @@ export async function applyStep(
       filters = { ...filters, includeResources: resources };
     }
   }
+  mark();
   const plan = advancing(step, held, relist);
+  // the sync's stored texts come from the new state's verification pass, not a pass of their own
+  // (as restoreSnapshot gathers them): one read of the state fewer per step
+  const gathered: Gathered = { texts: undefined };
+  const visit =
+    resources?.length === 0
+      ? undefined
+      : gatherStoredTexts(ctx.client, { ...ctx.options, filters }, gathered);
   const state = plan
-    ? await advancePointInTime(ctx.storage, held!.snapshot, plan, ctx.signal)
-    : await fetchPointInTime(ctx.storage, { at: step.at, cluster: step.chain.cluster }, ctx.signal);
+    ? await advancePointInTime(ctx.storage, held!.snapshot, plan, ctx.signal, visit)
+    : await fetchPointInTime(ctx.storage, { at: step.at, cluster: step.chain.cluster }, ctx.signal, visit);
+  mark();
   try {
     // only changes the filters leave out (or none, an empty segment): nothing to write
     if (resources?.length === 0)
       return {
-        result: { applied: 0, refused: [], failed: 0, changeTimes, resources, advanced: Boolean(plan) },
+        result: {
+          applied: 0,
+          refused: [],
+          failed: 0,
+          changeTimes,
+          resources,
+          advanced: Boolean(plan),
+          phases: phases(),
+        },
         state,
       };
-    await using report = await syncVerified(
+    // a sync (restore/restore.ts syncVerified), given the texts gathered above
+    await using report = await restoreVerified(
       ctx.client,
       state,
-      { ...ctx.options, filters },
-      ctx.crds,
+      { ...ctx.options, filters, sync: { crds: ctx.crds }, onPlan: mark },
       ctx.log,
+      gathered,
     );
+    mark();
     const c = report.counts;
     const result: StepResult = {
       applied: c.created + c.updated + c.deleted + c.terminating,
@@ -172,6 +207,7 @@ export async function applyStep(
       changeTimes,
       ...(resources ? { resources } : {}),
       advanced: Boolean(plan),
+      phases: phases(),
     };
     return { result, state };
   } catch (e) {

@@ -138,6 +138,11 @@ export async function runStandby(options: StandbyOptions): Promise<void> {
             state: result.advanced ? "advanced" : "from the base",
             lagSeconds: stats.lag,
             stepSeconds: Math.round(performance.now() - began) / 1000,
+            // where the step's time went: new segments read, state advanced, sync planned, written
+            readSeconds: result.phases.read,
+            stateSeconds: result.phases.state,
+            planSeconds: result.phases.plan,
+            writeSeconds: result.phases.write,
           });
         } catch (e) {
           if (running.aborted) break;
