@@ -16,13 +16,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { CLI_MAIN, cliNodeFlags } from "../cli/node-flags.ts";
 import { KubeClient } from "../src/kube/client.ts";
 import { loadKubeConfig } from "../src/kube/config.ts";
-import { collectionPath } from "../src/kube/discovery.ts";
 import { parseSegmentKey, segmentKey } from "../src/journal/segment-key.ts";
 import type { JournalRecord, SegmentTrailer } from "../src/journal/segment-format.ts";
 import { readSegment } from "../src/journal/segment-reader.ts";
 import { S3Backend } from "../src/storage/s3.ts";
 import { startEnvironment, stopEnvironment } from "../test/env/environment.ts";
-import { BENCH_GROUP, seedBench } from "./seed.ts";
+import { BENCH_GROUP, patchAtRate, seedBench } from "./seed.ts";
 
 const { values } = parseArgs({
   options: {
@@ -111,39 +110,15 @@ try {
   }, 5000);
 
   // the writers: merge patches of the seeded objects, round robin, paced to RATE
-  let sent = 0;
-  let done = 0;
-  let failed = 0;
-  const deadline = start + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      for (;;) {
-        const n = sent++;
-        const due = start + (n / RATE) * 1000;
-        // a cluster slower than RATE: stop at the deadline, not once RATE x SECONDS were sent
-        if (due > deadline || performance.now() > deadline) return;
-        const wait = due - performance.now();
-        if (wait > 0) await sleep(wait);
-        const i = n % OBJECTS;
-        const plural = plurals[i % CRDS]!;
-        const index = Math.floor(i / CRDS);
-        try {
-          await client.request({
-            method: "PATCH",
-            path: `${collectionPath(BENCH_GROUP, "v1", plural, `bench-${"abcd"[index % 4]}`)}/obj-${index}`,
-            body: JSON.stringify({ spec: { n } }),
-            contentType: "application/merge-patch+json",
-          });
-        } catch {
-          failed++;
-        }
-        done++;
-      }
-    }),
+  const w = await patchAtRate(client, plurals, OBJECTS, {
+    rate: RATE,
+    seconds: SECONDS,
+    concurrency: CONCURRENCY,
+  });
+  const writes = w.sent - w.failed;
+  log(
+    `writes: ${writes} in ${w.seconds.toFixed(1)} s = ${(writes / w.seconds).toFixed(0)}/s (${w.failed} failed)`,
   );
-  const elapsed = (performance.now() - start) / 1000;
-  const writes = done - failed;
-  log(`writes: ${writes} in ${elapsed.toFixed(1)} s = ${(writes / elapsed).toFixed(0)}/s (${failed} failed)`);
   await sleep(7000); // the last interval's segment
   clearInterval(sampler);
   // utime + stime, in clock ticks (100 a second on Linux), fields 14 and 15 after the command

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { mapConcurrent } from "../src/concurrency.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { collectionPath, waitForCrdReady } from "../src/kube/discovery.ts";
@@ -128,4 +129,52 @@ async function putViaEtcd(
     if (!res.ok) throw new Error(`etcd txn: ${res.status} ${await res.text()}`);
     progress();
   });
+}
+
+/** What paced writes did: how many were sent, how many the server refused, over how long. */
+export interface Writes {
+  sent: number;
+  failed: number;
+  seconds: number;
+}
+
+/**
+ * Merge-patches the seeded objects round robin at `rate` a second for `seconds`, `concurrency` at
+ * once (the load bench:record and bench:standby put on a cluster). A cluster slower than the rate
+ * stops at the deadline, not once rate x seconds were sent.
+ */
+export async function patchAtRate(
+  client: KubeClient,
+  plurals: readonly string[],
+  objects: number,
+  options: { rate: number; seconds: number; concurrency: number },
+): Promise<Writes> {
+  let sent = 0;
+  let failed = 0;
+  const start = performance.now();
+  const deadline = start + options.seconds * 1000;
+  await Promise.all(
+    Array.from({ length: options.concurrency }, async () => {
+      for (;;) {
+        const due = start + (sent / options.rate) * 1000;
+        if (due > deadline || performance.now() > deadline) return;
+        const n = sent++;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+        const i = n % objects;
+        const index = Math.floor(i / plurals.length);
+        try {
+          await client.request({
+            method: "PATCH",
+            path: `${collectionPath(BENCH_GROUP, "v1", plurals[i % plurals.length]!, namespaceOf(index))}/obj-${index}`,
+            body: JSON.stringify({ spec: { n } }),
+            contentType: "application/merge-patch+json",
+          });
+        } catch {
+          failed++;
+        }
+      }
+    }),
+  );
+  return { sent, failed, seconds: (performance.now() - start) / 1000 };
 }

@@ -15,14 +15,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { CLI_MAIN, cliNodeFlags } from "../cli/node-flags.ts";
 import { KubeClient } from "../src/kube/client.ts";
 import { loadKubeConfig } from "../src/kube/config.ts";
-import { collectionPath } from "../src/kube/discovery.ts";
 import { parseSegmentKey, segmentKey } from "../src/journal/segment-key.ts";
 import type { JournalRecord, SegmentTrailer } from "../src/journal/segment-format.ts";
 import { readSegment } from "../src/journal/segment-reader.ts";
 import { S3Backend } from "../src/storage/s3.ts";
 import { startEnvironment, stopEnvironment, type EnvironmentInfo } from "../test/env/environment.ts";
 import { liveState } from "../test/support/compare.ts";
-import { BENCH_GROUP, seedBench } from "./seed.ts";
+import { BENCH_GROUP, patchAtRate, seedBench } from "./seed.ts";
 
 const { values } = parseArgs({
   options: {
@@ -152,36 +151,13 @@ try {
   while (steps.length === 0) await sleep(200);
   log(`standby synced (${steps[0]!.step}); ${RATE} changes/s for ${SECONDS} s on A`);
 
-  let sent = 0;
-  let failed = 0;
-  const t0 = performance.now();
-  const deadline = t0 + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      for (;;) {
-        const n = sent++;
-        const due = t0 + (n / RATE) * 1000;
-        if (due > deadline || performance.now() > deadline) return;
-        const wait = due - performance.now();
-        if (wait > 0) await sleep(wait);
-        const i = n % OBJECTS;
-        const index = Math.floor(i / CRDS);
-        try {
-          await client.request({
-            method: "PATCH",
-            path: `${collectionPath(BENCH_GROUP, "v1", plurals[i % CRDS]!, `bench-${"abcd"[index % 4]}`)}/obj-${index}`,
-            body: JSON.stringify({ spec: { n } }),
-            contentType: "application/merge-patch+json",
-          });
-        } catch {
-          failed++;
-        }
-      }
-    }),
-  );
-  const elapsed = (performance.now() - t0) / 1000;
+  const w = await patchAtRate(client, plurals, OBJECTS, {
+    rate: RATE,
+    seconds: SECONDS,
+    concurrency: CONCURRENCY,
+  });
   log(
-    `writes: ${sent - failed} in ${elapsed.toFixed(1)} s = ${((sent - failed) / elapsed).toFixed(0)}/s (${failed} failed)`,
+    `writes: ${w.sent - w.failed} in ${w.seconds.toFixed(1)} s = ${((w.sent - w.failed) / w.seconds).toFixed(0)}/s (${w.failed} failed)`,
   );
 
   // B equals A once the last changes are followed
