@@ -84,8 +84,10 @@ export async function liveCrd(
 }
 
 /**
- * Whether the target serves any object of a resource at this version: one LIST of one item. No
- * CRD, or a version it does not serve, answers false (the plan says why later).
+ * Whether the target serves any object of a resource at this version: one LIST of one item. Any
+ * refusal (no CRD, a version not served, an aggregated API server that is down, no permission)
+ * answers false: this only decides what planning prepares, and planning's own reads and guards
+ * say what is wrong, in their words.
  */
 export async function hasLiveObjects(
   client: KubeClient,
@@ -94,9 +96,14 @@ export async function hasLiveObjects(
   plural: string,
   signal?: AbortSignal,
 ): Promise<boolean> {
-  const page = await getJson(client, `${collectionPath(group, version, plural)}?limit=1`, signal);
-  const items = page?.["items"];
-  return Array.isArray(items) && items.length > 0;
+  try {
+    const page = await getJson(client, `${collectionPath(group, version, plural)}?limit=1`, signal);
+    const items = page?.["items"];
+    return Array.isArray(items) && items.length > 0;
+  } catch (e) {
+    if (e instanceof KubeApiError) return false;
+    throw e;
+  }
 }
 
 /** What a read of live objects is for: see liveObjects. */

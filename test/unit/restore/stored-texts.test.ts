@@ -161,5 +161,12 @@ describe("stored texts gathered by the verification pass", () => {
     expect(await storedTexts(target("gadgets"), snapshot, KEYS, OPTIONS)).toEqual(gathered.texts);
     const empty = await storedTexts(target(), snapshot, KEYS, OPTIONS);
     expect(empty?.size).toBe(0);
+    // an aggregated API server that is down (503) is not the probe's to report: planning's guards say it
+    const down = {
+      request: async ({ path: p }: { path: string }) => {
+        throw new KubeApiError(503, "service unavailable", { method: "GET", path: p });
+      },
+    } as unknown as KubeClient;
+    expect((await storedTexts(down, snapshot, KEYS, OPTIONS))?.size).toBe(0);
   });
 });
