@@ -18,7 +18,7 @@ import {
   readSegmentHeader,
   type BodyOptions,
 } from "../journal/segment-reader.ts";
-import { RecordIndexBuilder, offsetsOf, type RecordIndexes } from "../journal/record-index.ts";
+import { RecordIndexBuilder, recordsOf, type RecordIndexes } from "../journal/record-index.ts";
 import { readAll } from "../storage/backend.ts";
 import { segmentKey } from "../journal/segment-key.ts";
 import type { StorageBackend } from "../storage/backend.ts";
@@ -76,7 +76,7 @@ export async function* chainRecords(
       let built: RecordIndexBuilder | undefined;
       if (wanted) {
         const indexed = indexes?.get(key, prev);
-        const offsets = indexed && offsetsOf(indexed, wanted);
+        const offsets = indexed && recordsOf(indexed, wanted);
         if (offsets?.length === 0) {
           // nothing wanted in it: its stored bytes hashed as they stream, never held
           await checkStoredDigest(await storage.read(key, { signal }), seg);
@@ -87,7 +87,7 @@ export async function* chainRecords(
         const expected = { ...seg, prev };
         if (offsets) {
           const ids = identitiesFor(storage);
-          for await (const record of readIndexedRecords(bytes, seg, offsets, ids, options))
+          for await (const record of readIndexedRecords(bytes, seg, indexed!, offsets, ids, options))
             yield { record, segment: key };
           prev = seg.sha256;
           continue;

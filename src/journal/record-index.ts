@@ -11,7 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import { indexMember } from "./key-index.ts";
-import type { JournalRecord } from "./segment-format.ts";
+import type { JournalRecord, SegmentTrailer } from "./segment-format.ts";
 
 /** One segment's records: a member hash and a line offset each, in the segment's order. */
 export interface RecordIndex {
@@ -19,6 +19,14 @@ export interface RecordIndex {
   prev: string | null;
   hashes: Uint32Array;
   offsets: Uint32Array;
+  /** The trailer's `frames` (gzip members): compressed and uncompressed starts; absent: one member. */
+  frames?: { gz: Uint32Array; plain: Uint32Array };
+}
+
+/** A record to read: where its line starts and the member hash it was indexed under. */
+export interface IndexedRecord {
+  offset: number;
+  hash: number;
 }
 
 /** The first 32 bits of the member's SHA-256. */
@@ -38,18 +46,47 @@ export class RecordIndexBuilder {
     this.offsets.push(offset);
   }
 
+  private frames: [number, number][] | undefined;
+
+  /** The trailer, once the segment has passed every check. */
+  end(trailer: SegmentTrailer): void {
+    this.frames = trailer.frames;
+  }
+
   finish(prev: string | null): RecordIndex {
-    return { prev, hashes: Uint32Array.from(this.hashes), offsets: Uint32Array.from(this.offsets) };
+    const index: RecordIndex = {
+      prev,
+      hashes: Uint32Array.from(this.hashes),
+      offsets: Uint32Array.from(this.offsets),
+    };
+    if (this.frames)
+      index.frames = {
+        gz: Uint32Array.from(this.frames, (f) => f[0]),
+        plain: Uint32Array.from(this.frames, (f) => f[1]),
+      };
+    return index;
   }
 }
 
-/** The offsets, ascending, of the records that may concern any of `members`. */
-export function offsetsOf(index: RecordIndex, members: readonly string[]): number[] {
+/** The records, in order, that may concern any of `members`. */
+export function recordsOf(index: RecordIndex, members: readonly string[]): IndexedRecord[] {
   const wanted = members.map(memberHash);
-  const out: number[] = [];
+  const out: IndexedRecord[] = [];
   for (let i = 0; i < index.hashes.length; i++)
-    if (wanted.includes(index.hashes[i]!)) out.push(index.offsets[i]!);
+    if (wanted.includes(index.hashes[i]!)) out.push({ offset: index.offsets[i]!, hash: index.hashes[i]! });
   return out;
+}
+
+/** The frame (gzip member) holding uncompressed offset `offset`: its index in `frames`. */
+export function frameOf(frames: { plain: Uint32Array }, offset: number): number {
+  let lo = 0;
+  let hi = frames.plain.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (frames.plain[mid]! <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 /**
@@ -81,11 +118,16 @@ export class RecordIndexes {
   }
 
   set(key: string, index: RecordIndex): void {
-    const size = index.hashes.byteLength + index.offsets.byteLength;
+    const size = sizeOf(index);
     const old = this.byKey.get(key);
-    if (old) this.bytes -= old.hashes.byteLength + old.offsets.byteLength;
+    if (old) this.bytes -= sizeOf(old);
     else if (this.bytes + size > this.budget) return;
     this.byKey.set(key, index);
     this.bytes += size;
   }
+}
+
+function sizeOf(index: RecordIndex): number {
+  const frames = index.frames ? index.frames.gz.byteLength * 2 : 0;
+  return index.hashes.byteLength + index.offsets.byteLength + frames;
 }

@@ -7,9 +7,17 @@ import { Readable, Transform } from "node:stream";
 import zlib from "node:zlib";
 import type { Identities } from "../crypto/keys.ts";
 import { decryptStream } from "../crypto/stream.ts";
+import { readAll } from "../storage/backend.ts";
 import { CrdBackupError } from "../errors.ts";
 import { LineReader } from "./line-reader.ts";
-import type { RecordIndexBuilder } from "./record-index.ts";
+import { indexMember } from "./key-index.ts";
+import {
+  frameOf,
+  memberHash,
+  type IndexedRecord,
+  type RecordIndex,
+  type RecordIndexBuilder,
+} from "./record-index.ts";
 import { segmentKey, type SegmentKey } from "./segment-key.ts";
 import {
   checkHeader,
@@ -138,6 +146,7 @@ export async function* readSegment(
   const digest = hash.digest("hex");
   if (digest !== expected.sha256)
     throw invalid(key, `SHA-256 of the stored bytes is ${digest}, the key says ${expected.sha256}`);
+  options.index?.end(trailer);
   return trailer;
 }
 
@@ -173,36 +182,55 @@ export async function readSegmentHeader(
 }
 
 /**
- * The records at `offsets` (ascending, from a RecordIndex of this segment) of a segment's stored
+ * The records `wanted` (from the segment's RecordIndex `index`, in order) of a segment's stored
  * bytes held in memory. The bytes' SHA-256 is checked against the key first: the index was built
  * when these very bytes passed every check of readSegment (header and `prev`, times, trailer), so
- * only the records read are parsed and their bodies' SHA-256 checked again. Decompression stops
- * after the last of them.
+ * only the records read are parsed, each checked to be the member it was indexed under, and their
+ * bodies' SHA-256 checked again. With the trailer's frames, each record is read by inflating from
+ * the gzip member holding it (an encrypted segment is decrypted whole first); without, the stream
+ * is inflated from the start and stops after the last record.
  */
 export async function* readIndexedRecords(
   stored: Buffer,
   expected: SegmentKey,
-  offsets: readonly number[],
+  index: RecordIndex,
+  wanted: readonly IndexedRecord[],
   keys?: Identities,
   options: BodyOptions = {},
 ): AsyncGenerator<JournalRecord> {
   const key = segmentKey(expected);
   checkStoredDigest(stored, expected);
-  if (offsets.length === 0) return;
-  let plain: Readable = Readable.from([stored]);
-  if (expected.encrypted) plain = await decryptStream(plain, needKeys(keys, key), `journal segment ${key}`);
-  const gunzip = zlib.createGunzip({ chunkSize: 64 * 1024 });
-  plain.on("error", (e) => gunzip.destroy(e));
-  plain.pipe(gunzip);
-  const reader = new LineReader(gunzip, key, options.shareBodies ?? false);
+  if (wanted.length === 0) return;
+  const gz = expected.encrypted
+    ? await readAll(
+        await decryptStream(Readable.from([stored]), needKeys(keys, key), `journal segment ${key}`),
+      )
+    : stored;
+  const { frames } = index;
+  let open: { gunzip: zlib.Gunzip; reader: LineReader; start: number } | undefined;
+  const inflateFrom = (frame: number) => {
+    open?.gunzip.destroy();
+    const gunzip = zlib.createGunzip({ chunkSize: 64 * 1024 });
+    Readable.from(pieces(gz.subarray(frames ? frames.gz[frame]! : 0))).pipe(gunzip);
+    const reader = new LineReader(gunzip, key, options.shareBodies ?? false);
+    open = { gunzip, reader, start: frames ? frames.plain[frame]! : 0 };
+    return open;
+  };
   try {
-    for (const offset of offsets) {
-      if (offset < reader.position) throw invalid(key, "record offsets out of order");
-      await reader.skip(offset - reader.position);
+    for (const { offset, hash } of wanted) {
+      const frame = frames ? frameOf(frames, offset) : 0;
+      const at = open && open.start + open.reader.position;
+      // on in the open stream when it is within the record's frame already, else from the frame
+      const { reader, start } =
+        open && at! <= offset && (!frames || at! >= frames.plain[frame]!) ? open : inflateFrom(frame);
+      await reader.skip(offset - start - reader.position);
       const line = await reader.line();
       if (line === undefined) throw invalid(key, "truncated: a record is past the end");
       const value = parseLine(line, key);
       const record = checkRecord(value, key);
+      const member = indexMember(record);
+      if (member === undefined || memberHash(member) !== hash)
+        throw invalid(key, `the record at offset ${offset} is not the one indexed there`);
       if (record.op === "put") {
         const size = value["size"] as number;
         const body = (await reader.bytes(size + 1)).subarray(0, size);
@@ -216,9 +244,13 @@ export async function* readIndexedRecords(
     if (e instanceof CrdBackupError) throw e;
     throw invalid(key, `not a readable gzip stream (${(e as Error).message})`);
   } finally {
-    gunzip.destroy();
-    plain.destroy();
+    open?.gunzip.destroy();
   }
+}
+
+/** A buffer in 64 KiB pieces, so the inflater is fed only as far as it is read. */
+function* pieces(b: Buffer): Generator<Buffer> {
+  for (let i = 0; i < b.length; i += 64 * 1024) yield b.subarray(i, i + 64 * 1024);
 }
 
 /** Whether the stored bytes (held, or streamed and hashed as they come) are those the key names. */
