@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { objectMember, resyncMember } from "../../../src/journal/key-index.ts";
@@ -117,6 +119,29 @@ describe("a segment's record index", () => {
         for await (const _ of readIndexedRecords(bad, seg.meta, index, recordsOf(index, members))) void _;
       };
       await expect(read()).rejects.toThrow(/SHA-256 of the stored bytes/);
+    }
+  });
+
+  it("a trailer's malformed frames make the segment invalid", async () => {
+    const seg = await segment();
+    const lines = gunzipSync(seg.bytes).toString("latin1").split("\n");
+    const trailer = JSON.parse(lines.at(-2)!) as Record<string, unknown>;
+    expect((trailer["frames"] as number[][])[0]).toEqual([0, 0]);
+    for (const frames of [
+      [
+        [0, 0],
+        [10, 0],
+      ],
+      [[5, 5]],
+      [],
+    ]) {
+      lines[lines.length - 2] = JSON.stringify({ ...trailer, frames });
+      const bytes = gzipSync(Buffer.from(lines.join("\n"), "latin1"));
+      const meta = { ...seg.meta, sha256: createHash("sha256").update(bytes).digest("hex"), prev: null };
+      const read = async () => {
+        for await (const _ of readSegment(Readable.from([bytes]), meta)) void _;
+      };
+      await expect(read()).rejects.toThrow(/malformed trailer frames/);
     }
   });
 
