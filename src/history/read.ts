@@ -19,6 +19,7 @@ import {
   type BodyOptions,
 } from "../journal/segment-reader.ts";
 import { RecordIndexBuilder, recordsOf, type RecordIndexes } from "../journal/record-index.ts";
+import { checkSignature, trustedSignersFor } from "../signing/stored.ts";
 import { readAll } from "../storage/backend.ts";
 import { segmentKey } from "../journal/segment-key.ts";
 import type { StorageBackend } from "../storage/backend.ts";
@@ -34,7 +35,7 @@ export interface ReadRecord {
 /**
  * The records of the chain's segments that start before `until`, in order (every record of each).
  * With `wanted` (key-index members, key-index.ts), a segment whose index shows it holds none of
- * them is skipped after its stored bytes are hashed and its header checked; a segment without an
+ * them is skipped after its stored bytes are hashed, its signature judged and its header checked; a segment without an
  * index (written before it, or too large for one) is read in full. `shareBodies`: see BodyOptions.
  * With `indexes` too (a long-running reader's, record-index.ts), a segment read in full is indexed
  * by record, and one already indexed is hashed whole but parsed only at the wanted records.
@@ -77,13 +78,16 @@ export async function* chainRecords(
       if (wanted) {
         const indexed = indexes?.get(key, prev);
         const offsets = indexed && recordsOf(indexed, wanted);
-        if (offsets?.length === 0) {
+        const signed = seg.signed || trustedSignersFor(storage) !== undefined;
+        if (offsets?.length === 0 && !signed) {
           // nothing wanted in it: its stored bytes hashed as they stream, never held
           await checkStoredDigest(await storage.read(key, { signal }), seg);
           prev = seg.sha256;
           continue;
         }
         const bytes = await readAll(await storage.read(key, { signal }));
+        // judged as readStoredSegment judges it, over the same stored bytes
+        if (signed) await checkSignature(storage, key, bytes, { segment: key }, `journal segment ${key}`);
         const expected = { ...seg, prev };
         if (offsets) {
           const ids = identitiesFor(storage);
