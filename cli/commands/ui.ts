@@ -87,7 +87,7 @@ export function uiCommand(ctx: RunContext): Command {
       pageSize: flags.pageSize,
       maxOpen: flags.keepOpen,
       drills,
-      history: (cache) => journalProvider(storage, cache),
+      history: (cache) => journalProvider(storage, cache, log),
       log,
     });
     printLines([

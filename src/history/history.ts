@@ -16,6 +16,7 @@ import {
   type VersionKind,
 } from "./classify.ts";
 import { objectMember, resyncMember } from "../journal/key-index.ts";
+import type { RecordIndexes } from "../journal/record-index.ts";
 import { chainRecords, fetchSnapshot } from "./read.ts";
 import { resolveResource, resourceName, type ResourceInfo } from "./resource.ts";
 import { gapCovers, type Scope, type ScopeGap, type Source } from "./scope.ts";
@@ -106,7 +107,7 @@ const describeObject = (o: ObjectRefer) =>
  * Every version of `object` within the scope's window, oldest first, and the gaps between them.
  * The version in effect at `since` (if the object existed then) comes first, marked `before`.
  * An object with no version at all in what was read is a NOT_FOUND error, thrown before anything
- * is yielded.
+ * is yielded. `indexes`: a long-running reader's record indexes (read.ts, chainRecords).
  */
 export async function* objectHistory(
   storage: StorageBackend,
@@ -114,6 +115,7 @@ export async function* objectHistory(
   object: ObjectRefer,
   signal?: AbortSignal,
   copyIn: SnapshotCopy = (id, o, s) => snapshotCopy(storage, id, o, s),
+  indexes?: RecordIndexes,
 ): AsyncGenerator<HistoryItem> {
   const { since, until } = scope.window;
   const resource = resourceName(object.resource);
@@ -165,7 +167,8 @@ export async function* objectHistory(
     // one's start, where the next base takes over
     const next = scope.sources[i + 1]?.start;
     const stop = next && next < until ? next : until;
-    for await (const item of readSource(storage, source, object, stop, observe, signal, copyIn)) {
+    const read = readSource(storage, source, object, stop, observe, signal, copyIn, indexes);
+    for await (const item of read) {
       if (item.type === "version") yielded++;
       yield item; // a gap is only ever yielded just before a version
     }
@@ -202,6 +205,7 @@ async function* readSource(
   observe: Observe,
   signal: AbortSignal | undefined,
   copyIn: SnapshotCopy,
+  indexes: RecordIndexes | undefined,
 ): AsyncGenerator<HistoryItem> {
   const id = source.type === "chain" ? source.chain.base : source.snapshot.id;
   const found = await copyIn(id, object, signal);
@@ -223,7 +227,10 @@ async function* readSource(
   let n = 0;
   // only the segments whose key index may hold the object, or a re-list of its resource
   const wanted = [objectMember(group, plural, object.namespace, object.name), resyncMember(group, plural)];
-  for await (const { record: r, segment } of chainRecords(storage, source.chain, until, signal, { wanted })) {
+  for await (const { record: r, segment } of chainRecords(storage, source.chain, until, signal, {
+    wanted,
+    indexes,
+  })) {
     n++;
     if (Date.parse(r.t) > until.getTime()) continue; // read on: the trailer and digest prove the segment
     if (r.op === "resync") {

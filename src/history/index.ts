@@ -22,6 +22,8 @@ export type {
   SnapshotCopy,
   VersionSource,
 } from "./history.ts";
+export { indexChain } from "./read.ts";
+export { RecordIndexes } from "../journal/record-index.ts";
 export { changesBetween, emptyCounts } from "./changes.ts";
 export type { ChangeCounts, ChangeGroup, ChangeKind, ChangesSummary, ObjectChange } from "./changes.ts";
 export { classify, fieldDiff, changedPaths, isStatusPath, MAX_PATHS, VERSION_WORDS } from "./classify.ts";

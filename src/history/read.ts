@@ -11,7 +11,15 @@ import { identitiesFor } from "../crypto/keyring.ts";
 import { mayHold, parseKeyIndex } from "../journal/key-index.ts";
 import type { JournalRecord, SegmentTrailer } from "../journal/segment-format.ts";
 import { readStoredSegment } from "../journal/segment-io.ts";
-import { readSegment, readSegmentHeader, type BodyOptions } from "../journal/segment-reader.ts";
+import {
+  checkStoredDigest,
+  readIndexedRecords,
+  readSegment,
+  readSegmentHeader,
+  type BodyOptions,
+} from "../journal/segment-reader.ts";
+import { RecordIndexBuilder, recordsOf, type RecordIndexes } from "../journal/record-index.ts";
+import { checkSignature, trustedSignersFor } from "../signing/stored.ts";
 import { readAll } from "../storage/backend.ts";
 import { segmentKey } from "../journal/segment-key.ts";
 import type { StorageBackend } from "../storage/backend.ts";
@@ -27,8 +35,10 @@ export interface ReadRecord {
 /**
  * The records of the chain's segments that start before `until`, in order (every record of each).
  * With `wanted` (key-index members, key-index.ts), a segment whose index shows it holds none of
- * them is skipped after its stored bytes are hashed and its header checked; a segment without an
+ * them is skipped after its stored bytes are hashed, its signature judged and its header checked; a segment without an
  * index (written before it, or too large for one) is read in full. `shareBodies`: see BodyOptions.
+ * With `indexes` too (a long-running reader's, record-index.ts), a segment read in full is indexed
+ * by record, and one already indexed is hashed whole but parsed only at the wanted records.
  * `first` and `end` read only
  * the segments from index `first` (linked to the one before it by the listing's hash) to before
  * index `end`, of those that start before `until`.
@@ -38,9 +48,14 @@ export async function* chainRecords(
   chain: Chain,
   until: Date,
   signal?: AbortSignal,
-  options: { wanted?: readonly string[]; first?: number; end?: number } & BodyOptions = {},
+  options: {
+    wanted?: readonly string[];
+    first?: number;
+    end?: number;
+    indexes?: RecordIndexes | undefined;
+  } & BodyOptions = {},
 ): AsyncGenerator<ReadRecord> {
-  const { wanted, first = 0 } = options;
+  const { wanted, first = 0, indexes } = options;
   const segments = chain.segments.filter((s) => s.from < until);
   if (chain.broken) {
     const i = chain.segments.findIndex((s) => segmentKey(s) === chain.broken!.key);
@@ -59,17 +74,42 @@ export async function* chainRecords(
     const key = segmentKey(seg);
     try {
       let records: AsyncGenerator<JournalRecord, SegmentTrailer>;
+      let built: RecordIndexBuilder | undefined;
       if (wanted) {
+        const indexed = indexes?.get(key, prev);
+        const offsets = indexed && recordsOf(indexed, wanted);
+        const signed = seg.signed || trustedSignersFor(storage) !== undefined;
+        if (offsets?.length === 0 && !signed) {
+          // nothing wanted in it: its stored bytes hashed as they stream, never held
+          await checkStoredDigest(await storage.read(key, { signal }), seg);
+          prev = seg.sha256;
+          continue;
+        }
         const bytes = await readAll(await storage.read(key, { signal }));
+        // judged as readStoredSegment judges it, over the same stored bytes
+        if (signed) await checkSignature(storage, key, bytes, { segment: key }, `journal segment ${key}`);
         const expected = { ...seg, prev };
+        if (offsets) {
+          const ids = identitiesFor(storage);
+          for await (const record of readIndexedRecords(bytes, seg, indexed!, offsets, ids, options))
+            yield { record, segment: key };
+          prev = seg.sha256;
+          continue;
+        }
         const bits = parseKeyIndex((await readSegmentHeader(bytes, expected, identitiesFor(storage))).keys);
         if (bits && !mayHold(bits, wanted)) {
           prev = seg.sha256;
           continue;
         }
-        records = readSegment(Readable.from([bytes]), expected, identitiesFor(storage), options);
+        built = indexes && !indexes.full ? new RecordIndexBuilder() : undefined;
+        records = readSegment(Readable.from([bytes]), expected, identitiesFor(storage), {
+          ...options,
+          ...(built && { index: built }),
+        });
       } else records = await readStoredSegment(storage, seg, prev, signal, options);
       for await (const record of records) yield { record, segment: key };
+      // read to its end: every check passed
+      if (built) indexes!.set(key, built.finish(prev));
     } catch (e) {
       if (!(e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID")) throw e;
       const message = e.message.startsWith("journal segment ")
@@ -79,6 +119,47 @@ export async function* chainRecords(
     }
     prev = seg.sha256;
   }
+}
+
+/**
+ * Indexes by record (record-index.ts) every segment of the chain not indexed yet, one at a time,
+ * each read in full and checked as stored (readStoredSegment: signature, digest, every line), so a
+ * later look at any object parses only its own records. Stops at a segment that fails its checks
+ * (a request reading it is refused then, with the reason), at a broken link, or when the budget is
+ * full. Returns the segments indexed.
+ */
+export async function indexChain(
+  storage: StorageBackend,
+  chain: Chain,
+  indexes: RecordIndexes,
+  signal?: AbortSignal,
+): Promise<number> {
+  const end = chain.broken
+    ? chain.segments.findIndex((s) => segmentKey(s) === chain.broken!.key)
+    : chain.segments.length;
+  let prev: string | null = null;
+  let done = 0;
+  for (const seg of chain.segments.slice(0, end < 0 ? chain.segments.length : end)) {
+    const key = segmentKey(seg);
+    if (!indexes.get(key, prev)) {
+      if (indexes.full) break;
+      const built = new RecordIndexBuilder();
+      try {
+        const records = await readStoredSegment(storage, seg, prev, signal, {
+          shareBodies: true,
+          index: built,
+        });
+        for await (const _ of records);
+      } catch (e) {
+        if (signal?.aborted) throw e;
+        break;
+      }
+      indexes.set(key, built.finish(prev));
+      done++;
+    }
+    prev = seg.sha256;
+  }
+  return done;
 }
 
 /** The index of the first segment (of those chainRecords reads before `until`) that ends after `t`. */

@@ -97,6 +97,11 @@ export interface SegmentTrailer {
   records: number;
   /** Per watched resource, the last resourceVersion seen when the segment was closed. */
   rvs: Record<string, string>;
+  /**
+   * Where each gzip member starts: [offset in the gzip bytes, offset in the uncompressed bytes],
+   * ascending from [0, 0] (segment-writer.ts, FRAME_BYTES); absent when the segment is one member.
+   */
+  frames?: [number, number][];
 }
 
 /** A record's object, as messages name it. */
@@ -163,7 +168,21 @@ export function checkTrailer(v: Record<string, unknown>, key: string): SegmentTr
   }
   for (const rv of Object.values(rvs))
     if (typeof rv !== "string") throw invalid(key, "malformed trailer rvs");
+  if (v["frames"] !== undefined && !framesOk(v["frames"])) throw invalid(key, "malformed trailer frames");
   return v as unknown as SegmentTrailer;
+}
+
+/** Pairs of offsets, from [0, 0], each strictly after the one before in both. */
+function framesOk(frames: unknown): boolean {
+  if (!Array.isArray(frames) || frames.length === 0) return false;
+  let prev: [number, number] = [-1, -1];
+  for (const f of frames as unknown[]) {
+    if (!Array.isArray(f) || f.length !== 2 || !f.every((n) => Number.isSafeInteger(n))) return false;
+    const [c, u] = f as [number, number];
+    if (prev[0] < 0 ? c !== 0 || u !== 0 : c <= prev[0] || u <= prev[1]) return false;
+    prev = [c, u];
+  }
+  return true;
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -3,7 +3,7 @@ import { signatureCheckFor } from "../signing/stored.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import { segmentKey, type SegmentKey } from "./segment-key.ts";
 import type { JournalRecord, SegmentTrailer } from "./segment-format.ts";
-import { readSegment, type BodyOptions } from "./segment-reader.ts";
+import { readSegment, type ReadOptions } from "./segment-reader.ts";
 
 /**
  * A stored segment's records, checked (readSegment), decrypted with the identities that go with
@@ -16,7 +16,7 @@ export async function readStoredSegment(
   seg: SegmentKey,
   prev: string | null,
   signal?: AbortSignal,
-  options: BodyOptions = {},
+  options: ReadOptions = {},
 ): Promise<AsyncGenerator<JournalRecord, SegmentTrailer>> {
   const key = segmentKey(seg);
   // the signature first: a missing one that is required refuses before the segment is read

@@ -7,11 +7,19 @@ import { Readable, Transform } from "node:stream";
 import zlib from "node:zlib";
 import type { Identities } from "../crypto/keys.ts";
 import { decryptStream } from "../crypto/stream.ts";
+import { readAll } from "../storage/backend.ts";
 import { CrdBackupError } from "../errors.ts";
+import { LineReader } from "./line-reader.ts";
+import { indexMember } from "./key-index.ts";
+import {
+  frameOf,
+  memberHash,
+  type IndexedRecord,
+  type RecordIndex,
+  type RecordIndexBuilder,
+} from "./record-index.ts";
 import { segmentKey, type SegmentKey } from "./segment-key.ts";
 import {
-  MAX_BODY_BYTES,
-  MAX_SEGMENT_BYTES,
   checkHeader,
   checkRecord,
   checkTrailer,
@@ -22,9 +30,6 @@ import {
   type SegmentHeader,
   type SegmentTrailer,
 } from "./segment-format.ts";
-
-/** A record line (everything but the body) is small; a longer one is not a segment. */
-const MAX_LINE_BYTES = 64 * 1024;
 
 /**
  * Reads a stored segment, checking everything docs/format.md lists for step 4 of a replay: the
@@ -43,11 +48,16 @@ export interface BodyOptions {
   shareBodies?: boolean;
 }
 
+export interface ReadOptions extends BodyOptions {
+  /** Noted with each record's line offset in the decompressed bytes (record-index.ts). */
+  index?: RecordIndexBuilder;
+}
+
 export async function* readSegment(
   stored: Readable,
   expected: SegmentKey & { prev: string | null },
   keys?: Identities,
-  options: BodyOptions = {},
+  options: ReadOptions = {},
 ): AsyncGenerator<JournalRecord, SegmentTrailer> {
   const key = segmentKey(expected);
   const hash = createHash("sha256");
@@ -86,6 +96,7 @@ export async function* readSegment(
   let sawGap = false;
   try {
     for (;;) {
+      const at = reader.position;
       // the buffered fast path first: an await per line and per body was most of a segment's reading
       const line = reader.bufferedLine() ?? (await reader.line());
       if (line === undefined) break;
@@ -117,6 +128,7 @@ export async function* readSegment(
         record.body = body;
       }
       if (record.op === "gap") sawGap = true;
+      options.index?.add(record, at);
       count++;
       yield record;
     }
@@ -134,6 +146,7 @@ export async function* readSegment(
   const digest = hash.digest("hex");
   if (digest !== expected.sha256)
     throw invalid(key, `SHA-256 of the stored bytes is ${digest}, the key says ${expected.sha256}`);
+  options.index?.end(trailer);
   return trailer;
 }
 
@@ -149,17 +162,9 @@ export async function readSegmentHeader(
   keys?: Identities,
 ): Promise<SegmentHeader> {
   const key = segmentKey(expected);
-  const digest = createHash("sha256").update(stored).digest("hex");
-  if (digest !== expected.sha256)
-    throw invalid(key, `SHA-256 of the stored bytes is ${digest}, the key says ${expected.sha256}`);
+  checkStoredDigest(stored, expected);
   let plain: Readable = Readable.from([stored]);
-  if (expected.encrypted) {
-    if (!keys?.identities.length)
-      throw new CrdBackupError("DECRYPT", `journal segment ${key} is encrypted: give --identity to read it`, {
-        key,
-      });
-    plain = await decryptStream(plain, keys, `journal segment ${key}`);
-  }
+  if (expected.encrypted) plain = await decryptStream(plain, needKeys(keys, key), `journal segment ${key}`);
   const gunzip = zlib.createGunzip();
   plain.on("error", (e) => gunzip.destroy(e));
   plain.pipe(gunzip);
@@ -176,87 +181,103 @@ export async function readSegmentHeader(
   }
 }
 
-/** Lines and exact byte counts from a stream, holding at most one body plus one chunk. */
-class LineReader {
-  private buf: Buffer = Buffer.alloc(0);
-  private ended = false;
-  private total = 0;
-  private readonly it: AsyncIterator<Buffer>;
-
-  private readonly key: string;
-  private readonly share: boolean;
-
-  constructor(stream: Readable, key: string, share = false) {
-    this.key = key;
-    this.share = share;
-    this.it = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-  }
-
-  private async more(): Promise<boolean> {
-    if (this.ended) return false;
-    const next = await this.it.next();
-    if (next.done) {
-      this.ended = true;
-      return false;
-    }
-    this.total += next.value.length;
-    if (this.total > MAX_SEGMENT_BYTES + MAX_BODY_BYTES)
-      throw invalid(this.key, "larger than a segment may be");
-    this.buf = this.buf.length ? Buffer.concat([this.buf, next.value]) : next.value;
-    return true;
-  }
-
-  /** The next line if the buffer holds all of it (null: call line()). */
-  bufferedLine(): Buffer | null {
-    const nl = this.buf.indexOf(0x0a);
-    if (nl < 0) return null;
-    const line = this.buf.subarray(0, nl);
-    this.buf = this.buf.subarray(nl + 1);
-    return line;
-  }
-
-  /** The next n bytes if the buffer holds them (null: call bytes()): copied, unless bodies are shared. */
-  bufferedBytes(n: number): Buffer | null {
-    if (this.buf.length < n) return null;
-    let out = this.buf.subarray(0, n);
-    if (!this.share) {
-      out = Buffer.allocUnsafe(n);
-      this.buf.copy(out, 0, 0, n);
-    }
-    this.buf = this.buf.subarray(n);
-    return out;
-  }
-
-  async line(): Promise<Buffer | undefined> {
-    let start = 0;
-    for (;;) {
-      const nl = this.buf.indexOf(0x0a, start);
-      if (nl >= 0) {
-        const line = this.buf.subarray(0, nl);
-        this.buf = this.buf.subarray(nl + 1);
-        return line;
+/**
+ * The records `wanted` (from the segment's RecordIndex `index`, in order) of a segment's stored
+ * bytes held in memory. The bytes' SHA-256 is checked against the key first: the index was built
+ * when these very bytes passed every check of readSegment (header and `prev`, times, trailer), so
+ * only the records read are parsed, each checked to be the member it was indexed under, and their
+ * bodies' SHA-256 checked again. With the trailer's frames, each record is read by inflating from
+ * the gzip member holding it (an encrypted segment is decrypted whole first); without, the stream
+ * is inflated from the start and stops after the last record.
+ */
+export async function* readIndexedRecords(
+  stored: Buffer,
+  expected: SegmentKey,
+  index: RecordIndex,
+  wanted: readonly IndexedRecord[],
+  keys?: Identities,
+  options: BodyOptions = {},
+): AsyncGenerator<JournalRecord> {
+  const key = segmentKey(expected);
+  checkStoredDigest(stored, expected);
+  if (wanted.length === 0) return;
+  const gz = expected.encrypted
+    ? await readAll(
+        await decryptStream(Readable.from([stored]), needKeys(keys, key), `journal segment ${key}`),
+      )
+    : stored;
+  const { frames } = index;
+  let open: { gunzip: zlib.Gunzip; reader: LineReader; start: number } | undefined;
+  const inflateFrom = (frame: number) => {
+    open?.gunzip.destroy();
+    const gunzip = zlib.createGunzip({ chunkSize: 64 * 1024 });
+    Readable.from(pieces(gz.subarray(frames ? frames.gz[frame]! : 0))).pipe(gunzip);
+    const reader = new LineReader(gunzip, key, options.shareBodies ?? false);
+    open = { gunzip, reader, start: frames ? frames.plain[frame]! : 0 };
+    return open;
+  };
+  try {
+    for (const { offset, hash } of wanted) {
+      const frame = frames ? frameOf(frames, offset) : 0;
+      const at = open && open.start + open.reader.position;
+      // on in the open stream when it is within the record's frame already, else from the frame
+      const { reader, start } =
+        open && at! <= offset && (!frames || at! >= frames.plain[frame]!) ? open : inflateFrom(frame);
+      await reader.skip(offset - start - reader.position);
+      const line = await reader.line();
+      if (line === undefined) throw invalid(key, "truncated: a record is past the end");
+      const value = parseLine(line, key);
+      const record = checkRecord(value, key);
+      const member = indexMember(record);
+      if (member === undefined || memberHash(member) !== hash)
+        throw invalid(key, `the record at offset ${offset} is not the one indexed there`);
+      if (record.op === "put") {
+        const size = value["size"] as number;
+        const body = (await reader.bytes(size + 1)).subarray(0, size);
+        if (hashOnce("sha256", body, "hex") !== value["sha256"])
+          throw invalid(key, `${describe(record)}: body SHA-256 does not match its record`);
+        record.body = body;
       }
-      start = this.buf.length;
-      if (this.buf.length > MAX_LINE_BYTES) throw invalid(this.key, "a record line is too long");
-      if (!(await this.more())) {
-        if (this.buf.length) throw invalid(this.key, "truncated: the last line has no newline");
-        return undefined;
-      }
+      yield record;
     }
+  } catch (e) {
+    if (e instanceof CrdBackupError) throw e;
+    throw invalid(key, `not a readable gzip stream (${(e as Error).message})`);
+  } finally {
+    open?.gunzip.destroy();
   }
+}
 
-  async bytes(n: number): Promise<Buffer> {
-    // gather a large body's chunks and join them once, not once per chunk
-    const parts: Buffer[] = [];
-    let have = 0;
-    while (have + this.buf.length < n) {
-      parts.push(this.buf);
-      have += this.buf.length;
-      this.buf = Buffer.alloc(0);
-      if (!(await this.more())) throw invalid(this.key, "truncated inside a body");
-    }
-    parts.push(this.buf.subarray(0, n - have));
-    this.buf = this.buf.subarray(n - have);
-    return Buffer.concat(parts, n);
-  }
+/** A buffer in 64 KiB pieces, so the inflater is fed only as far as it is read. */
+function* pieces(b: Buffer): Generator<Buffer> {
+  for (let i = 0; i < b.length; i += 64 * 1024) yield b.subarray(i, i + 64 * 1024);
+}
+
+/** Whether the stored bytes (held, or streamed and hashed as they come) are those the key names. */
+export function checkStoredDigest(stored: Buffer, expected: SegmentKey): void;
+export function checkStoredDigest(stored: Readable, expected: SegmentKey): Promise<void>;
+export function checkStoredDigest(stored: Buffer | Readable, expected: SegmentKey): void | Promise<void> {
+  if (!Buffer.isBuffer(stored))
+    return (async () => {
+      const hash = createHash("sha256");
+      for await (const chunk of stored) hash.update(chunk as Buffer);
+      sameDigest(hash.digest("hex"), expected);
+    })();
+  sameDigest(createHash("sha256").update(stored).digest("hex"), expected);
+}
+
+function sameDigest(digest: string, expected: SegmentKey): void {
+  if (digest !== expected.sha256)
+    throw invalid(
+      segmentKey(expected),
+      `SHA-256 of the stored bytes is ${digest}, the key says ${expected.sha256}`,
+    );
+}
+
+function needKeys(keys: Identities | undefined, key: string): Identities {
+  if (!keys?.identities.length)
+    throw new CrdBackupError("DECRYPT", `journal segment ${key} is encrypted: give --identity to read it`, {
+      key,
+    });
+  return keys;
 }

@@ -37,6 +37,8 @@ export interface HistoryProvider {
   ): Promise<ObjectVersions>;
   /** What changed cluster-wide in the window the query names (since required). */
   changes(query: URLSearchParams, now: Date, signal: AbortSignal): Promise<ChangesSummary>;
+  /** Stops background work (the record indexes' warming). */
+  close?(): Promise<void>;
 }
 
 /** A drill's outcome as `drill --report` wrote it (the location itself stores none). */

@@ -13,10 +13,12 @@ import {
   changesJsonText,
   historyHeadJson,
   historyJsonText,
+  indexChain,
   objectHistory,
   objectRefer,
   openScope,
   parseTimeFlag,
+  RecordIndexes,
   type ChangesSummary,
   type ObjectRefer,
   type Scope,
@@ -24,6 +26,7 @@ import {
   type TimeWindow,
 } from "../history/index.ts";
 import { splitList, validateSelector, type Filters } from "../objects/filters.ts";
+import type { Logger } from "../report/log.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import type { BrowseCache } from "./browse-cache.ts";
 import type { ObjectKey } from "./browse-index.ts";
@@ -105,7 +108,7 @@ export function pageWindow(q: URLSearchParams, now: Date, recordedTo: Date): Req
  * view's browse cache, a snapshot's copy of an object comes from the cache's index of it (verified
  * once, when indexed) rather than from a whole read of the snapshot on every request.
  */
-export function journalProvider(storage: StorageBackend, cache?: BrowseCache): HistoryProvider {
+export function journalProvider(storage: StorageBackend, cache?: BrowseCache, log?: Logger): HistoryProvider {
   const known = (snapshots: Parameters<typeof archivedResources>[0]) =>
     archivedResources(snapshots, identitiesFor(storage));
   const copyIn: SnapshotCopy | undefined =
@@ -120,8 +123,17 @@ export function journalProvider(storage: StorageBackend, cache?: BrowseCache): H
       const row = await cache.use({ snapshot: id }, (i) => i.object(key));
       return row && { body: row.body, uid: row.uid ?? "" };
     });
-  const history = (scope: Scope, object: ObjectRefer, signal: AbortSignal) =>
-    saying(objectHistory(storage, scope, object, signal, copyIn), "the history stops there");
+  const warm = warmer(storage, log);
+  const history = async function* (scope: Scope, object: ObjectRefer, signal: AbortSignal) {
+    try {
+      yield* saying(
+        objectHistory(storage, scope, object, signal, copyIn, warm.indexes),
+        "the history stops there",
+      );
+    } finally {
+      warm.chains(scope); // also after a page that stopped early
+    }
+  };
 
   return {
     async historyJson(q, now, signal) {
@@ -168,6 +180,46 @@ export function journalProvider(storage: StorageBackend, cache?: BrowseCache): H
     },
 
     changes: (q, now, signal) => changesIn(storage, q, now, signal),
+    close: warm.close,
+  };
+}
+
+/**
+ * The view's record indexes (record-index.ts), and their warming: once an object's history has
+ * been served, every segment of the chains it read is indexed in the background, one at a time, so
+ * the next object's page, whichever it is, parses only that object's records. On the benchmark's
+ * journal of 1,000,000 events (50 segments) that takes 8 MiB and about 15 s of one core.
+ */
+function warmer(storage: StorageBackend, log: Logger | undefined) {
+  const indexes = new RecordIndexes();
+  const stop = new AbortController();
+  const started = new Set<string>();
+  let queue = Promise.resolve();
+  return {
+    indexes,
+    chains(scope: Scope): void {
+      for (const s of scope.sources) {
+        if (s.type !== "chain") continue;
+        const { chain } = s;
+        const id = `${chain.cluster}/${chain.base}/${chain.segments.length}`;
+        if (started.has(id)) continue;
+        started.add(id);
+        queue = queue.then(async () => {
+          const t0 = performance.now();
+          const n = await indexChain(storage, chain, indexes, stop.signal).catch(() => 0);
+          if (n > 0)
+            log?.info("journal indexed for history", {
+              base: chain.base,
+              segments: n,
+              seconds: +((performance.now() - t0) / 1000).toFixed(1),
+            });
+        });
+      }
+    },
+    close: async () => {
+      stop.abort();
+      await queue;
+    },
   };
 }
 

@@ -216,6 +216,7 @@ export async function startUi(storage: StorageBackend, options: UiOptions): Prom
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await ctx.history?.close?.();
       await cache.close();
     },
   };

@@ -491,6 +491,17 @@ describe("signed backups (--sign-key, --trusted-signers)", () => {
     ];
     writeFileSync(`${victim}.sig`, readFileSync(`${donor}.sig`));
     const refused = await runCli(swapped);
+    // history reads the segment through its key index, but judges its signature as --at does
+    const histSwapped = await runCli(["history", `widgets.${fx.group}/late-1`, "-n", ns, ...window]);
+    expect(histSwapped.code, histSwapped.stderr).toBe(1);
+    expect(histSwapped.stdout).toBe("");
+    expect(histSwapped.stderr.trim().split("\n")).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `journal segment journal/\\S+${path.basename(victim).replace(/\./g, "\\.")}: its signature`,
+        ),
+      ),
+    ]);
 
     await expectRefused(
       { tag: tag2, res: refused },

@@ -3,7 +3,7 @@
  * base, then a chain with updates, a status-only change, a gap, a delete and a recreate, and a
  * re-list that no longer sees an object; and a second chain whose base lies after a hole.
  */
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -11,8 +11,10 @@ import {
   changesJson,
   changesJsonText,
   historyItemJson,
+  indexChain,
   objectHistory,
   openScope,
+  RecordIndexes,
   type HistoryItem,
 } from "../../../src/history/index.ts";
 import type { ResourceInfo } from "../../../src/history/resource.ts";
@@ -205,6 +207,50 @@ describe("history and changes over a written location", () => {
     ]);
     const none = await changesBetween(storage, scope, { ...noFilters, selector: "app=w1" });
     expect(none.groups[0]!.objects.map((o) => o.name)).toEqual(["w1"]);
+  });
+
+  it("through the web view's record indexes: the same versions, objects and sources", async () => {
+    const scope = await openScope(storage, { until: at("59:00") });
+    const indexes = new RecordIndexes();
+    for (const s of scope.sources) if (s.type === "chain") await indexChain(storage, s.chain, indexes);
+    expect(indexes.has(segments[0]!)).toBe(true);
+    const json = async (name: string, withIndexes?: RecordIndexes) => {
+      const out: unknown[] = [];
+      const object = { resource: widgets, namespace: "a", name };
+      for await (const i of objectHistory(storage, scope, object, undefined, undefined, withIndexes))
+        out.push(historyItemJson(i));
+      return JSON.stringify(out);
+    };
+    for (const name of ["w1", "w2", "w3"]) expect(await json(name, indexes)).toBe(await json(name));
+  });
+
+  it("a segment altered after it was indexed is refused, whether or not it holds the object", async () => {
+    const copy = freshLocation();
+    await writeBase(copy, BASE1, at("00:01"), new Map([["w1", widget("w1", { size: 1 })]]));
+    const put = { t: at("01:00").toISOString(), op: "put", ...key("w1"), uid: "u", rv: "1" } as const;
+    const [seg] = await writeChain(copy, BASE1, [
+      [at("00:01"), at("10:00"), [{ ...put, body: widget("w1", { size: 2 }) }]],
+    ]);
+    const scope = await openScope(copy, { until: at("59:00") });
+    const indexes = new RecordIndexes();
+    for (const s of scope.sources) if (s.type === "chain") await indexChain(copy, s.chain, indexes);
+    const file = path.join(copy.location.replace(/^file:\/\//, ""), seg!);
+    const bytes = await readFile(file);
+    bytes[bytes.length - 12]! ^= 1; // same size, one bit
+    await writeFile(file, bytes);
+    for (const name of ["w1", "w9"])
+      await expect(
+        collect(
+          objectHistory(
+            copy,
+            scope,
+            { resource: widgets, namespace: "a", name },
+            undefined,
+            undefined,
+            indexes,
+          ),
+        ),
+      ).rejects.toMatchObject({ code: "ARCHIVE_INVALID", message: expect.stringContaining(seg!) });
   });
 
   it("a tampered segment is refused, naming it, as for --at", async () => {

@@ -1,6 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { CrdBackupError } from "../../../src/errors.ts";
-import { checkParams, DEFAULT_SPAN_MS, filtersOf, pageWindow, windowOf } from "../../../src/ui/journal.ts";
+import { createLogger } from "../../../src/report/log.ts";
+import {
+  checkParams,
+  DEFAULT_SPAN_MS,
+  filtersOf,
+  journalProvider,
+  pageWindow,
+  windowOf,
+} from "../../../src/ui/journal.ts";
+import { at, freshLocation, GROUP, key, widget, writeBase, writeChain } from "../history/location.ts";
 import { restoreAtCommand } from "../../../src/ui/restore-command.ts";
 
 const now = new Date("2026-12-07T12:00:00Z");
@@ -88,5 +97,62 @@ describe("the restore command of a journal version", () => {
     expect(restoreAtCommand(ctx, "u", at, { ...key, namespace: "" })).toBe(
       "crd-backup restore certificates.cert-manager.io/site.tls --at 2026-12-07T08:00:00.123Z --cluster u --storage '/backups/a b' --identity /keys/dr.txt --dry-run",
     );
+  });
+});
+
+describe("the journal provider's record indexes", () => {
+  it("after a first history, indexes the chain in the background; later answers are the same bytes", async () => {
+    const storage = freshLocation();
+    const base = "20261203T050000Z-00000001";
+    await writeBase(storage, base, at("00:01"), new Map([["w1", widget("w1", { size: 1 })]]));
+    const put = (t: string, name: string, size: number) =>
+      ({
+        t: at(t).toISOString(),
+        op: "put",
+        ...key(name),
+        uid: `uid-${name}`,
+        rv: t,
+        body: widget(name, { size }),
+      }) as const;
+    await writeChain(storage, base, [
+      [at("00:01"), at("10:00"), [put("01:00", "w1", 2), put("02:00", "w2", 1)]],
+      [at("10:00"), at("20:00"), [put("11:00", "w2", 2), put("12:00", "w1", 3)]],
+      // w1's history reads the first two in full (indexing them); this one is indexed after it
+      [at("20:00"), at("25:00"), [put("21:00", "w2", 3)]],
+    ]);
+    const logged: string[] = [];
+    let indexed!: () => void;
+    const done = new Promise<void>((resolve) => (indexed = resolve));
+    const log = createLogger({
+      json: true,
+      write: (line) => {
+        logged.push(line);
+        if (line.includes("journal indexed for history")) indexed();
+      },
+    });
+    const provider = journalProvider(storage, undefined, log);
+    const ask = async (name: string) => {
+      const query = new URLSearchParams({
+        resource: `widgets.${GROUP}`,
+        namespace: "a",
+        name,
+        until: at("30:00").toISOString(),
+      });
+      let text = "";
+      for await (const piece of await provider.historyJson(query, at("30:00"), new AbortController().signal))
+        text += piece;
+      return text;
+    };
+    const cold = { w1: await ask("w1"), w2: "" };
+    await done;
+    expect(JSON.parse(logged.find((l) => l.includes("indexed"))!)).toMatchObject({ segments: 1 });
+    cold.w2 = await ask("w2");
+    expect(await ask("w1")).toBe(cold.w1);
+    expect(JSON.parse(cold.w2).items.map((v: { what: string }) => v.what)).toEqual([
+      "created",
+      "updated",
+      "updated",
+    ]);
+    await provider.close!();
   });
 });
