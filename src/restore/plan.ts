@@ -22,6 +22,7 @@ import { objectKey, recordedFilters, SyncScope, type PrunePlan } from "./prune.t
 import { planPrune } from "./plan-prune.ts";
 import { storedTexts, type Gathered } from "./stored-texts.ts";
 import { LiveReads, mapUsage, resourceKeyOf } from "./plan-live.ts";
+import { KeptEntries, type KeptEntry } from "./kept-entries.ts";
 import { mappedApiVersion, targetVersions, versionVerdict } from "./versions.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
 
@@ -44,6 +45,8 @@ export interface RestorePlan {
   refused: { count: number; first?: string };
   /** With --sync: what to delete, after everything is written. */
   prune?: PrunePlan;
+  /** The decided object entries in the archive's order, when within budget: writing reads these, not the archive. */
+  kept?: readonly KeptEntry[];
 }
 
 /** A CRD the restore creates from the snapshot: the verdict on its own archived versions. */
@@ -112,6 +115,7 @@ export async function buildPlan(
     planCrdOf(resource);
   };
   const objects = new Decisions();
+  const keeping = new KeptEntries();
   const captured = new Map<string, JsonObject>();
   const targets = new Map<string, string>();
   const dependents = new Map<number, readonly string[]>();
@@ -155,6 +159,7 @@ export async function buildPlan(
       noteSource(item.resource.key, item.namespace, item.name);
       const decision = decide(item, entry.body, members, options);
       objects.set(ordinal, decision);
+      keeping.add(ordinal, entry, decision.action, modifiers !== undefined);
       if (decision.action === "conflict" && item.resource.policy === "fail" && !item.resource.conflict) {
         refused.count++;
         refused.first ??= `${item.resource.key} ${item.namespace ? `${item.namespace}/` : ""}${item.name}`;
@@ -187,11 +192,9 @@ export async function buildPlan(
   // a second pass only when something has owners: which owners are in the restore, and where
   const owners = new Map<string, number>();
   const liveOwners = new Map<string, string>();
+  const kept = keeping.entries();
   if (owned.size > 0) {
-    ordinal = -1;
-    for await (const entry of snapshot.entries()) {
-      if (entry.kind !== "object") continue;
-      ordinal++;
+    for await (const { ordinal, entry } of kept ?? objectEntries(snapshot)) {
       const uid = entry.record.uid;
       const decision = uid !== undefined && owned.has(uid) ? objects.get(ordinal) : undefined;
       if (!decision) continue;
@@ -229,9 +232,17 @@ export async function buildPlan(
     liveOwners,
     refused,
     ...(prune ? { prune } : {}),
+    ...(kept ? { kept } : {}),
   };
   options.onPlan?.(plan);
   return plan;
+}
+
+/** Every object entry of the archive with its ordinal: a pass for a plan that kept none (restore/kept-entries.ts). */
+export async function* objectEntries(snapshot: VerifiedSnapshot): AsyncGenerator<KeptEntry> {
+  let ordinal = -1;
+  for await (const entry of snapshot.entries())
+    if (entry.kind === "object") yield { ordinal: ++ordinal, entry };
 }
 
 /** `live`: the CRD as planning read it (undefined: not served then). */

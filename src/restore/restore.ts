@@ -24,7 +24,13 @@ export async function restoreSnapshot(
 ): Promise<RestoreReport> {
   // the source's text digests come from its verification pass, not a pass of their own
   const gathered: Gathered = { texts: undefined };
-  await using snapshot = await openSource(storage, ref, options.signal, gatherStoredTexts(client, options, gathered));
+  await using snapshot = await openSource(
+    storage,
+    ref,
+    options.signal,
+    gatherStoredTexts(client, options, gathered),
+  );
+  log.debug("source fetched and verified", { snapshot: snapshot.id });
   // await: the snapshot is disposed on return
   return await restoreVerified(client, snapshot, options, log, gathered);
 }
