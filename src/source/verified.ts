@@ -168,9 +168,9 @@ export class VerifiedSnapshot implements AsyncDisposable {
       seen?.(entry);
   }
 
-  /** The verified entries again, from the local copy. */
+  /** The verified entries again, from the local copy (whose every body verify() parsed whole). */
   async *entries(): AsyncGenerator<ArchiveEntry> {
-    yield* readArchive(createReadStream(this.file), expectedArchive(this.manifest));
+    yield* readArchive(createReadStream(this.file), expectedArchive(this.manifest), { reread: true });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
