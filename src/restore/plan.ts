@@ -1,4 +1,5 @@
 import { diffJson } from "../json/diff.ts";
+import { mapConcurrent } from "../concurrency.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { isJsonObject, parseJson, type JsonObject } from "../json/json.ts";
 import { objectMembers, type Member } from "../json/scan.ts";
@@ -48,6 +49,9 @@ export interface RestorePlan {
   /** The decided object entries in the archive's order, when within budget: writing reads these, not the archive. */
   kept?: readonly KeptEntry[];
 }
+
+/** Target namespaces looked up at once. */
+const NAMESPACE_READS = 8;
 
 /** A CRD the restore creates from the snapshot: the verdict on its own archived versions. */
 function noteArchivedCrd(resource: ResourcePlan | undefined, body: JsonObject): void {
@@ -204,11 +208,15 @@ export async function buildPlan(
     objects.setDepths(ownerDepths(dependents, owners));
   }
 
-  const namespaces: NamespacePlan[] = [];
-  for (const [name, source] of [...targets].sort()) {
-    const exists = (await getJson(client, `/api/v1/namespaces/${name}`, options.signal)) !== undefined;
-    namespaces.push({ name, source, exists, captured: captured.get(source) });
-  }
+  // a few at once: a round trip each, in name order
+  const namespaces: NamespacePlan[] = await mapConcurrent(
+    [...targets].sort(),
+    NAMESPACE_READS,
+    async ([name, source]) => {
+      const exists = (await getJson(client, `/api/v1/namespaces/${name}`, options.signal)) !== undefined;
+      return { name, source, exists, captured: captured.get(source) };
+    },
+  );
   const prune =
     scope &&
     (await planPrune(client, {
