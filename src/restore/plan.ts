@@ -79,6 +79,7 @@ export async function buildPlan(
   snapshot: VerifiedSnapshot,
   options: RestoreOptions,
   gathered?: Gathered,
+  early?: LiveReads,
 ): Promise<RestorePlan> {
   refuseBuiltinResources(snapshot.id, snapshot.manifest.resources);
   const selected = snapshot.manifest.resources.filter((r) =>
@@ -94,7 +95,7 @@ export async function buildPlan(
     if (!keys.has(key))
       throw mapUsage(key, map, `the restore has no resource ${key} (from this snapshot, with these filters)`);
   const texts = gathered ? gathered.texts : await storedTexts(client, snapshot, keys, options);
-  const reads = new LiveReads(client, selected, options, modifiers, scope, texts);
+  const reads = early ?? new LiveReads(client, selected, options, modifiers, scope, texts);
   // filled as the pass below reaches each resource (the reads run meanwhile), whole after it
   const resources = new Map<string, ResourcePlan>();
   const identities = new Identities(resources, mapping, modifiers);
