@@ -34,7 +34,8 @@ import {
 } from "./format.ts";
 import { parseEntryName } from "./names.ts";
 import { EntryOrder } from "./order.ts";
-import { describeEntry, indexLineOf, parseEntryBody } from "./records.ts";
+import { describeEntry, describeFields, indexLineOf, parseEntryBody } from "./records.ts";
+import { scannedFields } from "./reader-fields.ts";
 import { readTar, TarFormatError } from "./tar-reader.ts";
 
 interface EntryBase {
@@ -124,6 +125,15 @@ async function sniff(source: Readable): Promise<{ version: ArchiveVersion; input
   return { version, input };
 }
 
+export interface ReadOptions {
+  /**
+   * The same bytes were read to the end and verified before (a local copy read again): bodies are
+   * scanned for their index fields, not parsed whole again. Every other check still holds: names,
+   * sizes, hashes, the index and the whole-archive digest.
+   */
+  reread?: boolean;
+}
+
 /**
  * Iterate the verified entries of an archive; the generator's return value is the summary. Throws
  * CrdBackupError("ARCHIVE_INVALID") for anything wrong with the archive, naming the entry.
@@ -131,6 +141,7 @@ async function sniff(source: Readable): Promise<{ version: ArchiveVersion; input
 export async function* readArchive(
   source: ArchiveSource,
   expected?: ArchiveExpectation,
+  read: ReadOptions = {},
 ): AsyncGenerator<ArchiveEntry, ArchiveSummary, undefined> {
   const archiveHash = createHash("sha256");
   let bytesRead = 0;
@@ -242,7 +253,9 @@ export async function* readArchive(
         continue;
       }
 
-      const record = describeEntry(name, parsed, body, sha256, uid);
+      const record = read.reread
+        ? describeFields(name, parsed, body.length, sha256, uid, scannedFields(name, body))
+        : describeEntry(name, parsed, body, sha256, uid);
       lines.update(indexLine(record));
       if (parsed.kind === "crd") counts.crds += 1;
       else if (parsed.kind === "namespace") counts.namespaces += 1;

@@ -8,7 +8,7 @@ import { getJson, objectPath, OwnerLookup } from "../objects/live.ts";
 import { comparableForm } from "../objects/normalize.ts";
 import type { RestoreOptions } from "./options.ts";
 import { patchedObject, type ItemPlan } from "./item.ts";
-import type { RestorePlan } from "./plan.ts";
+import { objectEntries, type RestorePlan } from "./plan.ts";
 import type { ReportBuilder, ReportEntry } from "./report.ts";
 import { isPerObject, MAX_DIFFS, serverMessage, type Context } from "./apply-context.ts";
 import { restoreCrds, restoreNamespaces } from "./apply-prerequisites.ts";
@@ -62,11 +62,8 @@ export async function executePlan(
 
   for (const phase of plan.objects.phases()) {
     const limiter = new Limiter(options.concurrency);
-    // one pass over the verified local copy per phase: bodies are read as they are needed
-    let ordinal = -1;
-    for await (const entry of plan.snapshot.entries()) {
-      if (entry.kind !== "object") continue;
-      ordinal++;
+    // the entries planning kept, or one pass over the verified local copy per phase
+    for await (const { ordinal, entry } of plan.kept ?? objectEntries(plan.snapshot)) {
       const decision = plan.objects.get(ordinal);
       if (!decision || plan.objects.phase(ordinal) !== phase) continue;
       // the identity again, as planning derived it (modifiers are pure), with the plan's decision
@@ -77,8 +74,10 @@ export async function executePlan(
       await limiter.submit(() => restoreObject(ctx, item, body));
     }
     await limiter.drain();
+    log.debug("objects written", { phase });
   }
   if (plan.prune) await executePrune(ctx, plan.prune);
+  if (plan.prune) log.debug("deletes done", { deletes: plan.prune.count });
 }
 
 /** One object: reported as planned, or written (then its status), and reported as the answers say. */

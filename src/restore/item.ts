@@ -6,10 +6,10 @@ import type { Decision } from "./decisions.ts";
 import { targetNamespace, type NamespaceMapping } from "./options.ts";
 import type { ResourcePlan } from "./types.ts";
 
-/** An object entry of the verified archive. */
+/** An object entry of the verified archive: of its index record, identity reads only the uids. */
 export interface ObjectEntry {
   ref: ObjectRef;
-  record: IndexRecord;
+  record: Pick<IndexRecord, "uid" | "ownerUids">;
   body: Buffer;
 }
 

@@ -4,7 +4,7 @@
  * these reads do (restore/plan.ts): it waits only for the resource of the entry in hand, so the
  * archive is decoded while the API server encodes pages.
  */
-import type { ManifestResource } from "../archive/manifest.ts";
+import type { ManifestResource, PlainManifest } from "../archive/manifest.ts";
 import { mapConcurrent } from "../concurrency.ts";
 import { CrdBackupError } from "../errors.ts";
 import type { JsonObject } from "../json/json.ts";
@@ -13,8 +13,9 @@ import type { EntryModifiers } from "../modifiers/entries.ts";
 import { liveCrd, liveObjects } from "../objects/live.ts";
 import { aggregatedBy } from "./guards.ts";
 import { policyFor, type RestoreOptions } from "./options.ts";
-import type { SyncScope } from "./prune.ts";
-import type { StoredTexts } from "./stored-texts.ts";
+import { recordedFilters, SyncScope } from "./prune.ts";
+import type { Gathered, StoredTexts } from "./stored-texts.ts";
+import { resourceSelected } from "../objects/filters.ts";
 import type { ResourcePlan } from "./types.ts";
 import { targetVersions, versionMapProblem, versionVerdict, type VersionMapping } from "./versions.ts";
 
@@ -98,6 +99,7 @@ export class LiveReads {
   readonly #ready = new Map<string, PromiseWithResolvers<ResourcePlan>>();
   readonly #all: Promise<ResourcePlan[]>;
 
+  /** `ready`: settles when a resource's texts are whole, its read waiting for it (stored-texts.ts). */
   constructor(
     client: KubeClient,
     selected: readonly ManifestResource[],
@@ -105,6 +107,7 @@ export class LiveReads {
     modifiers: EntryModifiers | undefined,
     scope: SyncScope | undefined,
     texts: StoredTexts | undefined,
+    ready?: (resource: string) => Promise<void>,
   ) {
     for (const r of selected) {
       const ready = Promise.withResolvers<ResourcePlan>();
@@ -114,6 +117,7 @@ export class LiveReads {
     // a few resources read at once: the API server encodes one page while this digests another
     this.#all = mapConcurrent(selected, LIVE_READS, async (r) => {
       const key = resourceKeyOf(r.plural, r.group);
+      await ready?.(key);
       const stored = texts && (texts.get(key) ?? new Map<string, string>());
       const plan = await planResource(client, r, options, modifiers, scope, stored, this.crds);
       this.#ready.get(key)!.resolve(plan);
@@ -134,4 +138,31 @@ export class LiveReads {
   all(): Promise<ResourcePlan[]> {
     return this.#all;
   }
+}
+
+/**
+ * The live reads of a restore started from its source's verification pass, each resource's as
+ * soon as the pass has gathered its texts: the API server encodes the pages while the pass goes
+ * on, instead of after it. Only where the plan would start the same reads (texts gathered, no
+ * --version-map); undefined otherwise, and the plan starts them itself.
+ */
+export function earlyLiveReads(
+  client: KubeClient,
+  manifest: PlainManifest,
+  options: RestoreOptions,
+  gathered: Gathered,
+): LiveReads | undefined {
+  if (!gathered.texts || !gathered.ready || options.modifiers || (options.versionMap?.size ?? 0) > 0)
+    return undefined;
+  let scope: SyncScope | undefined;
+  try {
+    const mapping = { namespaceMap: options.namespaceMap, namespacePrefix: options.namespacePrefix };
+    scope = options.sync
+      ? new SyncScope(options.filters, recordedFilters(manifest.options, manifest.snapshotId), mapping)
+      : undefined;
+  } catch {
+    return undefined; // the plan refuses the source, in its turn
+  }
+  const selected = manifest.resources.filter((r) => resourceSelected(options.filters, r.group, r.plural));
+  return new LiveReads(client, selected, options, undefined, scope, gathered.texts, gathered.ready);
 }

@@ -1,4 +1,5 @@
 import { diffJson } from "../json/diff.ts";
+import { mapConcurrent } from "../concurrency.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { isJsonObject, parseJson, type JsonObject } from "../json/json.ts";
 import { objectMembers, type Member } from "../json/scan.ts";
@@ -22,6 +23,7 @@ import { objectKey, recordedFilters, SyncScope, type PrunePlan } from "./prune.t
 import { planPrune } from "./plan-prune.ts";
 import { storedTexts, type Gathered } from "./stored-texts.ts";
 import { LiveReads, mapUsage, resourceKeyOf } from "./plan-live.ts";
+import { KeptEntries, type KeptEntry } from "./kept-entries.ts";
 import { mappedApiVersion, targetVersions, versionVerdict } from "./versions.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
 
@@ -44,7 +46,12 @@ export interface RestorePlan {
   refused: { count: number; first?: string };
   /** With --sync: what to delete, after everything is written. */
   prune?: PrunePlan;
+  /** The decided object entries in the archive's order, when within budget: writing reads these, not the archive. */
+  kept?: readonly KeptEntry[];
 }
+
+/** Target namespaces looked up at once. */
+const NAMESPACE_READS = 8;
 
 /** A CRD the restore creates from the snapshot: the verdict on its own archived versions. */
 function noteArchivedCrd(resource: ResourcePlan | undefined, body: JsonObject): void {
@@ -72,6 +79,7 @@ export async function buildPlan(
   snapshot: VerifiedSnapshot,
   options: RestoreOptions,
   gathered?: Gathered,
+  early?: LiveReads,
 ): Promise<RestorePlan> {
   refuseBuiltinResources(snapshot.id, snapshot.manifest.resources);
   const selected = snapshot.manifest.resources.filter((r) =>
@@ -87,7 +95,7 @@ export async function buildPlan(
     if (!keys.has(key))
       throw mapUsage(key, map, `the restore has no resource ${key} (from this snapshot, with these filters)`);
   const texts = gathered ? gathered.texts : await storedTexts(client, snapshot, keys, options);
-  const reads = new LiveReads(client, selected, options, modifiers, scope, texts);
+  const reads = early ?? new LiveReads(client, selected, options, modifiers, scope, texts);
   // filled as the pass below reaches each resource (the reads run meanwhile), whole after it
   const resources = new Map<string, ResourcePlan>();
   const identities = new Identities(resources, mapping, modifiers);
@@ -112,6 +120,7 @@ export async function buildPlan(
     planCrdOf(resource);
   };
   const objects = new Decisions();
+  const keeping = new KeptEntries();
   const captured = new Map<string, JsonObject>();
   const targets = new Map<string, string>();
   const dependents = new Map<number, readonly string[]>();
@@ -155,6 +164,7 @@ export async function buildPlan(
       noteSource(item.resource.key, item.namespace, item.name);
       const decision = decide(item, entry.body, members, options);
       objects.set(ordinal, decision);
+      keeping.add(ordinal, entry, decision.action, modifiers !== undefined);
       if (decision.action === "conflict" && item.resource.policy === "fail" && !item.resource.conflict) {
         refused.count++;
         refused.first ??= `${item.resource.key} ${item.namespace ? `${item.namespace}/` : ""}${item.name}`;
@@ -187,11 +197,9 @@ export async function buildPlan(
   // a second pass only when something has owners: which owners are in the restore, and where
   const owners = new Map<string, number>();
   const liveOwners = new Map<string, string>();
+  const kept = keeping.entries();
   if (owned.size > 0) {
-    ordinal = -1;
-    for await (const entry of snapshot.entries()) {
-      if (entry.kind !== "object") continue;
-      ordinal++;
+    for await (const { ordinal, entry } of kept ?? objectEntries(snapshot)) {
       const uid = entry.record.uid;
       const decision = uid !== undefined && owned.has(uid) ? objects.get(ordinal) : undefined;
       if (!decision) continue;
@@ -201,11 +209,15 @@ export async function buildPlan(
     objects.setDepths(ownerDepths(dependents, owners));
   }
 
-  const namespaces: NamespacePlan[] = [];
-  for (const [name, source] of [...targets].sort()) {
-    const exists = (await getJson(client, `/api/v1/namespaces/${name}`, options.signal)) !== undefined;
-    namespaces.push({ name, source, exists, captured: captured.get(source) });
-  }
+  // a few at once: a round trip each, in name order
+  const namespaces: NamespacePlan[] = await mapConcurrent(
+    [...targets].sort(),
+    NAMESPACE_READS,
+    async ([name, source]) => {
+      const exists = (await getJson(client, `/api/v1/namespaces/${name}`, options.signal)) !== undefined;
+      return { name, source, exists, captured: captured.get(source) };
+    },
+  );
   const prune =
     scope &&
     (await planPrune(client, {
@@ -229,9 +241,17 @@ export async function buildPlan(
     liveOwners,
     refused,
     ...(prune ? { prune } : {}),
+    ...(kept ? { kept } : {}),
   };
   options.onPlan?.(plan);
   return plan;
+}
+
+/** Every object entry of the archive with its ordinal: a pass for a plan that kept none (restore/kept-entries.ts). */
+export async function* objectEntries(snapshot: VerifiedSnapshot): AsyncGenerator<KeptEntry> {
+  let ordinal = -1;
+  for await (const entry of snapshot.entries())
+    if (entry.kind === "object") yield { ordinal: ++ordinal, entry };
 }
 
 /** `live`: the CRD as planning read it (undefined: not served then). */

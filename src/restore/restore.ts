@@ -9,6 +9,7 @@ import type { VerifiedSnapshot } from "../source/verified.ts";
 import { openSource, type SnapshotRef } from "../source/open.ts";
 import { resourceVersions } from "./versions.ts";
 import { gatherStoredTexts, type Gathered } from "./stored-texts.ts";
+import { earlyLiveReads, type LiveReads } from "./plan-live.ts";
 
 /**
  * Restores a snapshot: verify everything, plan against the live cluster, then write in the order
@@ -24,9 +25,17 @@ export async function restoreSnapshot(
 ): Promise<RestoreReport> {
   // the source's text digests come from its verification pass, not a pass of their own
   const gathered: Gathered = { texts: undefined };
-  await using snapshot = await openSource(storage, ref, options.signal, gatherStoredTexts(client, options, gathered));
+  const gather = gatherStoredTexts(client, options, gathered);
+  let early: LiveReads | undefined;
+  await using snapshot = await openSource(storage, ref, options.signal, async (manifest) => {
+    const seen = await gather(manifest);
+    // the live reads start during the pass, each resource's once its texts are whole
+    early = earlyLiveReads(client, manifest, options, gathered);
+    return seen;
+  });
+  log.debug("source fetched and verified", { snapshot: snapshot.id });
   // await: the snapshot is disposed on return
-  return await restoreVerified(client, snapshot, options, log, gathered);
+  return await restoreVerified(client, snapshot, options, log, gathered, early);
 }
 
 /**
@@ -39,8 +48,9 @@ export async function restoreVerified(
   options: RestoreOptions,
   log: Logger = silentLogger,
   gathered?: Gathered,
+  early?: LiveReads,
 ): Promise<RestoreReport> {
-  const plan = await buildPlan(client, snapshot, options, gathered);
+  const plan = await buildPlan(client, snapshot, options, gathered, early);
   log.info("restore planned", {
     snapshot: snapshot.id,
     crds: plan.crds.length,

@@ -29,6 +29,11 @@ type TextOptions = Pick<
 /** What gathering found: `texts` undefined when targets are not the archived objects as they are. */
 export interface Gathered {
   texts: StoredTexts | undefined;
+  /**
+   * Settles once the pass has seen every object the manifest counts of a resource (or the index):
+   * its texts are whole, and its live read can start while the pass goes on (plan-live.ts).
+   */
+  ready?: (resource: string) => Promise<void>;
 }
 
 /**
@@ -68,7 +73,34 @@ export function gatherStoredTexts(
     const selected = manifest.resources.filter((r) => resourceSelected(options.filters, r.group, r.plural));
     const add = await collector(client, selected, options);
     gathered.texts = add?.texts;
-    return add?.visit;
+    if (!add) return undefined;
+    const { visit, ready } = readiness(selected, add.visit);
+    gathered.ready = ready;
+    return visit;
+  };
+}
+
+/**
+ * Which resources' texts are whole: counted against the manifest's count of each, all at the index
+ * (a manifest that miscounts only delays a read; the pass's end checks the archive against it).
+ */
+function readiness(
+  selected: readonly ManifestResource[],
+  visit: (entry: ArchiveEntry) => void,
+): { visit: (entry: ArchiveEntry) => void; ready: (resource: string) => Promise<void> } {
+  const left = new Map<string, { count: number; done: PromiseWithResolvers<void> }>();
+  for (const r of selected)
+    left.set(`${r.plural}.${r.group}`, { count: r.count, done: Promise.withResolvers<void>() });
+  for (const l of left.values()) if (l.count === 0) l.done.resolve();
+  return {
+    visit: (entry) => {
+      visit(entry);
+      if (entry.kind === "index") for (const l of left.values()) l.done.resolve();
+      if (entry.kind !== "object") return;
+      const l = left.get(`${entry.ref.plural}.${entry.ref.group}`);
+      if (l && --l.count === 0) l.done.resolve();
+    },
+    ready: (resource) => left.get(resource)?.done.promise ?? Promise.resolve(),
   };
 }
 

@@ -75,6 +75,9 @@ export class VerifiedSnapshot implements AsyncDisposable {
     const { id, manifest, signature } = await VerifiedSnapshot.#open(storage, ref);
     const dir = await mkdtemp(path.join(os.tmpdir(), "crd-backup-restore-"));
     const snapshot = new VerifiedSnapshot(id, manifest, dir, signature);
+    // the visitor's own round trips (restore's probes of the target) run while the archive downloads
+    const seen = Promise.resolve(visit?.(manifest));
+    seen.catch(() => undefined); // awaited below; a failed download must not leave it unhandled
     try {
       if (isEncrypted(manifest)) {
         await fetchDecrypted(storage, manifest, identitiesFor(storage), snapshot.file, signal);
@@ -85,7 +88,7 @@ export class VerifiedSnapshot implements AsyncDisposable {
           { signal },
         );
       }
-      await snapshot.verify(visit);
+      await snapshot.verify(await seen);
     } catch (e) {
       await snapshot[Symbol.asyncDispose]();
       if (e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID") {
@@ -153,7 +156,7 @@ export class VerifiedSnapshot implements AsyncDisposable {
   ): Promise<VerifiedSnapshot> {
     const snapshot = new VerifiedSnapshot(manifest.snapshotId, manifest, dir);
     try {
-      await snapshot.verify(visit);
+      await snapshot.verify(await visit?.(manifest));
     } catch (e) {
       await snapshot[Symbol.asyncDispose]();
       throw e;
@@ -162,15 +165,14 @@ export class VerifiedSnapshot implements AsyncDisposable {
   }
 
   /** Every byte of the local copy checked against the manifest (the reader throws on the first fault). */
-  private async verify(visit: EntryVisitor | undefined): Promise<void> {
-    const seen = await visit?.(this.manifest);
+  private async verify(seen: EntrySeen | undefined): Promise<void> {
     for await (const entry of readArchive(createReadStream(this.file), expectedArchive(this.manifest)))
       seen?.(entry);
   }
 
-  /** The verified entries again, from the local copy. */
+  /** The verified entries again, from the local copy (whose every body verify() parsed whole). */
   async *entries(): AsyncGenerator<ArchiveEntry> {
-    yield* readArchive(createReadStream(this.file), expectedArchive(this.manifest));
+    yield* readArchive(createReadStream(this.file), expectedArchive(this.manifest), { reread: true });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -169,4 +169,30 @@ describe("stored texts gathered by the verification pass", () => {
     } as unknown as KubeClient;
     expect((await storedTexts(down, snapshot, KEYS, OPTIONS))?.size).toBe(0);
   });
+
+  it("say when a resource's texts are whole, by the manifest's count, so its live read can start during the pass", async () => {
+    const { dir, manifest } = await localArchive();
+    const counted = {
+      ...manifest,
+      resources: [
+        { ...resource("widgets"), count: 3 },
+        { ...resource("gadgets"), count: 1 },
+        // a manifest that miscounts only delays a read: settled at the index
+        { ...resource("things"), count: 5 },
+      ],
+    };
+    const gathered: Gathered = { texts: undefined };
+    const gather = gatherStoredTexts(BOTH, OPTIONS, gathered);
+    const settled: string[] = [];
+    await using snapshot = await VerifiedSnapshot.fromLocalArchive(counted, dir, async (m) => {
+      const seen = await gather(m);
+      for (const key of ["widgets.example.com", "gadgets.example.com", "things.example.com"])
+        void gathered.ready!(key).then(() => settled.push(`${key} ${gathered.texts?.get(key)?.size ?? 0}`));
+      return seen;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    // gadgets' one object comes before widgets' last: each settles with all its texts
+    expect(settled).toEqual(["gadgets.example.com 1", "widgets.example.com 3", "things.example.com 0"]);
+    expect(snapshot.id).toBe(SNAPSHOT_ID);
+  });
 });
