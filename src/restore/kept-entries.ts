@@ -9,9 +9,10 @@
  */
 import type { ObjectEntry } from "./item.ts";
 import type { ItemAction } from "./decisions.ts";
+import { MAX_STORED_TEXTS } from "./stored-texts.ts";
 
-/** Decided objects kept at most: the bound restore/stored-texts.ts puts on its digests (about 25 MB). */
-export const MAX_KEPT_OBJECTS = 100_000;
+/** Decided objects kept at most: the bound stored-texts.ts puts on its digests (about 25 MB). */
+export const MAX_KEPT_OBJECTS = MAX_STORED_TEXTS;
 /** Bodies kept at most, in bytes: a sync that changes little (1% of 50,000 objects is 0.7 MB); a
  * restore that creates most of a large snapshot drops them early and reads the archive again. */
 export const MAX_KEPT_BYTES = 8 * 1024 * 1024;

@@ -28,16 +28,20 @@ const ALL: Filters = {
 const OPTIONS = { filters: ALL, namespaceMap: new Map<string, string>(), restoreStatus: false };
 const KEYS = new Set(["widgets.example.com", "gadgets.example.com"]);
 
-/** A target whose `populated` resources have one object each; any other LIST is a 404 (no CRD). */
-const target = (...populated: string[]) =>
+/**
+ * A target whose `populated` resources have one object each; any other LIST is refused with
+ * `refusal` (404: no CRD; 503: an aggregated API server that is down).
+ */
+const serving = (populated: string[], refusal = 404) =>
   ({
     request: async ({ path: p }: { path: string }) => {
       const plural = /\/apis\/example\.com\/v1\/([a-z]+)\?limit=1$/.exec(p)?.[1];
       if (!plural) throw new Error(`unexpected request ${p}`);
-      if (!populated.includes(plural)) throw new KubeApiError(404, "not found", { method: "GET", path: p });
+      if (!populated.includes(plural)) throw new KubeApiError(refusal, "refused", { method: "GET", path: p });
       return { text: JSON.stringify({ items: [{ metadata: { name: "x" } }] }) };
     },
   }) as unknown as KubeClient;
+const target = (...populated: string[]) => serving(populated);
 const BOTH = target("widgets", "gadgets");
 
 const resource = (plural: string): ManifestResource => ({
@@ -162,12 +166,7 @@ describe("stored texts gathered by the verification pass", () => {
     const empty = await storedTexts(target(), snapshot, KEYS, OPTIONS);
     expect(empty?.size).toBe(0);
     // an aggregated API server that is down (503) is not the probe's to report: planning's guards say it
-    const down = {
-      request: async ({ path: p }: { path: string }) => {
-        throw new KubeApiError(503, "service unavailable", { method: "GET", path: p });
-      },
-    } as unknown as KubeClient;
-    expect((await storedTexts(down, snapshot, KEYS, OPTIONS))?.size).toBe(0);
+    expect((await storedTexts(serving([], 503), snapshot, KEYS, OPTIONS))?.size).toBe(0);
   });
 
   it("say when a resource's texts are whole, by the manifest's count, so its live read can start during the pass", async () => {
