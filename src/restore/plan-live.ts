@@ -140,6 +140,18 @@ export class LiveReads {
   }
 }
 
+/** The manifest's resources the restore's filters select, in the manifest's order. */
+export function selectedResources(manifest: PlainManifest, options: Pick<RestoreOptions, "filters">) {
+  return manifest.resources.filter((r) => resourceSelected(options.filters, r.group, r.plural));
+}
+
+/** Where a sync may delete (restore/prune.ts); undefined when the restore is not a sync. */
+export function syncScope(manifest: PlainManifest, options: RestoreOptions): SyncScope | undefined {
+  if (!options.sync) return undefined;
+  const mapping = { namespaceMap: options.namespaceMap, namespacePrefix: options.namespacePrefix };
+  return new SyncScope(options.filters, recordedFilters(manifest.options, manifest.snapshotId), mapping);
+}
+
 /**
  * The live reads of a restore started from its source's verification pass, each resource's as
  * soon as the pass has gathered its texts: the API server encodes the pages while the pass goes
@@ -156,13 +168,10 @@ export function earlyLiveReads(
     return undefined;
   let scope: SyncScope | undefined;
   try {
-    const mapping = { namespaceMap: options.namespaceMap, namespacePrefix: options.namespacePrefix };
-    scope = options.sync
-      ? new SyncScope(options.filters, recordedFilters(manifest.options, manifest.snapshotId), mapping)
-      : undefined;
+    scope = syncScope(manifest, options);
   } catch {
     return undefined; // the plan refuses the source, in its turn
   }
-  const selected = manifest.resources.filter((r) => resourceSelected(options.filters, r.group, r.plural));
+  const selected = selectedResources(manifest, options);
   return new LiveReads(client, selected, options, undefined, scope, gathered.texts, gathered.ready);
 }

@@ -5,7 +5,6 @@ import { isJsonObject, parseJson, type JsonObject } from "../json/json.ts";
 import { objectMembers, type Member } from "../json/scan.ts";
 import { EntryModifiers } from "../modifiers/entries.ts";
 import { EntryFilter } from "../objects/entry-filter.ts";
-import { resourceSelected } from "../objects/filters.ts";
 import { getJson, liveCrd, digestOf } from "../objects/live.ts";
 import { canonicalJson } from "../json/canonical.ts";
 import { targetNamespace, type RestoreOptions } from "./options.ts";
@@ -19,10 +18,10 @@ import {
   refuseResourcesWithoutCrd,
 } from "./guards.ts";
 import type { CrdPlan, NamespacePlan, ResourcePlan } from "./types.ts";
-import { objectKey, recordedFilters, SyncScope, type PrunePlan } from "./prune.ts";
+import { objectKey, type PrunePlan } from "./prune.ts";
 import { planPrune } from "./plan-prune.ts";
 import { storedTexts, type Gathered } from "./stored-texts.ts";
-import { LiveReads, mapUsage, resourceKeyOf } from "./plan-live.ts";
+import { LiveReads, mapUsage, resourceKeyOf, selectedResources, syncScope } from "./plan-live.ts";
 import { KeptEntries, type KeptEntry } from "./kept-entries.ts";
 import { mappedApiVersion, targetVersions, versionVerdict } from "./versions.ts";
 import type { VerifiedSnapshot } from "../source/verified.ts";
@@ -82,14 +81,11 @@ export async function buildPlan(
   early?: LiveReads,
 ): Promise<RestorePlan> {
   refuseBuiltinResources(snapshot.id, snapshot.manifest.resources);
-  const selected = snapshot.manifest.resources.filter((r) =>
-    resourceSelected(options.filters, r.group, r.plural),
-  );
+  // the same selection and scope as earlyLiveReads derives, when it started the reads
+  const selected = selectedResources(snapshot.manifest, options);
   const modifiers = options.modifiers ? new EntryModifiers(options.modifiers) : undefined;
   const mapping = { namespaceMap: options.namespaceMap, namespacePrefix: options.namespacePrefix };
-  const scope = options.sync
-    ? new SyncScope(options.filters, recordedFilters(snapshot.manifest.options, snapshot.id), mapping)
-    : undefined;
+  const scope = syncScope(snapshot.manifest, options);
   const keys = new Set(selected.map((r) => resourceKeyOf(r.plural, r.group)));
   for (const [key, map] of options.versionMap ?? [])
     if (!keys.has(key))
