@@ -16,6 +16,7 @@ import {
 } from "../options.ts";
 import { addWindowOptions, scopeFrom, type WindowFlags } from "../history-shared.ts";
 import type { RunContext } from "../run.ts";
+import { favourMemory } from "../gc.ts";
 
 type Flags = CommonFlags & WindowFlags & FilterFlags;
 
@@ -44,6 +45,7 @@ export function changesCommand(ctx: RunContext): Command {
   addFilterOptions(cmd);
   addCommonOptions(cmd);
   cmd.action(async (flags: Flags) => {
+    favourMemory();
     const filters = filtersFrom(flags);
     const { storage, scope } = await scopeFrom(flags);
     const summary = await changesBetween(storage, scope, filters, ctx.signal).catch((e: unknown) => {

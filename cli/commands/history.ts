@@ -21,6 +21,7 @@ import { addCommonOptions, type CommonFlags } from "../options.ts";
 import { addWindowOptions, scopeFrom, type WindowFlags } from "../history-shared.ts";
 import { printJson } from "../output.ts";
 import type { RunContext } from "../run.ts";
+import { favourMemory } from "../gc.ts";
 
 type Flags = CommonFlags &
   WindowFlags & {
@@ -64,6 +65,7 @@ export function historyCommand(ctx: RunContext): Command {
   addWindowOptions(cmd);
   addCommonOptions(cmd);
   cmd.action(async (arg: string, flags: Flags) => {
+    favourMemory();
     const { resource: resourceArg, name } = parseObjectArg(arg);
     const show = flags.show === undefined ? undefined : parseTimeFlag("--show", flags.show);
     if (show && (flags.since !== undefined || flags.until !== undefined || flags.diff))

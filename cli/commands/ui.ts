@@ -16,6 +16,7 @@ import {
 } from "../options.ts";
 import { printLines } from "../output.ts";
 import type { RunContext } from "../run.ts";
+import { favourMemory } from "../gc.ts";
 
 /** The default address: this machine only, a port no other crd-backup server uses (metrics: 9464). */
 export const DEFAULT_LISTEN = "127.0.0.1:8087";
@@ -76,6 +77,7 @@ export function uiCommand(ctx: RunContext): Command {
         .default("info"),
     );
   cmd.action(async (flags: Flags) => {
+    favourMemory();
     const { host, port } = parseListen(flags.listen);
     const drills = await Promise.all((flags.drillReport ?? []).map(readDrillReport));
     const storage = await contentStorageFrom(flags);

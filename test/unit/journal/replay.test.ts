@@ -312,3 +312,46 @@ describe("replay onto a base", () => {
     expect(r.entries.find((e) => e.name.endsWith("/a/w1.json"))!.body).toBe(big.toString());
   });
 });
+
+describe("ChangeSet bodies", () => {
+  it("reads back every body: still in the write buffer, flushed, and larger than the buffer", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "changeset-"));
+    try {
+      await using set = await ChangeSet.create(path.join(dir, "spill"));
+      const bodies = new Map<string, Buffer>();
+      // 300 KiB bodies: the 1 MiB buffer flushes every few; one 3 MiB body is written on its own
+      for (let i = 0; i < 12; i++) {
+        const name = `w${i}`;
+        const body = Buffer.from(
+          `{"i":${i},"pad":"${String(i % 10).repeat(i === 7 ? 3 << 20 : 300 << 10)}"}`,
+        );
+        bodies.set(name, body);
+        await set.apply({
+          t: iso("01:00"),
+          op: "put",
+          kind: "object",
+          group: "g",
+          version: "v1",
+          plural: "widgets",
+          namespace: "a",
+          name,
+          uid: `u-${name}`,
+          rv: "1",
+          body,
+        });
+        // the newest body (buffered) and the oldest (flushed) each time
+        for (const n of [name, "w0"]) {
+          const c = [...set.all()].find((x) => x.key.endsWith(`/${n}`))!;
+          expect((await set.body(c)).equals(bodies.get(n)!)).toBe(true);
+        }
+      }
+      const scratch = Buffer.alloc(4 << 20);
+      for (const c of set.all()) {
+        const n = c.key.slice(c.key.lastIndexOf("/") + 1);
+        expect((await set.body(c, scratch)).equals(bodies.get(n)!)).toBe(true);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
