@@ -56,18 +56,21 @@ export async function* chainRecords(
   } & BodyOptions = {},
 ): AsyncGenerator<ReadRecord> {
   const { wanted, first = 0, indexes } = options;
-  const segments = chain.segments.filter((s) => s.from < until);
-  if (chain.broken) {
-    const i = chain.segments.findIndex((s) => segmentKey(s) === chain.broken!.key);
-    // readable up to the break; a window reaching past it is refused, as --at past it is
-    if (i >= 0 && i < segments.length && (i === 0 || until > chain.segments[i - 1]!.to))
-      throw new SourceRefusedError(
-        { segment: chain.broken.key },
-        `journal segment ${chain.broken.key}: ${chain.broken.message}`,
-        { key: chain.broken.key },
-      );
-    if (i >= 0) segments.splice(i);
-  }
+  const readable = beforeBreak(chain);
+  const segments = readable.filter((s) => s.from < until);
+  const i = readable.length;
+  // a window reaching past the break is refused, as --at past it is
+  if (
+    chain.broken &&
+    i < chain.segments.length &&
+    chain.segments[i]!.from < until &&
+    (i === 0 || until > chain.segments[i - 1]!.to)
+  )
+    throw new SourceRefusedError(
+      { segment: chain.broken.key },
+      `journal segment ${chain.broken.key}: ${chain.broken.message}`,
+      { key: chain.broken.key },
+    );
   let prev: string | null = segments[first - 1]?.sha256 ?? null;
   for (const seg of segments.slice(first, options.end)) {
     signal?.throwIfAborted();
@@ -134,12 +137,9 @@ export async function indexChain(
   indexes: RecordIndexes,
   signal?: AbortSignal,
 ): Promise<number> {
-  const end = chain.broken
-    ? chain.segments.findIndex((s) => segmentKey(s) === chain.broken!.key)
-    : chain.segments.length;
   let prev: string | null = null;
   let done = 0;
-  for (const seg of chain.segments.slice(0, end < 0 ? chain.segments.length : end)) {
+  for (const seg of beforeBreak(chain)) {
     const key = segmentKey(seg);
     if (!indexes.get(key, prev)) {
       if (indexes.full) break;
@@ -160,6 +160,13 @@ export async function indexChain(
     prev = seg.sha256;
   }
   return done;
+}
+
+/** The chain's segments up to its break (all of them when it is whole): the ones readers may read. */
+function beforeBreak(chain: Chain): Chain["segments"] {
+  if (!chain.broken) return chain.segments;
+  const i = chain.segments.findIndex((s) => segmentKey(s) === chain.broken!.key);
+  return i < 0 ? chain.segments : chain.segments.slice(0, i);
 }
 
 /** The index of the first segment (of those chainRecords reads before `until`) that ends after `t`. */

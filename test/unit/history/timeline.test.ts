@@ -3,7 +3,7 @@
  * base, then a chain with updates, a status-only change, a gap, a delete and a recreate, and a
  * re-list that no longer sees an object; and a second chain whose base lies after a hole.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -251,6 +251,46 @@ describe("history and changes over a written location", () => {
           ),
         ),
       ).rejects.toMatchObject({ code: "ARCHIVE_INVALID", message: expect.stringContaining(seg!) });
+  });
+
+  it("a chain broken by a missing segment reads up to the break and refuses a window past it", async () => {
+    const copy = freshLocation();
+    await writeBase(copy, BASE1, at("00:01"), new Map([["w1", widget("w1", { size: 1 })]]));
+    const put = (t: string, size: number) =>
+      ({
+        t: at(t).toISOString(),
+        op: "put",
+        ...key("w1"),
+        uid: "uid-w1",
+        rv: t,
+        body: widget("w1", { size }),
+      }) as const;
+    const segs = await writeChain(copy, BASE1, [
+      [at("00:01"), at("10:00"), [put("01:00", 2)]],
+      [at("10:00"), at("20:00"), [put("11:00", 3)]],
+      [at("20:00"), at("30:00"), [put("21:00", 4)]],
+    ]);
+    await rm(path.join(copy.location.replace(/^file:\/\//, ""), segs[1]!));
+    const history = async (until: string) =>
+      collect(
+        objectHistory(copy, await openScope(copy, { until: at(until) }), {
+          resource: widgets,
+          namespace: "a",
+          name: "w1",
+        }),
+      );
+    expect(await history("09:00")).toEqual(["00:01 in-base", "01:00 updated .spec.size"]);
+    await expect(history("25:00")).rejects.toMatchObject({
+      code: "ARCHIVE_INVALID",
+      message: expect.stringContaining(segs[2]!),
+    });
+    // the web view indexes what a reader may read: the segments before the break
+    const indexes = new RecordIndexes();
+    const scope = await openScope(copy, { until: at("09:00") });
+    let indexed = 0;
+    for (const s of scope.sources)
+      if (s.type === "chain") indexed += await indexChain(copy, s.chain, indexes);
+    expect(indexed).toBe(1);
   });
 
   it("a tampered segment is refused, naming it, as for --at", async () => {
