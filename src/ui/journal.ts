@@ -27,6 +27,7 @@ import {
 } from "../history/index.ts";
 import { splitList, validateSelector, type Filters } from "../objects/filters.ts";
 import type { Logger } from "../report/log.ts";
+import { segmentKey } from "../journal/segment-key.ts";
 import type { StorageBackend } from "../storage/backend.ts";
 import type { BrowseCache } from "./browse-cache.ts";
 import type { ObjectKey } from "./browse-index.ts";
@@ -124,6 +125,19 @@ export function journalProvider(storage: StorageBackend, cache?: BrowseCache, lo
       return row && { body: row.body, uid: row.uid ?? "" };
     });
   const warm = warmer(storage, log);
+  // the last summary served: the changes page's next pages (the same absolute window) take seconds otherwise
+  let last: { key: string; summary: ChangesSummary } | undefined;
+  const changes = async (q: URLSearchParams, now: Date, signal: AbortSignal) => {
+    const filters = filtersOf(q);
+    const scope = await openScope(storage, windowOf(q, now, true), param(q, "cluster"), now);
+    const key = summaryKey(scope, filters);
+    if (last?.key === key) return last.summary;
+    const summary = await changesBetween(storage, scope, filters, signal).catch((e: unknown) => {
+      throw refusalSaying(e, "no change was shown");
+    });
+    last = { key, summary };
+    return summary;
+  };
   const history = async function* (scope: Scope, object: ObjectRefer, signal: AbortSignal) {
     try {
       yield* saying(
@@ -152,7 +166,7 @@ export function journalProvider(storage: StorageBackend, cache?: BrowseCache, lo
 
     async changesJson(q, now, signal) {
       checkParams(q, "/api/changes", CHANGES_PARAMS);
-      const summary = await changesIn(storage, q, now, signal);
+      const summary = await changes(q, now, signal);
       return (async function* () {
         yield* changesJsonText(summary);
       })();
@@ -179,7 +193,7 @@ export function journalProvider(storage: StorageBackend, cache?: BrowseCache, lo
       };
     },
 
-    changes: (q, now, signal) => changesIn(storage, q, now, signal),
+    changes,
     close: warm.close,
   };
 }
@@ -223,17 +237,17 @@ function warmer(storage: StorageBackend, log: Logger | undefined) {
   };
 }
 
-async function changesIn(
-  storage: StorageBackend,
-  q: URLSearchParams,
-  now: Date,
-  signal: AbortSignal,
-): Promise<ChangesSummary> {
-  const filters = filtersOf(q);
-  const scope = await openScope(storage, windowOf(q, now, true), param(q, "cluster"), now);
-  return changesBetween(storage, scope, filters, signal).catch((e: unknown) => {
-    throw refusalSaying(e, "no change was shown");
+/**
+ * What a changes summary depends on: the window, the filters, and what was stored for it (each
+ * source's last segment or snapshot: a journal still recording adds segments).
+ */
+function summaryKey(scope: Scope, filters: Filters): string {
+  const tails = scope.sources.map((s) => {
+    if (s.type === "snapshot") return s.snapshot.id;
+    const tail = s.chain.segments.at(-1);
+    return tail ? segmentKey(tail) : s.chain.base;
   });
+  return JSON.stringify([scope.cluster, scope.window.since, scope.window.until, filters, tails]);
 }
 
 /** The pieces of `items`, a refused source said with what the reader did not do (as the CLI says it). */

@@ -1,4 +1,8 @@
+import { rename } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
+import type { ChangesSummary } from "../../../src/history/index.ts";
 import { CrdBackupError } from "../../../src/errors.ts";
 import { createLogger } from "../../../src/report/log.ts";
 import {
@@ -153,6 +157,45 @@ describe("the journal provider's record indexes", () => {
       "updated",
       "updated",
     ]);
+    await provider.close!();
+  });
+});
+
+describe("the journal provider's changes", () => {
+  it("serves the same window's summary again without reading the journal, until a segment lands in it", async () => {
+    const storage = freshLocation();
+    const base = "20261203T050000Z-00000001";
+    await writeBase(storage, base, at("00:01"), new Map([["w1", widget("w1", { size: 1 })]]));
+    const put = (t: string, name: string, size: number) =>
+      ({
+        t: at(t).toISOString(),
+        op: "put",
+        ...key(name),
+        uid: `uid-${name}`,
+        rv: t,
+        body: widget(name, { size }),
+      }) as const;
+    const [, second] = await writeChain(storage, base, [
+      [at("00:01"), at("10:00"), [put("01:00", "w1", 2)]],
+      [at("10:00"), at("20:00"), [put("11:00", "w2", 1)]],
+    ]);
+    const root = storage.location.replace(/^file:\/\//, "");
+    const aside = path.join(os.tmpdir(), `aside-${process.pid}-${Date.now()}`);
+    await rename(path.join(root, second!), aside); // not landed yet
+    const provider = journalProvider(storage);
+    const signal = new AbortController().signal;
+    const window = q(`since=${at("00:30").toISOString()}&until=${at("30:00").toISOString()}`);
+    const names = (s: ChangesSummary) =>
+      s.groups.flatMap((g) => g.objects.map((o) => `${o.name} ${o.change}`));
+    // other filters are another summary
+    const none = await provider.changes(q(`${window}&include-namespaces=b`), now, signal);
+    expect(names(none)).toEqual([]);
+    const first = await provider.changes(window, now, signal);
+    expect(names(first)).toEqual(["w1 updated"]);
+    expect(await provider.changes(window, now, signal)).toBe(first);
+    await rename(aside, path.join(root, second!));
+    const later = await provider.changes(window, now, signal);
+    expect(names(later)).toEqual(["w1 updated", "w2 created"]);
     await provider.close!();
   });
 });
