@@ -104,21 +104,28 @@ describe("the restore command of a journal version", () => {
   });
 });
 
+/** A widget `name` of `size` put at `t`. */
+const put = (t: string, name: string, size: number) =>
+  ({
+    t: at(t).toISOString(),
+    op: "put",
+    ...key(name),
+    uid: `uid-${name}`,
+    rv: t,
+    body: widget(name, { size }),
+  }) as const;
+
+/** A location: a base holding w1 (size 1), then one chain of these segments. */
+async function withChain(chain: Parameters<typeof writeChain>[2]) {
+  const storage = freshLocation();
+  const base = "20261203T050000Z-00000001";
+  await writeBase(storage, base, at("00:01"), new Map([["w1", widget("w1", { size: 1 })]]));
+  return { storage, segments: await writeChain(storage, base, chain) };
+}
+
 describe("the journal provider's record indexes", () => {
   it("after a first history, indexes the chain in the background; later answers are the same bytes", async () => {
-    const storage = freshLocation();
-    const base = "20261203T050000Z-00000001";
-    await writeBase(storage, base, at("00:01"), new Map([["w1", widget("w1", { size: 1 })]]));
-    const put = (t: string, name: string, size: number) =>
-      ({
-        t: at(t).toISOString(),
-        op: "put",
-        ...key(name),
-        uid: `uid-${name}`,
-        rv: t,
-        body: widget(name, { size }),
-      }) as const;
-    await writeChain(storage, base, [
+    const { storage } = await withChain([
       [at("00:01"), at("10:00"), [put("01:00", "w1", 2), put("02:00", "w2", 1)]],
       [at("10:00"), at("20:00"), [put("11:00", "w2", 2), put("12:00", "w1", 3)]],
       // w1's history reads the first two in full (indexing them); this one is indexed after it
@@ -163,19 +170,10 @@ describe("the journal provider's record indexes", () => {
 
 describe("the journal provider's changes", () => {
   it("serves the same window's summary again without reading the journal, until a segment lands in it", async () => {
-    const storage = freshLocation();
-    const base = "20261203T050000Z-00000001";
-    await writeBase(storage, base, at("00:01"), new Map([["w1", widget("w1", { size: 1 })]]));
-    const put = (t: string, name: string, size: number) =>
-      ({
-        t: at(t).toISOString(),
-        op: "put",
-        ...key(name),
-        uid: `uid-${name}`,
-        rv: t,
-        body: widget(name, { size }),
-      }) as const;
-    const [, second] = await writeChain(storage, base, [
+    const {
+      storage,
+      segments: [, second],
+    } = await withChain([
       [at("00:01"), at("10:00"), [put("01:00", "w1", 2)]],
       [at("10:00"), at("20:00"), [put("11:00", "w2", 1)]],
     ]);
