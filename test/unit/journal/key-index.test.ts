@@ -12,28 +12,10 @@ import {
 import { readSegment, readSegmentHeader } from "../../../src/journal/segment-reader.ts";
 import { SegmentBuilder } from "../../../src/journal/segment-writer.ts";
 import type { JournalRecord } from "../../../src/journal/segment-format.ts";
+import { place, widgetPut } from "./fixture.ts";
 
-const place = {
-  cluster: "c",
-  base: "20261203T050000Z-00000001",
-  seq: 1,
-  prev: null,
-  from: new Date("2026-12-03T05:00:00Z"),
-  to: new Date("2026-12-03T05:10:00Z"),
-};
-const put = (name: string): JournalRecord => ({
-  t: "2026-12-03T05:01:00.000Z",
-  op: "put",
-  kind: "object",
-  group: "g.io",
-  version: "v1",
-  plural: "widgets",
-  namespace: "a",
-  name,
-  uid: "u",
-  rv: "1",
-  body: Buffer.from(`{"metadata":{"name":"${name}"}}`),
-});
+const put = (name: string): JournalRecord =>
+  widgetPut(name, "2026-12-03T05:01:00.000Z", "1", Buffer.from(`{"metadata":{"name":"${name}"}}`));
 
 describe("the segment key index", () => {
   it("holds every member; of 10,000 others about 1% look held", () => {

@@ -12,32 +12,19 @@ import {
 import type { JournalRecord } from "../../../src/journal/segment-format.ts";
 import { readIndexedRecords, readSegment } from "../../../src/journal/segment-reader.ts";
 import { SegmentBuilder } from "../../../src/journal/segment-writer.ts";
+import { place, widgetPut } from "./fixture.ts";
 
-const place = {
-  cluster: "c",
-  base: "20261203T050000Z-00000001",
-  seq: 1,
-  prev: null,
-  from: new Date("2026-12-03T05:00:00Z"),
-  to: new Date("2026-12-03T05:10:00Z"),
-};
 const at = (i: number) => new Date(Date.UTC(2026, 11, 3, 5, 0, 1) + i * 10).toISOString();
-const put = (i: number, name: string): JournalRecord => ({
-  t: at(i),
-  op: "put",
-  kind: "object",
-  group: "g.io",
-  version: "v1",
-  plural: "widgets",
-  namespace: "a",
-  name,
-  uid: "u",
-  rv: String(i),
-  // bodies large enough that records span many 64 KiB chunks of the decompressed stream
-  body: Buffer.from(
-    `{"metadata":{"name":"${name}"},"spec":{"i":${i},"n":9223372036854775807,"pad":"${"x".repeat(i % 3000)}"}}`,
-  ),
-});
+const put = (i: number, name: string): JournalRecord =>
+  widgetPut(
+    name,
+    at(i),
+    String(i),
+    // bodies large enough that records span many 64 KiB chunks of the decompressed stream
+    Buffer.from(
+      `{"metadata":{"name":"${name}"},"spec":{"i":${i},"n":9223372036854775807,"pad":"${"x".repeat(i % 3000)}"}}`,
+    ),
+  );
 
 /** A segment of 3,000 records over 100 objects, with a re-list of the resource in the middle. */
 async function segment() {
