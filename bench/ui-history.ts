@@ -7,7 +7,8 @@
  * request); then, once the server logs that it has indexed the journal by record (in the
  * background, after that first history), /api/history and the /objects/ page (journal window and
  * stored snapshots) of --samples objects each, every one a different object never asked before,
- * and /api/changes over one hour in the middle of the chain, --samples times; with the server's
+ * and /api/changes over one hour in the middle of the chain, --samples windows a minute apart, then
+ * the /changes page's next page of the last one (the summary the view kept); with the server's
  * peak RSS (VmHWM).
  *
  *   npm run build && node bench/ui-history.ts [--events 1000000] [--keys 100000] [--samples 3] [--dir DIR [--existing]]
@@ -116,12 +117,12 @@ try {
   const warmAfterStartSeconds = +((indexedAt! - t0) / 1000).toFixed(1);
   const history = await timed(others(0).map(apiHistory));
   const page = await timed(others(samples).map(objectPage));
-  const changes = await timed(
-    Array.from(
-      { length: samples },
-      () => `api/changes?since=${since.toISOString()}&until=${until.toISOString()}`,
-    ),
-  );
+  // each sample a window of its own (a minute later): the view keeps the last summary it served
+  const window = (i: number) =>
+    `since=${new Date(since.getTime() + i * 60_000).toISOString()}&until=${new Date(until.getTime() + i * 60_000).toISOString()}`;
+  const changes = await timed(Array.from({ length: samples }, (_, i) => `api/changes?${window(i)}`));
+  // the changes page's next page: the same window again
+  const changesPage2 = await timed([`changes?${window(samples - 1)}&skip=100`]);
   console.log(
     JSON.stringify(
       {
@@ -133,6 +134,7 @@ try {
         apiHistoryWarmOtherObjects: history,
         objectPageWarmOtherObjects: page,
         apiChangesOneHour: changes,
+        changesNextPage: changesPage2,
       },
       null,
       2,

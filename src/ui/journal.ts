@@ -132,6 +132,7 @@ export function journalProvider(storage: StorageBackend, cache?: BrowseCache, lo
     const scope = await openScope(storage, windowOf(q, now, true), param(q, "cluster"), now);
     const key = summaryKey(scope, filters);
     if (last?.key === key) return last.summary;
+    last = undefined; // not held while the next one is built
     const summary = await changesBetween(storage, scope, filters, signal).catch((e: unknown) => {
       throw refusalSaying(e, "no change was shown");
     });
