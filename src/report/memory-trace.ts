@@ -58,10 +58,11 @@ export function memorySample(start: number): MemorySample {
 /**
  * Starts the trace when the environment asks for one. The timer is unref'd: it never keeps the
  * process alive, and a last sample is written at exit. A file that cannot be written stops it.
+ * Returns what stops it (a test's), or undefined when it is off.
  */
-export function startMemoryTrace(env: NodeJS.ProcessEnv = process.env): void {
+export function startMemoryTrace(env: NodeJS.ProcessEnv = process.env): (() => void) | undefined {
   const file = env[MEMORY_TRACE_ENV];
-  if (!file) return;
+  if (!file) return undefined;
   const interval = Number(env[`${MEMORY_TRACE_ENV}_INTERVAL_MS`]) || DEFAULT_INTERVAL_MS;
   const start = performance.now();
   const write = () => {
@@ -75,4 +76,8 @@ export function startMemoryTrace(env: NodeJS.ProcessEnv = process.env): void {
   timer.unref();
   process.once("exit", write);
   write();
+  return () => {
+    clearInterval(timer);
+    process.off("exit", write);
+  };
 }
