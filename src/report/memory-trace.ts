@@ -25,6 +25,8 @@ export interface MemorySample {
   v8Malloced: number;
   /** rss - heapTotal - external - v8Malloced: what neither V8 nor Node's Buffers account for. */
   native: number;
+  /** CPU time of the process so far (user + system), in milliseconds: what a setting costs. */
+  cpuMs: number;
 }
 
 /** VmHWM and VmRSS in bytes, from /proc (Linux only; 0 elsewhere). */
@@ -42,6 +44,7 @@ export function memorySample(start: number): MemorySample {
   const m = process.memoryUsage();
   const { hwm } = procStatus();
   const v8Malloced = v8.getHeapStatistics().malloced_memory;
+  const cpu = process.cpuUsage();
   return {
     t: Math.round(performance.now() - start),
     rss: m.rss,
@@ -52,6 +55,7 @@ export function memorySample(start: number): MemorySample {
     arrayBuffers: m.arrayBuffers,
     v8Malloced,
     native: m.rss - m.heapTotal - m.external - v8Malloced,
+    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
   };
 }
 

@@ -35,7 +35,11 @@ describe("memory trace", () => {
     expect(last.external).toBeGreaterThanOrEqual(held.length);
     expect(last.rss).toBe(last.heapTotal + last.external + last.v8Malloced + last.native);
     if (existsSync("/proc/self/status")) expect(last.hwm).toBeGreaterThanOrEqual(last.rss * 0.9);
-    for (let i = 1; i < samples.length; i++) expect(samples[i]!.t).toBeGreaterThanOrEqual(samples[i - 1]!.t);
+    for (let i = 1; i < samples.length; i++) {
+      expect(samples[i]!.t).toBeGreaterThanOrEqual(samples[i - 1]!.t);
+      expect(samples[i]!.cpuMs).toBeGreaterThanOrEqual(samples[i - 1]!.cpuMs);
+    }
+    expect(last.cpuMs).toBeGreaterThan(0);
     // stopped: no more samples
     const lines = readFileSync(file, "utf8").length;
     await sleep(80);
