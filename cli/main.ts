@@ -6,12 +6,14 @@
 // (bench/snapshot.ts). --memory-saver-mode keeps the old generation close to what is live: a
 // restore's verification and planning passes leave ~50 MB of garbage that V8 otherwise keeps
 // (and the pages it frees, pooled) until a full GC a minute or two into the writes, and that
-// transient set the peak, growing with the archive (100,000 objects: 193 -> 135 MiB; the split,
-// src/report/memory-trace.ts: V8 heap 80 -> 27 MiB). Node flags cannot be set once running, so
-// they live here. So does MALLOC_ARENA_MAX: glibc gives each thread (libuv's pool inflates,
-// hashes and writes files) its own malloc arena, and their fragmentation grew a restore's RSS by a
-// few MB a minute (50k objects: 185 -> 200 MiB, 300k: 239 MiB); with two arenas it stays flat
-// (183 MiB). Other libcs ignore it. jemalloc (LD_PRELOAD) was measured too: 206 MiB, no better.
+// transient set the peak, growing with the archive (bench:scale: 182 MiB at 50,010 objects and
+// 233 at 300,000 before, 142 and 142 with it; the split, src/report/memory-trace.ts: V8 heap total
+// 80 -> 27 MiB). It costs GC CPU (20,000 objects: 10.1 -> 13.0 s, wall time unchanged within the
+// machine's noise). Node flags cannot be set once running, so they live here. So does
+// MALLOC_ARENA_MAX: glibc gives each thread (libuv's pool inflates, hashes and writes files) its
+// own malloc arena, and their fragmentation grew a restore's RSS by a few MB a minute (50k
+// objects: 185 -> 200 MiB, 300k: 239 MiB); with two arenas it stays flat (183 MiB). Other libcs
+// ignore it. jemalloc (LD_PRELOAD) was measured too: 206 MiB at 100,000 objects, no better.
 import { enablePrivateCompileCache } from "./compile-cache.ts";
 
 enablePrivateCompileCache();
