@@ -14,13 +14,20 @@
  * --restore-max N: sizes above N get the snapshot only (a restore of 1,000,000 objects into the
  * 2-core test cluster takes about 40 minutes at the 430 objects/s measured at 300,000).
  *
+ * --memory-trace DIR: each run writes CRD_BACKUP_MEMORY_TRACE samples (src/report/memory-trace.ts)
+ * to DIR/<command>-<objects>.jsonl, and its row says how the peak splits (V8 heap, external, native).
+ * --cli-env 'NAME=VALUE;...': extra environment for the CLI only (a malloc setting, NODE_OPTIONS),
+ * to measure an alternative to the shebang's defaults without touching the servers.
+ *
  * Targets: peak RSS at 300,000 objects <= 250 MB (snapshot) and <= 300 MB (restore), and no more
  * than 10% above the figure at 50,000.
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import path from "node:path";
 import https from "node:https";
 import { parseArgs } from "node:util";
 import { KubeClient } from "../src/kube/client.ts";
+import type { MemorySample } from "../src/report/memory-trace.ts";
 import { loadKubeConfig } from "../src/kube/config.ts";
 import {
   startEnvironment,
@@ -38,6 +45,8 @@ const { values } = parseArgs({
     "restore-max": { type: "string", default: String(Number.MAX_SAFE_INTEGER) },
     payload: { type: "string", default: String(DEFAULT_PAYLOAD) },
     seed: { type: "string", default: "api" },
+    "memory-trace": { type: "string" },
+    "cli-env": { type: "string", default: "" },
   },
 });
 const SIZES = values.sizes.split(",").map(Number);
@@ -46,6 +55,14 @@ const RESTORE_MAX = Number(values["restore-max"]);
 const PAYLOAD = Number(values.payload);
 if (values.seed !== "api" && values.seed !== "etcd") throw new Error(`--seed ${values.seed}: api or etcd`);
 const VIA_ETCD = values.seed === "etcd";
+const TRACE_DIR = values["memory-trace"] && path.resolve(values["memory-trace"]);
+if (TRACE_DIR) mkdirSync(TRACE_DIR, { recursive: true });
+const CLI_ENV = Object.fromEntries(
+  values["cli-env"]
+    .split(";")
+    .filter(Boolean)
+    .map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)]),
+);
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 function serverCpu(env: EnvironmentInfo): number {
@@ -58,8 +75,10 @@ function serverCpu(env: EnvironmentInfo): number {
   }
 }
 
-const cliEnv = (env: EnvironmentInfo): NodeJS.ProcessEnv => ({
+const cliEnv = (env: EnvironmentInfo, trace?: string): NodeJS.ProcessEnv => ({
   ...process.env,
+  ...CLI_ENV,
+  ...(trace && { CRD_BACKUP_MEMORY_TRACE: trace }),
   KUBECONFIG: env.kubeconfig,
   AWS_ENDPOINT_URL: env.s3.endpoint,
   AWS_ACCESS_KEY_ID: env.s3.accessKeyId,
@@ -67,21 +86,37 @@ const cliEnv = (env: EnvironmentInfo): NodeJS.ProcessEnv => ({
   AWS_REGION: env.s3.region,
 });
 
+/** The trace's sample at the highest rss, and the highest heapUsed, in MiB: where the peak went. */
+function traceSplit(file: string): string {
+  const samples = readFileSync(file, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as MemorySample);
+  const peak = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
+  const mib = (n: number) => (n / 2 ** 20).toFixed(0);
+  const maxHeap = Math.max(...samples.map((s) => s.heapUsed));
+  return `at peak rss ${mib(peak.rss)} (t ${(peak.t / 1000).toFixed(0)} s): heap used ${mib(peak.heapUsed)} / total ${mib(peak.heapTotal)}, external ${mib(peak.external)} (arrayBuffers ${mib(peak.arrayBuffers)}), V8 malloc ${mib(peak.v8Malloced)}, native ${mib(peak.native)}; max heap used ${mib(maxHeap)}`;
+}
+
 /** Runs one timed CLI call and the API server's CPU during it. */
 async function measured(
   env: EnvironmentInfo,
   args: string[],
   cpuOf = env,
-): Promise<Timed & { serverCpu: number }> {
+  name = args[0]!,
+  objects = 0,
+): Promise<Timed & { serverCpu: number; split?: string }> {
+  const trace = TRACE_DIR && path.join(TRACE_DIR, `${name}-${objects}.jsonl`);
+  if (trace) rmSync(trace, { force: true });
   const before = serverCpu(cpuOf);
-  const res = await timeCli(args, cliEnv(env));
-  return { ...res, serverCpu: serverCpu(cpuOf) - before };
+  const res = await timeCli(args, cliEnv(env, trace));
+  return { ...res, serverCpu: serverCpu(cpuOf) - before, ...(trace && { split: traceSplit(trace) }) };
 }
 
 interface Row {
   objects: number;
-  snapshot: Timed & { serverCpu: number };
-  restore?: Timed & { serverCpu: number };
+  snapshot: Timed & { serverCpu: number; split?: string };
+  restore?: Timed & { serverCpu: number; split?: string };
 }
 
 const rows: Row[] = [];
@@ -102,15 +137,13 @@ for (const size of SIZES) {
     admin.close();
     const storage = `s3://${source.s3.bucket}/scale-${objects}`;
     log(`snapshot of ${objects} objects (default flags)`);
-    const snapshot = await measured(source, [
+    const snapshot = await measured(
+      source,
+      ["snapshot", "--storage", storage, "-o", "json", "--log-level", "warn"],
+      source,
       "snapshot",
-      "--storage",
-      storage,
-      "-o",
-      "json",
-      "--log-level",
-      "warn",
-    ]);
+      objects,
+    );
     const id = (JSON.parse(snapshot.stdout) as { id: string }).id;
     let restore: Row["restore"];
     if (objects <= RESTORE_MAX) {
@@ -123,6 +156,8 @@ for (const size of SIZES) {
         restoreEnv,
         ["restore", id, "--storage", storage, "-o", "json", "--log-level", "warn"],
         target,
+        "restore",
+        objects,
       );
       const created = (JSON.parse(restore.stdout) as { counts: { created: number } }).counts.created;
       if (created < objects) throw new Error(`restore created ${created} of ${objects}`);
@@ -135,7 +170,7 @@ for (const size of SIZES) {
     ] as const)
       log(
         t
-          ? `${objects} ${name}: ${t.seconds.toFixed(1)} s, ${(objects / t.seconds).toFixed(0)} objects/s, peak RSS ${t.peakRssMiB.toFixed(0)} MiB, client CPU ${t.cpuSeconds.toFixed(1)} s, kube-apiserver CPU ${t.serverCpu.toFixed(1)} s`
+          ? `${objects} ${name}: ${t.seconds.toFixed(1)} s, ${(objects / t.seconds).toFixed(0)} objects/s, peak RSS ${t.peakRssMiB.toFixed(0)} MiB, client CPU ${t.cpuSeconds.toFixed(1)} s, kube-apiserver CPU ${t.serverCpu.toFixed(1)} s${t.split ? `; ${t.split}` : ""}`
           : `${objects} ${name}: not run (--restore-max ${RESTORE_MAX})`,
       );
   } finally {

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { startMemoryTrace } from "../src/report/memory-trace.ts";
 import { TOOL_VERSION } from "../src/version.ts";
 import { changesCommand } from "./commands/changes.ts";
 import { deleteCommand } from "./commands/delete.ts";
@@ -71,6 +72,7 @@ export function buildProgram(ctx: RunContext, name = "crd-backup"): Command {
 }
 
 async function main(argv: string[]): Promise<number> {
+  startMemoryTrace(); // off unless CRD_BACKUP_MEMORY_TRACE names a file
   const controller = new AbortController();
   const ctx: RunContext = { signal: controller.signal, exitCode: EXIT.OK };
   const onSignal = (signal: NodeJS.Signals) => {
