@@ -25,7 +25,19 @@ export const LOCAL_ARCHIVE = "archive";
 export type EntryVisitor = (
   manifest: PlainManifest,
 ) => EntrySeen | undefined | Promise<EntrySeen | undefined>;
-type EntrySeen = (entry: ArchiveEntry) => void;
+export interface EntrySeen {
+  (entry: ArchiveEntry): void;
+  /** The pass failed (or never ran): whatever waits on entries still to come must settle now. */
+  abandon?: (reason: unknown) => void;
+}
+
+/** Tells a visitor its pass will not go on, once it exists (the download may fail before). */
+function abandon(seen: Promise<EntrySeen | undefined>, reason: unknown): void {
+  seen.then(
+    (s) => s?.abandon?.(reason),
+    () => undefined,
+  );
+}
 
 /**
  * The one verified source of entries every reader of a backup uses (restore, diff, export, drill,
@@ -90,6 +102,7 @@ export class VerifiedSnapshot implements AsyncDisposable {
       }
       await snapshot.verify(await seen);
     } catch (e) {
+      abandon(seen, e);
       await snapshot[Symbol.asyncDispose]();
       if (e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID") {
         throw new SourceRefusedError({ snapshot: id }, `snapshot ${id}: ${e.message}`, { id }, { cause: e });
@@ -155,9 +168,12 @@ export class VerifiedSnapshot implements AsyncDisposable {
     visit?: EntryVisitor,
   ): Promise<VerifiedSnapshot> {
     const snapshot = new VerifiedSnapshot(manifest.snapshotId, manifest, dir);
+    const seen = (async () => visit?.(manifest))(); // a visitor that throws fails the pass below
+    seen.catch(() => undefined); // awaited below
     try {
-      await snapshot.verify(await visit?.(manifest));
+      await snapshot.verify(await seen);
     } catch (e) {
+      abandon(seen, e);
       await snapshot[Symbol.asyncDispose]();
       throw e;
     }
