@@ -15,9 +15,11 @@ import { comparableForm } from "./normalize.ts";
  */
 export interface LiveObject {
   uid: string;
-  /** The digest of its comparable form: absent when `sameText`. */
+  /** The digest of its comparable form: absent when `sameText`, or when the read kept `text`. */
   digest?: string;
   sameText?: true;
+  /** Its textDigest, when the read kept it for the plan to compare with the source's (`keepText`). */
+  text?: string;
   /** Its owners' uids, when the read was asked for them (a sync deletes dependents before owners). */
   owners?: string[];
   /** Its labels do not match the read's selector: outside what a sync may delete. */
@@ -114,6 +116,11 @@ export interface LiveReadOptions {
   prune?: PruneDetails;
   /** The textDigest of the source's object under a key, when the source's text can be compared. */
   storedText?: (key: string) => string | undefined;
+  /**
+   * Keep every object's textDigest (LiveObject.text) and parse none: the caller compares them with
+   * the source's as it reads the source (restore/plan-pass.ts), so the read need not wait for them.
+   */
+  keepText?: boolean;
 }
 
 /**
@@ -128,7 +135,7 @@ export async function liveObjects(
   plural: string,
   options: LiveReadOptions,
 ): Promise<Map<string, LiveObject>> {
-  const { withStatus, prune, storedText } = options;
+  const { withStatus, prune, storedText, keepText } = options;
   const out = new Map<string, LiveObject>();
   for await (const page of listRawPages(client, collectionPath(group, version, plural), {
     pageSize: 500,
@@ -140,7 +147,8 @@ export async function liveObjects(
       const live: LiveObject = { uid: meta.uid ?? "" };
       const text = storedText?.(key);
       let item: JsonObject | undefined;
-      if (text !== undefined && digestCleaned(meta) === text) live.sameText = true;
+      if (keepText) live.text = digestCleaned(meta);
+      else if (text !== undefined && digestCleaned(meta) === text) live.sameText = true;
       else {
         item = parseJson(page.bytes.toString("utf8", at, meta.end)) as JsonObject;
         live.digest = digestOf(item, withStatus);

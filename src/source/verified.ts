@@ -26,7 +26,8 @@ export type EntryVisitor = (
   manifest: PlainManifest,
 ) => EntrySeen | undefined | Promise<EntrySeen | undefined>;
 export interface EntrySeen {
-  (entry: ArchiveEntry): void;
+  /** A promise holds the pass until it settles (a visitor that waits for what it needs). */
+  (entry: ArchiveEntry): void | Promise<void>;
   /** The pass failed (or never ran): whatever waits on entries still to come must settle now. */
   abandon?: (reason: unknown) => void;
 }
@@ -182,8 +183,10 @@ export class VerifiedSnapshot implements AsyncDisposable {
 
   /** Every byte of the local copy checked against the manifest (the reader throws on the first fault). */
   private async verify(seen: EntrySeen | undefined): Promise<void> {
-    for await (const entry of readArchive(createReadStream(this.file), expectedArchive(this.manifest)))
-      seen?.(entry);
+    for await (const entry of readArchive(createReadStream(this.file), expectedArchive(this.manifest))) {
+      const waited = seen?.(entry);
+      if (waited) await waited;
+    }
   }
 
   /** The verified entries again, from the local copy (whose every body verify() parsed whole). */
