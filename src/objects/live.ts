@@ -43,6 +43,17 @@ export function textDigest(body: Buffer, withStatus: boolean): string {
 }
 
 // crypto.hash: one call and no Hash object, for the two digests every object gets
+/**
+ * textDigest of an archive entry, whose SHA-256 (hex) the reader computed: cleaning only drops
+ * bytes (members, whitespace) and never adds any, so a cleaned text as long as the body is the
+ * body, and its digest the entry's (a second hash of every body saved).
+ */
+export function entryTextDigest(entry: { body: Buffer; sha256: string }, withStatus: boolean): string {
+  const cleaned = cleanObjectText(entry.body, 0, { dropStatus: !withStatus });
+  if (cleaned.body.length === entry.body.length) return Buffer.from(entry.sha256, "hex").toString("base64");
+  return digestCleaned(cleaned);
+}
+
 function digestCleaned(cleaned: CleanedObject): string {
   return hash("sha256", cleaned.body.toBuffer(), "base64");
 }

@@ -17,13 +17,20 @@ import { objectMembers } from "../json/scan.ts";
 import type { ArchiveEntry } from "../archive/reader.ts";
 import type { EntryModifiers } from "../modifiers/entries.ts";
 import { EntryFilter } from "../objects/entry-filter.ts";
-import { digestOf, getJson, liveObjects, objectPath, type LiveObject } from "../objects/live.ts";
+import {
+  digestOf,
+  entryTextDigest,
+  getJson,
+  liveObjects,
+  objectPath,
+  type LiveObject,
+} from "../objects/live.ts";
 import { targetNamespace, type NamespaceMapping, type RestoreOptions } from "./options.ts";
 import { Decisions, type Decision } from "./decisions.ts";
-import { Identities, type ItemIdentity, type ObjectEntry } from "./item.ts";
+import { Identities, type ItemIdentity } from "./item.ts";
 import type { CrdPlan, ResourcePlan } from "./types.ts";
 import type { SyncScope } from "./prune.ts";
-import type { Gathered, StoredTexts } from "./stored-texts.ts";
+import type { Gathered } from "./stored-texts.ts";
 import { LiveReads, resourceKeyOf, selectedResources, syncScope } from "./plan-live.ts";
 import { KeptEntries, type KeptEntry } from "./kept-entries.ts";
 import type { PlainManifest } from "../archive/manifest.ts";
@@ -65,8 +72,6 @@ export class PlanPass {
   private readonly options: RestoreOptions;
   private readonly modifiers: EntryModifiers | undefined;
   private readonly scope: SyncScope | undefined;
-  /** The source's text digests, where the live reads kept their own to compare (keepText). */
-  private readonly texts: StoredTexts | undefined;
 
   constructor(
     reads: LiveReads,
@@ -74,13 +79,11 @@ export class PlanPass {
     options: RestoreOptions,
     modifiers: EntryModifiers | undefined,
     scope: SyncScope | undefined,
-    texts?: StoredTexts,
   ) {
     this.reads = reads;
     this.options = options;
     this.modifiers = modifiers;
     this.scope = scope;
-    this.texts = texts;
     this.#keys = keys;
     this.#filter = new EntryFilter(options.filters, keys);
     this.#mapping = { namespaceMap: options.namespaceMap, namespacePrefix: options.namespacePrefix };
@@ -121,7 +124,7 @@ export class PlanPass {
     this.crds[archived.slot] = planCrd(resource.key, archived.body, this.reads.crds.get(resource.key));
   }
 
-  #object(entry: ObjectEntry & { ref: { plural: string; group: string } }, ordinal: number): void {
+  #object(entry: Extract<ArchiveEntry, { kind: "object" }>, ordinal: number): void {
     const resourceKey = `${entry.ref.plural}.${entry.ref.group}`;
     // planning reads only what it needs: the top-level keys, and labels when a selector asks
     const { members } = objectMembers(entry.body, 0);
@@ -143,8 +146,10 @@ export class PlanPass {
     else {
       // the live read kept its text: the same text is unchanged, as if read so; another is compared after the pass
       decision = decide(item, entry.body, members, this.options, { uid: live.uid, sameText: true });
-      const stored = this.texts?.get(item.resource.key)?.get(`${item.namespace ?? ""}/${item.name}`);
-      if (decision.action === "unchanged" && stored !== live.text) {
+      if (
+        decision.action === "unchanged" &&
+        entryTextDigest(entry, this.options.restoreStatus) !== live.text
+      ) {
         this.#compare.push(ordinal);
         // its body kept as an update's is: resolve() decides on it
         this.keeping.add(ordinal, entry, "update", this.modifiers !== undefined);
@@ -258,7 +263,7 @@ export function inPassPlan(
   const selected = selectedResources(manifest, options);
   const keys = new Set(selected.map((r) => resourceKeyOf(r.plural, r.group)));
   const reads = new LiveReads(client, selected, options, undefined, scope, "keep");
-  return new InPassPlan(reads, new PlanPass(reads, keys, options, undefined, scope, gathered.texts));
+  return new InPassPlan(reads, new PlanPass(reads, keys, options, undefined, scope));
 }
 
 export class InPassPlan {
@@ -271,10 +276,12 @@ export class InPassPlan {
     this.planned = planned;
   }
 
-  /** The verification pass's visitor: `seen` (the texts gathered), then the entry planned. */
+  /**
+   * The verification pass's visitor, instead of `seen` (the texts gathered): the pass compares
+   * texts itself, so none are held; `seen` is told if the pass fails.
+   */
   visitor(seen: EntrySeen): EntrySeen {
     const both: EntrySeen = (entry) => {
-      seen(entry);
       if (this.#failed) return;
       try {
         const waited = this.planned.visit(entry);

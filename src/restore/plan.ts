@@ -73,7 +73,7 @@ export async function buildPlan(
     // reads that kept their texts (a pass inside the verification that did not go through) compare them here
     const reads =
       planned?.reads ?? early ?? new LiveReads(client, selected, options, modifiers, scope, texts);
-    pass = new PlanPass(reads, keys, options, modifiers, scope, texts);
+    pass = new PlanPass(reads, keys, options, modifiers, scope);
     for await (const entry of snapshot.entries()) {
       const waited = pass.visit(entry);
       if (waited) await waited;
