@@ -1,7 +1,7 @@
 /**
  * The live half of a restore plan: per selected resource, its live CRD (versions, scope, conflict)
  * and its live objects, a few resources read at once. Planning's pass over the archive runs while
- * these reads do (restore/plan.ts): it waits only for the resource of the entry in hand, so the
+ * these reads do (restore/plan-pass.ts): it waits only for the resource of the entry in hand, so the
  * archive is decoded while the API server encodes pages.
  */
 import type { ManifestResource, PlainManifest } from "../archive/manifest.ts";
