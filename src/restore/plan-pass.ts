@@ -266,10 +266,28 @@ export function inPassPlan(
   return new InPassPlan(reads, new PlanPass(reads, keys, options, undefined, scope));
 }
 
+/**
+ * Bodies of the entries the verification pass holds while it runs ahead of the live reads, at
+ * most: past it the pass waits. The pass's own work (decompress, hash, parse) then overlaps the
+ * API server's encoding of the pages, instead of waiting for each resource's.
+ */
+const AHEAD_BYTES = 16 * 1024 * 1024;
+
+/** The entries planning reads. */
+type Planned = Extract<ArchiveEntry, { kind: "crd" | "namespace" | "object" }>;
+
 export class InPassPlan {
   readonly reads: LiveReads;
   readonly planned: PlanPass;
   #failed = false;
+  /** Entries held, in the archive's order, from #head on: planned once their resource is read. */
+  #ahead: Planned[] = [];
+  #head = 0;
+  #aheadBytes = 0;
+  /** Planning what is held: set while anything is held or waits for a read. */
+  #draining: Promise<void> | undefined;
+  /** Settles when what is held is back within AHEAD_BYTES (or planning stopped). */
+  #room: PromiseWithResolvers<void> | undefined;
 
   constructor(reads: LiveReads, planned: PlanPass) {
     this.reads = reads;
@@ -282,23 +300,61 @@ export class InPassPlan {
    */
   visitor(seen: EntrySeen): EntrySeen {
     const both: EntrySeen = (entry) => {
-      if (this.#failed) return;
+      if (this.#failed || entry.kind === "header" || entry.kind === "index") return;
+      if (this.#draining) return this.#hold(entry);
+      let waited: void | Promise<void>;
       try {
-        const waited = this.planned.visit(entry);
-        if (waited)
-          return waited.catch(() => {
-            this.#failed = true;
-          });
+        waited = this.planned.visit(entry);
       } catch {
         this.#failed = true;
+        return;
       }
+      // its resource is being read: the pass goes on, holding what comes meanwhile
+      if (waited) this.#draining = this.#drain(waited);
     };
     if (seen.abandon) both.abandon = seen.abandon;
     return both;
   }
 
-  /** The pass's plan, when it planned every entry; undefined: plan over a pass of its own. */
-  pass(): PlanPass | undefined {
+  #hold(entry: Planned): Promise<void> | undefined {
+    // a copy: the reader's body may be a view of a whole decompressed chunk
+    this.#ahead.push({ ...entry, body: Buffer.from(entry.body) });
+    this.#aheadBytes += entry.body.length;
+    if (this.#aheadBytes <= AHEAD_BYTES) return undefined;
+    this.#room ??= Promise.withResolvers<void>();
+    return this.#room.promise;
+  }
+
+  async #drain(first: Promise<void>): Promise<void> {
+    try {
+      await first;
+      while (this.#head < this.#ahead.length) {
+        const entry = this.#ahead[this.#head]!;
+        this.#ahead[this.#head++] = undefined as never;
+        this.#aheadBytes -= entry.body.length;
+        if (this.#aheadBytes <= AHEAD_BYTES) this.#freeRoom();
+        const waited = this.planned.visit(entry);
+        if (waited) await waited;
+      }
+    } catch {
+      this.#failed = true;
+    } finally {
+      this.#ahead = [];
+      this.#head = 0;
+      this.#aheadBytes = 0;
+      this.#draining = undefined;
+      this.#freeRoom();
+    }
+  }
+
+  #freeRoom(): void {
+    this.#room?.resolve();
+    this.#room = undefined;
+  }
+
+  /** The pass's plan once it planned every entry; undefined: plan over a pass of its own. */
+  async pass(): Promise<PlanPass | undefined> {
+    await this.#draining;
     return this.#failed ? undefined : this.planned;
   }
 }

@@ -67,7 +67,7 @@ export async function buildPlan(
   for (const [key, map] of options.versionMap ?? [])
     if (!keys.has(key))
       throw mapUsage(key, map, `the restore has no resource ${key} (from this snapshot, with these filters)`);
-  let pass = planned?.pass();
+  let pass = await planned?.pass();
   if (!pass) {
     const texts = gathered ? gathered.texts : await storedTexts(client, snapshot, keys, options);
     // reads that kept their texts (a pass inside the verification that did not go through) compare them here
