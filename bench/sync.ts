@@ -8,7 +8,10 @@
  * missing one, a delete per extra one) at restore's default concurrency.
  * Target: sync wall time <= 1.5x the baseline with default flags.
  *
- *   node bench/sync.ts [--crds 25] [--objects-per-crd 2000] [--rounds 2]
+ *   node bench/sync.ts [--crds 25] [--objects-per-crd 2000] [--rounds 2] [--cpu-prof DIR]
+ *
+ * --cpu-prof DIR: every sync writes a V8 CPU profile (node --cpu-prof) into DIR, to see where its
+ * CPU goes (it is most of its wall time).
  */
 import { createReadStream, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import https from "node:https";
@@ -31,6 +34,7 @@ const { values } = parseArgs({
     crds: { type: "string", default: "25" },
     "objects-per-crd": { type: "string", default: "2000" },
     rounds: { type: "string", default: "2" },
+    "cpu-prof": { type: "string" },
   },
 });
 const CRDS = Number(values.crds);
@@ -150,9 +154,10 @@ try {
 
   /** crd-backup restore --sync with default flags; seconds, peak RSS, and the report's counts checked. */
   const sync = async () => {
+    const prof = values["cpu-prof"];
     const res = await timeCli(
       ["restore", id, "--sync", "--storage", dir, "--log-level", "warn", "-o", "json"],
-      cliEnv,
+      prof ? { ...cliEnv, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(prof)}` } : cliEnv,
     );
     const { counts } = JSON.parse(res.stdout) as { counts: Record<string, number> };
     const want = { created: missing.length, updated: changed.length, deleted: extraCount };

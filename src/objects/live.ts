@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { KubeApiError } from "../errors.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { collectionPath, CRD_PATH, describeCrd, type CrdInfo } from "../kube/discovery.ts";
@@ -15,9 +15,11 @@ import { comparableForm } from "./normalize.ts";
  */
 export interface LiveObject {
   uid: string;
-  /** The digest of its comparable form: absent when `sameText`. */
+  /** The digest of its comparable form: absent when `sameText`, or when the read kept `text`. */
   digest?: string;
   sameText?: true;
+  /** Its textDigest, when the read kept it for the plan to compare with the source's (`keepText`). */
+  text?: string;
   /** Its owners' uids, when the read was asked for them (a sync deletes dependents before owners). */
   owners?: string[];
   /** Its labels do not match the read's selector: outside what a sync may delete. */
@@ -40,14 +42,24 @@ export function textDigest(body: Buffer, withStatus: boolean): string {
   return digestCleaned(cleanObjectText(body, 0, { dropStatus: !withStatus }));
 }
 
+// crypto.hash: one call and no Hash object, for the two digests every object gets
+/**
+ * textDigest of an archive entry, whose SHA-256 (hex) the reader computed: cleaning only drops
+ * bytes (members, whitespace) and never adds any, so a cleaned text as long as the body is the
+ * body, and its digest the entry's (a second hash of every body saved).
+ */
+export function entryTextDigest(entry: { body: Buffer; sha256: string }, withStatus: boolean): string {
+  const cleaned = cleanObjectText(entry.body, 0, { dropStatus: !withStatus });
+  if (cleaned.body.length === entry.body.length) return Buffer.from(entry.sha256, "hex").toString("base64");
+  return digestCleaned(cleaned);
+}
+
 function digestCleaned(cleaned: CleanedObject): string {
-  return createHash("sha256").update(cleaned.body.toBuffer()).digest("base64");
+  return hash("sha256", cleaned.body.toBuffer(), "base64");
 }
 
 export function digestOf(obj: JsonObject, withStatus: boolean): string {
-  return createHash("sha256")
-    .update(canonicalJson(comparableForm(obj, { withStatus })))
-    .digest("hex");
+  return hash("sha256", canonicalJson(comparableForm(obj, { withStatus })), "hex");
 }
 
 export function objectPath(
@@ -114,6 +126,11 @@ export interface LiveReadOptions {
   prune?: PruneDetails;
   /** The textDigest of the source's object under a key, when the source's text can be compared. */
   storedText?: (key: string) => string | undefined;
+  /**
+   * Keep every object's textDigest (LiveObject.text) and parse none: the caller compares them with
+   * the source's as it reads the source (restore/plan-pass.ts), so the read need not wait for them.
+   */
+  keepText?: boolean;
 }
 
 /**
@@ -128,7 +145,7 @@ export async function liveObjects(
   plural: string,
   options: LiveReadOptions,
 ): Promise<Map<string, LiveObject>> {
-  const { withStatus, prune, storedText } = options;
+  const { withStatus, prune, storedText, keepText } = options;
   const out = new Map<string, LiveObject>();
   for await (const page of listRawPages(client, collectionPath(group, version, plural), {
     pageSize: 500,
@@ -140,7 +157,8 @@ export async function liveObjects(
       const live: LiveObject = { uid: meta.uid ?? "" };
       const text = storedText?.(key);
       let item: JsonObject | undefined;
-      if (text !== undefined && digestCleaned(meta) === text) live.sameText = true;
+      if (keepText) live.text = digestCleaned(meta);
+      else if (text !== undefined && digestCleaned(meta) === text) live.sameText = true;
       else {
         item = parseJson(page.bytes.toString("utf8", at, meta.end)) as JsonObject;
         live.digest = digestOf(item, withStatus);

@@ -1,7 +1,7 @@
 /**
  * The live half of a restore plan: per selected resource, its live CRD (versions, scope, conflict)
  * and its live objects, a few resources read at once. Planning's pass over the archive runs while
- * these reads do (restore/plan.ts): it waits only for the resource of the entry in hand, so the
+ * these reads do (restore/plan-pass.ts): it waits only for the resource of the entry in hand, so the
  * archive is decoded while the API server encodes pages.
  */
 import type { ManifestResource, PlainManifest } from "../archive/manifest.ts";
@@ -30,7 +30,7 @@ async function planResource(
   options: RestoreOptions,
   modifiers: EntryModifiers | undefined,
   scope: SyncScope | undefined,
-  texts: Map<string, string> | undefined,
+  texts: Map<string, string> | "keep" | undefined,
   liveCrds: Map<string, JsonObject>,
 ): Promise<ResourcePlan> {
   const plan: ResourcePlan = {
@@ -79,7 +79,7 @@ async function planResource(
       withStatus: options.restoreStatus,
       signal: options.signal,
       ...(scope ? { prune: scope.readsLabels ? { selects: (l) => scope.selectsLabels(l) } : {} } : {}),
-      ...(texts ? { storedText: (key) => texts.get(key) } : {}),
+      ...(texts === "keep" ? { keepText: true } : texts ? { storedText: (key) => texts.get(key) } : {}),
     });
   }
   return plan;
@@ -99,14 +99,18 @@ export class LiveReads {
   readonly #ready = new Map<string, PromiseWithResolvers<ResourcePlan>>();
   readonly #all: Promise<ResourcePlan[]>;
 
-  /** `ready`: settles when a resource's texts are whole, its read waiting for it (stored-texts.ts). */
+  /**
+   * `texts`: the source's text digests (objects whose text is the source's are not parsed), or
+   * "keep": every live object's own kept, for a plan that compares them itself (plan-pass.ts).
+   * `ready`: settles when a resource's texts are whole, its read waiting for it (stored-texts.ts).
+   */
   constructor(
     client: KubeClient,
     selected: readonly ManifestResource[],
     options: RestoreOptions,
     modifiers: EntryModifiers | undefined,
     scope: SyncScope | undefined,
-    texts: StoredTexts | undefined,
+    texts: StoredTexts | "keep" | undefined,
     ready?: (resource: string) => Promise<void>,
   ) {
     for (const r of selected) {
@@ -118,7 +122,7 @@ export class LiveReads {
     this.#all = mapConcurrent(selected, LIVE_READS, async (r) => {
       const key = resourceKeyOf(r.plural, r.group);
       await ready?.(key);
-      const stored = texts && (texts.get(key) ?? new Map<string, string>());
+      const stored = texts === "keep" ? texts : texts && (texts.get(key) ?? new Map<string, string>());
       const plan = await planResource(client, r, options, modifiers, scope, stored, this.crds);
       this.#ready.get(key)!.resolve(plan);
       return plan;

@@ -10,13 +10,14 @@ import { discoverCrds } from "../kube/discovery.ts";
 import { isJsonObject } from "../json/json.ts";
 import { deletePhases, pruneCandidates, type CrdPrune, type PrunePlan, type SyncScope } from "./prune.ts";
 import type { ResourcePlan } from "./types.ts";
+import type { LiveObject } from "../objects/live.ts";
 
 export interface PruneInputs {
   resources: Iterable<ResourcePlan>;
   manifestResources: readonly ManifestResource[];
   scope: SyncScope;
-  /** Keys (prune.ts objectKey) of the source's objects found live. */
-  inSource: ReadonlySet<string>;
+  /** The live objects the source has (the plan's read found them under its objects' keys). */
+  inSource: ReadonlySet<LiveObject>;
   /** CRD names the source holds. */
   archivedCrds: ReadonlySet<string>;
   crds: boolean;
@@ -32,7 +33,7 @@ export async function planPrune(client: KubeClient, inputs: PruneInputs): Promis
   const { items, uncovered } = pruneCandidates(
     inputs.resources,
     inputs.scope,
-    (key) => inputs.inSource.has(key),
+    (live) => inputs.inSource.has(live),
     (resource) => errors.get(resource),
   );
   const crds = inputs.crds ? await crdsToDelete(client, inputs) : [];

@@ -12,6 +12,7 @@ import { parseSelector } from "../objects/selector.ts";
 import type { NamespaceMapping } from "./options.ts";
 import { ownerDepths } from "./order.ts";
 import type { ResourcePlan } from "./types.ts";
+import type { LiveObject } from "../objects/live.ts";
 
 /** One live object a sync deletes. */
 export interface PruneItem {
@@ -162,19 +163,15 @@ export class SyncScope {
   }
 }
 
-/** The key a source object and its live counterpart share: `plural.group|namespace/name`. */
-export const objectKey = (resource: string, namespace: string | undefined, name: string) =>
-  `${resource}|${namespace ?? ""}/${name}`;
-
 /**
  * The live objects of `resources` to delete: in scope, selected by labels, and not in the source
- * (`inSource`, by objectKey). `errors`: resources whose listing failed in the source (its
- * manifest says so), of which nothing is deleted.
+ * (`inSource`: the plan noted the live objects the source has, no key built per object). `errors`:
+ * resources whose listing failed in the source (its manifest says so), of which nothing is deleted.
  */
 export function pruneCandidates(
   resources: Iterable<ResourcePlan>,
   scope: SyncScope,
-  inSource: (key: string) => boolean,
+  inSource: (live: LiveObject) => boolean,
   errors: (resource: string) => string | undefined,
 ): Pick<PrunePlan, "uncovered"> & { items: PruneItem[] } {
   const items: PruneItem[] = [];
@@ -187,12 +184,11 @@ export function pruneCandidates(
       continue;
     }
     for (const [key, live] of r.live) {
-      if (live.unselected) continue;
+      if (live.unselected || inSource(live)) continue;
       const slash = key.indexOf("/");
       const namespace = slash > 0 ? key.slice(0, slash) : undefined;
       const name = key.slice(slash + 1);
       if (namespace !== undefined && !scope.coversNamespace(namespace)) continue;
-      if (inSource(objectKey(r.key, namespace, name))) continue;
       items.push({ resource: r, namespace, name, uid: live.uid, owners: live.owners ?? [] });
     }
   }

@@ -10,6 +10,7 @@ import { openSource, type SnapshotRef } from "../source/open.ts";
 import { resourceVersions } from "./versions.ts";
 import { gatherStoredTexts, type Gathered } from "./stored-texts.ts";
 import { earlyLiveReads, type LiveReads } from "./plan-live.ts";
+import { inPassPlan, type InPassPlan } from "./plan-pass.ts";
 
 /**
  * Restores a snapshot: verify everything, plan against the live cluster, then write in the order
@@ -27,15 +28,19 @@ export async function restoreSnapshot(
   const gathered: Gathered = { texts: undefined };
   const gather = gatherStoredTexts(client, options, gathered);
   let early: LiveReads | undefined;
+  let planned: InPassPlan | undefined;
   await using snapshot = await openSource(storage, ref, options.signal, async (manifest) => {
     const seen = await gather(manifest);
-    // the live reads start during the pass, each resource's once its texts are whole
+    // planned during the pass, the live reads started at once (acted on only once it verified all)
+    planned = seen && inPassPlan(client, manifest, options, gathered);
+    if (seen && planned) return planned.visitor(seen);
+    // else the live reads start during the pass, each resource's once its texts are whole
     early = earlyLiveReads(client, manifest, options, gathered);
     return seen;
   });
   log.debug("source fetched and verified", { snapshot: snapshot.id });
   // await: the snapshot is disposed on return
-  return await restoreVerified(client, snapshot, options, log, gathered, early);
+  return await restoreVerified(client, snapshot, options, log, gathered, early, planned);
 }
 
 /**
@@ -49,8 +54,9 @@ export async function restoreVerified(
   log: Logger = silentLogger,
   gathered?: Gathered,
   early?: LiveReads,
+  planned?: InPassPlan,
 ): Promise<RestoreReport> {
-  const plan = await buildPlan(client, snapshot, options, gathered, early);
+  const plan = await buildPlan(client, snapshot, options, gathered, early, planned);
   log.info("restore planned", {
     snapshot: snapshot.id,
     crds: plan.crds.length,

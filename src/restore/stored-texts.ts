@@ -16,7 +16,7 @@ import type { KubeClient } from "../kube/client.ts";
 import { hasLiveObjects, textDigest } from "../objects/live.ts";
 import { EntryFilter } from "../objects/entry-filter.ts";
 import { resourceSelected } from "../objects/filters.ts";
-import type { EntryVisitor, VerifiedSnapshot } from "../source/verified.ts";
+import type { EntrySeen, EntryVisitor, VerifiedSnapshot } from "../source/verified.ts";
 import type { RestoreOptions } from "./options.ts";
 
 export type StoredTexts = Map<string, Map<string, string>>;
@@ -32,6 +32,7 @@ export interface Gathered {
   /**
    * Settles once the pass has seen every object the manifest counts of a resource (or the index):
    * its texts are whole, and its live read can start while the pass goes on (plan-live.ts).
+   * Rejects, with the pass's error, when the pass fails before.
    */
   ready?: (resource: string) => Promise<void>;
 }
@@ -87,21 +88,26 @@ export function gatherStoredTexts(
 function readiness(
   selected: readonly ManifestResource[],
   visit: (entry: ArchiveEntry) => void,
-): { visit: (entry: ArchiveEntry) => void; ready: (resource: string) => Promise<void> } {
+): { visit: EntrySeen; ready: (resource: string) => Promise<void> } {
   const left = new Map<string, { count: number; done: PromiseWithResolvers<void> }>();
-  for (const r of selected)
-    left.set(`${r.plural}.${r.group}`, { count: r.count, done: Promise.withResolvers<void>() });
+  for (const r of selected) {
+    const done = Promise.withResolvers<void>();
+    done.promise.catch(() => undefined); // a pass that fails rejects reads that may never wait
+    left.set(`${r.plural}.${r.group}`, { count: r.count, done });
+  }
   for (const l of left.values()) if (l.count === 0) l.done.resolve();
-  return {
-    visit: (entry) => {
-      visit(entry);
-      if (entry.kind === "index") for (const l of left.values()) l.done.resolve();
-      if (entry.kind !== "object") return;
-      const l = left.get(`${entry.ref.plural}.${entry.ref.group}`);
-      if (l && --l.count === 0) l.done.resolve();
-    },
-    ready: (resource) => left.get(resource)?.done.promise ?? Promise.resolve(),
+  const seen: EntrySeen = (entry) => {
+    visit(entry);
+    if (entry.kind === "index") for (const l of left.values()) l.done.resolve();
+    if (entry.kind !== "object") return;
+    const l = left.get(`${entry.ref.plural}.${entry.ref.group}`);
+    if (l && --l.count === 0) l.done.resolve();
   };
+  // the texts of a failed pass are never whole: the reads waiting for them give up (settled ones stay)
+  seen.abandon = (reason) => {
+    for (const l of left.values()) l.done.reject(reason);
+  };
+  return { visit: seen, ready: (resource) => left.get(resource)?.done.promise ?? Promise.resolve() };
 }
 
 async function collector(

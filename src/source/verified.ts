@@ -25,7 +25,20 @@ export const LOCAL_ARCHIVE = "archive";
 export type EntryVisitor = (
   manifest: PlainManifest,
 ) => EntrySeen | undefined | Promise<EntrySeen | undefined>;
-type EntrySeen = (entry: ArchiveEntry) => void;
+export interface EntrySeen {
+  /** A promise holds the pass until it settles (a visitor that waits for what it needs). */
+  (entry: ArchiveEntry): void | Promise<void>;
+  /** The pass failed (or never ran): whatever waits on entries still to come must settle now. */
+  abandon?: (reason: unknown) => void;
+}
+
+/** Tells a visitor its pass will not go on, once it exists (the download may fail before). */
+function abandon(seen: Promise<EntrySeen | undefined>, reason: unknown): void {
+  seen.then(
+    (s) => s?.abandon?.(reason),
+    () => undefined,
+  );
+}
 
 /**
  * The one verified source of entries every reader of a backup uses (restore, diff, export, drill,
@@ -90,6 +103,7 @@ export class VerifiedSnapshot implements AsyncDisposable {
       }
       await snapshot.verify(await seen);
     } catch (e) {
+      abandon(seen, e);
       await snapshot[Symbol.asyncDispose]();
       if (e instanceof CrdBackupError && e.code === "ARCHIVE_INVALID") {
         throw new SourceRefusedError({ snapshot: id }, `snapshot ${id}: ${e.message}`, { id }, { cause: e });
@@ -155,9 +169,12 @@ export class VerifiedSnapshot implements AsyncDisposable {
     visit?: EntryVisitor,
   ): Promise<VerifiedSnapshot> {
     const snapshot = new VerifiedSnapshot(manifest.snapshotId, manifest, dir);
+    const seen = (async () => visit?.(manifest))(); // a visitor that throws fails the pass below
+    seen.catch(() => undefined); // awaited below
     try {
-      await snapshot.verify(await visit?.(manifest));
+      await snapshot.verify(await seen);
     } catch (e) {
+      abandon(seen, e);
       await snapshot[Symbol.asyncDispose]();
       throw e;
     }
@@ -166,8 +183,10 @@ export class VerifiedSnapshot implements AsyncDisposable {
 
   /** Every byte of the local copy checked against the manifest (the reader throws on the first fault). */
   private async verify(seen: EntrySeen | undefined): Promise<void> {
-    for await (const entry of readArchive(createReadStream(this.file), expectedArchive(this.manifest)))
-      seen?.(entry);
+    for await (const entry of readArchive(createReadStream(this.file), expectedArchive(this.manifest))) {
+      const waited = seen?.(entry);
+      if (waited) await waited;
+    }
   }
 
   /** The verified entries again, from the local copy (whose every body verify() parsed whole). */

@@ -5,7 +5,7 @@ import type { ModifierResult } from "../../../src/modifiers/apply.ts";
 import { digestOf } from "../../../src/objects/live.ts";
 import type { Decision } from "../../../src/restore/decisions.ts";
 import type { ItemIdentity } from "../../../src/restore/item.ts";
-import { decide } from "../../../src/restore/plan.ts";
+import { decide } from "../../../src/restore/decide.ts";
 import type { ExistingPolicy, ResourcePlan } from "../../../src/restore/types.ts";
 
 /** The stored object: in namespace `src`, restored into `dst`. */

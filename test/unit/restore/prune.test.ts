@@ -6,7 +6,6 @@ import type { LiveObject } from "../../../src/objects/live.ts";
 import { finalizersOf } from "../../../src/restore/apply-prune.ts";
 import {
   deletePhases,
-  objectKey,
   pruneCandidates,
   recordedFilters,
   sourceNamespaces,
@@ -155,10 +154,7 @@ describe("pruneCandidates: the live objects the source does not have, in scope",
       ["/c-keep", lv("5")],
       ["/c-extra", lv("6")],
     ]);
-    const source = new Set([
-      objectKey(widgets.key, "a", "keep"),
-      objectKey(cluster.key, undefined, "c-keep"),
-    ]);
+    const source = new Set([widgets.live.get("a/keep"), cluster.live.get("/c-keep")]);
     const { items, uncovered } = pruneCandidates(
       [widgets, cluster],
       scope,

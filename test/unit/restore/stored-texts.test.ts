@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -14,6 +14,8 @@ import {
   storedTexts,
   type Gathered,
 } from "../../../src/restore/stored-texts.ts";
+import { earlyLiveReads } from "../../../src/restore/plan-live.ts";
+import type { RestoreOptions } from "../../../src/restore/options.ts";
 import { crdBody, namespaceBody, objectBody, SNAPSHOT_ID, writeArchive } from "../archive/helpers.ts";
 import { emptyManifest } from "../support/manifests.ts";
 
@@ -193,5 +195,53 @@ describe("stored texts gathered by the verification pass", () => {
     // gadgets' one object comes before widgets' last: each settles with all its texts
     expect(settled).toEqual(["gadgets.example.com 1", "widgets.example.com 3", "things.example.com 0"]);
     expect(snapshot.id).toBe(SNAPSHOT_ID);
+  });
+
+  it("reject the live reads still waiting for their texts when the pass fails: nothing waits on a pass that ended", async () => {
+    const { dir, manifest } = await localArchive();
+    const counted = {
+      ...manifest,
+      resources: [
+        { ...resource("widgets"), count: 3 },
+        { ...resource("gadgets"), count: 1 },
+      ],
+    };
+    // cut short after gadgets' object, before widgets' last (the index and the namespace follow it)
+    const file = path.join(dir, LOCAL_ARCHIVE);
+    const bytes = readFileSync(file);
+    writeFileSync(file, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+    // the probes find objects; a resource whose read starts finds no CRD (404), as in a fresh target
+    const client = {
+      request: async (req: { path: string }) =>
+        req.path.endsWith("?limit=1")
+          ? BOTH.request(req as never)
+          : Promise.reject(new KubeApiError(404, "not found", { method: "GET", path: req.path })),
+    } as unknown as KubeClient;
+    const options = {
+      ...OPTIONS,
+      existing: "skip",
+      existingFor: new Map(),
+      dryRun: false,
+    } as unknown as RestoreOptions;
+    const gathered: Gathered = { texts: undefined };
+    const gather = gatherStoredTexts(client, options, gathered);
+    let reads: ReturnType<typeof earlyLiveReads>;
+    const pass = VerifiedSnapshot.fromLocalArchive(counted, dir, async (m) => {
+      const seen = await gather(m);
+      reads = earlyLiveReads(client, m, options, gathered);
+      return seen;
+    });
+    const failure = await pass.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(String(failure)).toMatch(/truncated|corrupt/);
+    // widgets' texts never became whole: their wait and their read are rejected with the pass's error
+    await expect(gathered.ready!("widgets.example.com")).rejects.toBe(failure);
+    await expect(reads!.resource("widgets.example.com")).rejects.toBe(failure);
+    await expect(reads!.all()).rejects.toBe(failure);
+    // gadgets' were whole before the cut: their read ran, and stays as it was
+    await expect(gathered.ready!("gadgets.example.com")).resolves.toBeUndefined();
+    expect((await reads!.resource("gadgets.example.com")).crdLive).toBe(false);
   });
 });
