@@ -37,6 +37,7 @@ import { printLines, writeReportJson } from "../output.ts";
 import { addModifierOptions, modifiersFrom } from "./modifiers.ts";
 import type { RunContext } from "../run.ts";
 import { RESTORE_CONCURRENCY } from "../../src/restore/options.ts";
+import { saveMemoryFor } from "../gc.ts";
 
 type Flags = CommonFlags &
   KubeFlags &
@@ -171,6 +172,7 @@ export function restoreCommand(ctx: RunContext): Command {
         signal: ctx.signal,
         modifiers: await modifiersFrom(flags),
         ...(flags.sync ? { sync: { crds: Boolean(flags.syncCrds) } } : {}),
+        onSourceSize: saveMemoryFor,
         // printed as soon as the plan is made, before the first write (-o json keeps stdout JSON; the log says it too)
         onPlan: (plan: PlanView) => {
           if (picked && plan.objects.count === 0) throw picked.missing(describeRef(ref));

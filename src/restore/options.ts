@@ -42,6 +42,11 @@ export interface RestoreOptions {
    * the short form `restore <resource>/<name>` refuses a plan without its object by throwing).
    */
   onPlan?: (plan: PlanView) => void;
+  /**
+   * Called with the source's object count once its manifest is read, before its verification pass
+   * (the CLI chooses its garbage collection by it: cli/gc.ts).
+   */
+  onSourceSize?: (objects: number) => void;
 }
 
 /** What a plan shows before anything is written: the CRDs, the resources' version verdicts, the count. */

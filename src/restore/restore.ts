@@ -30,6 +30,7 @@ export async function restoreSnapshot(
   let early: LiveReads | undefined;
   let planned: InPassPlan | undefined;
   await using snapshot = await openSource(storage, ref, options.signal, async (manifest) => {
+    options.onSourceSize?.(manifest.counts.objects);
     const seen = await gather(manifest);
     // planned during the pass, the live reads started at once (acted on only once it verified all)
     planned = seen && inPassPlan(client, manifest, options, gathered);
