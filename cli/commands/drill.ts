@@ -29,6 +29,7 @@ import type { RunContext } from "../run.ts";
 import { addNameOption } from "../by-name.ts";
 import { addModifierOptions, modifiersFrom } from "./modifiers.ts";
 import { RESTORE_CONCURRENCY } from "../../src/restore/options.ts";
+import { saveMemoryFor } from "../gc.ts";
 
 type Flags = CommonFlags &
   KubeFlags &
@@ -132,6 +133,7 @@ export function drillCommand(ctx: RunContext): Command {
             maxNames: flags.maxNames,
             signal: ctx.signal,
             modifiers,
+            onSourceSize: saveMemoryFor,
           },
           loggerFrom(flags),
         );

@@ -32,6 +32,8 @@ export interface DrillOptions {
   signal?: AbortSignal;
   /** Resource modifier rules: restored objects are checked against the patched snapshot objects. */
   modifiers?: ModifierSet;
+  /** As RestoreOptions.onSourceSize: the source's object count, before its verification pass. */
+  onSourceSize?: (objects: number) => void;
 }
 
 export interface DrillReport {
@@ -115,7 +117,10 @@ export async function runDrill(
   const target = await clusterIdentity(client, options.signal);
 
   const t0 = performance.now();
-  await using snapshot = await openSource(storage, ref, options.signal);
+  await using snapshot = await openSource(storage, ref, options.signal, (manifest) => {
+    options.onSourceSize?.(manifest.counts.objects);
+    return undefined;
+  });
   const tVerified = performance.now();
   const sameCluster = target.uid === snapshot.manifest.cluster.uid;
   if (sameCluster && !options.namespacePrefix) {
