@@ -171,17 +171,16 @@ describe("stored texts gathered by the verification pass", () => {
     expect((await storedTexts(serving([], 503), snapshot, KEYS, OPTIONS))?.size).toBe(0);
   });
 
+  /** The local archive's manifest counting its 3 widgets and 1 gadget, and `more` resources. */
+  const countedAs = <M extends { resources: unknown[] }>(manifest: M, ...more: ManifestResource[]) => ({
+    ...manifest,
+    resources: [{ ...resource("widgets"), count: 3 }, { ...resource("gadgets"), count: 1 }, ...more],
+  });
+
   it("say when a resource's texts are whole, by the manifest's count, so its live read can start during the pass", async () => {
     const { dir, manifest } = await localArchive();
-    const counted = {
-      ...manifest,
-      resources: [
-        { ...resource("widgets"), count: 3 },
-        { ...resource("gadgets"), count: 1 },
-        // a manifest that miscounts only delays a read: settled at the index
-        { ...resource("things"), count: 5 },
-      ],
-    };
+    // a manifest that miscounts only delays a read: settled at the index
+    const counted = countedAs(manifest, { ...resource("things"), count: 5 });
     const gathered: Gathered = { texts: undefined };
     const gather = gatherStoredTexts(BOTH, OPTIONS, gathered);
     const settled: string[] = [];
@@ -199,13 +198,7 @@ describe("stored texts gathered by the verification pass", () => {
 
   it("reject the live reads still waiting for their texts when the pass fails: nothing waits on a pass that ended", async () => {
     const { dir, manifest } = await localArchive();
-    const counted = {
-      ...manifest,
-      resources: [
-        { ...resource("widgets"), count: 3 },
-        { ...resource("gadgets"), count: 1 },
-      ],
-    };
+    const counted = countedAs(manifest);
     // cut short after gadgets' object, before widgets' last (the index and the namespace follow it)
     const file = path.join(dir, LOCAL_ARCHIVE);
     const bytes = readFileSync(file);
