@@ -42,7 +42,6 @@ export function textDigest(body: Buffer, withStatus: boolean): string {
   return digestCleaned(cleanObjectText(body, 0, { dropStatus: !withStatus }));
 }
 
-// crypto.hash: one call and no Hash object, for the two digests every object gets
 /**
  * textDigest of an archive entry, whose SHA-256 (hex) the reader computed: cleaning only drops
  * bytes (members, whitespace) and never adds any, so a cleaned text as long as the body is the
@@ -54,6 +53,7 @@ export function entryTextDigest(entry: { body: Buffer; sha256: string }, withSta
   return digestCleaned(cleaned);
 }
 
+// crypto.hash: one call and no Hash object, for the two digests every object gets
 function digestCleaned(cleaned: CleanedObject): string {
   return hash("sha256", cleaned.body.toBuffer(), "base64");
 }

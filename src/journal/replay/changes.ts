@@ -226,11 +226,11 @@ export class ChangeSet implements AsyncDisposable {
       scratch && scratch.length >= c.size ? scratch.subarray(0, c.size) : Buffer.allocUnsafe(c.size);
     const flushed = this.#size - this.#used;
     if (c.off >= flushed) {
-      // still in the write buffer: a flush per body read was a small write (and a thread-pool round trip) per record
+      // still in the write buffer (#append puts a body wholly there or wholly in the file): a flush
+      // per body read was a small write (and a thread-pool round trip) per record
       this.#buf.copy(out, 0, c.off - flushed, c.off - flushed + c.size);
       return out;
     }
-    if (c.off + c.size > flushed) await this.#flush();
     // a synchronous pread: the bodies were just written and sit in the page cache, and an async
     // read per body (a thread-pool round trip each) took most of the time of writing the state
     let at = 0;
