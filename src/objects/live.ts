@@ -62,6 +62,9 @@ export function digestOf(obj: JsonObject, withStatus: boolean): string {
   return hash("sha256", canonicalJson(comparableForm(obj, { withStatus })), "hex");
 }
 
+/** The key of a live object in liveObjects' map, and of the source's objects matched against it. */
+export const liveKey = (namespace: string | undefined, name: string): string => `${namespace ?? ""}/${name}`;
+
 export function objectPath(
   group: string,
   version: string,
@@ -153,7 +156,7 @@ export async function liveObjects(
   })) {
     for (let at = page.nextItem(); at >= 0;) {
       const meta = cleanObjectText(page.bytes, at, { dropStatus: !withStatus });
-      const key = `${meta.namespace ?? ""}/${meta.name}`;
+      const key = liveKey(meta.namespace, meta.name);
       const live: LiveObject = { uid: meta.uid ?? "" };
       const text = storedText?.(key);
       let item: JsonObject | undefined;

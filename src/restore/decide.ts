@@ -3,7 +3,7 @@ import { diffJson } from "../json/diff.ts";
 import { isJsonObject, parseJson, type JsonObject } from "../json/json.ts";
 import type { Member } from "../json/scan.ts";
 import { canonicalJson } from "../json/canonical.ts";
-import { digestOf, type LiveObject } from "../objects/live.ts";
+import { digestOf, liveKey, type LiveObject } from "../objects/live.ts";
 import type { RestoreOptions } from "./options.ts";
 import type { Decision } from "./decisions.ts";
 import { patchedObject, type ItemIdentity } from "./item.ts";
@@ -47,7 +47,7 @@ export function decide(
   stored: Buffer,
   members: readonly Pick<Member, "key">[],
   options: Pick<RestoreOptions, "restoreStatus">,
-  live: LiveObject | undefined = item.resource.live.get(`${item.namespace ?? ""}/${item.name}`),
+  live: LiveObject | undefined = item.resource.live.get(liveKey(item.namespace, item.name)),
 ): Decision {
   const { resource, modified } = item;
   const patched = patchedObject(item);

@@ -21,6 +21,7 @@ import {
   digestOf,
   entryTextDigest,
   getJson,
+  liveKey,
   liveObjects,
   objectPath,
   type LiveObject,
@@ -69,9 +70,9 @@ export class PlanPass {
   readonly #mapping: NamespaceMapping;
 
   readonly reads: LiveReads;
-  private readonly options: RestoreOptions;
-  private readonly modifiers: EntryModifiers | undefined;
-  private readonly scope: SyncScope | undefined;
+  readonly #options: RestoreOptions;
+  readonly #modifiers: EntryModifiers | undefined;
+  readonly #scope: SyncScope | undefined;
 
   constructor(
     reads: LiveReads,
@@ -81,9 +82,9 @@ export class PlanPass {
     scope: SyncScope | undefined,
   ) {
     this.reads = reads;
-    this.options = options;
-    this.modifiers = modifiers;
-    this.scope = scope;
+    this.#options = options;
+    this.#modifiers = modifiers;
+    this.#scope = scope;
     this.#keys = keys;
     this.#filter = new EntryFilter(options.filters, keys);
     this.#mapping = { namespaceMap: options.namespaceMap, namespacePrefix: options.namespacePrefix };
@@ -102,7 +103,7 @@ export class PlanPass {
     } else if (entry.kind === "object") {
       const ordinal = ++this.#ordinal;
       if (!this.#filter.selectsRef(entry.ref)) return;
-      const key = `${entry.ref.plural}.${entry.ref.group}`;
+      const key = resourceKeyOf(entry.ref.plural, entry.ref.group);
       if (this.resources.has(key)) return this.#object(entry, ordinal);
       return this.reads.resource(key).then((resource) => {
         if (!this.resources.has(key)) {
@@ -119,13 +120,13 @@ export class PlanPass {
     const archived = this.#crdBodies.get(resource.key);
     if (!archived) return;
     this.#crdBodies.delete(resource.key);
-    this.modifiers?.noteCrd(resource.key, archived.body);
+    this.#modifiers?.noteCrd(resource.key, archived.body);
     noteArchivedCrd(resource, archived.body);
     this.crds[archived.slot] = planCrd(resource.key, archived.body, this.reads.crds.get(resource.key));
   }
 
   #object(entry: Extract<ArchiveEntry, { kind: "object" }>, ordinal: number): void {
-    const resourceKey = `${entry.ref.plural}.${entry.ref.group}`;
+    const resourceKey = resourceKeyOf(entry.ref.plural, entry.ref.group);
     // planning reads only what it needs: the top-level keys, and labels when a selector asks
     const { members } = objectMembers(entry.body, 0);
     if (!this.#filter.selectsLabels(entry.body, members)) {
@@ -142,23 +143,23 @@ export class PlanPass {
     if (!item) return;
     const live = this.#noteSource(item.resource.key, item.namespace, item.name);
     let decision: Decision;
-    if (live?.text === undefined) decision = decide(item, entry.body, members, this.options, live);
+    if (live?.text === undefined) decision = decide(item, entry.body, members, this.#options, live);
     else {
       // the live read kept its text: the same text is unchanged, as if read so; another is compared after the pass
-      decision = decide(item, entry.body, members, this.options, { uid: live.uid, sameText: true });
+      decision = decide(item, entry.body, members, this.#options, { uid: live.uid, sameText: true });
       if (
         decision.action === "unchanged" &&
-        entryTextDigest(entry, this.options.restoreStatus) !== live.text
+        entryTextDigest(entry, this.#options.restoreStatus) !== live.text
       ) {
         this.#compare.push(ordinal);
         // its body kept as an update's is: resolve() decides on it
-        this.keeping.add(ordinal, entry, "update", this.modifiers !== undefined);
+        this.keeping.add(ordinal, entry, "update", this.#modifiers !== undefined);
         this.#owners(ordinal, item);
         return;
       }
     }
     this.#decided(ordinal, item, decision);
-    this.keeping.add(ordinal, entry, decision.action, this.modifiers !== undefined);
+    this.keeping.add(ordinal, entry, decision.action, this.#modifiers !== undefined);
     this.#owners(ordinal, item);
   }
 
@@ -180,8 +181,8 @@ export class PlanPass {
 
   /** The live object the source has under this key, noted for a sync (it is not deleted). */
   #noteSource(resource: string, namespace: string | undefined, name: string): LiveObject | undefined {
-    const live = this.resources.get(resource)?.live.get(`${namespace ?? ""}/${name}`);
-    if (this.scope && live) this.inSource.add(live);
+    const live = this.resources.get(resource)?.live.get(liveKey(namespace, name));
+    if (this.#scope && live) this.inSource.add(live);
     return live;
   }
 
@@ -212,29 +213,29 @@ export class PlanPass {
       listed.set(
         key,
         await liveObjects(client, r.group, r.version, r.plural, {
-          withStatus: this.options.restoreStatus,
-          signal: this.options.signal,
+          withStatus: this.#options.restoreStatus,
+          signal: this.#options.signal,
         }),
       );
     }
     const lives = await mapConcurrent(items, FETCHES, async ({ item }) => {
-      const at = `${item.namespace ?? ""}/${item.name}`;
+      const at = liveKey(item.namespace, item.name);
       const all = listed.get(item.resource.key);
       if (all) return all.get(at);
       const r = item.resource;
       const obj = await getJson(
         client,
         objectPath(r.group, r.version, r.plural, item.namespace, item.name),
-        this.options.signal,
+        this.#options.signal,
       );
       if (!obj) return undefined;
       const md = obj["metadata"] as JsonObject | undefined;
       const uid = typeof md?.["uid"] === "string" ? md["uid"] : (r.live.get(at)?.uid ?? "");
-      return { uid, digest: digestOf(obj, this.options.restoreStatus) };
+      return { uid, digest: digestOf(obj, this.#options.restoreStatus) };
     });
     items.forEach(({ ordinal, entry, item }, i) => {
       const { members } = objectMembers(entry.body, 0);
-      this.#decided(ordinal, item, decide(item, entry.body, members, this.options, lives[i]));
+      this.#decided(ordinal, item, decide(item, entry.body, members, this.#options, lives[i]));
     });
   }
 }

@@ -13,7 +13,7 @@ import type { ManifestResource, PlainManifest } from "../archive/manifest.ts";
 import type { ArchiveEntry } from "../archive/reader.ts";
 import { mapConcurrent } from "../concurrency.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { hasLiveObjects, textDigest } from "../objects/live.ts";
+import { hasLiveObjects, liveKey, textDigest } from "../objects/live.ts";
 import { EntryFilter } from "../objects/entry-filter.ts";
 import { resourceSelected } from "../objects/filters.ts";
 import type { EntrySeen, EntryVisitor, VerifiedSnapshot } from "../source/verified.ts";
@@ -129,7 +129,7 @@ async function collector(
     const resource = `${entry.ref.plural}.${entry.ref.group}`;
     let map = texts.get(resource);
     if (!map) texts.set(resource, (map = new Map()));
-    map.set(`${entry.ref.namespace ?? ""}/${entry.ref.name}`, textDigest(entry.body, options.restoreStatus));
+    map.set(liveKey(entry.ref.namespace, entry.ref.name), textDigest(entry.body, options.restoreStatus));
   };
   return { texts, visit };
 }
